@@ -1,0 +1,31 @@
+/** Minimal shape of a Kubernetes object as the planner reads and writes it. */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [field: string]: unknown;
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+/** Label put on every object meshfork generates or changes. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'meshfork';
+/** Label naming the sandbox an object (or a fork pod) belongs to. */
+export const SANDBOX_LABEL = 'meshfork.dev/sandbox';
+/** Label naming the baseline Deployment a fork was copied from. */
+export const FORK_OF_LABEL = 'meshfork.dev/fork-of';
+/** Prefix of every HTTP route name meshfork inserts into a VirtualService. */
+export const ROUTE_NAME_PREFIX = 'meshfork-';
+
+export function managedLabels(sandbox?: string): Record<string, string> {
+  return sandbox === undefined
+    ? { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE }
+    : { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SANDBOX_LABEL]: sandbox };
+}
