@@ -1,0 +1,123 @@
+-- meshfork ingress guard: Envoy HTTP Lua filter (LuaJIT) on ingress gateways (context GATEWAY).
+-- Requests from outside must not choose a sandbox: unless the request carries a valid preview
+-- credential, remove every routing-key member (keys in meshfork.keyNames) from `baggage` and
+-- `tracestate`, and remove the extra routing-key headers (meshfork.headers) entirely. The
+-- credential header itself is always removed. Other members stay untouched and in order.
+-- `meshfork` (keyNames, headers, tokenSha256, tokenHeader) is defined by the generated prelude
+-- (src/lua/index.ts). Design, credential choice and references: docs/adr/0003-lua-filters.md.
+local bit = require("bit")
+local band, bor, bxor, bnot, ror, rshift, tobit, tohex =
+  bit.band, bit.bor, bit.bxor, bit.bnot, bit.ror, bit.rshift, bit.tobit, bit.tohex
+local find, sub, byte, char, rep, concat = string.find, string.sub, string.byte, string.char, string.rep, table.concat
+local MAX_TOKEN_BYTES = 512
+
+-- SHA-256 (FIPS 180-4) over LuaJIT's 32-bit `bit` ops; Envoy's Lua API offers no digest function.
+local K = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+}
+
+local function sha256hex(msg)
+  local len = #msg
+  msg = msg .. "\128" .. rep("\0", (55 - len) % 64)
+  local bits = len * 8
+  for s = 56, 0, -8 do msg = msg .. char(math.floor(bits / 2 ^ s) % 256) end
+  local h = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 }
+  local w = {}
+  for blk = 1, #msg, 64 do
+    for t = 1, 16 do
+      local a, b, c, d = byte(msg, blk + t * 4 - 4, blk + t * 4 - 1)
+      w[t] = tobit(a * 16777216 + b * 65536 + c * 256 + d)
+    end
+    for t = 17, 64 do
+      local x, y = w[t - 15], w[t - 2]
+      local s0 = bxor(ror(x, 7), ror(x, 18), rshift(x, 3))
+      local s1 = bxor(ror(y, 17), ror(y, 19), rshift(y, 10))
+      w[t] = tobit(w[t - 16] + s0 + w[t - 7] + s1)
+    end
+    local a, b, c, d, e, f, g, hh = h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
+    for t = 1, 64 do
+      local t1 = hh + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + bxor(band(e, f), band(bnot(e), g)) + K[t] + w[t]
+      local t2 = bxor(ror(a, 2), ror(a, 13), ror(a, 22)) + bxor(band(a, b), band(a, c), band(b, c))
+      hh, g, f, e, d, c, b, a = g, f, e, tobit(d + t1), c, b, a, tobit(t1 + t2)
+    end
+    h[1], h[2], h[3], h[4] = tobit(h[1] + a), tobit(h[2] + b), tobit(h[3] + c), tobit(h[4] + d)
+    h[5], h[6], h[7], h[8] = tobit(h[5] + e), tobit(h[6] + f), tobit(h[7] + g), tobit(h[8] + hh)
+  end
+  for i = 1, 8 do h[i] = tohex(h[i]) end
+  return concat(h)
+end
+
+local function values(headers, name)
+  local out = {}
+  if headers.getNumValues then -- Envoy >= 1.20: one entry per repeated header line
+    for i = 0, headers:getNumValues(name) - 1 do out[#out + 1] = headers:getAtIndex(name, i) end
+  else
+    out[1] = headers:get(name) -- older Envoy: all lines joined with ','
+  end
+  return out
+end
+
+-- Returns `line` without the list members keyed by one of meshfork.keyNames, and whether any
+-- was removed. The key is the text before the first '=' or ';' with OWS trimmed: a superset of
+-- what the VirtualService regex accepts (`(.*,)?[ \t]*KEY[ \t]*=...`), so nothing that routes
+-- survives. Everything else, including empty or malformed members, is kept byte for byte.
+local function strip(line)
+  local kept, removed, pos = {}, false, 1
+  while pos <= #line + 1 do
+    local comma = find(line, ",", pos, true) or #line + 1
+    local i = pos
+    while i < comma and (byte(line, i) == 32 or byte(line, i) == 9) do i = i + 1 end
+    local e = find(line, "[=;,]", i) or comma
+    if e > comma then e = comma end
+    local k = e - 1
+    while k >= i and (byte(line, k) == 32 or byte(line, k) == 9) do k = k - 1 end
+    if k >= i and meshfork.keyNames[sub(line, i, k)] then
+      removed = true
+    else
+      kept[#kept + 1] = sub(line, pos, comma - 1)
+    end
+    pos = comma + 1
+  end
+  return concat(kept, ","), removed
+end
+
+local function stripList(headers, name)
+  local lines, changed = values(headers, name), false
+  for n = 1, #lines do
+    local line, removed = strip(lines[n])
+    if removed then lines[n], changed = line, true end
+  end
+  if not changed then return false end
+  headers:remove(name)
+  for n = 1, #lines do
+    if find(lines[n], "[^ \t,]") then headers:add(name, lines[n]) end
+  end
+  return true
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local tokens = values(headers, meshfork.tokenHeader)
+  if #tokens > 0 then
+    headers:remove(meshfork.tokenHeader) -- never forwarded, valid or not
+    for _, token in ipairs(tokens) do
+      if #token <= MAX_TOKEN_BYTES and meshfork.tokenSha256[sha256hex(token)] then return end
+    end
+  end
+  local stripped = stripList(headers, "baggage")
+  stripped = stripList(headers, "tracestate") or stripped
+  for _, name in ipairs(meshfork.headers) do
+    if headers:get(name) ~= nil then
+      headers:remove(name)
+      stripped = true
+    end
+  end
+  if stripped then handle:logDebug("meshfork: removed routing keys from an unauthenticated request") end
+end
