@@ -7,15 +7,13 @@
  * byte by byte, so no input can escape its Lua string literal. See docs/adr/0003-lua-filters.md.
  */
 import { readFileSync } from 'node:fs';
+import { HEADER_NAME_PATTERN, KEY_NAME_PATTERN, ROUTING_KEY_PATTERN } from '../planner/routing-key.js';
 
-/** Baggage / tracestate key names meshfork accepts: lower-case tokens. */
-export const KEY_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
-/** Routing keys are short random `[a-z0-9]` strings (never user text). */
-export const ROUTING_KEY_PATTERN = /^[a-z0-9]{4,32}$/;
-/** Header names the ingress guard may remove: lower-case tokens, no pseudo-headers. */
-export const HEADER_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
 /** Hex SHA-256 digest of an allowed preview token. */
-export const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
+const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
+const KEY_NAME = new RegExp(KEY_NAME_PATTERN);
+const ROUTING_KEY = new RegExp(ROUTING_KEY_PATTERN);
+const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN);
 /** Request header carrying a preview credential through the ingress guard; never forwarded. */
 export const PREVIEW_TOKEN_HEADER = 'x-meshfork-preview-token';
 
@@ -71,8 +69,8 @@ export interface ForkAffinityLuaOptions {
 
 /** Inline Lua for a fork's outbound sidecar: adds `keyName=routingKey` to baggage when absent. */
 export function forkAffinityLua(opts: ForkAffinityLuaOptions): string {
-  const keyName = check('key name', opts.keyName, KEY_NAME_PATTERN);
-  const routingKey = check('routing key', opts.routingKey, ROUTING_KEY_PATTERN);
+  const keyName = check('key name', opts.keyName, KEY_NAME);
+  const routingKey = check('routing key', opts.routingKey, ROUTING_KEY);
   const prelude =
     HEADER +
     `local meshfork = { keyName = ${luaQuote(keyName)}, routingKey = ${luaQuote(routingKey)} }\n`;
@@ -93,11 +91,11 @@ export interface IngressGuardLuaOptions {
 
 /** Inline Lua for ingress gateways: strips routing keys from unauthenticated requests. */
 export function ingressGuardLua(opts: IngressGuardLuaOptions): string {
-  const keyNames = sortedUnique(opts.keyNames.map((k) => check('key name', k, KEY_NAME_PATTERN)));
+  const keyNames = sortedUnique(opts.keyNames.map((k) => check('key name', k, KEY_NAME)));
   if (keyNames.length === 0) throw new Error('meshfork lua: ingress guard needs at least one key name');
   const headers = sortedUnique(
     opts.headers.map((h) => {
-      const name = check('header name', String(h).toLowerCase(), HEADER_NAME_PATTERN);
+      const name = check('header name', String(h).toLowerCase(), HEADER_NAME);
       if (PROTECTED_HEADERS.has(name) || name === PREVIEW_TOKEN_HEADER) {
         throw new Error(`meshfork lua: the ingress guard cannot remove the ${name} header wholesale`);
       }

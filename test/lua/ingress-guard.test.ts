@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ingressGuardLua, PREVIEW_TOKEN_HEADER } from '../../src/lua/index.js';
+import { luajitAvailable, runLua, type HeaderLine } from './harness.js';
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
+const TOKEN = 'preview-token-0123456789';
+const script = ingressGuardLua({
+  keyNames: ['mf-key', 'sd-routing-key'],
+  headers: ['x-meshfork-routing-key', 'uberctx-mf-key', 'ot-baggage-mf-key'],
+  tokenSha256: [sha256(TOKEN), sha256('another')],
+});
+const run = (headers: HeaderLine[], opts?: { legacy?: boolean }) => {
+  const r = runLua(script, headers, opts);
+  expect(r.error).toBeUndefined();
+  return r;
+};
+
+describe.skipIf(!luajitAvailable())('ingress-guard.lua under LuaJIT', () => {
+  it('strips routing-key members from baggage and tracestate and removes the extra headers', () => {
+    const r = run([
+      [':authority', 'shop.example.com'],
+      ['baggage', 'a=1, mf-key=abcd1234;p=1 ,b=2'],
+      ['tracestate', 'sd-routing-key=zzzz1234,vendor=opaque'],
+      ['x-meshfork-routing-key', 'abcd1234'],
+      ['uberctx-mf-key', 'abcd1234'],
+      ['ot-baggage-mf-key', 'abcd1234'],
+      ['x-keep', 'mf-key=abcd1234'],
+    ]);
+    expect(r.headers).toEqual([
+      [':authority', 'shop.example.com'],
+      ['x-keep', 'mf-key=abcd1234'],
+      ['baggage', 'a=1,b=2'],
+      ['tracestate', 'vendor=opaque'],
+    ]);
+  });
+
+  it('strips every form the routing regex could accept, and keeps look-alikes', () => {
+    const r = run([['baggage', ' mf-key = v ;p, x=1, xmf-key=2, mf-keyx=3, foo=1;mf-key=4, sd-routing-key=5, mf-key;p=6, mf-key']]);
+    expect(r.headers).toEqual([['baggage', ' x=1, xmf-key=2, mf-keyx=3, foo=1;mf-key=4']]);
+  });
+
+  it('strips keys in every repeated line and drops lines left empty', () => {
+    const r = run([['baggage', 'mf-key=a'], ['baggage', 'c=3, sd-routing-key=b'], ['baggage', 'd=4']]);
+    expect(r.headers).toEqual([['baggage', 'c=3'], ['baggage', 'd=4']]);
+  });
+
+  it('strips with the get() fallback where getNumValues/getAtIndex are missing', () => {
+    const r = run([['baggage', 'a=1'], ['baggage', 'mf-key=x']], { legacy: true });
+    expect(r.headers).toEqual([['baggage', 'a=1']]);
+  });
+
+  it('keeps routing keys for a valid preview token and never forwards the token', () => {
+    const r = run([
+      ['baggage', 'mf-key=abcd1234'],
+      [PREVIEW_TOKEN_HEADER, TOKEN],
+      ['x-meshfork-routing-key', 'abcd1234'],
+    ]);
+    expect(r.headers).toEqual([
+      ['baggage', 'mf-key=abcd1234'],
+      ['x-meshfork-routing-key', 'abcd1234'],
+    ]);
+  });
+
+  it('removes an invalid token and strips as for any outsider', () => {
+    for (const bad of ['wrong', TOKEN + 'x', TOKEN.toUpperCase(), sha256(TOKEN), '', 'x'.repeat(5000)]) {
+      const r = run([['baggage', 'mf-key=abcd1234,a=1'], [PREVIEW_TOKEN_HEADER, bad]]);
+      expect(r.headers, bad).toEqual([['baggage', 'a=1']]);
+    }
+  });
+
+  it('accepts a valid token on any repeated credential line', () => {
+    const r = run([['baggage', 'mf-key=k'], [PREVIEW_TOKEN_HEADER, 'nope'], [PREVIEW_TOKEN_HEADER, 'another']]);
+    expect(r.headers).toEqual([['baggage', 'mf-key=k']]);
+  });
+
+  it('computes SHA-256 like node:crypto across padding boundaries', () => {
+    for (const len of [0, 1, 3, 54, 55, 56, 57, 63, 64, 65, 119, 120, 200, 512]) {
+      const token = Array.from({ length: len }, (_, i) => String.fromCharCode(33 + ((i * 7) % 90))).join('');
+      const guard = ingressGuardLua({ keyNames: ['k'], headers: [], tokenSha256: [sha256(token)] });
+      const ok = runLua(guard, [['baggage', 'k=v'], [PREVIEW_TOKEN_HEADER, token]]);
+      expect(ok.error).toBeUndefined();
+      expect(ok.headers, `length ${len}`).toEqual([['baggage', 'k=v']]);
+    }
+  });
+
+  it('leaves requests without routing keys untouched (no header mutation at all)', () => {
+    const lines: HeaderLine[] = [['baggage', 'a=1,,b=2'], ['tracestate', 'v=1'], ['x-other', '1']];
+    const r = run(lines);
+    expect(r.headers).toEqual(lines);
+    expect(r.mutations).toBe(0);
+    expect(r.logs).toEqual([]);
+  });
+
+  it('keeps other members byte for byte, including empty and malformed ones', () => {
+    const r = run([['baggage', 'a=1,, =, ;;, noequals ,mf-key=x, b=%20;p,']]);
+    expect(r.headers).toEqual([['baggage', 'a=1,, =, ;;, noequals , b=%20;p,']]);
+  });
+
+  it('survives malformed and huge input without Lua errors', () => {
+    const huge = Array.from({ length: 4000 }, (_, i) => (i % 2 ? `k${i}=v` : 'mf-key=x')).join(',');
+    for (const value of [',,,', '=', ';;=,', '=v', ' '.repeat(60_000), `a=${'='.repeat(60_000)}`, '\t,\t', huge]) {
+      const r = run([['baggage', value], ['tracestate', value]]);
+      for (const [, v] of r.headers) expect(v).not.toMatch(/(^|,)[ \t]*mf-key[ \t]*=/);
+    }
+  });
+});
