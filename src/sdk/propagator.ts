@@ -1,0 +1,186 @@
+/**
+ * A minimal W3C propagator (baggage + trace-context) on the @opentelemetry/api interfaces.
+ *
+ * Registered only when no OpenTelemetry propagator is installed (see install.ts). It differs from
+ * `@opentelemetry/core`'s CompositePropagator(W3CTraceContextPropagator, W3CBaggagePropagator)
+ * in two ways that matter for routing:
+ * - members we did not change are forwarded byte for byte (core re-encodes every member);
+ * - when the W3C limits force members out, the routing-key member is kept first.
+ * Everything else (last duplicate wins, invalid members dropped, tracestate handling through the
+ * API's TraceState) matches core, so `propagation.getBaggage()` readers see the same entries.
+ *
+ * Trace-context rules follow W3C Trace Context (https://www.w3.org/TR/trace-context/):
+ * `traceparent = version "-" trace-id "-" parent-id "-" trace-flags`, lowercase hex, version `ff`
+ * invalid, all-zero trace-id / parent-id invalid, version 00 has exactly four fields; `tracestate`
+ * is only meaningful with a valid `traceparent`.
+ */
+import {
+  type Baggage,
+  type BaggageEntry,
+  type Context,
+  type TextMapGetter,
+  type TextMapPropagator,
+  type TextMapSetter,
+  baggageEntryMetadataFromString,
+  createContextKey,
+  createTraceState,
+  isSpanContextValid,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
+import { type BaggageMember, type HeaderValue, encodeMember, joinMembers, memberText, parseBaggage } from './baggage.js';
+import { currentKeyName } from './config.js';
+
+export const BAGGAGE_HEADER = 'baggage';
+export const TRACEPARENT_HEADER = 'traceparent';
+export const TRACESTATE_HEADER = 'tracestate';
+
+/** What extract() saw, so inject() can forward unchanged members verbatim. */
+interface Received {
+  readonly baggage: Baggage;
+  readonly members: readonly BaggageMember[];
+  /** Cached outbound header for `baggage` while it is unchanged (computed on first inject). */
+  header: string | undefined;
+}
+
+const RECEIVED = createContextKey('meshfork received baggage');
+
+const TRACEPARENT = /^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^ \t]*)?[ \t]*$/;
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function metadataText(e: BaggageEntry): string | undefined {
+  const s = e.metadata?.toString();
+  return s === undefined || s === '' ? undefined : s;
+}
+
+function toEntries(members: readonly BaggageMember[]): Record<string, BaggageEntry> {
+  const entries: Record<string, BaggageEntry> = {};
+  for (const m of members) {
+    entries[m.key] =
+      m.metadata === undefined ? { value: m.value } : { value: m.value, metadata: baggageEntryMetadataFromString(m.metadata) };
+  }
+  return entries;
+}
+
+/**
+ * Serializes `bag` for the wire. Members that are still what was received go out verbatim, the
+ * others canonically encoded; the routing-key member is budgeted first under the W3C limits.
+ */
+export function serializeBaggage(bag: Baggage, received: readonly BaggageMember[] | undefined, keyName: string): string {
+  const texts: string[] = [];
+  let priority = -1;
+  const seen = new Set<string>();
+  if (received !== undefined) {
+    for (const m of received) {
+      const e = bag.getEntry(m.key);
+      if (e === undefined) continue;
+      seen.add(m.key);
+      const t =
+        m.raw !== undefined && e.value === m.value && metadataText(e) === m.metadata
+          ? m.raw
+          : encodeMember(m.key, e.value, metadataText(e));
+      if (t === undefined) continue;
+      if (m.key === keyName) priority = texts.length;
+      texts.push(t);
+    }
+  }
+  for (const [key, e] of bag.getAllEntries()) {
+    if (seen.has(key)) continue;
+    const t = encodeMember(key, e.value, metadataText(e));
+    if (t === undefined) continue;
+    if (key === keyName) priority = texts.length;
+    texts.push(t);
+  }
+  return joinMembers(texts, priority);
+}
+
+/** Adds the baggage of `header` to `ctx` (replacing any baggage it had). Never throws. */
+export function extractBaggage(ctx: Context, header: HeaderValue): Context {
+  const members = parseBaggage(header);
+  if (members.length === 0) return ctx;
+  const baggage = propagation.createBaggage(toEntries(members));
+  const received: Received = { baggage, members, header: undefined };
+  return propagation.setBaggage(ctx, baggage).setValue(RECEIVED, received);
+}
+
+/** The outbound `baggage` header value for `ctx`, or undefined when it carries no baggage. */
+export function baggageHeader(ctx: Context, keyName: string = currentKeyName()): string | undefined {
+  const bag = propagation.getBaggage(ctx);
+  if (bag === undefined) return undefined;
+  const received = ctx.getValue(RECEIVED) as Received | undefined;
+  let header: string;
+  if (received !== undefined && received.baggage === bag) {
+    // Unchanged since extract: every member is what we received; serialize once per request.
+    if (received.header === undefined) {
+      const texts: string[] = [];
+      let priority = -1;
+      for (const m of received.members) {
+        const t = memberText(m);
+        if (t === undefined) continue;
+        if (m.key === keyName) priority = texts.length;
+        texts.push(t);
+      }
+      received.header = joinMembers(texts, priority);
+    }
+    header = received.header;
+  } else {
+    header = serializeBaggage(bag, received?.members, keyName);
+  }
+  return header === '' ? undefined : header;
+}
+
+/** W3C baggage + trace-context in one propagator (fields: traceparent, tracestate, baggage). */
+export class MeshforkPropagator implements TextMapPropagator {
+  inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
+    try {
+      const sc = trace.getSpanContext(ctx);
+      if (sc !== undefined && isSpanContextValid(sc)) {
+        const flags = (sc.traceFlags & 0xff).toString(16).padStart(2, '0');
+        setter.set(carrier, TRACEPARENT_HEADER, `00-${sc.traceId}-${sc.spanId}-${flags}`);
+        const ts = sc.traceState?.serialize();
+        if (ts) setter.set(carrier, TRACESTATE_HEADER, ts);
+      }
+      const b = baggageHeader(ctx);
+      if (b !== undefined) setter.set(carrier, BAGGAGE_HEADER, b);
+    } catch {
+      // Propagation must never break the caller's request.
+    }
+  }
+
+  extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
+    try {
+      let out = ctx;
+      const tp = first(getter.get(carrier, TRACEPARENT_HEADER));
+      if (tp !== undefined) {
+        const m = TRACEPARENT.exec(tp);
+        if (m !== null && m[1] !== 'ff' && !(m[1] === '00' && m[5] !== undefined)) {
+          const sc = {
+            traceId: m[2]!,
+            spanId: m[3]!,
+            traceFlags: parseInt(m[4]!, 16),
+            isRemote: true,
+            traceState: undefined as ReturnType<typeof createTraceState> | undefined,
+          };
+          if (isSpanContextValid(sc)) {
+            const tsv = getter.get(carrier, TRACESTATE_HEADER);
+            const tsText = Array.isArray(tsv) ? tsv.join(',') : tsv;
+            if (tsText) sc.traceState = createTraceState(tsText);
+            out = trace.setSpanContext(out, sc);
+          }
+        }
+      }
+      const b = getter.get(carrier, BAGGAGE_HEADER);
+      if (b !== undefined) out = extractBaggage(out, b);
+      return out;
+    } catch {
+      return ctx;
+    }
+  }
+
+  fields(): string[] {
+    return [TRACEPARENT_HEADER, TRACESTATE_HEADER, BAGGAGE_HEADER];
+  }
+}
