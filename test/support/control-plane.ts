@@ -1,0 +1,605 @@
+/**
+ * A real Kubernetes control plane on loopback for integration tests (the envtest pattern):
+ * etcd + kube-apiserver (+ optionally kube-controller-manager for owner-reference garbage
+ * collection and namespace deletion), built by `npm run testbin`, with Istio's CRDs and any
+ * further CRDs installed and Established.
+ *
+ * Flags follow controller-runtime's envtest (pkg/internal/testing/controlplane/apiserver.go and
+ * etcd.go): RBAC authorization, the ServiceAccount admission plugin disabled (no controller
+ * creates the `default` ServiceAccount), service-cluster-ip-range 10.0.0.0/24,
+ * allow-privileged, a service-account issuer on the secure URL, and etcd with
+ * --unsafe-no-fsync. Unlike envtest we bind the secure port to 127.0.0.1 with our own CA and an
+ * admin client certificate in `system:masters`.
+ *
+ * Usage in a test file (one control plane per file at most):
+ *
+ *   const hasBins = requireTestbin();
+ *   describe.skipIf(!hasBins)('thing', () => {
+ *     const cp = useControlPlane({ crds: ['path/to/meshfork-crds.yaml'] });
+ *     it('...', async () => { const kc = cp().kubeConfig; ... });
+ *   });
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { afterAll, beforeAll } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { createPki, type ControlPlanePki } from './control-plane-pki.js';
+import {
+  describeSelf,
+  killRecorded,
+  reapStrayControlPlanes,
+  removePidRecord,
+  writePidRecord,
+  type RecordedProcess,
+  processStartTime,
+} from './control-plane-reaper.js';
+import {
+  ISTIO_CRD_FILE,
+  missingTestbin,
+  pinnedVersions,
+  testbinDir,
+  testbinPath,
+  type PinnedVersions,
+  type TestbinBinary,
+} from './control-plane-testbin.js';
+
+export {
+  defaultTestbinDir,
+  missingTestbin,
+  pinnedVersions,
+  requireTestbin,
+  testbinAvailable,
+  testbinDir,
+  testbinPath,
+  ISTIO_CRD_FILE,
+  TESTBIN_BINARIES,
+} from './control-plane-testbin.js';
+export { reapStrayControlPlanes } from './control-plane-reaper.js';
+
+/** A CRD to install: a YAML/JSON file path (multi-document files allowed) or an object. */
+export type CrdSource = string | KubernetesObject;
+
+export interface ControlPlaneOptions {
+  /** Extra CRDs (meshfork's own) to install after Istio's. Non-CRD documents are ignored. */
+  readonly crds?: readonly CrdSource[];
+  /**
+   * Start kube-controller-manager too, running only {@link controllers}.
+   * @default false
+   */
+  readonly controllerManager?: boolean;
+  /**
+   * kube-controller-manager `--controllers` when {@link controllerManager} is set.
+   * @default ['garbage-collector', 'namespace']
+   */
+  readonly controllers?: readonly string[];
+  /** Extra kube-apiserver flags (`--name=value`), appended after the defaults. */
+  readonly apiServerFlags?: readonly string[];
+  /** Directory holding the binaries. @default testbinDir() */
+  readonly testbin?: string;
+  /** Readiness timeout for each server and for CRD establishment, ms. @default 90_000 */
+  readonly timeoutMs?: number;
+}
+
+/** `GET /version` of kube-apiserver. */
+export interface KubeVersionInfo {
+  readonly major: string;
+  readonly minor: string;
+  readonly gitVersion: string;
+  readonly goVersion?: string;
+  readonly platform?: string;
+  readonly [k: string]: unknown;
+}
+
+export interface ExecResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface ControlPlane {
+  /** Admin (`system:masters`) client configuration for @kubernetes/client-node. */
+  readonly kubeConfig: KubeConfig;
+  /** The same credentials as a kubeconfig file, for kubectl/istioctl (`--kubeconfig`/KUBECONFIG). */
+  readonly kubeconfigPath: string;
+  /** `https://127.0.0.1:<port>` */
+  readonly server: string;
+  /** Temporary directory holding PKI, etcd data, kubeconfig and logs; removed by stop(). */
+  readonly dir: string;
+  /** Directory holding the binaries. */
+  readonly testbin: string;
+  /** Versions pinned in tools/ and reported by the running servers. */
+  readonly versions: PinnedVersions & { readonly server: KubeVersionInfo; readonly etcdServer: string };
+  /** Names of the CRDs installed (Istio's and the extra ones). */
+  readonly crds: readonly string[];
+  /** Milliseconds from start to ready (servers up, CRDs Established). */
+  readonly startupMs: number;
+  /** Server-side applies (force, field manager `meshfork-test`) and waits for Established. */
+  installCrds(crds: readonly CrdSource[]): Promise<string[]>;
+  /** Runs a test binary (kubectl, istioctl, ...) with KUBECONFIG pointing at this plane. */
+  exec(binary: TestbinBinary, args: readonly string[], opts?: { input?: string; timeoutMs?: number }): Promise<ExecResult>;
+  /** Raw request to kube-apiserver with the admin credentials. */
+  request(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: string }>;
+  /** Kills every process group and removes {@link dir}. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const FIELD_MANAGER = 'meshfork-test';
+
+let active: ControlPlane | undefined;
+let printedVersions = false;
+
+/** Free TCP ports on 127.0.0.1, held open together so they are distinct, then released. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise<import('node:net').Server>((res, rej) => {
+        const s = createServer();
+        s.once('error', rej);
+        s.listen(0, '127.0.0.1', () => res(s));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
+  return ports;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Proc {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly logFile: string;
+  exited: { code: number | null; signal: NodeJS.Signals | null } | null;
+  readonly exitPromise: Promise<void>;
+  readonly record: RecordedProcess;
+}
+
+function tail(file: string, lines = 40): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function spawnServer(name: string, bin: string, args: string[], dir: string): Proc {
+  const logFile = join(dir, `${name}.log`);
+  const fd = openSync(logFile, 'a');
+  // detached: each server leads its own process group, which stop() and the reaper kill whole.
+  const child = spawn(bin, args, { cwd: dir, detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  if (child.pid === undefined) throw new Error(`could not start ${bin}`);
+  const proc: Proc = {
+    name,
+    child,
+    logFile,
+    exited: null,
+    exitPromise: new Promise<void>((res) => {
+      child.once('exit', (code, signal) => {
+        proc.exited = { code, signal };
+        res();
+      });
+      child.once('error', () => {
+        proc.exited ??= { code: -1, signal: null };
+        res();
+      });
+    }),
+    record: { name, pid: child.pid, start: processStartTime(child.pid) },
+  };
+  child.unref();
+  return proc;
+}
+
+async function stopProc(p: Proc, graceMs = 5_000): Promise<void> {
+  if (p.exited) return;
+  killRecorded(p.record, 'SIGTERM');
+  const done = await Promise.race([p.exitPromise.then(() => true), sleep(graceMs).then(() => false)]);
+  if (!done) {
+    killRecorded(p.record, 'SIGKILL');
+    await Promise.race([p.exitPromise, sleep(2_000)]);
+  }
+  // Anything left in the group (none expected) goes too.
+  try {
+    process.kill(-p.record.pid, 'SIGKILL');
+  } catch {
+    /* group gone */
+  }
+}
+
+interface TlsCreds {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+function rawRequest(
+  url: string,
+  tls: TlsCreds | null,
+  method = 'GET',
+  body?: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const opts = { method, headers: { ...headers }, timeout: timeoutMs };
+    if (body !== undefined) opts.headers['content-length'] = String(Buffer.byteLength(body));
+    const req =
+      u.protocol === 'https:'
+        ? httpsRequest(u, { ...opts, ca: tls?.ca, cert: tls?.cert, key: tls?.key })
+        : httpRequest(u, opts);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs}ms: ${method} ${url}`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function waitFor(
+  what: string,
+  procs: readonly Proc[],
+  timeoutMs: number,
+  probe: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    for (const p of procs) {
+      if (p.exited) {
+        throw new Error(
+          `${p.name} exited (${p.exited.code ?? p.exited.signal}) while waiting for ${what}; last log lines:\n${tail(p.logFile)}`,
+        );
+      }
+    }
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      last = String(err);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs}ms waiting for ${what} (${last}); last log lines:\n` +
+          procs.map((p) => `--- ${p.name}\n${tail(p.logFile)}`).join('\n'),
+      );
+    }
+    await sleep(100);
+  }
+}
+
+/** Parses CRD sources into CRD objects (documents of other kinds are skipped). */
+export async function loadCrds(sources: readonly CrdSource[]): Promise<KubernetesObject[]> {
+  const out: KubernetesObject[] = [];
+  for (const src of sources) {
+    const docs: unknown[] =
+      typeof src === 'string'
+        ? parseAllDocuments(await readFile(src, 'utf8')).map((d) => {
+            if (d.errors.length > 0) throw new Error(`${src}: ${d.errors[0]!.message}`);
+            return d.toJS() as unknown;
+          })
+        : [src];
+    for (const doc of docs) {
+      const o = doc as KubernetesObject | null;
+      if (o && o.kind === 'CustomResourceDefinition' && o.apiVersion === 'apiextensions.k8s.io/v1') out.push(o);
+    }
+  }
+  return out;
+}
+
+interface CrdStatus {
+  spec?: { group?: string; names?: { plural?: string }; versions?: { name: string; served?: boolean }[] };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+/**
+ * Starts etcd + kube-apiserver (+ kube-controller-manager), installs Istio's CRDs and `crds`,
+ * and waits until every CRD is Established and served. Reaps strays of killed runs first.
+ * Throws if the binaries are missing (gate suites with requireTestbin()).
+ */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  if (active) throw new Error('a control plane is already running in this test file; use one per file');
+  const t0 = Date.now();
+  const bin = options.testbin ?? testbinDir();
+  const missing = missingTestbin(bin);
+  if (missing.length > 0) {
+    throw new Error(`test binaries missing in ${bin} (${missing.join(', ')}): run \`npm run testbin\``);
+  }
+  const timeoutMs = options.timeoutMs ?? 90_000;
+
+  const reaped = reapStrayControlPlanes();
+  if (reaped.length > 0) {
+    console.warn(`control plane: reaped ${reaped.length} stray process(es) of a killed run: ${reaped.map((p) => `${p.name}[${p.pid}]`).join(', ')}`);
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'meshfork-cp-'));
+  const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const procs: Proc[] = [];
+  const owner = describeSelf('test-worker');
+  let pidFile = writePidRecord(id, { owner, tmpDir: dir, processes: [] });
+  const track = (p: Proc) => {
+    procs.push(p);
+    pidFile = writePidRecord(id, { owner, tmpDir: dir, processes: procs.map((q) => q.record) });
+  };
+
+  // Last-resort cleanup if the worker exits without running afterAll (process.kill is sync).
+  const onExit = () => {
+    for (const p of procs) killRecorded(p.record, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    removePidRecord(pidFile);
+  };
+  process.once('exit', onExit);
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // Reverse start order: controller-manager, apiserver, etcd.
+    for (const p of [...procs].reverse()) await stopProc(p);
+    if (process.env.MESHFORK_CP_KEEP === '1') {
+      console.warn(`control plane: MESHFORK_CP_KEEP=1, keeping ${dir}`);
+    } else {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    removePidRecord(pidFile);
+    process.removeListener('exit', onExit);
+    if (active === plane) active = undefined;
+  };
+  let plane: ControlPlane | undefined;
+
+  try {
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await freePorts(4);
+    const pki: ControlPlanePki = await createPki(dir);
+    const tls: TlsCreds = { ca: pki.pem.ca, cert: pki.pem.adminCert, key: pki.pem.adminKey };
+
+    // --- etcd (flags as envtest's etcd.go, plus a fixed single-member cluster on loopback).
+    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+    const etcd = spawnServer('etcd', testbinPath('etcd', bin), [
+      '--name=meshfork-test',
+      `--data-dir=${join(dir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=meshfork-test=${peerUrl}`,
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ], dir);
+    track(etcd);
+    let etcdServer = '';
+    await waitFor('etcd /health', [etcd], timeoutMs, async () => {
+      const r = await rawRequest(`${etcdUrl}/health`, null);
+      return r.status === 200 && (JSON.parse(r.body) as { health?: string }).health === 'true';
+    });
+    {
+      const r = await rawRequest(`${etcdUrl}/version`, null);
+      etcdServer = (JSON.parse(r.body) as { etcdserver?: string }).etcdserver ?? '';
+    }
+
+    // --- kube-apiserver
+    const server = `https://127.0.0.1:${apiPort}`;
+    const apiserver = spawnServer('kube-apiserver', testbinPath('kube-apiserver', bin), [
+      `--etcd-servers=${etcdUrl}`,
+      `--etcd-prefix=/meshfork-${id}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${join(dir, 'apiserver-certs')}`,
+      `--tls-cert-file=${pki.servingCert}`,
+      `--tls-private-key-file=${pki.servingKey}`,
+      `--client-ca-file=${pki.caCert}`,
+      `--service-account-issuer=${server}/`,
+      `--service-account-key-file=${pki.saPub}`,
+      `--service-account-signing-key-file=${pki.saKey}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--allow-privileged=true',
+      '--disable-admission-plugins=ServiceAccount',
+      '--authorization-mode=RBAC',
+      ...(options.apiServerFlags ?? []),
+    ], dir);
+    track(apiserver);
+
+    const request = async (method: string, path: string, body?: unknown, contentType = 'application/json') => {
+      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (payload !== undefined) headers['content-type'] = contentType;
+      return rawRequest(`${server}${path}`, tls, method, payload, headers);
+    };
+
+    await waitFor('kube-apiserver /readyz', [etcd, apiserver], timeoutMs, async () => {
+      const r = await request('GET', '/readyz');
+      return r.status === 200;
+    });
+    const serverVersion = JSON.parse((await request('GET', '/version')).body) as KubeVersionInfo;
+
+    // --- kubeconfig (file for kubectl/istioctl; KubeConfig loaded from it for the tests)
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const kubeconfigPath = join(dir, 'kubeconfig');
+    await writeFile(
+      kubeconfigPath,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: meshfork-test',
+        '  cluster:',
+        `    server: ${server}`,
+        `    certificate-authority-data: ${b64(pki.pem.ca)}`,
+        'users:',
+        '- name: meshfork-test-admin',
+        '  user:',
+        `    client-certificate-data: ${b64(pki.pem.adminCert)}`,
+        `    client-key-data: ${b64(pki.pem.adminKey)}`,
+        'contexts:',
+        '- name: meshfork-test',
+        '  context:',
+        '    cluster: meshfork-test',
+        '    user: meshfork-test-admin',
+        '    namespace: default',
+        'current-context: meshfork-test',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(kubeconfigPath);
+
+    // --- kube-controller-manager (owner-reference GC, namespace deletion)
+    if (options.controllerManager) {
+      const controllers = options.controllers ?? ['garbage-collector', 'namespace'];
+      const kcm = spawnServer('kube-controller-manager', testbinPath('kube-controller-manager', bin), [
+        `--kubeconfig=${kubeconfigPath}`,
+        `--authentication-kubeconfig=${kubeconfigPath}`,
+        `--authorization-kubeconfig=${kubeconfigPath}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${kcmPort}`,
+        `--cert-dir=${join(dir, 'kcm-certs')}`,
+        '--leader-elect=false',
+        '--use-service-account-credentials=false',
+        `--controllers=${controllers.join(',')}`,
+        `--service-account-private-key-file=${pki.saKey}`,
+        `--root-ca-file=${pki.caCert}`,
+      ], dir);
+      track(kcm);
+      // /healthz is in --authorization-always-allow-paths by default.
+      await waitFor('kube-controller-manager /healthz', [etcd, apiserver, kcm], timeoutMs, async () => {
+        // Its serving certificate is self-signed in --cert-dir: liveness is all we need from it.
+        const r = await rawRequestInsecure(`https://127.0.0.1:${kcmPort}/healthz`);
+        return r.status === 200;
+      });
+    }
+
+    // --- CRDs
+    const installCrds = async (sources: readonly CrdSource[]): Promise<string[]> => {
+      const crds = await loadCrds(sources);
+      const names: string[] = [];
+      for (const crd of crds) {
+        const name = crd.metadata?.name;
+        if (!name) throw new Error('CRD without metadata.name');
+        const r = await request(
+          'PATCH',
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=${FIELD_MANAGER}&force=true`,
+          crd,
+          'application/apply-patch+yaml',
+        );
+        if (r.status >= 300) throw new Error(`applying CRD ${name}: HTTP ${r.status}: ${r.body.slice(0, 2000)}`);
+        names.push(name);
+      }
+      // Established, then the served versions answer a list (discovery caught up).
+      await Promise.all(
+        names.map((name) =>
+          waitFor(`CRD ${name} Established`, procs, timeoutMs, async () => {
+            const r = await request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+            if (r.status !== 200) return false;
+            const crd = JSON.parse(r.body) as CrdStatus;
+            const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+            if (!established) return false;
+            for (const v of crd.spec?.versions ?? []) {
+              if (v.served === false) continue;
+              const l = await request('GET', `/apis/${crd.spec?.group}/${v.name}/${crd.spec?.names?.plural}?limit=1`);
+              if (l.status !== 200) return false;
+            }
+            return true;
+          }),
+        ),
+      );
+      return names;
+    };
+    const crds = await installCrds([join(bin, ISTIO_CRD_FILE), ...(options.crds ?? [])]);
+
+    const exec = (binary: TestbinBinary, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}) =>
+      new Promise<ExecResult>((resolve) => {
+        const child = execFile(
+          testbinPath(binary, bin),
+          [...args],
+          {
+            cwd: dir,
+            env: { ...process.env, KUBECONFIG: kubeconfigPath, HOME: dir },
+            timeout: opts.timeoutMs ?? 60_000,
+            maxBuffer: 64 * 1024 * 1024,
+          },
+          (err, stdout, stderr) => {
+            const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+            resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+          },
+        );
+        if (opts.input !== undefined) child.stdin?.end(opts.input);
+        else child.stdin?.end();
+      });
+
+    const startupMs = Date.now() - t0;
+    const pinned = pinnedVersions();
+    plane = {
+      kubeConfig,
+      kubeconfigPath,
+      server,
+      dir,
+      testbin: bin,
+      versions: { ...pinned, server: serverVersion, etcdServer },
+      crds,
+      startupMs,
+      installCrds,
+      exec,
+      request,
+      stop,
+    };
+    active = plane;
+    if (!printedVersions) {
+      printedVersions = true;
+      console.log(
+        `control plane: kube-apiserver ${serverVersion.gitVersion} (${serverVersion.goVersion ?? '?'}), ` +
+          `etcd ${etcdServer}, istio ${pinned.istio} CRDs (${crds.length} CRDs)` +
+          `${options.controllerManager ? ', kube-controller-manager' : ''}; ready in ${(startupMs / 1000).toFixed(1)}s at ${server}`,
+      );
+    }
+    return plane;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function rawRequestInsecure(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { rejectUnauthorized: false, timeout: 5_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: '' }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Registers beforeAll/afterAll hooks that start and stop one control plane for the current
+ * test file, and returns an accessor for it (valid inside tests and later hooks). The plane is
+ * stopped even when tests fail.
+ */
+export function useControlPlane(options: ControlPlaneOptions = {}): () => ControlPlane {
+  let plane: ControlPlane | undefined;
+  beforeAll(async () => {
+    plane = await startControlPlane(options);
+  });
+  afterAll(async () => {
+    await plane?.stop();
+    plane = undefined;
+  });
+  return () => {
+    if (!plane) throw new Error('control plane not started (use it inside tests or hooks)');
+    return plane;
+  };
+}

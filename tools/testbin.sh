@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# npm run testbin — builds (or reuses) the upstream binaries the integration and e2e suites run:
+#   kube-apiserver, kube-controller-manager, kubectl   (tools/kubernetes)
+#   etcd                                               (tools/etcd)
+#   istioctl, pilot-discovery + Istio's crd-all.gen.yaml (tools/istio)
+#
+# Each comes from a wrapper Go module under tools/ whose go.mod/go.sum pin the upstream version;
+# nothing prebuilt is downloaded. Binaries land in a cache directory keyed by the pinned versions,
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/meshfork/testbin/<kubernetes>-<etcd>-<istio>/
+# or in $MESHFORK_TESTBIN when that is set. Binaries already there are reused. Progress goes to
+# stderr; the LAST line of stdout is the directory (so `dir=$(npm run -s testbin | tail -n1)`).
+set -euo pipefail
+
+tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BINARIES=(kube-apiserver kube-controller-manager kubectl etcd istioctl pilot-discovery)
+CRD_FILE=istio-crd-all.gen.yaml
+
+ts() { date -u +%H:%M:%S; }
+log() { echo "[testbin $(ts)] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Pinned version of module $2 in tools/$1/go.mod, read without running Go (so a populated cache
+# can be found on a machine without Go).
+pinned() {
+  local v
+  v=$(sed -n -E "s#^[[:space:]]*(require[[:space:]]+)?$2[[:space:]]+(v[^[:space:]]+).*#\\2#p" "$tools_dir/$1/go.mod" | head -n1)
+  [[ -n "$v" ]] || die "no version of $2 in tools/$1/go.mod"
+  echo "$v"
+}
+K8S_VERSION=$(pinned kubernetes k8s.io/kubernetes)
+ETCD_VERSION=$(pinned etcd go.etcd.io/etcd/server/v3)
+ISTIO_VERSION=$(pinned istio istio.io/istio)
+KEY="${K8S_VERSION}-${ETCD_VERSION}-${ISTIO_VERSION}"
+
+dir="${MESHFORK_TESTBIN:-${XDG_CACHE_HOME:-$HOME/.cache}/meshfork/testbin/$KEY}"
+
+complete() {
+  local b
+  for b in "${BINARIES[@]}"; do [[ -x "$1/$b" ]] || return 1; done
+  [[ -s "$1/$CRD_FILE" ]] || return 1
+}
+
+if complete "$dir"; then
+  log "reusing $dir (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION)"
+  echo "$dir"
+  exit 0
+fi
+
+command -v go >/dev/null 2>&1 || die "Go is needed to build the test binaries (go $(sed -n 's/^go //p' "$tools_dir/kubernetes/go.mod") or newer on PATH; see tools/README.md)"
+export GOTOOLCHAIN=local CGO_ENABLED=0
+# -mod=readonly: build exactly what go.mod/go.sum pin; never edit them during a build.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
+
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+# One builder at a time per directory (two test runs started together wait for each other).
+exec 9>"$dir/.lock"
+if ! flock -n 9; then
+  log "another testbin build holds $dir/.lock; waiting"
+  flock 9
+fi
+
+log "building into $dir with $(go version | cut -d' ' -f3) on $(nproc) cores"
+log "pinned: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION"
+log "go caches: GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
+
+# Time of a module version's commit as UTC ISO-8601, used as buildDate so that rebuilds of one
+# pin give the same version output.
+module_time() {
+  (cd "$tools_dir/$1" && go mod download -json "$2@$3") | sed -n -E 's/^[[:space:]]*"Time": "([^"]+)".*/\1/p' | head -n1
+}
+
+# build <module dir> <package> <binary> <ldflags>
+build() {
+  local mod=$1 pkg=$2 bin=$3 ldflags=$4
+  if [[ -x "$dir/$bin" ]]; then
+    log "$bin: present, reusing"
+    return 0
+  fi
+  local start=$SECONDS tmp="$dir/.$bin.tmp.$$"
+  log "$bin: building $pkg"
+  # Heartbeat so that a 10+ minute cold build visibly makes progress.
+  ( while sleep 60; do log "$bin: still building ($(( (SECONDS - start) / 60 ))m elapsed)"; done ) &
+  local hb=$!
+  local rc=0
+  (cd "$tools_dir/$mod" && go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg") || rc=$?
+  kill "$hb" 2>/dev/null; wait "$hb" 2>/dev/null || true
+  if (( rc != 0 )); then
+    rm -f "$tmp"
+    die "$bin: go build failed (exit $rc) after $(( SECONDS - start ))s"
+  fi
+  mv -f "$tmp" "$dir/$bin"
+  log "$bin: built in $(( SECONDS - start ))s ($(du -h "$dir/$bin" | cut -f1))"
+}
+
+total_start=$SECONDS
+
+# --- Kubernetes: the version stamps hack/lib/version.sh (kube::version::ldflags) sets, on both
+# k8s.io/client-go/pkg/version and k8s.io/component-base/version, so /version, `--version` and
+# `kubectl version` report the pinned release instead of v0.0.0-master.
+k8s_ldflags() {
+  local v=$K8S_VERSION major minor date flags="" pkg
+  major=${v#v}; major=${major%%.*}
+  minor=${v#v*.}; minor=${minor%%.*}
+  date=$(module_time kubernetes k8s.io/kubernetes "$v")
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    flags+=" -X '$pkg.gitVersion=$v' -X '$pkg.gitMajor=$major' -X '$pkg.gitMinor=$minor'"
+    flags+=" -X '$pkg.gitTreeState=clean' -X '$pkg.buildDate=${date:-1970-01-01T00:00:00Z}'"
+  done
+  echo "$flags"
+}
+need_k8s=0
+for b in kube-apiserver kube-controller-manager kubectl; do [[ -x "$dir/$b" ]] || need_k8s=1; done
+if (( need_k8s )); then
+  flags=$(k8s_ldflags)
+  build kubernetes k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$flags"
+  build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$flags"
+  build kubernetes k8s.io/kubernetes/cmd/kubectl kubectl "$flags"
+fi
+
+# --- etcd: its version is a constant in go.etcd.io/etcd/api/v3/version; only the git SHA is
+# stamped by etcd's build script, and the module does not carry it, so record the module version.
+build etcd go.etcd.io/etcd/server/v3 etcd "-X 'go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION'"
+
+# --- Istio: the variables common/scripts/report_build_info.sh fills in istio.io/istio/pkg/version.
+istio_ldflags() {
+  local v=$ISTIO_VERSION rev p=istio.io/istio/pkg/version
+  rev=${v##*-}   # pseudo-version v0.0.0-<time>-<12-char commit>
+  echo "-X '$p.buildVersion=$v' -X '$p.buildGitRevision=$rev' -X '$p.buildStatus=Clean'" \
+       "-X '$p.buildTag=$v' -X '$p.buildOS=$(go env GOOS)' -X '$p.buildArch=$(go env GOARCH)'"
+}
+if [[ ! -x "$dir/istioctl" || ! -x "$dir/pilot-discovery" ]]; then
+  flags=$(istio_ldflags)
+  build istio istio.io/istio/istioctl/cmd/istioctl istioctl "$flags"
+  build istio istio.io/istio/pilot/cmd/pilot-discovery pilot-discovery "$flags"
+fi
+
+# Istio's CRDs, from the very module version the binaries were built from.
+if [[ ! -s "$dir/$CRD_FILE" ]]; then
+  istio_src=$(cd "$tools_dir/istio" && go mod download -json istio.io/istio@"$ISTIO_VERSION" | sed -n -E 's/^[[:space:]]*"Dir": "([^"]+)".*/\1/p')
+  src="$istio_src/manifests/charts/base/files/crd-all.gen.yaml"
+  [[ -s "$src" ]] || die "no $src in the module cache"
+  cp "$src" "$dir/$CRD_FILE.tmp" && chmod 0644 "$dir/$CRD_FILE.tmp" && mv -f "$dir/$CRD_FILE.tmp" "$dir/$CRD_FILE"
+  log "copied manifests/charts/base/files/crd-all.gen.yaml to $CRD_FILE"
+fi
+
+cat > "$dir/versions.json" <<JSON
+{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION"}
+JSON
+
+complete "$dir" || die "build finished but $dir is incomplete"
+log "done in $(( SECONDS - total_start ))s"
+echo "$dir"
