@@ -102,8 +102,7 @@ local function stripList(headers, name)
   return true
 end
 
-function envoy_on_request(handle)
-  local headers = handle:headers()
+local function guard(handle, headers)
   local tokens = values(headers, meshfork.tokenHeader)
   if #tokens > 0 then
     headers:remove(meshfork.tokenHeader) -- never forwarded, valid or not
@@ -120,4 +119,18 @@ function envoy_on_request(handle)
     end
   end
   if stripped then handle:logDebug("meshfork: removed routing keys from an unauthenticated request") end
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local ok, err = pcall(guard, handle, headers)
+  if not ok then
+    -- Envoy lets a request through when its Lua script fails (envoyproxy/envoy#14980), so fail
+    -- closed here: drop every routing-key carrier wholesale.
+    headers:remove(meshfork.tokenHeader)
+    headers:remove("baggage")
+    headers:remove("tracestate")
+    for _, name in ipairs(meshfork.headers) do headers:remove(name) end
+    handle:logErr("meshfork ingress guard failed, removed baggage and tracestate: " .. tostring(err))
+  end
 end

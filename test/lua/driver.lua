@@ -3,6 +3,7 @@
 -- Usage: luajit driver.lua <filter.lua> <request.lua>
 --   request.lua returns { headers = { {name, value}, ... }, legacy = bool }
 --   legacy = true models an Envoy without getAtIndex/getNumValues (get() joins values with ',').
+--   fault = '<method>' makes that header-map method raise a Lua error (tests fail-closed paths).
 -- Prints one JSON object per line: {"header":[name,value]} for every header line in order,
 -- then {"mutations":n}, any {"log":[level,msg]}, and {"error":msg} if the filter raised.
 local scriptPath, requestPath = arg[1], arg[2]
@@ -72,6 +73,10 @@ if not request.legacy then
     checkString(key, 'key')
     return #matching(key)
   end
+end
+
+if request.fault then
+  headers[request.fault] = function() error('injected fault in ' .. request.fault) end
 end
 
 local handle = {}

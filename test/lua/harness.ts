@@ -37,14 +37,14 @@ export function luajitAvailable(): boolean {
   return false;
 }
 
-export function runLua(script: string, headers: HeaderLine[], opts: { legacy?: boolean } = {}): LuaRun {
+export function runLua(script: string, headers: HeaderLine[], opts: { legacy?: boolean; fault?: string } = {}): LuaRun {
   const dir = mkdtempSync(join(tmpdir(), 'meshfork-lua-'));
   try {
     const scriptPath = join(dir, 'filter.lua');
     const requestPath = join(dir, 'request.lua');
     writeFileSync(scriptPath, script);
     const lines = headers.map(([n, v]) => `  { ${luaQuote(n)}, ${luaQuote(v)} },`).join('\n');
-    writeFileSync(requestPath, `return {\n legacy = ${opts.legacy === true},\n headers = {\n${lines}\n }\n}\n`);
+    writeFileSync(requestPath, `return {\n legacy = ${opts.legacy === true},\n fault = ${opts.fault === undefined ? 'nil' : luaQuote(opts.fault)},\n headers = {\n${lines}\n }\n}\n`);
     const res = spawnSync(LUAJIT, [DRIVER, scriptPath, requestPath], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (res.status !== 0) throw new Error(`luajit failed (${res.status}): ${res.stderr}`);
     const run: LuaRun = { headers: [], mutations: -1, logs: [] };

@@ -10,7 +10,7 @@ const script = ingressGuardLua({
   headers: ['x-meshfork-routing-key', 'uberctx-mf-key', 'ot-baggage-mf-key'],
   tokenSha256: [sha256(TOKEN), sha256('another')],
 });
-const run = (headers: HeaderLine[], opts?: { legacy?: boolean }) => {
+const run = (headers: HeaderLine[], opts?: { legacy?: boolean; fault?: string }) => {
   const r = runLua(script, headers, opts);
   expect(r.error).toBeUndefined();
   return r;
@@ -102,6 +102,23 @@ describe.skipIf(!luajitAvailable())('ingress-guard.lua under LuaJIT', () => {
     for (const value of [',,,', '=', ';;=,', '=v', ' '.repeat(60_000), `a=${'='.repeat(60_000)}`, '\t,\t', huge]) {
       const r = run([['baggage', value], ['tracestate', value]]);
       for (const [, v] of r.headers) expect(v).not.toMatch(/(^|,)[ \t]*mf-key[ \t]*=/);
+    }
+  });
+
+  it('fails closed: if the guard raises, every carrier is removed and the error logged', () => {
+    for (const fault of ['getAtIndex', 'getNumValues']) {
+      const r = run(
+        [
+          ['baggage', 'a=1,mf-key=x'],
+          ['tracestate', 'v=1'],
+          ['x-meshfork-routing-key', 'x'],
+          [PREVIEW_TOKEN_HEADER, TOKEN],
+          ['x-other', '1'],
+        ],
+        { fault },
+      );
+      expect(r.headers).toEqual([['x-other', '1']]);
+      expect(r.logs).toEqual([['Err', expect.stringContaining(`injected fault in ${fault}`)]]);
     }
   });
 });
