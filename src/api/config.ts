@@ -1,0 +1,85 @@
+/**
+ * meshfork's configuration file (`meshfork synth --config meshfork.yaml`): routing-key carriers
+ * and the ingress guard. Command-line flags override the file; the file overrides the defaults.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
+import { fieldPath, type Problem } from './problem.js';
+import { COMPAT_PRESETS, DEFAULT_ROUTING_KEY_CONFIG, HEADER_NAME_PATTERN, KEY_NAME_PATTERN, type RoutingKeyConfig } from '../planner/routing-key.js';
+import type { PlanConfig } from '../planner/plan.js';
+
+export const MeshforkConfig = Type.Object(
+  {
+    routing: Type.Optional(
+      Type.Object(
+        {
+          compat: Type.Optional(Type.Unsafe<'signadot'>({ type: 'string', enum: Object.keys(COMPAT_PRESETS), description: 'Start from a compatibility preset.' })),
+          keyName: Type.Optional(Type.String({ pattern: KEY_NAME_PATTERN, description: 'Baggage/tracestate member key.' })),
+          tracestate: Type.Optional(Type.Boolean({ description: 'Also match the tracestate member.' })),
+          headers: Type.Optional(Type.Array(Type.String({ pattern: HEADER_NAME_PATTERN }), { description: 'Plain headers holding the key.', maxItems: 8 })),
+          legacyHeaders: Type.Optional(Type.Boolean({ description: 'Also match uberctx-<key> and ot-baggage-<key>.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    ingressGuard: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Boolean({ description: 'Emit the ingress guard EnvoyFilter.' }),
+          tokenSha256: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { description: 'SHA-256 of preview tokens.' })),
+          gatewaySelector: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Gateway pod labels.' })),
+          namespace: Type.Optional(Type.String({ description: 'Namespace of the EnvoyFilter.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type MeshforkConfigT = Static<typeof MeshforkConfig>;
+
+const validateConfig = new Ajv({ allErrors: true }).compile<MeshforkConfigT>(MeshforkConfig);
+
+export interface RoutingOverrides {
+  compat?: string;
+  keyName?: string;
+  headers?: string[];
+}
+
+/** Resolves file + flag settings to a PlanConfig, or the problems with them. */
+export function resolveConfig(file: unknown, overrides: RoutingOverrides): { config?: PlanConfig; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const raw = file ?? {};
+  if (!validateConfig(raw)) {
+    for (const e of validateConfig.errors ?? []) {
+      const segments = e.instancePath.split('/').filter(Boolean);
+      if (e.keyword === 'additionalProperties') segments.push((e.params as { additionalProperty: string }).additionalProperty);
+      problems.push({ path: fieldPath(segments), message: e.keyword === 'additionalProperties' ? 'unknown field' : e.message ?? e.keyword });
+    }
+    return { problems };
+  }
+  const compat = overrides.compat ?? raw.routing?.compat;
+  let routing: RoutingKeyConfig = DEFAULT_ROUTING_KEY_CONFIG;
+  if (compat !== undefined) {
+    const preset = COMPAT_PRESETS[compat];
+    if (preset === undefined) return { problems: [{ path: '--compat', message: `unknown preset "${compat}"; known: ${Object.keys(COMPAT_PRESETS).join(', ')}` }] };
+    routing = preset;
+  }
+  const keyName = overrides.keyName ?? raw.routing?.keyName ?? routing.keyName;
+  if (!new RegExp(KEY_NAME_PATTERN).test(keyName)) problems.push({ path: '--key-name', message: `must match ${KEY_NAME_PATTERN}` });
+  const headers = overrides.headers ?? raw.routing?.headers ?? [...routing.headers];
+  for (const h of headers) if (!new RegExp(HEADER_NAME_PATTERN).test(h)) problems.push({ path: '--header', message: `"${h}" must match ${HEADER_NAME_PATTERN}` });
+  if (problems.length > 0) return { problems };
+  return {
+    config: {
+      routing: {
+        keyName,
+        tracestate: raw.routing?.tracestate ?? routing.tracestate,
+        headers,
+        legacyHeaders: raw.routing?.legacyHeaders ?? routing.legacyHeaders,
+      },
+      ...(raw.ingressGuard ? { ingressGuard: raw.ingressGuard } : {}),
+    },
+    problems,
+  };
+}

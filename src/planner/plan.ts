@@ -1,0 +1,323 @@
+/**
+ * The planner: a pure, deterministic function from (inventory, Sandboxes, RouteGroups, config) to
+ * every object meshfork adds or changes. No I/O; the same input always gives the same objects in
+ * the same order. The cdk8s constructs, the CLI and the reconciler are thin shells around it.
+ *
+ * Output order is apply order ("make before break"): forked Deployments, fork Services, fork
+ * DestinationRules, EnvoyFilters, then VirtualServices, each sorted by namespace and name.
+ */
+import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
+import { fieldPath, type Problem } from '../api/problem.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from './kube.js';
+import { namespaceOf, serviceFqdn, type Inventory } from './inventory.js';
+import { forkDeployment, forkName } from './forked-deployment.js';
+import { forkService, forkServiceName } from './fork-service.js';
+import { baselineDestinationRule, forkDestinationRule } from './destination-rule.js';
+import { forkAffinityEnvoyFilter, ingressGuardEnvoyFilter } from './envoy-filter.js';
+import {
+  appliesToMesh,
+  mergeVirtualService,
+  ownedVirtualService,
+  ownedVirtualServiceName,
+  virtualServiceHosts,
+  type HostRouting,
+  type SandboxRoute,
+} from './virtual-service.js';
+import { DEFAULT_ROUTING_KEY_CONFIG, deriveRoutingKey, routingKeyMatchBlocks, type RoutingKeyConfig } from './routing-key.js';
+import { routeGroupMembers } from './route-group.js';
+
+export interface IngressGuardConfig {
+  /** Emit the mesh-wide ingress guard EnvoyFilter. @default false */
+  readonly enabled: boolean;
+  /** Hex SHA-256 digests of preview tokens allowed to keep routing keys. @default [] */
+  readonly tokenSha256?: readonly string[];
+  /** Labels of the ingress gateway pods. @default { istio: 'ingressgateway' } */
+  readonly gatewaySelector?: Readonly<Record<string, string>>;
+  /** Namespace of the EnvoyFilter. @default 'istio-system' */
+  readonly namespace?: string;
+}
+
+export interface PlanConfig {
+  readonly routing: RoutingKeyConfig;
+  readonly ingressGuard?: IngressGuardConfig;
+}
+
+export interface PlanInput {
+  readonly inventory: Inventory;
+  readonly sandboxes: readonly SandboxObject[];
+  readonly routeGroups?: readonly RouteGroupObject[];
+  readonly config?: Partial<PlanConfig>;
+}
+
+/** What the planner decided about one Sandbox (the reconciler's status comes from this). */
+export interface SandboxPlan {
+  readonly namespace: string;
+  readonly name: string;
+  readonly routingKey: string;
+  readonly routeGroups: readonly string[];
+  readonly forks: ReadonlyArray<{ forkOf: string; deployment: string; services: readonly string[] }>;
+}
+
+export interface PlanResult {
+  /** Objects to apply, in apply order. Empty when there are problems. */
+  readonly objects: KubeObject[];
+  /** Input errors: nothing may be applied while there are any. */
+  readonly problems: Problem[];
+  /** Things that work but not as the user might expect (e.g. gateway-only VirtualServices). */
+  readonly notes: Problem[];
+  readonly sandboxes: SandboxPlan[];
+  readonly routeGroupKeys: ReadonlyArray<{ namespace: string; name: string; routingKey: string; members: readonly string[] }>;
+}
+
+const KIND_ORDER = ['Deployment', 'Service', 'DestinationRule', 'EnvoyFilter', 'VirtualService'];
+const MAX_SERVICE_NAME = 63;
+
+export function objectRef(object: { kind: string; metadata: { name: string; namespace?: string } }): string {
+  return `${object.kind} ${object.metadata.namespace ?? 'default'}/${object.metadata.name}`;
+}
+
+function byNamespaceAndName<T extends { metadata: { name: string; namespace?: string } }>(a: T, b: T): number {
+  return (a.metadata.namespace ?? 'default').localeCompare(b.metadata.namespace ?? 'default') || a.metadata.name.localeCompare(b.metadata.name);
+}
+
+function compareObjects(a: KubeObject, b: KubeObject): number {
+  return KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || byNamespaceAndName(a, b);
+}
+
+function isManaged(object: KubeObject): boolean {
+  return object.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+}
+
+/** Keys are derived from the object's identity when the spec has none, so synth is stable. */
+export function effectiveRoutingKey(object: SandboxObject | RouteGroupObject): string {
+  return object.spec.routingKey ?? deriveRoutingKey(object.kind, object.metadata.namespace ?? 'default', object.metadata.name);
+}
+
+export function plan(input: PlanInput): PlanResult {
+  const config: PlanConfig = { routing: input.config?.routing ?? DEFAULT_ROUTING_KEY_CONFIG, ...(input.config?.ingressGuard ? { ingressGuard: input.config.ingressGuard } : {}) };
+  // Objects meshfork generated earlier are outputs, never baseline.
+  const inventory: Inventory = {
+    deployments: input.inventory.deployments.filter((o) => !isManaged(o)),
+    services: input.inventory.services.filter((o) => !isManaged(o)),
+    virtualServices: input.inventory.virtualServices.filter((o) => !isManaged(o)),
+    destinationRules: input.inventory.destinationRules.filter((o) => !isManaged(o)),
+  };
+  const sandboxes = [...input.sandboxes].sort(byNamespaceAndName);
+  const routeGroups = [...(input.routeGroups ?? [])].sort(byNamespaceAndName);
+  const problems: Problem[] = [];
+  const notes: Problem[] = [];
+
+  // Routing keys must be unique across every Sandbox and RouteGroup.
+  const keyOwners = new Map<string, string>();
+  for (const object of [...sandboxes, ...routeGroups]) {
+    const key = effectiveRoutingKey(object);
+    const owner = keyOwners.get(key);
+    if (owner !== undefined) {
+      problems.push({ object: objectRef(object), path: 'spec.routingKey', message: `routing key "${key}" is already used by ${owner}` });
+    } else {
+      keyOwners.set(key, objectRef(object));
+    }
+  }
+
+  // RouteGroup membership; two members may not fork the same workload.
+  const groupKeysOf = new Map<string, string[]>();
+  const groupNamesOf = new Map<string, string[]>();
+  const routeGroupKeys: PlanResult['routeGroupKeys'][number][] = [];
+  for (const group of routeGroups) {
+    const members = routeGroupMembers(group, sandboxes);
+    const key = effectiveRoutingKey(group);
+    routeGroupKeys.push({ namespace: namespaceOf(group), name: group.metadata.name, routingKey: key, members: members.map((m) => m.metadata.name) });
+    const forkedBy = new Map<string, string>();
+    for (const member of members) {
+      const memberRef = objectRef(member);
+      groupKeysOf.set(memberRef, [...(groupKeysOf.get(memberRef) ?? []), key]);
+      groupNamesOf.set(memberRef, [...(groupNamesOf.get(memberRef) ?? []), group.metadata.name]);
+      for (const fork of member.spec.forks) {
+        const workload = `${fork.forkOf.namespace ?? namespaceOf(member)}/${fork.forkOf.name}`;
+        const other = forkedBy.get(workload);
+        if (other !== undefined && other !== member.metadata.name) {
+          problems.push({ object: objectRef(group), path: 'spec.match', message: `members "${other}" and "${member.metadata.name}" both fork Deployment ${workload}` });
+        }
+        forkedBy.set(workload, member.metadata.name);
+      }
+    }
+  }
+
+  const objects: KubeObject[] = [];
+  const hostRoutes = new Map<string, { serviceName: string; namespace: string; routes: SandboxRoute[]; splitOwners: Array<{ ref: string; weight: number }> }>();
+  const sandboxPlans: SandboxPlan[] = [];
+  const generatedNames = new Map<string, string>();
+  const claimName = (kind: string, namespace: string, name: string, owner: string, path: string) => {
+    const id = `${kind} ${namespace}/${name}`;
+    const existing = generatedNames.get(id);
+    if (existing !== undefined && existing !== owner) problems.push({ object: owner, path, message: `generated ${id} collides with the one for ${existing}` });
+    generatedNames.set(id, owner);
+  };
+
+  for (const sandbox of sandboxes) {
+    const ref = objectRef(sandbox);
+    const sandboxName = sandbox.metadata.name;
+    const routingKey = effectiveRoutingKey(sandbox);
+    const keys = [routingKey, ...(groupKeysOf.get(ref) ?? [])];
+    const matchBlocks = routingKeyMatchBlocks(config.routing, keys);
+    const seen = new Map<string, number>();
+    const forkPlans: Array<{ forkOf: string; deployment: string; services: string[] }> = [];
+    sandbox.spec.forks.forEach((fork, index) => {
+      const forkPath = fieldPath(['spec', 'forks', index]);
+      const namespace = fork.forkOf.namespace ?? namespaceOf(sandbox);
+      const workload = `${namespace}/${fork.forkOf.name}`;
+      const first = seen.get(workload);
+      if (first !== undefined) {
+        problems.push({ object: ref, path: `${forkPath}.forkOf`, message: `Deployment ${workload} is already forked by spec.forks[${first}]` });
+        return;
+      }
+      seen.set(workload, index);
+      const baseline = inventory.deployments.find((d) => d.metadata.name === fork.forkOf.name && namespaceOf(d) === namespace);
+      if (baseline === undefined) {
+        problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `Deployment "${fork.forkOf.name}" not found in namespace "${namespace}"` });
+        return;
+      }
+      const services = inventory.services.filter((s) => namespaceOf(s) === namespace);
+      const { result, problems: forkProblems } = forkDeployment({
+        sandbox: sandboxName,
+        sandboxNamespace: namespaceOf(sandbox),
+        routingKey,
+        fork,
+        forkPath,
+        baseline,
+        services,
+        deployments: inventory.deployments.filter((d) => namespaceOf(d) === namespace),
+      });
+      problems.push(...forkProblems.map((p) => ({ ...p, object: ref })));
+      if (result === undefined) return;
+      claimName('Deployment', namespace, result.deployment.metadata.name, ref, `${forkPath}.forkOf.name`);
+      objects.push(result.deployment);
+      objects.push(
+        forkAffinityEnvoyFilter({
+          name: `${forkName(baseline.metadata.name, sandboxName)}-affinity`,
+          namespace,
+          sandbox: sandboxName,
+          podLabels: result.podLabels,
+          keyName: config.routing.keyName,
+          routingKey,
+        }),
+      );
+      if (result.baselineServices.length === 0) {
+        notes.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `no Service selects the pods of Deployment ${workload}; the fork runs but no request is routed to it` });
+      }
+      const serviceNames: string[] = [];
+      for (const service of result.baselineServices) {
+        const forkSvcName = forkServiceName(service.metadata.name, sandboxName);
+        if (forkSvcName.length > MAX_SERVICE_NAME) {
+          problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `fork Service name "${forkSvcName}" is longer than ${MAX_SERVICE_NAME} characters; shorten the sandbox name` });
+          continue;
+        }
+        if (inventory.services.some((s) => s.metadata.name === forkSvcName && namespaceOf(s) === namespace)) {
+          problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `fork Service "${forkSvcName}" would replace an existing Service in namespace "${namespace}"` });
+          continue;
+        }
+        claimName('Service', namespace, forkSvcName, ref, `${forkPath}.forkOf.name`);
+        serviceNames.push(forkSvcName);
+        const host = serviceFqdn(service.metadata.name, namespace);
+        const forkHost = serviceFqdn(forkSvcName, namespace);
+        objects.push(forkService(service, sandboxName, result.labelRewrites));
+        const rule = forkDestinationRule({
+          baselineRule: baselineDestinationRule(inventory.destinationRules, host, namespace),
+          name: forkSvcName,
+          namespace,
+          forkHost,
+          sandbox: sandboxName,
+        });
+        if (rule !== undefined) objects.push(rule);
+        const entry = hostRoutes.get(host) ?? { serviceName: service.metadata.name, namespace, routes: [], splitOwners: [] };
+        const split = sandbox.spec.split?.weight;
+        entry.routes.push({ sandbox: sandboxName, forkHost, matchBlocks, ...(split ? { splitWeight: split } : {}) });
+        if (split) entry.splitOwners.push({ ref, weight: split });
+        hostRoutes.set(host, entry);
+      }
+      forkPlans.push({ forkOf: workload, deployment: result.deployment.metadata.name, services: serviceNames });
+    });
+    sandboxPlans.push({ namespace: namespaceOf(sandbox), name: sandboxName, routingKey, routeGroups: groupNamesOf.get(ref) ?? [], forks: forkPlans });
+  }
+
+  for (const [host, entry] of hostRoutes) {
+    const total = entry.splitOwners.reduce((a, s) => a + s.weight, 0);
+    if (total > 100) {
+      for (const owner of entry.splitOwners) {
+        problems.push({ object: owner.ref, path: 'spec.split.weight', message: `sandboxes splitting ${host} take ${total}% of its untagged traffic together, more than 100%` });
+      }
+    }
+  }
+
+  objects.push(...virtualServices(inventory, hostRoutes, notes));
+  if (config.ingressGuard?.enabled) {
+    const headers = [...config.routing.headers];
+    if (config.routing.legacyHeaders) headers.push(`uberctx-${config.routing.keyName}`, `ot-baggage-${config.routing.keyName}`);
+    objects.push(
+      ingressGuardEnvoyFilter({
+        keyNames: [config.routing.keyName],
+        headers,
+        tokenSha256: config.ingressGuard.tokenSha256 ?? [],
+        ...(config.ingressGuard.gatewaySelector ? { gatewaySelector: config.ingressGuard.gatewaySelector } : {}),
+        ...(config.ingressGuard.namespace ? { namespace: config.ingressGuard.namespace } : {}),
+      }),
+    );
+  }
+
+  const failed = problems.length > 0;
+  return {
+    objects: failed ? [] : objects.sort(compareObjects),
+    problems,
+    notes,
+    sandboxes: sandboxPlans,
+    routeGroupKeys,
+  };
+}
+
+type HostEntry = { serviceName: string; namespace: string; routes: SandboxRoute[] };
+
+function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, HostEntry>, notes: Problem[]): KubeObject[] {
+  const hostRoutings: HostRouting[] = [...hostRoutes].map(([host, e]) => ({
+    host,
+    routes: [...e.routes].sort((a, b) => a.sandbox.localeCompare(b.sandbox)),
+  }));
+  const out: KubeObject[] = [];
+  const userVirtualServices = [...inventory.virtualServices].sort(byNamespaceAndName);
+  for (const routing of hostRoutings) {
+    const forHost = userVirtualServices.filter((vs) => virtualServiceHosts(vs).includes(routing.host));
+    const mesh = forHost.filter(appliesToMesh);
+    for (const vs of forHost.filter((v) => !appliesToMesh(v))) {
+      notes.push({
+        object: objectRef(vs),
+        path: 'spec.gateways',
+        message: `applies only to gateways, so it does not route in-mesh traffic for ${routing.host}; sandbox routes for it live in ${mesh.length ? 'the mesh VirtualService' : "meshfork's own VirtualService"}`,
+      });
+    }
+    if (mesh.length > 1) {
+      notes.push({ object: objectRef(mesh[1]!), path: 'spec.hosts', message: `${mesh.length} VirtualServices route ${routing.host} for the mesh; Istio uses only the oldest (IST0109). meshfork adds its routes to each` });
+    }
+    if (mesh.length === 0) {
+      const entry = hostRoutes.get(routing.host)!;
+      const { virtualService } = ownedVirtualService({ name: ownedVirtualServiceName(entry.serviceName), namespace: entry.namespace, host: routing });
+      out.push(virtualService);
+    }
+  }
+  // A user VirtualService may name several forked hosts: merge it once, with all of them.
+  const forkedHosts = new Set(hostRoutings.map((h) => h.host));
+  for (const vs of userVirtualServices.filter(appliesToMesh)) {
+    const hosts = virtualServiceHosts(vs);
+    if (!hosts.some((h) => forkedHosts.has(h))) continue;
+    const { virtualService, notes: routeNotes } = mergeVirtualService(vs, hostRoutings);
+    out.push(virtualService);
+    for (const n of routeNotes) notes.push({ object: objectRef(vs), path: `spec.http[${n.routeIndex}]`, message: n.message });
+    const http = (virtualService.spec as { http?: Array<{ name?: string }> }).http ?? [];
+    for (const routing of hostRoutings.filter((h) => hosts.includes(h.host))) {
+      for (const r of routing.routes) {
+        if (!http.some((route) => route.name?.startsWith(`meshfork-${r.sandbox}-`))) {
+          notes.push({ object: objectRef(vs), path: 'spec.http', message: `no HTTP route sends traffic to ${routing.host}, so requests with sandbox "${r.sandbox}"'s key are not routed to its fork` });
+        }
+      }
+    }
+  }
+  return out;
+}
