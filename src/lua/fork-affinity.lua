@@ -33,7 +33,7 @@ end
 function envoy_on_request(handle)
   local headers = handle:headers()
   local lines = {}
-  if headers.getNumValues then -- Envoy >= 1.20: one entry per repeated header line
+  if headers.getNumValues then -- one value per repeated header line (envoyproxy/envoy#18177)
     for i = 0, headers:getNumValues("baggage") - 1 do lines[#lines + 1] = headers:getAtIndex("baggage", i) end
   else
     lines[1] = headers:get("baggage") -- older Envoy: all lines joined with ','
@@ -47,8 +47,8 @@ function envoy_on_request(handle)
   local value = MEMBER
   if members > 0 then value = table.concat(lines, ",") .. "," .. MEMBER end
   if #value > MAX_BYTES or members + 1 > MAX_MEMBERS then return end
-  -- Modifying request headers makes Envoy's Lua filter clear the route cache, so the router
-  -- re-evaluates the VirtualService match with the new member.
+  -- Modifying request headers makes Envoy's Lua filter clear the route cache (envoyproxy/envoy#2093),
+  -- so the router re-evaluates the VirtualService match with the new member.
   if #lines > 0 then headers:remove("baggage") end
   headers:add("baggage", value)
 end

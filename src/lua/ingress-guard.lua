@@ -56,7 +56,7 @@ end
 
 local function values(headers, name)
   local out = {}
-  if headers.getNumValues then -- Envoy >= 1.20: one entry per repeated header line
+  if headers.getNumValues then -- one value per repeated header line (envoyproxy/envoy#18177)
     for i = 0, headers:getNumValues(name) - 1 do out[#out + 1] = headers:getAtIndex(name, i) end
   else
     out[1] = headers:get(name) -- older Envoy: all lines joined with ','
