@@ -71,7 +71,7 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string): 
       }
       const value: unknown = doc.toJS({ maxAliasCount: 100 });
       if (value === null || value === undefined) return; // empty document
-      const docLine = doc.range ? lineCounter.linePos(doc.range[0]).line : 1;
+      const docLine = lineCounter.linePos(doc.contents?.range?.[0] ?? doc.range[0]).line;
       const where = `${file}:${docLine}`;
       if (typeof value !== 'object' || Array.isArray(value)) {
         problems.push({ file: where, path: '', message: `document ${index + 1} is not a Kubernetes object` });

@@ -11,10 +11,10 @@
  *    its merge key, a list of objects at a path whose merge key is unknown) are errors, not
  *    guesses. Merge keys from the Kubernetes API's `patchMergeKey` tags (k8s.io/api core/v1).
  */
-import fastJsonPatch from 'fast-json-patch';
+import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { fieldPath } from '../api/problem.js';
 
-const { applyPatch, validate: validateJsonPatch } = fastJsonPatch;
+const { applyOperation } = fastJsonPatch;
 
 export type PatchType = 'strategic' | 'merge' | 'json';
 
@@ -51,18 +51,18 @@ export function applyCustomPatch<T extends object>(target: T, type: PatchType, p
 
 function applyJsonPatch<T extends object>(target: T, patch: unknown): T {
   if (!Array.isArray(patch)) throw new PatchError('', 'a json patch is a list of operations');
-  const document = clone(target);
-  const error = validateJsonPatch(patch, document);
-  if (error) {
-    const index = typeof error.index === 'number' ? error.index : 0;
-    throw new PatchError(fieldPath([index]), `${error.name}: ${error.message.split('\n')[0]}`);
-  }
-  try {
-    return applyPatch(document, patch, true, true).newDocument;
-  } catch (e) {
-    const err = e as { index?: number; message: string };
-    throw new PatchError(fieldPath([err.index ?? 0]), err.message.split('\n')[0] ?? 'json patch failed');
-  }
+  // Operation by operation, so an error names the index of the operation that failed.
+  let document = clone(target);
+  patch.forEach((operation: unknown, index) => {
+    try {
+      document = applyOperation(document, operation as Operation, true, true, true, index).newDocument;
+    } catch (e) {
+      const err = e as { name?: string; message: string };
+      const detail = err.message.split('\n')[0] ?? 'json patch failed';
+      throw new PatchError(fieldPath([index]), err.name && err.name !== 'Error' ? `${err.name}: ${detail}` : detail);
+    }
+  });
+  return document;
 }
 
 function jsonMergePatch(target: Json, patch: Json): Json {
