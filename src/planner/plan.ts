@@ -161,6 +161,7 @@ export function plan(input: PlanInput): PlanResult {
     const keys = [routingKey, ...(groupKeysOf.get(ref) ?? [])];
     const matchBlocks = routingKeyMatchBlocks(config.routing, keys);
     const seen = new Map<string, number>();
+    const sandboxServices = new Set<string>();
     const forkPlans: Array<{ forkOf: string; deployment: string; services: string[] }> = [];
     sandbox.spec.forks.forEach((fork, index) => {
       const forkPath = fieldPath(['spec', 'forks', index]);
@@ -216,8 +217,12 @@ export function plan(input: PlanInput): PlanResult {
           problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `fork Service "${forkSvcName}" would replace an existing Service in namespace "${namespace}"` });
           continue;
         }
-        claimName('Service', namespace, forkSvcName, ref, `${forkPath}.forkOf.name`);
         serviceNames.push(forkSvcName);
+        // Several forks behind one Service (reviews-v1 and reviews-v3) share one fork Service.
+        const serviceId = `${namespace}/${forkSvcName}`;
+        if (sandboxServices.has(serviceId)) continue;
+        sandboxServices.add(serviceId);
+        claimName('Service', namespace, forkSvcName, ref, `${forkPath}.forkOf.name`);
         const host = serviceFqdn(service.metadata.name, namespace);
         const forkHost = serviceFqdn(forkSvcName, namespace);
         objects.push(forkService(service, sandboxName, result.labelRewrites));
