@@ -1,0 +1,1 @@
+../../../src/lua/ingress-guard.lua
