@@ -37,6 +37,7 @@ interface CommonOptions {
   keyName?: string;
   compat?: string;
   header?: string[];
+  ingressGuard?: boolean;
 }
 
 class ExitError extends Error {
@@ -66,6 +67,7 @@ function loadConfig(io: CliIo, options: CommonOptions): PlanConfig {
     ...(options.header !== undefined ? { headers: options.header } : {}),
   });
   if (config === undefined) fail(io, problems.map((p) => ({ ...p, file: p.path.startsWith('--') ? '<flags>' : options.config ?? '<config>' })));
+  if (options.ingressGuard) return { ...config, ingressGuard: { ...config.ingressGuard, enabled: true } };
   return config;
 }
 
@@ -117,7 +119,8 @@ export function buildProgram(io: CliIo = processIo): Command {
       .option('--config <file>', 'meshfork configuration file (routing keys, ingress guard)')
       .option('--key-name <name>', 'baggage member key of the routing key (default meshfork-routing-key)')
       .addOption(new Option('--compat <preset>', 'routing-key compatibility preset').choices(['signadot']))
-      .option('--header <name...>', 'extra plain headers that carry the routing key');
+      .option('--header <name...>', 'extra plain headers that carry the routing key')
+      .option('--ingress-guard', 'also emit the mesh-wide ingress guard EnvoyFilter (preview tokens come from --config)');
   common(program.command('synth').description('generate the Istio routing and forked workloads for the sandboxes'))
     .option('-o, --output <dir>', 'write one file per object into <dir> instead of stdout')
     .action((options: CommonOptions & { output?: string }) => synth(io, options));

@@ -213,6 +213,23 @@ describe('meshfork synth output', () => {
     expectRejected(cli('synth', '--config', config, '-f', BOOKINFO, good), [`${config}: -: routing.keyNmae: unknown field`]);
   });
 
+  it('--ingress-guard adds the mesh-wide guard with the configured carriers and tokens', () => {
+    const config = join(work, 'guard.yaml');
+    writeFileSync(config, `ingressGuard:\n  enabled: false\n  tokenSha256: ['${'ab'.repeat(32)}']\n`);
+    const without = cli('synth', '--config', config, '-f', BOOKINFO, good);
+    expect(without.stdout).not.toContain('meshfork-ingress-guard');
+    const result = cli('synth', '--ingress-guard', '--config', config, '--compat', 'signadot', '-f', BOOKINFO, good);
+    expect(result.code).toBe(0);
+    const guard = parseAllDocuments(result.stdout).map((d) => d.toJS()).find((o) => o.metadata.name === 'meshfork-ingress-guard');
+    expect(guard.metadata.namespace).toBe('istio-system');
+    expect(guard.spec.workloadSelector).toEqual({ labels: { istio: 'ingressgateway' } });
+    expect(guard.spec.configPatches[0].match.context).toBe('GATEWAY');
+    const lua: string = guard.spec.configPatches[0].patch.value.typed_config.default_source_code.inline_string;
+    expect(lua).toContain('keyNames = { ["sd-routing-key"] = true }');
+    expect(lua).toContain('headers = { "ot-baggage-sd-routing-key", "uberctx-sd-routing-key" }');
+    expect(lua).toContain(`tokenSha256 = { ["${'ab'.repeat(32)}"] = true }`);
+  });
+
   it('rejects a bad --key-name', () => {
     expectRejected(cli('synth', '--key-name', 'Bad Key', '-f', BOOKINFO, good), ['<flags>: -: --key-name: must match ^[a-z0-9][a-z0-9._-]{0,62}$']);
   });
