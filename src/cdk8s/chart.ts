@@ -1,0 +1,224 @@
+/**
+ * `MeshforkChart`: a cdk8s Chart whose manifest is exactly what the meshfork planner outputs for
+ * its inventory and specs — the same objects in the same order as `meshfork synth`.
+ *
+ * Specs come from the props (`sandboxes`, `routeGroups`) and from Sandbox / RouteGroup constructs
+ * defined anywhere beneath the chart. The planner needs every spec at once (VirtualServices are
+ * computed per baseline host across all sandboxes), so the chart plans ONCE, at synthesis time:
+ * - `Chart.toJson()` is what App.synth(), App.synthYaml() and Testing.synth() call per chart
+ *   (cdk8s 2.70 lib/app.js, lib/testing.js), so it is overridden to plan first;
+ * - a construct validation (node.addValidation) also plans, because App.synth() validates every
+ *   construct before it collects ApiObjects, which covers the output modes that never call
+ *   Chart.toJson() (YamlOutputType.FOLDER_PER_CHART_FILE_PER_RESOURCE).
+ * Planning adds one PlannedObject (an ApiObject) per planner object, in planner order; cdk8s keeps
+ * construct order when no dependencies are declared (DependencyGraph topology over findAll()).
+ */
+import { Chart } from 'cdk8s';
+import type { Construct, IConstruct } from 'constructs';
+import { resolveConfig, type MeshforkConfigT } from '../api/config.js';
+import { formatProblem, InputError, type Problem } from '../api/problem.js';
+import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
+import { withSources } from '../cli/load.js';
+import { inventoryOf, type Inventory } from '../planner/inventory.js';
+import type { KubeObject } from '../planner/kube.js';
+import { objectRef, plan, type PlanConfig, type PlanResult } from '../planner/plan.js';
+import { istioProblems } from './istio.js';
+import { PlannedObject } from './planned-object.js';
+import { RouteGroup, type RouteGroupProps } from './route-group.js';
+import { Sandbox, type SandboxProps } from './sandbox.js';
+import { findMeshforkScope, MESHFORK_SCOPE, type MeshforkScope } from './scope.js';
+
+export interface MeshforkChartProps {
+  /**
+   * The baseline: Deployments, Services, VirtualServices and DestinationRules, as a list of objects
+   * (other kinds are ignored) or as an Inventory. User VirtualServices are inputs: the chart emits
+   * their merged versions. Objects without a namespace get `namespace`.
+   */
+  readonly inventory: readonly KubeObject[] | Inventory;
+  /**
+   * Sandboxes, as meshfork.dev/v1alpha1 objects (e.g. from readManifests) or as props with a `name`.
+   * Each becomes a Sandbox construct under the chart; more can be added with `new Sandbox(chart, ...)`.
+   * @default []
+   */
+  readonly sandboxes?: ReadonlyArray<SandboxObject | SandboxProps>;
+  /**
+   * RouteGroups, as objects or as props with a `name`.
+   * @default []
+   */
+  readonly routeGroups?: ReadonlyArray<RouteGroupObject | RouteGroupProps>;
+  /**
+   * meshfork configuration, the same document as `meshfork synth --config <file>`
+   * (`routing: { compat, keyName, tracestate, headers, legacyHeaders }`, `ingressGuard: { enabled, ... }`).
+   * @default - routing key `meshfork-routing-key` in baggage and tracestate, no ingress guard
+   */
+  readonly config?: MeshforkConfigT;
+  /**
+   * Namespace of specs and inventory objects that name none (like `meshfork synth -n`); also the
+   * cdk8s Chart namespace for other ApiObjects added to this chart. Planned objects always carry
+   * the namespace the planner gives them.
+   * @default 'default'
+   */
+  readonly namespace?: string;
+  /**
+   * Receives the planner's notes (things that work, but maybe not as expected, such as gateway-only
+   * VirtualServices) once, at synthesis.
+   * @default - each note is written to stderr as `note: <problem>`, as `meshfork synth` does
+   */
+  readonly onNotes?: (notes: readonly Problem[]) => void;
+}
+
+function isObjectForm(spec: object): spec is { apiVersion: string; metadata?: { name?: unknown; namespace?: unknown } } {
+  return 'apiVersion' in spec || 'kind' in spec || 'metadata' in spec || 'spec' in spec;
+}
+
+function objectId(object: KubeObject): string {
+  // Namespaces are RFC 1123 labels (no dots), so kind.namespace.name is unique per object.
+  return `${object.kind}.${object.metadata.namespace ?? 'cluster'}.${object.metadata.name}`;
+}
+
+export class MeshforkChart extends Chart {
+  /**
+   * Whether `x` is a MeshforkChart. (Not `instanceof`: cdk8s' Chart defines Symbol.hasInstance as
+   * "is any Chart", which every subclass inherits.)
+   */
+  public static isMeshforkChart(x: unknown): x is MeshforkChart {
+    return typeof x === 'object' && x !== null && MESHFORK_SCOPE in x;
+  }
+
+  /** The nearest MeshforkChart enclosing `construct` (or `construct` itself). */
+  public static override of(construct: IConstruct): MeshforkChart {
+    for (const scope of [...construct.node.scopes].reverse()) if (MeshforkChart.isMeshforkChart(scope)) return scope;
+    throw new Error(`"${construct.node.path}" is not inside a MeshforkChart`);
+  }
+
+  /** Namespace of specs and inventory objects that name none. */
+  public readonly defaultNamespace: string;
+  /** The resolved planner configuration. */
+  public readonly config: PlanConfig;
+  /** The baseline the chart plans against, namespaces filled in. */
+  public readonly inventory: Inventory;
+
+  readonly #scope: MeshforkScope;
+  readonly #onNotes: (notes: readonly Problem[]) => void;
+  #result: PlanResult | undefined;
+
+  public constructor(scope: Construct, id: string, props: MeshforkChartProps) {
+    super(scope, id, props.namespace !== undefined ? { namespace: props.namespace } : {});
+    this.defaultNamespace = props.namespace ?? 'default';
+    const self = this;
+    this.#scope = {
+      defaultNamespace: this.defaultNamespace,
+      path: this.node.path,
+      get planned() {
+        return self.#result !== undefined;
+      },
+    };
+    Object.defineProperty(this, MESHFORK_SCOPE, { value: this.#scope });
+    this.#onNotes = props.onNotes ?? ((notes) => notes.forEach((n) => process.stderr.write(`note: ${formatProblem(n)}\n`)));
+
+    const problems: Problem[] = [];
+    const { config, problems: configProblems } = resolveConfig(props.config, {});
+    problems.push(...configProblems.map((p) => ({ ...p, file: this.node.path, object: 'config' })));
+    this.config = config ?? { routing: resolveConfig(undefined, {}).config!.routing };
+    this.inventory = this.normalizeInventory(props.inventory);
+
+    const addSpecs = <O extends object, P extends { readonly name?: string }>(
+      field: string,
+      specs: ReadonlyArray<O | P> | undefined,
+      fromObject: (id: string, object: O) => unknown,
+      fromProps: (id: string, props: P) => unknown,
+    ) => {
+      (specs ?? []).forEach((spec, i) => {
+        const where = { file: this.node.path, object: `${field}[${i}]` };
+        try {
+          if (isObjectForm(spec)) {
+            const { name, namespace } = spec.metadata ?? {};
+            if (typeof name !== 'string') {
+              problems.push({ ...where, path: 'metadata.name', message: 'required field is missing' });
+              return;
+            }
+            fromObject(typeof namespace === 'string' && namespace !== this.defaultNamespace ? `${namespace}.${name}` : name, spec as O);
+          } else {
+            const { name, namespace } = spec as P & { namespace?: string };
+            if (typeof name !== 'string') {
+              problems.push({ ...where, path: 'name', message: 'required field is missing' });
+              return;
+            }
+            fromProps(namespace !== undefined && namespace !== this.defaultNamespace ? `${namespace}.${name}` : name, spec as P);
+          }
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+          problems.push(...e.problems);
+        }
+      });
+    };
+    addSpecs<SandboxObject, SandboxProps>('sandboxes', props.sandboxes, (id, o) => Sandbox.fromObject(this, id, o), (id, p) => new Sandbox(this, id, p));
+    addSpecs<RouteGroupObject, RouteGroupProps>('routeGroups', props.routeGroups, (id, o) => RouteGroup.fromObject(this, id, o), (id, p) => new RouteGroup(this, id, p));
+    if (problems.length > 0) throw new InputError(problems);
+
+    this.node.addValidation({
+      validate: () => {
+        this.plan();
+        return [];
+      },
+    });
+  }
+
+  /**
+   * Plans every Sandbox and RouteGroup of the chart (once; later calls return the same result) and
+   * adds the planner's objects to the chart. Synthesis calls it; call it earlier to read the plan
+   * (routing keys, forks, notes). Specs added afterwards throw.
+   * Throws an InputError listing every problem of the planner or of Istio's schemas.
+   */
+  public plan(): PlanResult {
+    if (this.#result !== undefined) return this.#result;
+    const sandboxes = this.specs(Sandbox);
+    const routeGroups = this.specs(RouteGroup);
+    const sources = new Map<string, string>();
+    const problems: Problem[] = [];
+    for (const spec of [...sandboxes, ...routeGroups]) {
+      const object = spec.toObject();
+      const ref = objectRef(object);
+      const other = sources.get(ref);
+      if (other !== undefined) problems.push({ file: spec.node.path, object: ref, path: 'metadata.name', message: `defined twice (also at ${other})` });
+      else sources.set(ref, spec.node.path);
+    }
+    if (problems.length > 0) throw new InputError(problems);
+
+    const result = plan({
+      inventory: this.inventory,
+      sandboxes: sandboxes.map((s) => s.toObject()),
+      routeGroups: routeGroups.map((g) => g.toObject()),
+      config: this.config,
+    });
+    if (result.problems.length > 0) throw new InputError(withSources(result.problems, sources));
+    const istio = result.objects.flatMap(istioProblems).map((p) => ({ ...p, file: this.node.path }));
+    if (istio.length > 0) throw new InputError(istio);
+    for (const object of result.objects) new PlannedObject(this, objectId(object), object);
+    this.#result = result;
+    if (result.notes.length > 0) this.#onNotes(withSources(result.notes, sources));
+    return result;
+  }
+
+  /** Plans (once), then renders the chart like any cdk8s Chart. */
+  public override toJson(): any[] {
+    this.plan();
+    return super.toJson();
+  }
+
+  private specs<T extends Sandbox | RouteGroup>(type: abstract new (...args: never[]) => T): T[] {
+    return this.node.findAll().filter((c): c is T => c instanceof type && findMeshforkScope(c) === this.#scope);
+  }
+
+  private normalizeInventory(input: readonly KubeObject[] | Inventory): Inventory {
+    const inventory = Array.isArray(input) ? inventoryOf(input as readonly KubeObject[]) : (input as Inventory);
+    const withNamespace = (list: readonly KubeObject[]) =>
+      list.map((o) => (o.metadata.namespace !== undefined ? o : { ...o, metadata: { ...o.metadata, namespace: this.defaultNamespace } }));
+    return {
+      deployments: withNamespace(inventory.deployments),
+      services: withNamespace(inventory.services),
+      virtualServices: withNamespace(inventory.virtualServices),
+      destinationRules: withNamespace(inventory.destinationRules),
+    };
+  }
+}

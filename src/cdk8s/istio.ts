@@ -1,0 +1,67 @@
+/**
+ * Validates the Istio objects meshfork emits against Istio's own CRD schemas, through the typed
+ * models of @kubernetes-models/istio (generated from Istio's crd-all.gen.yaml). A merged
+ * VirtualService carries the user's routes, so a bad user VirtualService fails here too.
+ */
+import { DestinationRule as DestinationRuleV1 } from '@kubernetes-models/istio/networking.istio.io/v1/DestinationRule';
+import { VirtualService as VirtualServiceV1 } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
+import { DestinationRule as DestinationRuleV1beta1 } from '@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule';
+import { VirtualService as VirtualServiceV1beta1 } from '@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService';
+import { DestinationRule as DestinationRuleV1alpha3 } from '@kubernetes-models/istio/networking.istio.io/v1alpha3/DestinationRule';
+import { EnvoyFilter as EnvoyFilterV1alpha3 } from '@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter';
+import { VirtualService as VirtualServiceV1alpha3 } from '@kubernetes-models/istio/networking.istio.io/v1alpha3/VirtualService';
+import { fieldPath, type Problem } from '../api/problem.js';
+import type { KubeObject } from '../planner/kube.js';
+import { objectRef } from '../planner/plan.js';
+
+type IstioModel = new (data: never) => { validate(): void };
+
+/** Model class per `apiVersion/kind`. User VirtualServices keep their own version when merged. */
+const MODELS: Readonly<Record<string, IstioModel>> = {
+  'networking.istio.io/v1/VirtualService': VirtualServiceV1,
+  'networking.istio.io/v1beta1/VirtualService': VirtualServiceV1beta1,
+  'networking.istio.io/v1alpha3/VirtualService': VirtualServiceV1alpha3,
+  'networking.istio.io/v1/DestinationRule': DestinationRuleV1,
+  'networking.istio.io/v1beta1/DestinationRule': DestinationRuleV1beta1,
+  'networking.istio.io/v1alpha3/DestinationRule': DestinationRuleV1alpha3,
+  'networking.istio.io/v1alpha3/EnvoyFilter': EnvoyFilterV1alpha3,
+};
+
+interface SchemaError {
+  instancePath?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+  message?: string;
+}
+
+/** Problems of one object against Istio's schema; [] for valid objects and for non-Istio kinds. */
+export function istioProblems(object: KubeObject): Problem[] {
+  if (!object.apiVersion.endsWith('.istio.io') && !object.apiVersion.includes('.istio.io/')) return [];
+  const ref = objectRef(object);
+  const Model = MODELS[`${object.apiVersion}/${object.kind}`];
+  if (Model === undefined) return [{ object: ref, path: 'apiVersion', message: `no Istio schema known for ${object.apiVersion} ${object.kind}` }];
+  try {
+    new Model(structuredClone(object) as never).validate();
+    return [];
+  } catch (e) {
+    const errors = (e as { errors?: SchemaError[] }).errors;
+    if (!Array.isArray(errors) || errors.length === 0) return [{ object: ref, path: '', message: `Istio schema: ${(e as Error).message}` }];
+    const seen = new Set<string>();
+    const problems: Problem[] = [];
+    for (const error of errors) {
+      const segments = (error.instancePath ?? '').split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+      let message = error.message ?? error.keyword ?? 'invalid';
+      if (error.keyword === 'additionalProperties' && typeof error.params?.additionalProperty === 'string') {
+        segments.push(error.params.additionalProperty);
+        message = 'unknown field';
+      }
+      const problem = { object: ref, path: fieldPath(segments), message: `Istio schema: ${message}` };
+      const key = `${problem.path}\u0000${problem.message}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        problems.push(problem);
+      }
+    }
+    return problems;
+  }
+}
