@@ -1,0 +1,13 @@
+/**
+ * cdk8s app entry point (cdk8s.yaml: `app: npx tsx main.ts`). `cdk8s synth` runs it with
+ * CDK8S_OUTDIR set to the `output` directory; App.synth() writes one `<chart>.k8s.yaml` per chart.
+ */
+import { App } from 'cdk8s';
+import { bookinfoChart } from './chart.js';
+
+const app = new App();
+const chart = bookinfoChart(app);
+app.synth();
+for (const sandbox of chart.plan().sandboxes) {
+  process.stderr.write(`sandbox ${sandbox.namespace}/${sandbox.name}: routing key ${sandbox.routingKey}\n`);
+}
