@@ -108,7 +108,9 @@ function fail(message: string): never {
 // RE2 full match
 // ---------------------------------------------------------------------------------------------
 
-const RE2_CACHE_LIMIT = 2048;
+// re2-wasm runs in a fixed 16 MiB wasm heap (no memory growth) and a compiled pattern takes ~9 KiB:
+// keep few, and free evicted ones, or the module aborts with OOM and every later match fails.
+const RE2_CACHE_LIMIT = 512;
 const re2Cache = new Map<string, RE2>();
 
 /** Frees the wasm-side object of an RE2 (re2-wasm uses embind handles, never garbage collected). */
