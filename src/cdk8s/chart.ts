@@ -20,7 +20,8 @@ import { formatProblem, InputError, type Problem } from '../api/problem.js';
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { withSources } from '../cli/load.js';
 import { inventoryOf, type Inventory } from '../planner/inventory.js';
-import type { KubeObject } from '../planner/kube.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/kube.js';
+import { mergeVirtualService } from '../planner/virtual-service.js';
 import { objectRef, plan, type PlanConfig, type PlanResult } from '../planner/plan.js';
 import { istioProblems } from './istio.js';
 import { PlannedObject } from './planned-object.js';
@@ -65,6 +66,16 @@ export interface MeshforkChartProps {
    * @default - each note is written to stderr as `note: <problem>`, as `meshfork synth` does
    */
   readonly onNotes?: (notes: readonly Problem[]) => void;
+  /**
+   * Which user VirtualServices of the inventory the chart emits.
+   * - `'merged'`: only those sandboxes route through, merged (exactly `meshfork synth`'s output);
+   * - `'all'`: every user VirtualService, merged when sandboxes route through it and otherwise as
+   *   written (with any stale `meshfork-*` route stripped), after the planner's objects. Use it when
+   *   this chart's Argo CD Application owns the user VirtualServices for good: they then never
+   *   disappear from Git (and get pruned) when the last sandbox of a host goes away.
+   * @default 'merged'
+   */
+  readonly userVirtualServices?: 'merged' | 'all';
 }
 
 function isObjectForm(spec: object): spec is { apiVersion: string; metadata?: { name?: unknown; namespace?: unknown } } {
@@ -100,6 +111,7 @@ export class MeshforkChart extends Chart {
 
   readonly #scope: MeshforkScope;
   readonly #onNotes: (notes: readonly Problem[]) => void;
+  readonly #userVirtualServices: 'merged' | 'all';
   #result: PlanResult | undefined;
 
   public constructor(scope: Construct, id: string, props: MeshforkChartProps) {
@@ -114,6 +126,7 @@ export class MeshforkChart extends Chart {
       },
     };
     Object.defineProperty(this, MESHFORK_SCOPE, { value: this.#scope });
+    this.#userVirtualServices = props.userVirtualServices ?? 'merged';
     this.#onNotes = props.onNotes ?? ((notes) => notes.forEach((n) => process.stderr.write(`note: ${formatProblem(n)}\n`)));
 
     const problems: Problem[] = [];
@@ -192,9 +205,10 @@ export class MeshforkChart extends Chart {
       config: this.config,
     });
     if (result.problems.length > 0) throw new InputError(withSources(result.problems, sources));
-    const istio = result.objects.flatMap(istioProblems).map((p) => ({ ...p, file: this.node.path }));
+    const objects = [...result.objects, ...this.untouchedUserVirtualServices(result.objects)];
+    const istio = objects.flatMap(istioProblems).map((p) => ({ ...p, file: this.node.path }));
     if (istio.length > 0) throw new InputError(istio);
-    for (const object of result.objects) new PlannedObject(this, objectId(object), object);
+    for (const object of objects) new PlannedObject(this, objectId(object), object);
     this.#result = result;
     if (result.notes.length > 0) this.#onNotes(withSources(result.notes, sources));
     return result;
@@ -204,6 +218,16 @@ export class MeshforkChart extends Chart {
   public override toJson(): any[] {
     this.plan();
     return super.toJson();
+  }
+
+  /** With `userVirtualServices: 'all'`: the user VirtualServices the planner did not merge, cleaned, by namespace and name. */
+  private untouchedUserVirtualServices(planned: readonly KubeObject[]): KubeObject[] {
+    if (this.#userVirtualServices !== 'all') return [];
+    const emitted = new Set(planned.map(objectId));
+    return this.inventory.virtualServices
+      .filter((vs) => vs.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE && !emitted.has(objectId(vs)))
+      .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name))
+      .map((vs) => mergeVirtualService(vs, []).virtualService);
   }
 
   private specs<T extends Sandbox | RouteGroup>(type: abstract new (...args: never[]) => T): T[] {

@@ -146,6 +146,19 @@ describe('MeshforkChart: one plan across all sandboxes', () => {
     expect(notes).toEqual(['VirtualService default/reviews: spec.gateways']);
   });
 
+  it("userVirtualServices: 'all' keeps every user VirtualService in the output, merged or as written", () => {
+    const input = bookinfo();
+    const userVs = input.inventory.virtualServices[0]!;
+    // No sandbox: the user's VirtualService alone (a stale meshfork route is stripped).
+    const stale = structuredClone(userVs) as KubeObject & { spec: { http: Array<Record<string, unknown>> } };
+    stale.spec.http.unshift({ name: 'meshfork-gone-0', route: [{ destination: { host: 'reviews-gone' } }] });
+    const empty = new MeshforkChart(Testing.app(), 'empty', { inventory: { ...input.inventory, virtualServices: [stale] }, userVirtualServices: 'all', ...quiet });
+    expect(Testing.synth(empty)).toEqual([userVs]);
+    // With a sandbox: the merged one, once, exactly as `meshfork synth`.
+    const merged = new MeshforkChart(Testing.app(), 'merged', { inventory: input.inventory, sandboxes: input.sandboxes, userVirtualServices: 'all', ...quiet });
+    expect(yamlOf(Testing.synth(merged))).toBe(cliSynth([BOOKINFO]));
+  });
+
   it('PlannedObject keeps the cdk8s JSON-patch escape hatch', () => {
     const chart = new MeshforkChart(Testing.app(), 'bookinfo', { inventory: bookinfo().inventory, sandboxes: bookinfo().sandboxes, ...quiet });
     chart.plan();
