@@ -1,0 +1,266 @@
+/**
+ * The e2e "cluster": a control plane + istiod, echo backends standing in for pods, and a sync
+ * step that applies `meshfork synth` output the way a GitOps tool with pruning would.
+ *
+ * No kubelet runs, and kube-apiserver refuses EndpointSlices on 127.0.0.0/8, so every Deployment
+ * (baseline or fork) gets an echo backend named after it on its own loopback port and a
+ * `WorkloadEntry` at 127.0.0.1 carrying the Deployment's pod-template labels, with
+ * `ports: {grpc: <port>}`. Istio merges WorkloadEntries into the endpoints of every Kubernetes
+ * Service whose selector matches them (PILOT_ENABLE_K8S_SELECT_WORKLOAD_ENTRIES, on by default),
+ * mapping the Service port named `grpc` to the entry's port. A fork's WorkloadEntry therefore
+ * carries exactly the labels meshfork gives the fork's pods (rewritten selector values +
+ * meshfork.dev/sandbox), so it proves that the fork Service selects the fork and only the fork.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import type { ControlPlane } from '../support/control-plane.js';
+import { cli } from '../support/cli.js';
+import { applyObjects, deleteObject, listObjects, type ConfigDump, type Istiod, type KubeObj } from '../support/istiod.js';
+import { startEchoBackend, type EchoBackend } from '../support/xds-client.js';
+
+export const NS = 'e2e';
+export const PORT = 7070;
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const INVENTORY = `${FIXTURES}inventory.yaml`;
+export const sandboxFile = (name: string) => `${FIXTURES}sandboxes/${name}.yaml`;
+
+const MANAGED = 'app.kubernetes.io/managed-by=meshfork';
+const STAND_IN_LABEL = 'e2e.meshfork.dev/stand-in-for';
+
+export const fqdn = (service: string, ns = NS) => `${service}.${ns}.svc.cluster.local`;
+export const clusterName = (service: string, subset = '', port = PORT) => `outbound|${port}|${subset}|${fqdn(service)}`;
+
+export function parseYamlDocs(text: string, what: string): KubeObj[] {
+  return parseAllDocuments(text)
+    .map((d) => {
+      if (d.errors.length > 0) throw new Error(`${what}: ${d.errors[0]!.message}`);
+      return d.toJS() as KubeObj | null;
+    })
+    .filter((o): o is KubeObj => o !== null && typeof o === 'object');
+}
+
+export function loadYaml(file: string): KubeObj[] {
+  return parseYamlDocs(readFileSync(file, 'utf8'), file);
+}
+
+/** `meshfork synth -f inventory.yaml <sandbox files>` in-process; the objects it prints. */
+export function synth(sandboxes: readonly string[]): KubeObj[] {
+  const r = cli('synth', '-f', INVENTORY, ...sandboxes.map(sandboxFile));
+  const errors = r.stderr.split('\n').filter((l) => l && !l.startsWith('note: '));
+  if (r.code !== 0 || errors.length > 0) throw new Error(`meshfork synth failed (${r.code}):\n${r.stderr}`);
+  return parseYamlDocs(r.stdout, 'synth output');
+}
+
+const key = (o: Pick<KubeObj, 'kind' | 'metadata'>) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+function podLabels(deployment: KubeObj): Record<string, string> {
+  const spec = deployment['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined;
+  return { ...(spec?.template?.metadata?.labels ?? {}) };
+}
+
+/** Kinds meshfork writes, in deletion order ("break before unmake": routes first, forks last). */
+const PRUNE_KINDS: ReadonlyArray<[apiVersion: string, kind: string]> = [
+  ['networking.istio.io/v1', 'VirtualService'],
+  ['networking.istio.io/v1alpha3', 'EnvoyFilter'],
+  ['networking.istio.io/v1', 'DestinationRule'],
+  ['v1', 'Service'],
+  ['networking.istio.io/v1', 'WorkloadEntry'],
+  ['apps/v1', 'Deployment'],
+];
+
+const APPLY_ORDER = ['Namespace', 'Deployment', 'WorkloadEntry', 'Service', 'DestinationRule', 'EnvoyFilter', 'VirtualService'];
+
+export interface SyncReport {
+  readonly applied: string[];
+  readonly restored: string[];
+  readonly deleted: string[];
+}
+
+export class Mesh {
+  readonly backends = new Map<string, EchoBackend>();
+  readonly inventory: KubeObj[];
+
+  constructor(
+    readonly cp: ControlPlane,
+    readonly istiod: Istiod,
+  ) {
+    this.inventory = loadYaml(INVENTORY);
+  }
+
+  /** The backend (started on first use) standing in for Deployment `name`'s pods. */
+  async backend(name: string): Promise<EchoBackend> {
+    let b = this.backends.get(name);
+    if (b === undefined) {
+      b = await startEchoBackend(name);
+      this.backends.set(name, b);
+    }
+    return b;
+  }
+
+  /** The WorkloadEntry standing in for a Deployment's pods (its pod-template labels). */
+  async standIn(deployment: KubeObj): Promise<KubeObj> {
+    const labels = podLabels(deployment);
+    const backend = await this.backend(deployment.metadata.name);
+    const managed = deployment.metadata.labels?.['app.kubernetes.io/managed-by'];
+    return {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: {
+        name: deployment.metadata.name,
+        namespace: deployment.metadata.namespace ?? NS,
+        labels: { ...labels, [STAND_IN_LABEL]: deployment.metadata.name, ...(managed ? { 'app.kubernetes.io/managed-by': managed } : {}) },
+      },
+      spec: { address: '127.0.0.1', labels, ports: { grpc: backend.port } },
+    };
+  }
+
+  /** Namespace, baseline inventory and a stand-in WorkloadEntry per baseline Deployment. */
+  async installBaseline(): Promise<void> {
+    const standIns = await Promise.all(this.inventory.filter((o) => o.kind === 'Deployment').map((d) => this.standIn(d)));
+    await applyObjects(this.cp, sortForApply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }, ...this.inventory, ...standIns]));
+  }
+
+  /**
+   * Applies `desired` (synth output) like a pruning GitOps sync: apply everything desired (forks
+   * and their stand-ins before the routes that send traffic to them), re-apply the user's own
+   * VirtualServices that meshfork no longer changes (restore), then delete every object carrying
+   * meshfork's label that is no longer desired, routes first.
+   */
+  async sync(desired: readonly KubeObj[]): Promise<SyncReport> {
+    const standIns = await Promise.all(desired.filter((o) => o.kind === 'Deployment').map((d) => this.standIn(d)));
+    const toApply = sortForApply([...desired, ...standIns]);
+    await applyObjects(this.cp, toApply);
+    const desiredKeys = new Set(toApply.map(key));
+    const restore = this.inventory.filter((o) => o.kind === 'VirtualService' && !desiredKeys.has(key(o)));
+    await applyObjects(this.cp, restore);
+    const deleted: string[] = [];
+    for (const [apiVersion, kind] of PRUNE_KINDS) {
+      for (const o of await listObjects(this.cp, apiVersion, kind, NS, MANAGED)) {
+        if (desiredKeys.has(key(o))) continue;
+        await deleteObject(this.cp, o);
+        deleted.push(key(o));
+      }
+    }
+    return { applied: toApply.map(key), restored: restore.map(key), deleted };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.backends.values()].map((b) => b.close()));
+    this.backends.clear();
+  }
+
+  /** The RouteConfiguration istiod generates for `proxyId`'s watch on `service`, if any. */
+  async routeConfig(proxyId: string, service: string): Promise<RouteConfig | undefined> {
+    const dump: ConfigDump = await this.istiod.configDump(proxyId, 'rds');
+    const name = clusterName(service);
+    const rc = (dump.configs ?? []).map((c) => snakeKeys(c) as RouteConfig).find((c) => c.name === name);
+    return rc;
+  }
+}
+
+function sortForApply(objects: KubeObj[]): KubeObj[] {
+  return [...objects].sort((a, b) => APPLY_ORDER.indexOf(a.kind) - APPLY_ORDER.indexOf(b.kind));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tier 1: what istiod generated (Envoy RouteConfiguration JSON from /debug/config_dump).
+
+export interface RouteConfig {
+  name: string;
+  virtual_hosts?: Array<{ name?: string; domains?: string[]; routes?: EnvoyRoute[] }>;
+}
+interface EnvoyHeaderMatcher {
+  name: string;
+  string_match?: { exact?: string; prefix?: string; safe_regex?: { regex: string } };
+  exact_match?: string;
+  safe_regex_match?: { regex: string };
+  present_match?: boolean;
+  invert_match?: boolean;
+}
+interface EnvoyRoute {
+  name?: string;
+  match?: { prefix?: string; path?: string; headers?: EnvoyHeaderMatcher[] };
+  route?: { cluster?: string; weighted_clusters?: { clusters: Array<{ name: string; weight?: number }> } };
+}
+
+/** One Envoy route reduced to what routing depends on, comparable with a VS's expectation. */
+export interface RouteSummary {
+  name: string;
+  /** `header op value`, sorted: `baggage ~ <regex>`, `end-user = jason`. */
+  headers: string[];
+  /** `cluster` or `cluster*weight`, in order. */
+  clusters: string[];
+}
+
+/** Converts protojson camelCase keys to snake_case (istiod's JSON uses either depending on version). */
+export function snakeKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(snakeKeys);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    const sk = k.startsWith('@') ? k : k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    out[sk] = snakeKeys(x);
+  }
+  return out;
+}
+
+function headerSummary(h: EnvoyHeaderMatcher): string {
+  const neg = h.invert_match ? '!' : '';
+  const sm = h.string_match;
+  if (sm?.safe_regex) return `${h.name} ${neg}~ ${sm.safe_regex.regex}`;
+  if (sm?.exact !== undefined) return `${h.name} ${neg}= ${sm.exact}`;
+  if (sm?.prefix !== undefined) return `${h.name} ${neg}^= ${sm.prefix}`;
+  if (h.safe_regex_match) return `${h.name} ${neg}~ ${h.safe_regex_match.regex}`;
+  if (h.exact_match !== undefined) return `${h.name} ${neg}= ${h.exact_match}`;
+  return `${h.name} ${neg}? ${JSON.stringify(h)}`;
+}
+
+/** The routes of the virtual host serving `host` (the only one gRPC's filtered RDS carries). */
+export function summarizeRoutes(rc: RouteConfig | undefined): RouteSummary[] {
+  const vh = rc?.virtual_hosts?.[0];
+  return (vh?.routes ?? []).map((r) => ({
+    name: r.name ?? '',
+    headers: (r.match?.headers ?? []).map(headerSummary).sort(),
+    clusters: r.route?.cluster
+      ? [r.route.cluster]
+      : (r.route?.weighted_clusters?.clusters ?? []).map((c) => `${c.name}*${c.weight ?? 0}`),
+  }));
+}
+
+export function formatRoutes(routes: readonly RouteSummary[]): string {
+  return routes.map((r, i) => `  ${i}. ${r.name || '(unnamed)'} [${r.headers.join(' & ')}] -> ${r.clusters.join(', ')}`).join('\n') || '  (no routes)';
+}
+
+interface VsHttpRoute {
+  name?: string;
+  match?: Array<{ headers?: Record<string, { exact?: string; regex?: string; prefix?: string }> }>;
+  route?: Array<{ destination: { host: string; subset?: string }; weight?: number }>;
+}
+
+/**
+ * The Envoy routes a VirtualService should become for a sidecar-less client: one route per
+ * match block (Istio splits OR-ed blocks into consecutive routes), header conditions as RE2
+ * `safe_regex` or exact matchers, destinations as `outbound|<port>|<subset>|<fqdn>` clusters.
+ */
+export function expectedRoutes(vs: KubeObj): RouteSummary[] {
+  const ns = vs.metadata.namespace ?? NS;
+  const http = ((vs['spec'] as { http?: VsHttpRoute[] }).http ?? []);
+  const out: RouteSummary[] = [];
+  for (const r of http) {
+    const destinations = r.route ?? [];
+    const clusters = destinations.map((d) => {
+      const host = d.destination.host.includes('.') ? d.destination.host : `${d.destination.host}.${ns}.svc.cluster.local`;
+      const c = `outbound|${PORT}|${d.destination.subset ?? ''}|${host}`;
+      return destinations.length > 1 ? `${c}*${d.weight ?? 0}` : c;
+    });
+    const blocks = r.match && r.match.length > 0 ? r.match : [{}];
+    for (const b of blocks) {
+      const headers = Object.entries(b.headers ?? {})
+        .map(([name, m]) => (m.regex !== undefined ? `${name} ~ ${m.regex}` : m.exact !== undefined ? `${name} = ${m.exact}` : `${name} ^= ${m.prefix}`))
+        .sort();
+      out.push({ name: r.name ?? '', headers, clusters });
+    }
+  }
+  return out;
+}
