@@ -16,6 +16,9 @@ export function bookinfoChart(scope: Construct, id = 'bookinfo'): MeshforkChart 
   const chart = new MeshforkChart(scope, id, {
     inventory: bookinfo.inventory,
     sandboxes: bookinfo.sandboxes,
+    // This app owns the user VirtualServices of the baseline for good (no other Argo CD
+    // Application syncs them): keep them in dist/ even when no sandbox routes through them.
+    userVirtualServices: 'all',
   });
 
   // A pull-request sandbox: CI would generate one of these per open PR.
