@@ -1,0 +1,215 @@
+/**
+ * Property tests over a MERGED VirtualService: Istio's Bookinfo `reviews` VirtualService
+ * (shared/fixtures/bookinfo/virtual-service-reviews-test-v2.yaml, used unmodified: `end-user:
+ * jason` -> subset v2, everything else -> v1) planned together with one or two sandboxes that fork
+ * reviews. Random requests (end-user present/absent/near-miss, baggage/tracestate/plain carriers
+ * with or without a key) are evaluated against the ORIGINAL and the MERGED VirtualService with
+ * the Envoy-semantics evaluator (test/support/route-eval.ts):
+ *
+ *  - the request carries a sandbox's key -> the merged VS sends it to that sandbox's fork host,
+ *    through the sandbox copy of exactly the user route the original VS picks (so `end-user:
+ *    jason` still decides between the copies);
+ *  - the request carries no sandbox key -> the merged VS takes the very route the original takes,
+ *    with the same destinations.
+ */
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import type { SandboxObject } from '../../src/api/schema.js';
+import { inventoryOf } from '../../src/planner/inventory.js';
+import { SANDBOX_LABEL, type KubeObject } from '../../src/planner/kube.js';
+import { plan, type PlanResult } from '../../src/planner/plan.js';
+import { COMPAT_PRESETS, DEFAULT_ROUTING_KEY_CONFIG, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
+import { evaluateRoute, type RouteDecision } from '../support/route-eval.js';
+import {
+  addOccurrences,
+  BAGGAGE_OCTETS,
+  baggageHeaderArb,
+  carries,
+  charOf,
+  configArb,
+  occurrences,
+  otherKey,
+  plainHeadersArb,
+  renderBaggage,
+  renderPlain,
+  renderTracestate,
+  routingKeyArb,
+  tracestateHeaderArb,
+  type Ctx,
+} from './carriers.js';
+
+const FIXTURES = new URL('../../../shared/fixtures/', import.meta.url).pathname;
+
+function load(file: string): KubeObject[] {
+  return parseAllDocuments(readFileSync(FIXTURES + file, 'utf8'))
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null && typeof o === 'object' && 'kind' in o);
+}
+
+const BOOKINFO = load('bookinfo/bookinfo.yaml');
+const USER_VS_DOCS = load('bookinfo/virtual-service-reviews-test-v2.yaml');
+const USER_VS = USER_VS_DOCS[0] as KubeObject;
+const USER_VS_TEXT = JSON.stringify(USER_VS);
+
+const SANDBOX_NAMES = ['alpha', 'pr-42', 's1', 'zeta'] as const;
+const REVIEWS = ['reviews-v1', 'reviews-v2', 'reviews-v3'] as const;
+
+interface SandboxSetup {
+  name: string;
+  forks: string[];
+  /** spec.routingKey; derived by the planner when absent. */
+  key: string | null;
+}
+interface Setup {
+  config: RoutingKeyConfig;
+  sandboxes: SandboxSetup[];
+}
+
+const setupArb: fc.Arbitrary<Setup> = fc
+  .record({
+    config: fc.oneof(fc.constant(DEFAULT_ROUTING_KEY_CONFIG), fc.constant(COMPAT_PRESETS.signadot as RoutingKeyConfig), configArb),
+    sandboxes: fc.uniqueArray(
+      fc.record({
+        name: fc.constantFrom(...SANDBOX_NAMES),
+        forks: fc.subarray([...REVIEWS], { minLength: 1 }),
+        key: fc.option(routingKeyArb, { freq: 4 }),
+      }),
+      { minLength: 1, maxLength: 2, selector: (s) => s.name },
+    ),
+  })
+  .filter((s) => s.sandboxes.length < 2 || s.sandboxes[0]?.key === null || s.sandboxes[0]?.key !== s.sandboxes[1]?.key);
+
+interface Planned {
+  result: PlanResult;
+  merged: KubeObject;
+  /** Sandbox name -> routing key in effect and fork host of reviews. */
+  sandboxes: Array<{ name: string; key: string; forkHost: string }>;
+}
+
+const planCache = new Map<string, Planned>();
+
+function planned(setup: Setup): Planned {
+  const cacheKey = JSON.stringify(setup);
+  const hit = planCache.get(cacheKey);
+  if (hit !== undefined) return hit;
+  const sandboxes: SandboxObject[] = setup.sandboxes.map((s) => ({
+    apiVersion: 'meshfork.dev/v1alpha1',
+    kind: 'Sandbox',
+    metadata: { name: s.name, namespace: 'default' },
+    spec: {
+      forks: s.forks.map((name) => ({ forkOf: { kind: 'Deployment' as const, name } })),
+      ...(s.key === null ? {} : { routingKey: s.key }),
+    },
+  }));
+  const result = plan({ inventory: inventoryOf([...BOOKINFO, ...USER_VS_DOCS]), sandboxes, config: { routing: setup.config } });
+  expect(result.problems).toEqual([]);
+  const merged = result.objects.find((o) => o.kind === 'VirtualService' && o.metadata.name === 'reviews');
+  if (merged === undefined) throw new Error(`no merged VirtualService reviews in ${JSON.stringify(result.objects.map((o) => o.metadata.name))}`);
+  const out: Planned = {
+    result,
+    merged,
+    sandboxes: result.sandboxes.map((s) => {
+      const forkService = result.objects.find(
+        (o) => o.kind === 'Service' && o.metadata.labels?.[SANDBOX_LABEL] === s.name && o.metadata.labels?.['meshfork.dev/fork-of-service'] === 'reviews',
+      );
+      if (forkService === undefined) throw new Error(`no fork Service of reviews for sandbox ${s.name}`);
+      return { name: s.name, key: s.routingKey, forkHost: `${forkService.metadata.name}.${forkService.metadata.namespace ?? 'default'}.svc.cluster.local` };
+    }),
+  };
+  planCache.set(cacheKey, out);
+  return out;
+}
+
+const none = fc.constant([] as never[]);
+const requestArb = fc.record({
+  endUser: fc.oneof(
+    { weight: 4, arbitrary: fc.constant(undefined) },
+    { weight: 4, arbitrary: fc.constant('jason' as string | string[]) },
+    { weight: 2, arbitrary: fc.constantFrom('Jason', 'jason ', ' jason', 'jasonx', 'jaso', '', 'JASON', 'jason,jason') },
+    { weight: 1, arbitrary: fc.constantFrom(['jason', 'jason'], ['jason'], ['', 'jason'], ['jason', '']).map((v): string[] => [...v]) },
+    { weight: 1, arbitrary: fc.string({ unit: charOf(BAGGAGE_OCTETS), maxLength: 8 }) },
+  ),
+  endUserName: fc.constantFrom('end-user', 'End-User', 'END-USER'),
+  /** Whose key the carriers are built around: a sandbox's, or (last) a foreign one. */
+  target: fc.nat(),
+  pick: fc.nat(),
+  baggage: fc.oneof({ weight: 3, arbitrary: baggageHeaderArb.exact }, { weight: 1, arbitrary: none }),
+  tracestate: fc.oneof(tracestateHeaderArb.exact, none),
+  plain: plainHeadersArb.exact,
+  casing: fc.nat(2),
+});
+type RequestT = typeof requestArb extends fc.Arbitrary<infer T> ? T : never;
+
+function renderRequest(p: Planned, config: RoutingKeyConfig, r: RequestT): Record<string, string | string[]> {
+  const keys = p.sandboxes.map((s) => s.key);
+  const t = r.target % (keys.length + 1);
+  const key = t < keys.length ? (keys[t] as string) : otherKey(keys[0] as string, r.pick);
+  const ctx: Ctx = { keyName: config.keyName, key, otherKeys: keys.filter((k) => k !== key) };
+  const headers: Record<string, string | string[]> = {};
+  if (r.endUser !== undefined) headers[r.endUserName] = r.endUser;
+  addOccurrences(headers, 'baggage', renderBaggage(r.baggage, ctx), r.casing);
+  addOccurrences(headers, 'tracestate', renderTracestate(r.tracestate, ctx), r.casing);
+  for (const [name, vals] of Object.entries(renderPlain(r.plain, config, ctx))) addOccurrences(headers, name, vals, r.casing);
+  return headers;
+}
+
+const ROUTE_COPY = /^meshfork-(.+)-(\d+)$/;
+const RUNS = 1000;
+
+describe('merged Bookinfo reviews VirtualService, evaluated as an Istio sidecar does', () => {
+  it('the fixture is used unmodified', () => {
+    expect(USER_VS_DOCS).toHaveLength(1);
+    expect(USER_VS.metadata).toEqual({ name: 'reviews' });
+  });
+
+  it(`with a sandbox key: that sandbox's fork, via the copy of the route the original picks; without: the original's route (${RUNS} runs)`, () => {
+    const seen = { keyJason: 0, keyOther: 0, noKeyJason: 0, noKeyOther: 0, twoSandboxes: 0 };
+    fc.assert(
+      fc.property(setupArb, requestArb, (setup, r) => {
+        const p = planned(setup);
+        const headers = renderRequest(p, setup.config, r);
+        const original = evaluateRoute(USER_VS, { headers }) as RouteDecision;
+        const merged = evaluateRoute(p.merged, { headers });
+
+        // The fixture's own semantics, independently: route 0 iff end-user is exactly "jason"
+        // (repeated headers are joined with ',', so two "jason" headers are not "jason").
+        const endUser = occurrences(headers, 'end-user');
+        const isJason = endUser.length > 0 && endUser.join(',') === 'jason';
+        expect(original.routeIndex).toBe(isJason ? 0 : 1);
+
+        // User routes are all still there, unchanged and in order.
+        const http = (p.merged.spec as { http: Array<{ name?: string }> }).http;
+        expect(http.filter((route) => !route.name?.startsWith('meshfork-'))).toEqual((USER_VS.spec as { http: unknown[] }).http);
+
+        expect(merged).toBeDefined();
+        const carried = p.sandboxes.filter((s) => carries(setup.config, headers, s.key));
+        if (carried.length === 0) {
+          expect(merged?.route).toEqual(original.route);
+          expect(merged?.destinations).toEqual(original.destinations);
+          if (isJason) seen.noKeyJason++;
+          else seen.noKeyOther++;
+          return;
+        }
+        const copy = ROUTE_COPY.exec(merged?.routeName ?? '');
+        expect(copy, `route taken: ${merged?.routeName}`).not.toBeNull();
+        const [, sandbox, userIndex] = copy as unknown as [string, string, string];
+        // Several keys at once: any of their sandboxes is acceptable; one key: exactly its sandbox.
+        expect(carried.map((s) => s.name)).toContain(sandbox);
+        if (carried.length === 1) expect(sandbox).toBe(carried[0]?.name);
+        expect(Number(userIndex)).toBe(original.routeIndex);
+        expect(merged?.destinations).toEqual([{ host: p.sandboxes.find((s) => s.name === sandbox)?.forkHost }]);
+        if (isJason) seen.keyJason++;
+        else seen.keyOther++;
+        if (p.sandboxes.length === 2) seen.twoSandboxes++;
+      }),
+      { numRuns: RUNS },
+    );
+    // Every combination must actually have been exercised.
+    console.info(`merged-vs: ${JSON.stringify(seen)} over ${RUNS} runs, ${planCache.size} distinct plans`);
+    for (const [what, count] of Object.entries(seen)) expect(count, what).toBeGreaterThan(RUNS * 0.04);
+    // And the fixture object was never mutated by the planner or the evaluator.
+    expect(JSON.stringify(USER_VS)).toBe(USER_VS_TEXT);
+  });
+});
