@@ -12,6 +12,11 @@
  *   Chart.toJson() (YamlOutputType.FOLDER_PER_CHART_FILE_PER_RESOURCE).
  * Planning adds one PlannedObject (an ApiObject) per planner object, in planner order; cdk8s keeps
  * construct order when no dependencies are declared (DependencyGraph topology over findAll()).
+ *
+ * References (cdk8s 2.70): Chart.toJson() returns App._synthChart(this) and Testing.synth(chart)
+ * returns chart.toJson() (https://app.unpkg.com/cdk8s@2.70.4/files/lib/testing.js); App.synth()
+ * validates, then writes `<outdir>/<chart>.k8s.yaml` per chart, outdir defaulting to CDK8S_OUTDIR
+ * then "dist" (https://app.unpkg.com/cdk8s@2.70.4/files/lib/app.d.ts, lib/app.js).
  */
 import { Chart } from 'cdk8s';
 import type { Construct, IConstruct } from 'constructs';
@@ -133,7 +138,12 @@ export class MeshforkChart extends Chart {
     const { config, problems: configProblems } = resolveConfig(props.config, {});
     problems.push(...configProblems.map((p) => ({ ...p, file: this.node.path, object: 'config' })));
     this.config = config ?? { routing: resolveConfig(undefined, {}).config!.routing };
-    this.inventory = this.normalizeInventory(props.inventory);
+    if (props.inventory === undefined || props.inventory === null || typeof props.inventory !== 'object') {
+      problems.push({ file: this.node.path, object: 'inventory', path: '', message: 'required: a list of objects or an Inventory' });
+      this.inventory = { deployments: [], services: [], virtualServices: [], destinationRules: [] };
+    } else {
+      this.inventory = this.normalizeInventory(props.inventory);
+    }
 
     const addSpecs = <O extends object, P extends { readonly name?: string }>(
       field: string,

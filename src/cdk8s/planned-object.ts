@@ -7,6 +7,8 @@
  * planner's objects exactly, so this subclass renders the planner's object verbatim (key order and
  * nulls included), then applies any JSON patches added with addJsonPatch() — the cdk8s escape
  * hatch keeps working.
+ * ApiObject.toJson() is public and documented as "renders the object to Kubernetes JSON", the
+ * per-object hook Chart.toJson() calls (https://github.com/awslabs/cdk8s/commit/80e8402790c4112e64bda2dd9a42fa897ee4ab8b).
  */
 import { ApiObject, JsonPatch } from 'cdk8s';
 import type { Construct } from 'constructs';

@@ -226,6 +226,15 @@ describe('MeshforkChart: bad input throws an InputError naming every field', () 
     expect(() => Testing.synth(chart)).toThrow('bookinfo/alice: Sandbox default/alice: spec.forks[0].forkOf.name: Deployment "ratings-v1" not found in namespace "default"');
   });
 
+  it('readManifests reports YAML and spec problems with file and line', () => {
+    const file = writeTempYaml('bad.yaml', [{ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'x' }, spec: { forks: [] } }]);
+    expect(() => readManifests(file)).toThrow(`${file}:2: Sandbox default/x: spec.forks: must NOT have fewer than 1 items`);
+  });
+
+  it('a chart without inventory throws', () => {
+    expect(() => new MeshforkChart(Testing.app(), 'c', {} as never)).toThrow('c: inventory: .: required: a list of objects or an Inventory');
+  });
+
   it('a Sandbox outside a MeshforkChart throws', () => {
     expect(() => new Sandbox(Testing.chart(), 'x', { forks: [forkOf('a')] })).toThrow('Sandbox "test/x" must be defined inside a MeshforkChart');
   });
