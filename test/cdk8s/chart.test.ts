@@ -56,6 +56,12 @@ describe('MeshforkChart: golden output equals `meshfork synth`', () => {
     expect(yamlOf(synthesized)).toBe(expected);
   });
 
+  it('golden file: the examples/gitops chart (regenerate with `vitest run test/cdk8s -u`)', async () => {
+    const { bookinfoChart } = await import('../../examples/gitops/chart.js');
+    const chart = bookinfoChart(Testing.app());
+    await expect(yamlOf(Testing.synth(chart))).toMatchFileSnapshot('__snapshots__/gitops-bookinfo.k8s.yaml');
+  });
+
   it('the same Sandbox declared with the construct gives the same output', () => {
     const chart = new MeshforkChart(Testing.app(), 'bookinfo', { inventory: bookinfo().inventory, ...quiet });
     const sandbox = new Sandbox(chart, 'star-ratings', starRatings);
