@@ -28,6 +28,7 @@ import { inventoryOf, type Inventory } from '../planner/inventory.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/kube.js';
 import { mergeVirtualService } from '../planner/virtual-service.js';
 import { objectRef, plan, type PlanConfig, type PlanResult } from '../planner/plan.js';
+import { DEFAULT_ROUTING_KEY_CONFIG } from '../planner/routing-key.js';
 import { istioProblems } from './istio.js';
 import { PlannedObject } from './planned-object.js';
 import { RouteGroup, type RouteGroupProps } from './route-group.js';
@@ -137,7 +138,7 @@ export class MeshforkChart extends Chart {
     const problems: Problem[] = [];
     const { config, problems: configProblems } = resolveConfig(props.config, {});
     problems.push(...configProblems.map((p) => ({ ...p, file: this.node.path, object: 'config' })));
-    this.config = config ?? { routing: resolveConfig(undefined, {}).config!.routing };
+    this.config = config ?? { routing: DEFAULT_ROUTING_KEY_CONFIG }; // only read when there are no problems
     if (props.inventory === undefined || props.inventory === null || typeof props.inventory !== 'object') {
       problems.push({ file: this.node.path, object: 'inventory', path: '', message: 'required: a list of objects or an Inventory' });
       this.inventory = { deployments: [], services: [], virtualServices: [], destinationRules: [] };
@@ -177,7 +178,10 @@ export class MeshforkChart extends Chart {
     };
     addSpecs<SandboxObject, SandboxProps>('sandboxes', props.sandboxes, (id, o) => Sandbox.fromObject(this, id, o), (id, p) => new Sandbox(this, id, p));
     addSpecs<RouteGroupObject, RouteGroupProps>('routeGroups', props.routeGroups, (id, o) => RouteGroup.fromObject(this, id, o), (id, p) => new RouteGroup(this, id, p));
-    if (problems.length > 0) throw new InputError(problems);
+    if (problems.length > 0) {
+      scope.node.tryRemoveChild(this.node.id); // a rejected chart must not be synthesized by its App
+      throw new InputError(problems);
+    }
 
     this.node.addValidation({
       validate: () => {

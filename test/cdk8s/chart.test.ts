@@ -237,8 +237,10 @@ describe('MeshforkChart: bad input throws an InputError naming every field', () 
     expect(() => readManifests(file)).toThrow(`${file}:2: Sandbox default/x: spec.forks: must NOT have fewer than 1 items`);
   });
 
-  it('a chart without inventory throws', () => {
-    expect(() => new MeshforkChart(Testing.app(), 'c', {} as never)).toThrow('c: inventory: .: required: a list of objects or an Inventory');
+  it('a chart without inventory throws, and leaves nothing in the App', () => {
+    const app = Testing.app();
+    expect(() => new MeshforkChart(app, 'c', {} as never)).toThrow('c: inventory: .: required: a list of objects or an Inventory');
+    expect(app.node.children).toEqual([]);
   });
 
   it('a Sandbox outside a MeshforkChart throws', () => {
