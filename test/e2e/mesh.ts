@@ -240,8 +240,9 @@ interface VsHttpRoute {
 
 /**
  * The Envoy routes a VirtualService should become for a sidecar-less client: one route per
- * match block (Istio splits OR-ed blocks into consecutive routes), header conditions as RE2
- * `safe_regex` or exact matchers, destinations as `outbound|<port>|<subset>|<fqdn>` clusters.
+ * match block (Istio splits OR-ed blocks into consecutive routes, each named after the HTTP
+ * route), header conditions as RE2 `safe_regex` or exact matchers, destinations as
+ * `outbound|<port>|<subset>|<fqdn>` clusters, nothing after the first catch-all route.
  */
 export function expectedRoutes(vs: KubeObj): RouteSummary[] {
   const ns = vs.metadata.namespace ?? NS;
@@ -254,13 +255,17 @@ export function expectedRoutes(vs: KubeObj): RouteSummary[] {
       const c = `outbound|${PORT}|${d.destination.subset ?? ''}|${host}`;
       return destinations.length > 1 ? `${c}*${d.weight ?? 0}` : c;
     });
-    const blocks = r.match && r.match.length > 0 ? r.match : [{}];
+    const catchAll = !r.match || r.match.length === 0;
+    const blocks = catchAll ? [{}] : r.match!;
     for (const b of blocks) {
       const headers = Object.entries(b.headers ?? {})
         .map(([name, m]) => (m.regex !== undefined ? `${name} ~ ${m.regex}` : m.exact !== undefined ? `${name} = ${m.exact}` : `${name} ^= ${m.prefix}`))
         .sort();
       out.push({ name: r.name ?? '', headers, clusters });
     }
+    // Routes after a catch-all can never match; Istio drops them
+    // (pilot/pkg/networking/core/route/route.go BuildHTTPRoutesForVirtualService).
+    if (catchAll) break;
   }
   return out;
 }
