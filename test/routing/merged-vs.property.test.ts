@@ -21,7 +21,7 @@ import { inventoryOf } from '../../src/planner/inventory.js';
 import { SANDBOX_LABEL, type KubeObject } from '../../src/planner/kube.js';
 import { plan, type PlanResult } from '../../src/planner/plan.js';
 import { COMPAT_PRESETS, DEFAULT_ROUTING_KEY_CONFIG, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
-import { evaluateRoute, type RouteDecision } from '../support/route-eval.js';
+import { evaluateRoute, pickDestination, type RouteDecision } from '../support/route-eval.js';
 import {
   addOccurrences,
   BAGGAGE_OCTETS,
@@ -61,10 +61,14 @@ interface SandboxSetup {
   forks: string[];
   /** spec.routingKey; derived by the planner when absent. */
   key: string | null;
+  /** spec.split.weight; no split when null. */
+  split?: number | null;
 }
 interface Setup {
   config: RoutingKeyConfig;
   sandboxes: SandboxSetup[];
+  /** Plan with the user's VirtualService (merge) or without one (meshfork's own VS). @default true */
+  userVs?: boolean;
 }
 
 const setupArb: fc.Arbitrary<Setup> = fc
@@ -101,12 +105,17 @@ function planned(setup: Setup): Planned {
     spec: {
       forks: s.forks.map((name) => ({ forkOf: { kind: 'Deployment' as const, name } })),
       ...(s.key === null ? {} : { routingKey: s.key }),
+      ...(s.split === null || s.split === undefined ? {} : { split: { weight: s.split } }),
     },
   }));
-  const result = plan({ inventory: inventoryOf([...BOOKINFO, ...USER_VS_DOCS]), sandboxes, config: { routing: setup.config } });
+  const inventory = inventoryOf(setup.userVs === false ? BOOKINFO : [...BOOKINFO, ...USER_VS_DOCS]);
+  const result = plan({ inventory, sandboxes, config: { routing: setup.config } });
   expect(result.problems).toEqual([]);
-  const merged = result.objects.find((o) => o.kind === 'VirtualService' && o.metadata.name === 'reviews');
-  if (merged === undefined) throw new Error(`no merged VirtualService reviews in ${JSON.stringify(result.objects.map((o) => o.metadata.name))}`);
+  const virtualServices = result.objects.filter((o) => o.kind === 'VirtualService');
+  expect(virtualServices).toHaveLength(1);
+  const merged = virtualServices[0];
+  if (merged === undefined) throw new Error(`no VirtualService in ${JSON.stringify(result.objects.map((o) => o.metadata.name))}`);
+  expect(merged.metadata.name).toBe(setup.userVs === false ? 'reviews-meshfork' : 'reviews');
   const out: Planned = {
     result,
     merged,
@@ -156,7 +165,95 @@ function renderRequest(p: Planned, config: RoutingKeyConfig, r: RequestT): Recor
 }
 
 const ROUTE_COPY = /^meshfork-(.+)-(\d+)$/;
-const RUNS = 1000;
+/** Setups planned per property, and requests tried against each (plan() is the slow part). */
+const SETUPS = 250;
+const REQUESTS_PER_SETUP = 6;
+const RUNS = SETUPS * REQUESTS_PER_SETUP;
+const requestsArb = fc.array(requestArb, { minLength: REQUESTS_PER_SETUP, maxLength: REQUESTS_PER_SETUP });
+
+const BASELINE_HOST = 'reviews.default.svc.cluster.local';
+
+type Seen = Record<'keyJason' | 'keyOther' | 'noKeyJason' | 'noKeyOther' | 'twoSandboxes', number>;
+const newSeen = (): Seen => ({ keyJason: 0, keyOther: 0, noKeyJason: 0, noKeyOther: 0, twoSandboxes: 0 });
+
+/**
+ * The routing contract of one request against the planned VirtualService:
+ *  - with the key of a sandbox: that sandbox's fork host, through its copy of exactly the user
+ *    route the ORIGINAL VirtualService picks (the user's `end-user` condition still decides);
+ *  - without any sandbox key: exactly the route and destinations of the ORIGINAL VirtualService
+ *    (with no user VirtualService: the baseline host, as the sidecar's default route would), or,
+ *    when sandboxes split untagged traffic, the split copy of that route whose weights give each
+ *    fork its share and the original destinations the rest.
+ */
+function checkRequest(setup: Setup, p: Planned, headers: Record<string, string | string[]>, seen: Seen): void {
+  const withUserVs = setup.userVs !== false;
+  const merged = evaluateRoute(p.merged, { headers });
+  expect(merged).toBeDefined();
+
+  // The fixture's own semantics, independently: route 0 iff end-user is exactly "jason"
+  // (repeated headers are joined with ',', so two "jason" headers are not "jason").
+  const endUser = occurrences(headers, 'end-user');
+  const isJason = endUser.length > 0 && endUser.join(',') === 'jason';
+  const original = withUserVs
+    ? (evaluateRoute(USER_VS, { headers }) as RouteDecision)
+    : // No VirtualService: the sidecar's default route to the host.
+      ({ routeIndex: 0, route: undefined, destinations: [{ host: BASELINE_HOST }] } as unknown as RouteDecision);
+  if (withUserVs) {
+    expect(original.routeIndex).toBe(isJason ? 0 : 1);
+    // User routes are all still there, unchanged and in order.
+    const http = (p.merged.spec as { http: Array<{ name?: string }> }).http;
+    expect(http.filter((route) => !route.name?.startsWith('meshfork-'))).toEqual((USER_VS.spec as { http: unknown[] }).http);
+  }
+
+  const carried = p.sandboxes.filter((s) => carries(setup.config, headers, s.key));
+  if (carried.length === 0) {
+    if (isJason) seen.noKeyJason++;
+    else seen.noKeyOther++;
+    const splits = setup.sandboxes.filter((s) => (s.split ?? 0) > 0);
+    if (splits.length === 0) {
+      if (withUserVs) expect(merged?.route).toEqual(original.route);
+      expect(merged?.destinations).toEqual(original.destinations);
+      return;
+    }
+    expect(merged?.routeName).toBe(withUserVs ? `meshfork-split-${original.routeIndex}` : 'meshfork-split-0');
+    // Envoy's weighted-cluster pick over every random residue 0..99: exact shares.
+    const picks = new Map<string, number>();
+    for (let r = 0; r < 100; r++) {
+      const d = pickDestination(merged?.destinations ?? [], r);
+      const id = JSON.stringify({ host: d.host, subset: d.subset });
+      picks.set(id, (picks.get(id) ?? 0) + 1);
+    }
+    const total = splits.reduce((a, s) => a + (s.split ?? 0), 0);
+    const expected = new Map<string, number>();
+    for (const s of splits) {
+      const forkHost = p.sandboxes.find((x) => x.name === s.name)?.forkHost;
+      expected.set(JSON.stringify({ host: forkHost, subset: undefined }), s.split ?? 0);
+    }
+    if (total < 100) {
+      // The fixture's routes (and the default route) have one destination each: it keeps the rest.
+      expect(original.destinations).toHaveLength(1);
+      const base = original.destinations[0] as { host: string; subset?: string };
+      expected.set(JSON.stringify({ host: base.host, subset: base.subset }), 100 - total);
+    }
+    expect(picks).toEqual(expected);
+    return;
+  }
+  if (isJason) seen.keyJason++;
+  else seen.keyOther++;
+  if (p.sandboxes.length === 2) seen.twoSandboxes++;
+  const copy = ROUTE_COPY.exec(merged?.routeName ?? '');
+  expect(copy, `route taken: ${merged?.routeName}`).not.toBeNull();
+  const [, sandbox, userIndex] = copy as unknown as [string, string, string];
+  // Several keys at once: any of their sandboxes is acceptable; one key: exactly its sandbox.
+  expect(carried.map((s) => s.name)).toContain(sandbox);
+  if (carried.length === 1) expect(sandbox).toBe(carried[0]?.name);
+  expect(Number(userIndex)).toBe(original.routeIndex);
+  expect(merged?.destinations).toEqual([{ host: p.sandboxes.find((s) => s.name === sandbox)?.forkHost }]);
+}
+
+function assertShares(seen: Seen, runs: number, share: number): void {
+  for (const [what, count] of Object.entries(seen)) expect(count, what).toBeGreaterThan(runs * share);
+}
 
 describe('merged Bookinfo reviews VirtualService, evaluated as an Istio sidecar does', () => {
   it('the fixture is used unmodified', () => {
@@ -164,52 +261,56 @@ describe('merged Bookinfo reviews VirtualService, evaluated as an Istio sidecar 
     expect(USER_VS.metadata).toEqual({ name: 'reviews' });
   });
 
-  it(`with a sandbox key: that sandbox's fork, via the copy of the route the original picks; without: the original's route (${RUNS} runs)`, () => {
-    const seen = { keyJason: 0, keyOther: 0, noKeyJason: 0, noKeyOther: 0, twoSandboxes: 0 };
+  it(`with a sandbox key: that sandbox's fork, via the copy of the route the original picks; without: the original's route (${RUNS} requests)`, () => {
+    const seen = newSeen();
     fc.assert(
-      fc.property(setupArb, requestArb, (setup, r) => {
+      fc.property(setupArb, requestsArb, (setup, requests) => {
         const p = planned(setup);
-        const headers = renderRequest(p, setup.config, r);
-        const original = evaluateRoute(USER_VS, { headers }) as RouteDecision;
-        const merged = evaluateRoute(p.merged, { headers });
-
-        // The fixture's own semantics, independently: route 0 iff end-user is exactly "jason"
-        // (repeated headers are joined with ',', so two "jason" headers are not "jason").
-        const endUser = occurrences(headers, 'end-user');
-        const isJason = endUser.length > 0 && endUser.join(',') === 'jason';
-        expect(original.routeIndex).toBe(isJason ? 0 : 1);
-
-        // User routes are all still there, unchanged and in order.
-        const http = (p.merged.spec as { http: Array<{ name?: string }> }).http;
-        expect(http.filter((route) => !route.name?.startsWith('meshfork-'))).toEqual((USER_VS.spec as { http: unknown[] }).http);
-
-        expect(merged).toBeDefined();
-        const carried = p.sandboxes.filter((s) => carries(setup.config, headers, s.key));
-        if (carried.length === 0) {
-          expect(merged?.route).toEqual(original.route);
-          expect(merged?.destinations).toEqual(original.destinations);
-          if (isJason) seen.noKeyJason++;
-          else seen.noKeyOther++;
-          return;
-        }
-        const copy = ROUTE_COPY.exec(merged?.routeName ?? '');
-        expect(copy, `route taken: ${merged?.routeName}`).not.toBeNull();
-        const [, sandbox, userIndex] = copy as unknown as [string, string, string];
-        // Several keys at once: any of their sandboxes is acceptable; one key: exactly its sandbox.
-        expect(carried.map((s) => s.name)).toContain(sandbox);
-        if (carried.length === 1) expect(sandbox).toBe(carried[0]?.name);
-        expect(Number(userIndex)).toBe(original.routeIndex);
-        expect(merged?.destinations).toEqual([{ host: p.sandboxes.find((s) => s.name === sandbox)?.forkHost }]);
-        if (isJason) seen.keyJason++;
-        else seen.keyOther++;
-        if (p.sandboxes.length === 2) seen.twoSandboxes++;
+        for (const r of requests) checkRequest(setup, p, renderRequest(p, setup.config, r), seen);
       }),
-      { numRuns: RUNS },
+      { numRuns: SETUPS },
     );
+    console.info(`merged-vs: ${JSON.stringify(seen)} over ${SETUPS} plans x ${REQUESTS_PER_SETUP} requests`);
     // Every combination must actually have been exercised.
-    console.info(`merged-vs: ${JSON.stringify(seen)} over ${RUNS} runs, ${planCache.size} distinct plans`);
-    for (const [what, count] of Object.entries(seen)) expect(count, what).toBeGreaterThan(RUNS * 0.04);
+    assertShares(seen, RUNS, 0.04);
     // And the fixture object was never mutated by the planner or the evaluator.
     expect(JSON.stringify(USER_VS)).toBe(USER_VS_TEXT);
+  });
+
+  it(`no user VirtualService: meshfork's own sends the key to the fork and the rest to the baseline host (${RUNS / 2} requests)`, () => {
+    const seen = newSeen();
+    fc.assert(
+      fc.property(setupArb, requestsArb, (setup, requests) => {
+        const own = { ...setup, userVs: false };
+        const p = planned(own);
+        for (const r of requests) checkRequest(own, p, renderRequest(p, own.config, r), seen);
+      }),
+      { numRuns: SETUPS / 2 },
+    );
+    assertShares(seen, RUNS / 2, 0.04);
+  });
+
+  it(`split sandboxes take exactly their share of untagged traffic; tagged traffic is unaffected (${RUNS / 2} requests)`, () => {
+    const weights = fc.constantFrom(null, 0, 1, 10, 25, 50, 99, 100);
+    const splitSetupArb = fc
+      .tuple(setupArb, weights, weights, fc.boolean())
+      .map(([setup, w0, w1, userVs]) => ({
+        ...setup,
+        userVs,
+        sandboxes: setup.sandboxes.map((s, i) => ({ ...s, split: i === 0 ? w0 : w1 })),
+      }))
+      .filter((s) => s.sandboxes.reduce((a, x) => a + (x.split ?? 0), 0) <= 100);
+    const seen = newSeen();
+    let split = 0;
+    fc.assert(
+      fc.property(splitSetupArb, requestsArb, (setup, requests) => {
+        const p = planned(setup);
+        for (const r of requests) checkRequest(setup, p, renderRequest(p, setup.config, r), seen);
+        if (setup.sandboxes.some((s) => (s.split ?? 0) > 0)) split++;
+      }),
+      { numRuns: SETUPS / 2 },
+    );
+    assertShares(seen, RUNS / 2, 0.02);
+    expect(split).toBeGreaterThan(SETUPS / 4);
   });
 });
