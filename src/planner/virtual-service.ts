@@ -57,6 +57,9 @@ export interface RoutingNote {
   readonly message: string;
 }
 
+/** Number of `meshfork-*` routes in a VirtualService meshfork merged its routes into. */
+export const MERGED_ROUTES_ANNOTATION = 'meshfork.dev/merged-routes';
+
 export function isMeshforkRoute(route: HttpRoute): boolean {
   return typeof route.name === 'string' && route.name.startsWith(ROUTE_NAME_PREFIX);
 }
@@ -204,7 +207,20 @@ export function mergeVirtualService(vs: KubeObject, hosts: readonly HostRouting[
     http.push(route);
   });
   if (http.length > 0 || out.spec.http !== undefined) out.spec.http = http;
+  markMergedRoutes(out, http.filter(isMeshforkRoute).length);
   return { virtualService: out, notes };
+}
+
+/**
+ * Annotates a VirtualService that holds meshfork routes with how many, so GitOps reviewers and
+ * the reconciler see it carries generated routes; the annotation goes with the last route.
+ */
+function markMergedRoutes(vs: KubeObject, count: number): void {
+  const annotations = { ...(vs.metadata.annotations ?? {}) };
+  if (count > 0) annotations[MERGED_ROUTES_ANNOTATION] = String(count);
+  else delete annotations[MERGED_ROUTES_ANNOTATION];
+  if (Object.keys(annotations).length > 0) vs.metadata.annotations = annotations;
+  else delete vs.metadata.annotations;
 }
 
 export function ownedVirtualServiceName(serviceName: string): string {
@@ -228,5 +244,6 @@ export function ownedVirtualService(args: { name: string; namespace: string; hos
   const http = (merged.virtualService.spec as { http: HttpRoute[] }).http;
   const last = http[http.length - 1];
   if (last !== undefined) http[http.length - 1] = { name: `${ROUTE_NAME_PREFIX}baseline`, ...last };
+  markMergedRoutes(merged.virtualService, 0); // owned objects are marked by their managed-by label
   return merged;
 }
