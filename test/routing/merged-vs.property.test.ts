@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import type { SandboxObject } from '../../src/api/schema.js';
+import type { RouteGroupObject, SandboxObject } from '../../src/api/schema.js';
 import { inventoryOf } from '../../src/planner/inventory.js';
 import { SANDBOX_LABEL, type KubeObject } from '../../src/planner/kube.js';
 import { plan, type PlanResult } from '../../src/planner/plan.js';
@@ -69,6 +69,11 @@ interface Setup {
   sandboxes: SandboxSetup[];
   /** Plan with the user's VirtualService (merge) or without one (meshfork's own VS). @default true */
   userVs?: boolean;
+  /**
+   * A RouteGroup (own key or derived) selecting the sandboxes at `members` (indexes) by label;
+   * each member's fork then also answers to the group key.
+   */
+  group?: { key: string | null; members: number[] } | null;
 }
 
 const setupArb: fc.Arbitrary<Setup> = fc
@@ -82,14 +87,23 @@ const setupArb: fc.Arbitrary<Setup> = fc
       }),
       { minLength: 1, maxLength: 2, selector: (s) => s.name },
     ),
+    group: fc.option(fc.record({ key: fc.option(routingKeyArb, { freq: 4 }), members: fc.subarray([0, 1], { minLength: 1 }) }), { freq: 2 }),
   })
-  .filter((s) => s.sandboxes.length < 2 || s.sandboxes[0]?.key === null || s.sandboxes[0]?.key !== s.sandboxes[1]?.key);
+  .map((s) => ({ ...s, group: s.group === null ? null : { ...s.group, members: s.group.members.filter((i) => i < s.sandboxes.length) } }))
+  .filter((s) => {
+    // Spec keys must be unique (the planner rejects duplicates), and two members of one group may
+    // not fork the same Deployment.
+    const keys = [...s.sandboxes.map((x) => x.key), s.group?.key ?? null].filter((k) => k !== null);
+    if (new Set(keys).size !== keys.length) return false;
+    const memberForks = (s.group?.members ?? []).flatMap((i) => s.sandboxes[i]?.forks ?? []);
+    return new Set(memberForks).size === memberForks.length;
+  });
 
 interface Planned {
   result: PlanResult;
   merged: KubeObject;
-  /** Sandbox name -> routing key in effect and fork host of reviews. */
-  sandboxes: Array<{ name: string; key: string; forkHost: string }>;
+  /** Per sandbox: the routing keys it answers to (its own, then its group's) and its fork host of reviews. */
+  sandboxes: Array<{ name: string; keys: string[]; forkHost: string }>;
 }
 
 const planCache = new Map<string, Planned>();
@@ -98,10 +112,10 @@ function planned(setup: Setup): Planned {
   const cacheKey = JSON.stringify(setup);
   const hit = planCache.get(cacheKey);
   if (hit !== undefined) return hit;
-  const sandboxes: SandboxObject[] = setup.sandboxes.map((s) => ({
+  const sandboxes: SandboxObject[] = setup.sandboxes.map((s, i) => ({
     apiVersion: 'meshfork.dev/v1alpha1',
     kind: 'Sandbox',
-    metadata: { name: s.name, namespace: 'default' },
+    metadata: { name: s.name, namespace: 'default', ...(setup.group?.members.includes(i) ? { labels: { 'team.example/group': 'g1' } } : {}) },
     spec: {
       forks: s.forks.map((name) => ({ forkOf: { kind: 'Deployment' as const, name } })),
       ...(s.key === null ? {} : { routingKey: s.key }),
@@ -109,7 +123,18 @@ function planned(setup: Setup): Planned {
     },
   }));
   const inventory = inventoryOf(setup.userVs === false ? BOOKINFO : [...BOOKINFO, ...USER_VS_DOCS]);
-  const result = plan({ inventory, sandboxes, config: { routing: setup.config } });
+  const routeGroups: RouteGroupObject[] =
+    setup.group === null || setup.group === undefined
+      ? []
+      : [
+          {
+            apiVersion: 'meshfork.dev/v1alpha1',
+            kind: 'RouteGroup',
+            metadata: { name: 'g1', namespace: 'default' },
+            spec: { match: { label: { key: 'team.example/group', value: 'g1' } }, ...(setup.group.key === null ? {} : { routingKey: setup.group.key }) },
+          },
+        ];
+  const result = plan({ inventory, sandboxes, routeGroups, config: { routing: setup.config } });
   expect(result.problems).toEqual([]);
   const virtualServices = result.objects.filter((o) => o.kind === 'VirtualService');
   expect(virtualServices).toHaveLength(1);
@@ -124,7 +149,9 @@ function planned(setup: Setup): Planned {
         (o) => o.kind === 'Service' && o.metadata.labels?.[SANDBOX_LABEL] === s.name && o.metadata.labels?.['meshfork.dev/fork-of-service'] === 'reviews',
       );
       if (forkService === undefined) throw new Error(`no fork Service of reviews for sandbox ${s.name}`);
-      return { name: s.name, key: s.routingKey, forkHost: `${forkService.metadata.name}.${forkService.metadata.namespace ?? 'default'}.svc.cluster.local` };
+      const groupKeys = result.routeGroupKeys.filter((g) => g.members.includes(s.name)).map((g) => g.routingKey);
+      if (setup.group && setup.group.members.some((i) => setup.sandboxes[i]?.name === s.name)) expect(groupKeys).toHaveLength(1);
+      return { name: s.name, keys: [s.routingKey, ...groupKeys], forkHost: `${forkService.metadata.name}.${forkService.metadata.namespace ?? 'default'}.svc.cluster.local` };
     }),
   };
   planCache.set(cacheKey, out);
@@ -141,7 +168,7 @@ const requestArb = fc.record({
     { weight: 1, arbitrary: fc.string({ unit: charOf(BAGGAGE_OCTETS), maxLength: 8 }) },
   ),
   endUserName: fc.constantFrom('end-user', 'End-User', 'END-USER'),
-  /** Whose key the carriers are built around: a sandbox's, or (last) a foreign one. */
+  /** Whose key the carriers are built around: a sandbox's or the group's, or (last) a foreign one. */
   target: fc.nat(),
   pick: fc.nat(),
   baggage: fc.oneof({ weight: 3, arbitrary: baggageHeaderArb.exact }, { weight: 1, arbitrary: none }),
@@ -152,7 +179,7 @@ const requestArb = fc.record({
 type RequestT = typeof requestArb extends fc.Arbitrary<infer T> ? T : never;
 
 function renderRequest(p: Planned, config: RoutingKeyConfig, r: RequestT): Record<string, string | string[]> {
-  const keys = p.sandboxes.map((s) => s.key);
+  const keys = [...new Set(p.sandboxes.flatMap((s) => s.keys))];
   const t = r.target % (keys.length + 1);
   const key = t < keys.length ? (keys[t] as string) : otherKey(keys[0] as string, r.pick);
   const ctx: Ctx = { keyName: config.keyName, key, otherKeys: keys.filter((k) => k !== key) };
@@ -173,8 +200,8 @@ const requestsArb = fc.array(requestArb, { minLength: REQUESTS_PER_SETUP, maxLen
 
 const BASELINE_HOST = 'reviews.default.svc.cluster.local';
 
-type Seen = Record<'keyJason' | 'keyOther' | 'noKeyJason' | 'noKeyOther' | 'twoSandboxes', number>;
-const newSeen = (): Seen => ({ keyJason: 0, keyOther: 0, noKeyJason: 0, noKeyOther: 0, twoSandboxes: 0 });
+type Seen = Record<'keyJason' | 'keyOther' | 'noKeyJason' | 'noKeyOther' | 'twoSandboxes' | 'groupKey', number>;
+const newSeen = (): Seen => ({ keyJason: 0, keyOther: 0, noKeyJason: 0, noKeyOther: 0, twoSandboxes: 0, groupKey: 0 });
 
 /**
  * The routing contract of one request against the planned VirtualService:
@@ -205,7 +232,7 @@ function checkRequest(setup: Setup, p: Planned, headers: Record<string, string |
     expect(http.filter((route) => !route.name?.startsWith('meshfork-'))).toEqual((USER_VS.spec as { http: unknown[] }).http);
   }
 
-  const carried = p.sandboxes.filter((s) => carries(setup.config, headers, s.key));
+  const carried = p.sandboxes.filter((s) => s.keys.some((k) => carries(setup.config, headers, k)));
   if (carried.length === 0) {
     if (isJason) seen.noKeyJason++;
     else seen.noKeyOther++;
@@ -241,6 +268,7 @@ function checkRequest(setup: Setup, p: Planned, headers: Record<string, string |
   if (isJason) seen.keyJason++;
   else seen.keyOther++;
   if (p.sandboxes.length === 2) seen.twoSandboxes++;
+  if (carried.some((s) => s.keys.slice(1).some((k) => carries(setup.config, headers, k)))) seen.groupKey++;
   const copy = ROUTE_COPY.exec(merged?.routeName ?? '');
   expect(copy, `route taken: ${merged?.routeName}`).not.toBeNull();
   const [, sandbox, userIndex] = copy as unknown as [string, string, string];
