@@ -20,8 +20,9 @@ export class AlsContextManager implements ContextManager {
     thisArg?: ThisParameterType<F>,
     ...args: A
   ): ReturnType<F> {
-    const cb = thisArg === undefined || thisArg === null ? fn : (fn.bind(thisArg) as F);
-    return this.als.run(ctx, cb, ...args);
+    if (thisArg === undefined || thisArg === null) return this.als.run(ctx, fn, ...args);
+    // Reflect.apply keeps `this` without allocating a bound function per call.
+    return this.als.run(ctx, Reflect.apply, fn, thisArg, args) as ReturnType<F>;
   }
 
   bind<T>(ctx: Context, target: T): T {

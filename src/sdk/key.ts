@@ -2,6 +2,7 @@
 import { type Context, context, propagation, trace } from '@opentelemetry/api';
 import { isRoutingKey } from './baggage.js';
 import { currentKeyName } from './config.js';
+import { linkDerivedBaggage } from './propagator.js';
 
 /**
  * The routing key in `ctx`: the baggage member named {@link currentKeyName} (the primary carrier),
@@ -21,11 +22,15 @@ export function contextWithRoutingKey(ctx: Context, key: string | undefined): Co
   const bag = propagation.getBaggage(ctx);
   if (key === undefined) {
     if (bag === undefined || bag.getEntry(name) === undefined) return ctx;
-    return propagation.setBaggage(ctx, bag.removeEntry(name));
+    const next = bag.removeEntry(name);
+    linkDerivedBaggage(bag, next);
+    return propagation.setBaggage(ctx, next);
   }
   if (!isRoutingKey(key)) throw new TypeError(`meshfork: routing key must match [a-z0-9]{4,32}, got ${JSON.stringify(key)}`);
   const base = bag ?? propagation.createBaggage();
-  return propagation.setBaggage(ctx, base.setEntry(name, { value: key }));
+  const next = base.setEntry(name, { value: key });
+  linkDerivedBaggage(base, next);
+  return propagation.setBaggage(ctx, next);
 }
 
 /** The routing key of the active context, or undefined. */

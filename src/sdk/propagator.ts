@@ -22,7 +22,6 @@ import {
   type TextMapPropagator,
   type TextMapSetter,
   baggageEntryMetadataFromString,
-  createContextKey,
   createTraceState,
   isSpanContextValid,
   propagation,
@@ -37,13 +36,19 @@ export const TRACESTATE_HEADER = 'tracestate';
 
 /** What extract() saw, so inject() can forward unchanged members verbatim. */
 interface Received {
-  readonly baggage: Baggage;
+  /** True when the Baggage is exactly what was extracted (members map 1:1 to its entries). */
+  readonly exact: boolean;
   readonly members: readonly BaggageMember[];
   /** Cached outbound header for `baggage` while it is unchanged (computed on first inject). */
   header: string | undefined;
 }
 
-const RECEIVED = createContextKey('meshfork received baggage');
+/**
+ * Received members per Baggage object. Keyed by the (immutable) Baggage rather than stored in the
+ * context: a context value would cost one more context copy per request, and a Baggage derived by
+ * setEntry/removeEntry is a new object, which is exactly when the cached header must not be reused.
+ */
+const RECEIVED = new WeakMap<Baggage, Received>();
 
 const TRACEPARENT = /^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^ \t]*)?[ \t]*$/;
 
@@ -102,17 +107,27 @@ export function extractBaggage(ctx: Context, header: HeaderValue): Context {
   const members = parseBaggage(header);
   if (members.length === 0) return ctx;
   const baggage = propagation.createBaggage(toEntries(members));
-  const received: Received = { baggage, members, header: undefined };
-  return propagation.setBaggage(ctx, baggage).setValue(RECEIVED, received);
+  RECEIVED.set(baggage, { exact: true, members, header: undefined });
+  return propagation.setBaggage(ctx, baggage);
+}
+
+/**
+ * Records that `derived` was made from `source` (e.g. by `setEntry`), so members it did not change
+ * are still forwarded verbatim. Baggage derived through the plain OpenTelemetry API without this
+ * link is serialized canonically (same entries, possibly different percent-encoding).
+ */
+export function linkDerivedBaggage(source: Baggage, derived: Baggage): void {
+  const r = RECEIVED.get(source);
+  if (r !== undefined && source !== derived) RECEIVED.set(derived, { exact: false, members: r.members, header: undefined });
 }
 
 /** The outbound `baggage` header value for `ctx`, or undefined when it carries no baggage. */
 export function baggageHeader(ctx: Context, keyName: string = currentKeyName()): string | undefined {
   const bag = propagation.getBaggage(ctx);
   if (bag === undefined) return undefined;
-  const received = ctx.getValue(RECEIVED) as Received | undefined;
+  const received = RECEIVED.get(bag);
   let header: string;
-  if (received !== undefined && received.baggage === bag) {
+  if (received !== undefined && received.exact) {
     // Unchanged since extract: every member is what we received; serialize once per request.
     if (received.header === undefined) {
       const texts: string[] = [];

@@ -1,0 +1,26 @@
+/**
+ * `npm run bench`: runs every registered suite, prints one table and, beside it, one
+ * machine-readable `BENCH <id> ratio=<x> ...` line per benchmark. Add a suite by writing a
+ * `bench/<area>.ts` module exporting a {@link BenchSuite} and listing it in SUITES.
+ * Each suite bounds its own time; the whole run stays well under two minutes.
+ */
+import { type BenchResult, type BenchSuite, benchLine, table } from './report.js';
+import { sdkSuite } from './sdk.js';
+
+const SUITES: readonly BenchSuite[] = [sdkSuite];
+
+const only = process.argv.slice(2);
+const started = Date.now();
+const results: BenchResult[] = [];
+for (const suite of SUITES) {
+  if (only.length > 0 && !only.includes(suite.name)) continue;
+  const t0 = Date.now();
+  console.log(`# suite ${suite.name}`);
+  results.push(...(await suite.run((line) => console.log(`  ${line}`))));
+  console.log(`# suite ${suite.name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+console.log('');
+console.log(table(results));
+console.log('');
+for (const r of results) console.log(benchLine(r));
+console.log(`# total ${((Date.now() - started) / 1000).toFixed(1)} s`);
