@@ -81,10 +81,11 @@ build() {
   log "$bin: building $pkg"
   # Heartbeat so that a 10+ minute cold build visibly makes progress.
   ( while sleep 60; do log "$bin: still building ($(( (SECONDS - start) / 60 ))m elapsed)"; done ) &
-  local hb=$!
+  hb=$!
   local rc=0
   (cd "$tools_dir/$mod" && go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg") || rc=$?
   kill "$hb" 2>/dev/null; wait "$hb" 2>/dev/null || true
+  hb=""
   if (( rc != 0 )); then
     rm -f "$tmp"
     die "$bin: go build failed (exit $rc) after $(( SECONDS - start ))s"
@@ -94,6 +95,8 @@ build() {
 }
 
 total_start=$SECONDS
+hb=""
+trap '[[ -n "$hb" ]] && kill "$hb" 2>/dev/null; rm -f "$dir"/.*.tmp.$$' EXIT
 
 # --- Kubernetes: the version stamps hack/lib/version.sh (kube::version::ldflags) sets, on both
 # k8s.io/client-go/pkg/version and k8s.io/component-base/version, so /version, `--version` and

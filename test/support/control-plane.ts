@@ -77,7 +77,7 @@ export interface ControlPlaneOptions {
   readonly controllerManager?: boolean;
   /**
    * kube-controller-manager `--controllers` when {@link controllerManager} is set.
-   * @default ['garbage-collector', 'namespace']
+   * @default ['garbage-collector-controller', 'namespace-controller']
    */
   readonly controllers?: readonly string[];
   /** Extra kube-apiserver flags (`--name=value`), appended after the defaults. */
@@ -358,6 +358,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     if (active === plane) active = undefined;
   };
   let plane: ControlPlane | undefined;
+  const phases: string[] = [];
+  let tPhase = Date.now();
+  const phase = (name: string) => {
+    phases.push(`${name} ${((Date.now() - tPhase) / 1000).toFixed(1)}s`);
+    tPhase = Date.now();
+  };
 
   try {
     const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await freePorts(4);
@@ -388,6 +394,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       const r = await rawRequest(`${etcdUrl}/version`, null);
       etcdServer = (JSON.parse(r.body) as { etcdserver?: string }).etcdserver ?? '';
     }
+    phase('etcd');
 
     // --- kube-apiserver
     const server = `https://127.0.0.1:${apiPort}`;
@@ -395,7 +402,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--etcd-servers=${etcdUrl}`,
       `--etcd-prefix=/meshfork-${id}`,
       '--bind-address=127.0.0.1',
+      // kube-apiserver >= 1.37 refuses a loopback advertise address for the endpoint
+      // reconciler of the `kubernetes` Service; no pod here ever dials that Service.
       '--advertise-address=127.0.0.1',
+      '--endpoint-reconciler-type=none',
       `--secure-port=${apiPort}`,
       `--cert-dir=${join(dir, 'apiserver-certs')}`,
       `--tls-cert-file=${pki.servingCert}`,
@@ -424,6 +434,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       return r.status === 200;
     });
     const serverVersion = JSON.parse((await request('GET', '/version')).body) as KubeVersionInfo;
+    phase('kube-apiserver');
 
     // --- kubeconfig (file for kubectl/istioctl; KubeConfig loaded from it for the tests)
     const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -459,7 +470,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     // --- kube-controller-manager (owner-reference GC, namespace deletion)
     if (options.controllerManager) {
-      const controllers = options.controllers ?? ['garbage-collector', 'namespace'];
+      const controllers = options.controllers ?? ['garbage-collector-controller', 'namespace-controller'];
       const kcm = spawnServer('kube-controller-manager', testbinPath('kube-controller-manager', bin), [
         `--kubeconfig=${kubeconfigPath}`,
         `--authentication-kubeconfig=${kubeconfigPath}`,
@@ -480,6 +491,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         const r = await rawRequestInsecure(`https://127.0.0.1:${kcmPort}/healthz`);
         return r.status === 200;
       });
+      phase('kube-controller-manager');
     }
 
     // --- CRDs
@@ -519,6 +531,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       return names;
     };
     const crds = await installCrds([join(bin, ISTIO_CRD_FILE), ...(options.crds ?? [])]);
+    phase('CRDs');
 
     const exec = (binary: TestbinBinary, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}) =>
       new Promise<ExecResult>((resolve) => {
@@ -562,7 +575,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       console.log(
         `control plane: kube-apiserver ${serverVersion.gitVersion} (${serverVersion.goVersion ?? '?'}), ` +
           `etcd ${etcdServer}, istio ${pinned.istio} CRDs (${crds.length} CRDs)` +
-          `${options.controllerManager ? ', kube-controller-manager' : ''}; ready in ${(startupMs / 1000).toFixed(1)}s at ${server}`,
+          `${options.controllerManager ? ', kube-controller-manager' : ''}; ready in ${(startupMs / 1000).toFixed(1)}s (${phases.join(', ')}) at ${server}`,
       );
     }
     return plane;
