@@ -60,7 +60,7 @@ function crd(names: CrdNames, description: string, spec: unknown, status: unknow
               properties: {
                 apiVersion: { type: 'string', description: 'API version of the object.' },
                 kind: { type: 'string', description: 'Kind of the object.' },
-                metadata: { type: 'object', description: 'Standard object metadata.' },
+                metadata: { type: 'object' }, // the API server rejects any other key here (even a description)
                 spec: toStructural(spec),
                 status: toStructural(status),
               },
