@@ -72,12 +72,22 @@ export async function istioctlVersion(): Promise<string> {
 export interface ValidateResult extends IstioctlResult {
   /** stdout and stderr together (validate writes its report to stderr). */
   readonly output: string;
+  /**
+   * The warnings, one per entry: `Kind/namespace/name: text`. validate prints them as
+   * `"<file>" has warnings: ` followed by `\t* <warning>` lines (`warningToString`).
+   */
+  readonly warnings: readonly string[];
 }
 
 /** `istioctl validate -f <file> [-f <file> ...]`. */
 export async function istioctlValidate(files: readonly string[]): Promise<ValidateResult> {
   const r = await istioctl(['validate', ...files.flatMap((f) => ['-f', f])]);
-  return { ...r, output: `${r.stdout}${r.stderr}` };
+  const output = `${r.stdout}${r.stderr}`;
+  const warnings = output
+    .split('\n')
+    .filter((l) => l.startsWith('\t* '))
+    .map((l) => l.slice(3).trim());
+  return { ...r, output, warnings };
 }
 
 /** One `istioctl analyze -o json` message. */
