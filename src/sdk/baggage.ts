@@ -84,13 +84,15 @@ export function percentDecode(s: string): string {
     return decodeURIComponent(s);
   } catch {
     const bytes: number[] = [];
-    for (let i = 0; i < s.length; i++) {
-      const ch = s.charCodeAt(i);
-      if (ch === 0x25 && HEX.test(s.slice(i + 1, i + 3))) {
+    for (let i = 0; i < s.length; ) {
+      if (s.charCodeAt(i) === 0x25 && HEX.test(s.slice(i + 1, i + 3))) {
         bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
-        i += 2;
+        i += 3;
       } else {
-        for (const b of Buffer.from(s[i] ?? '', 'utf8')) bytes.push(b);
+        const cp = s.codePointAt(i)!;
+        const ch = String.fromCodePoint(cp); // whole code point: never split a surrogate pair
+        for (const b of Buffer.from(ch, 'utf8')) bytes.push(b);
+        i += ch.length;
       }
     }
     return new TextDecoder('utf-8', { fatal: false }).decode(Uint8Array.from(bytes));

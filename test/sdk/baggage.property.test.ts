@@ -170,6 +170,31 @@ describe('malformed baggage', () => {
   });
 });
 
+describe('malformed trace context and metadata', () => {
+  const hex = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF-'.split('')), minLength: n, maxLength: n });
+  const traceparent = fc.oneof(
+    nasty,
+    fc.tuple(hex(2), hex(32), hex(16), hex(2), fc.constantFrom('', '-x', ' ', '-')).map(([v, t, s, f, x]) => `${v}-${t}-${s}-${f}${x}`),
+  );
+  it('extract never throws and inject emits only a valid traceparent', () => {
+    fc.assert(
+      fc.property(traceparent, nasty, fc.option(nasty, { nil: undefined }), (tp, ts, bag) => {
+        const carrier: Record<string, string> = { traceparent: tp, tracestate: ts };
+        if (bag !== undefined) carrier.baggage = bag;
+        const ctx = propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+        const out: Record<string, string> = {};
+        propagator.inject(ctx, out, defaultTextMapSetter);
+        if (out.traceparent !== undefined) {
+          expect(out.traceparent).toMatch(/^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/);
+          expect(() => validateHeaderValue('tracestate', out.tracestate ?? '')).not.toThrow();
+        }
+        assertValidHeader(out.baggage);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
 describe('limits', () => {
   it(`≤ ${MAX_MEMBERS} members, ≤ ${MAX_BYTES} bytes, whole members only, routing key kept`, () => {
     const big = fc.record({

@@ -36,6 +36,7 @@ describe('parseBaggage', () => {
     expect(parseBaggage('k=%E0%A4%A')[0]?.value).toBe('\ufffd%A');
     expect(percentDecode('%FF')).toBe('\ufffd');
     expect(percentDecode('a%2')).toBe('a%2');
+    expect(percentDecode('\u{1F600}%FF')).toBe('\u{1F600}\ufffd');
   });
 
   it('accepts Buffers and arrays of header values (Kafka, gRPC metadata, repeated headers)', () => {
