@@ -34,21 +34,12 @@ export const BAGGAGE_HEADER = 'baggage';
 export const TRACEPARENT_HEADER = 'traceparent';
 export const TRACESTATE_HEADER = 'tracestate';
 
-/** What extract() saw, so inject() can forward unchanged members verbatim. */
-interface Received {
-  /** True when the Baggage is exactly what was extracted (members map 1:1 to its entries). */
-  readonly exact: boolean;
-  readonly members: readonly BaggageMember[];
-  /** Cached outbound header for `baggage` while it is unchanged (computed on first inject). */
-  header: string | undefined;
-}
-
 /**
- * Received members per Baggage object. Keyed by the (immutable) Baggage rather than stored in the
- * context: a context value would cost one more context copy per request, and a Baggage derived by
- * setEntry/removeEntry is a new object, which is exactly when the cached header must not be reused.
+ * The received members behind a Baggage derived from received baggage (by setEntry/removeEntry),
+ * so members it did not change are still forwarded verbatim. Kept beside the Baggage rather than
+ * in the context: a context value would cost one more context copy per request.
  */
-const RECEIVED = new WeakMap<Baggage, Received>();
+const RECEIVED = new WeakMap<Baggage, readonly BaggageMember[]>();
 
 const TRACEPARENT = /^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^ \t]*)?[ \t]*$/;
 
@@ -61,13 +52,53 @@ function metadataText(e: BaggageEntry): string | undefined {
   return s === undefined || s === '' ? undefined : s;
 }
 
-function toEntries(members: readonly BaggageMember[]): Record<string, BaggageEntry> {
-  const entries: Record<string, BaggageEntry> = {};
-  for (const m of members) {
-    entries[m.key] =
-      m.metadata === undefined ? { value: m.value } : { value: m.value, metadata: baggageEntryMetadataFromString(m.metadata) };
+function entryOf(m: BaggageMember): BaggageEntry {
+  return m.metadata === undefined ? { value: m.value } : { value: m.value, metadata: baggageEntryMetadataFromString(m.metadata) };
+}
+
+/**
+ * The Baggage of an extracted header: an implementation of the @opentelemetry/api `Baggage`
+ * interface over the parsed members, so extract builds no entry map and inject can forward the
+ * members verbatim (serialized once per request). Reads scan the members (at most a few dozen);
+ * writes return an ordinary API Baggage linked back to these members (see linkDerivedBaggage).
+ */
+class ReceivedBaggage implements Baggage {
+  /** Cached outbound header (computed on first inject). */
+  header: string | undefined;
+
+  constructor(readonly members: readonly BaggageMember[]) {}
+
+  getEntry(key: string): BaggageEntry | undefined {
+    for (const m of this.members) if (m.key === key) return entryOf(m);
+    return undefined;
   }
-  return entries;
+
+  getAllEntries(): [string, BaggageEntry][] {
+    return this.members.map((m) => [m.key, entryOf(m)]);
+  }
+
+  private derive(change: (b: Baggage) => Baggage): Baggage {
+    const plain = propagation.createBaggage(Object.fromEntries(this.getAllEntries()));
+    const next = change(plain);
+    RECEIVED.set(next, this.members);
+    return next;
+  }
+
+  setEntry(key: string, entry: BaggageEntry): Baggage {
+    return this.derive((b) => b.setEntry(key, entry));
+  }
+
+  removeEntry(key: string): Baggage {
+    return this.derive((b) => b.removeEntry(key));
+  }
+
+  removeEntries(...keys: string[]): Baggage {
+    return this.derive((b) => b.removeEntries(...keys));
+  }
+
+  clear(): Baggage {
+    return this.derive((b) => b.clear());
+  }
 }
 
 /**
@@ -106,9 +137,7 @@ export function serializeBaggage(bag: Baggage, received: readonly BaggageMember[
 export function extractBaggage(ctx: Context, header: HeaderValue): Context {
   const members = parseBaggage(header);
   if (members.length === 0) return ctx;
-  const baggage = propagation.createBaggage(toEntries(members));
-  RECEIVED.set(baggage, { exact: true, members, header: undefined });
-  return propagation.setBaggage(ctx, baggage);
+  return propagation.setBaggage(ctx, new ReceivedBaggage(members));
 }
 
 /**
@@ -117,32 +146,32 @@ export function extractBaggage(ctx: Context, header: HeaderValue): Context {
  * link is serialized canonically (same entries, possibly different percent-encoding).
  */
 export function linkDerivedBaggage(source: Baggage, derived: Baggage): void {
-  const r = RECEIVED.get(source);
-  if (r !== undefined && source !== derived) RECEIVED.set(derived, { exact: false, members: r.members, header: undefined });
+  if (source === derived || RECEIVED.has(derived)) return;
+  const members = source instanceof ReceivedBaggage ? source.members : RECEIVED.get(source);
+  if (members !== undefined) RECEIVED.set(derived, members);
 }
 
 /** The outbound `baggage` header value for `ctx`, or undefined when it carries no baggage. */
 export function baggageHeader(ctx: Context, keyName: string = currentKeyName()): string | undefined {
   const bag = propagation.getBaggage(ctx);
   if (bag === undefined) return undefined;
-  const received = RECEIVED.get(bag);
   let header: string;
-  if (received !== undefined && received.exact) {
+  if (bag instanceof ReceivedBaggage) {
     // Unchanged since extract: every member is what we received; serialize once per request.
-    if (received.header === undefined) {
+    if (bag.header === undefined) {
       const texts: string[] = [];
       let priority = -1;
-      for (const m of received.members) {
+      for (const m of bag.members) {
         const t = memberText(m);
         if (t === undefined) continue;
         if (m.key === keyName) priority = texts.length;
         texts.push(t);
       }
-      received.header = joinMembers(texts, priority);
+      bag.header = joinMembers(texts, priority);
     }
-    header = received.header;
+    header = bag.header;
   } else {
-    header = serializeBaggage(bag, received?.members, keyName);
+    header = serializeBaggage(bag, RECEIVED.get(bag), keyName);
   }
   return header === '' ? undefined : header;
 }

@@ -90,6 +90,28 @@ describe('context helpers', () => {
   });
 });
 
+describe('received baggage is an ordinary OpenTelemetry Baggage', () => {
+  it('reads, derives and serializes through the API and through @opentelemetry/core', async () => {
+    const { propagation, ROOT_CONTEXT, defaultTextMapSetter } = await import('@opentelemetry/api');
+    const { W3CBaggagePropagator } = await import('@opentelemetry/core');
+    const ctx = sdk.inboundContext({ baggage: 'a=1;p=q, b = x%20y, meshfork-routing-key=abcd1234' }, ROOT_CONTEXT);
+    const bag = propagation.getBaggage(ctx)!;
+    expect(bag.getEntry('b')).toEqual({ value: 'x y' });
+    expect(bag.getEntry('a')?.metadata?.toString()).toBe('p=q');
+    expect(bag.getAllEntries().map(([k]) => k)).toEqual(['a', 'b', 'meshfork-routing-key']);
+    expect(bag.removeEntry('a').getAllEntries().map(([k]) => k)).toEqual(['b', 'meshfork-routing-key']);
+    expect(bag.removeEntries('a', 'b').getAllEntries()).toHaveLength(1);
+    expect(bag.clear().getAllEntries()).toEqual([]);
+    // Derived baggage still forwards untouched members verbatim.
+    expect(sdk.baggageHeader(propagation.setBaggage(ctx, bag.setEntry('c', { value: '3' })))).toBe(
+      'a=1;p=q,b = x%20y,meshfork-routing-key=abcd1234,c=3',
+    );
+    const carrier: Record<string, string> = {};
+    new W3CBaggagePropagator().inject(ctx, carrier, defaultTextMapSetter);
+    expect(carrier.baggage).toBe('a=1;p=q,b=x%20y,meshfork-routing-key=abcd1234');
+  });
+});
+
 describe('outbound hooks', () => {
   it('fetch and node:http carry the active baggage and trace context', async () => {
     const inbound = {
