@@ -1,12 +1,15 @@
 // The HTTP hop of the SDK benchmark (bench/sdk.ts), run as its own process because the SDK's
 // hooks are process-wide: an upstream server plus a hop server that, per request, calls the
 // upstream over node:http (keep-alive) and returns its body. SDK=on instruments the hop with the
-// compiled meshfork/sdk (inbound handler + outbound hook); SDK=off runs the identical code bare.
+// compiled meshfork/sdk (inbound handler + outbound hook); SDK=off runs the identical code bare;
+// SDK=manual copies the three W3C headers from the request to the outbound call by hand (the
+// cheapest possible propagation, no context tracking: the cost of the extra headers alone).
 // Plain JavaScript on the compiled lib/ so a process starts in ~0.1 s (the benchmark restarts
 // hops often). GET /__cpu reports CPU time used and requests served. Prints `READY <port>`.
 import http from 'node:http';
 
 const ON = process.env.SDK === 'on';
+const MANUAL = process.env.SDK === 'manual';
 const sdk = ON ? await import('../lib/sdk/index.js') : undefined;
 sdk?.install();
 
@@ -21,8 +24,13 @@ function hop(req, res) {
     return;
   }
   served++;
+  let headers;
+  if (MANUAL) {
+    headers = {};
+    for (const h of ['traceparent', 'tracestate', 'baggage']) if (req.headers[h] !== undefined) headers[h] = req.headers[h];
+  }
   http
-    .get({ host: '127.0.0.1', port: upstream.address().port, path: '/', agent }, (up) => {
+    .get({ host: '127.0.0.1', port: upstream.address().port, path: '/', agent, headers }, (up) => {
       let body = '';
       up.setEncoding('utf8');
       up.on('data', (c) => (body += c));

@@ -129,7 +129,9 @@ interface Hop {
   readonly child: ChildProcess;
 }
 
-function startHop(mode: 'on' | 'off'): Promise<Hop> {
+type Mode = 'on' | 'off' | 'manual';
+
+function startHop(mode: Mode): Promise<Hop> {
   // BENCH_HOP_NODE_OPTIONS (e.g. --experimental-async-context-frame) applies to both hops alike.
   const flags = (process.env.BENCH_HOP_NODE_OPTIONS ?? '').split(' ').filter((f) => f !== '');
   const child = spawn(process.execPath, [...flags, path.join(ROOT, 'bench/hop-server.mjs')], {
@@ -199,34 +201,44 @@ async function load(port: number, amount: number, maxMs: number): Promise<Load> 
 
 async function httpHopBench(log: (l: string) => void): Promise<BenchResult> {
   if (!existsSync(path.join(ROOT, 'lib/sdk/index.js'))) throw new Error('lib/sdk is not built: run `npm run bench`');
-  const runs: Record<'on' | 'off', Load[]> = { on: [], off: [] };
+  const runs: Record<Mode, Load[]> = { on: [], off: [], manual: [] };
   const ratios: number[] = [];
+  const manualRatios: number[] = [];
   // On a shared machine (Go builds, other tests) two identical processes can differ by 2x for
   // seconds at a time (CPU placement), so an A/A comparison of long-lived processes is biased. Each
-  // round therefore starts a fresh bare hop and a fresh SDK hop (alternating which starts first),
-  // warms both, then measures them in alternating short runs; the figure is the median of the
-  // per-round latency ratios. Every run is bounded by request count and by time.
+  // round therefore starts fresh hops (rotating which starts first), warms them, then measures them
+  // in alternating short runs; the figure is the median of the per-round latency ratios. Every run
+  // is bounded by request count and by time. `manual` (headers copied by hand, no context
+  // tracking) separates the cost of carrying three more headers from the SDK's own cost.
   const ROUNDS = 6;
+  const MIN_ROUNDS = 3;
+  const BUDGET_MS = 45_000; // stop adding rounds past this (after MIN_ROUNDS): `npm run bench` < 2 min
   const AMOUNT = 20_000;
-  const MAX_MS = 500;
-  const WARM_MS = 2_000;
+  const MAX_MS = 450;
+  const WARM_MS = 1_200;
+  const t0 = Date.now();
+  const MODES: Mode[] = ['off', 'on', 'manual'];
+  let rounds = 0;
   for (let r = 0; r < ROUNDS; r++) {
-    const order: ('on' | 'off')[] = r % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
-    const hops: Partial<Record<'on' | 'off', Hop>> = {};
+    if (r >= MIN_ROUNDS && Date.now() - t0 > BUDGET_MS) break;
+    rounds++;
+    const order = [...MODES.slice(r % 3), ...MODES.slice(0, r % 3)];
+    if (r % 2 === 1) order.reverse();
+    const hops: Partial<Record<Mode, Hop>> = {};
     try {
       for (const mode of order) hops[mode] = await startHop(mode);
       if (r === 0) {
-        // Check propagation really happens through the instrumented hop only.
+        // Check propagation really happens through the propagating hops only.
         for (const mode of order) {
           const body = await (await fetch(`http://127.0.0.1:${hops[mode]!.port}/`, { headers: HOP_HEADERS })).text();
-          if (body.includes('meshfork-routing-key=pr42abcd') !== (mode === 'on')) {
+          if (body.includes('meshfork-routing-key=pr42abcd') !== (mode !== 'off')) {
             throw new Error(`hop sdk=${mode}: unexpected upstream baggage ${body}`);
           }
         }
       }
       for (const mode of order) await load(hops[mode]!.port, AMOUNT, WARM_MS); // warm-up (JIT, sockets)
-      const pair: Partial<Record<'on' | 'off', Load[]>> = { on: [], off: [] };
-      for (const mode of [...order, ...[...order].reverse()]) pair[mode]!.push(await load(hops[mode]!.port, AMOUNT, MAX_MS));
+      const got: Record<Mode, Load[]> = { on: [], off: [], manual: [] };
+      for (const mode of [...order, ...[...order].reverse()]) got[mode].push(await load(hops[mode]!.port, AMOUNT, MAX_MS));
       const merge = (xs: Load[]): Load => ({
         mean: xs.reduce((s, x) => s + x.mean, 0) / xs.length,
         cpuUs: xs.reduce((s, x) => s + x.cpuUs, 0) / xs.length,
@@ -234,14 +246,16 @@ async function httpHopBench(log: (l: string) => void): Promise<BenchResult> {
         total: xs.reduce((s, x) => s + x.total, 0),
         errors: xs.reduce((s, x) => s + x.errors, 0),
       });
-      const off = merge(pair.off!);
-      const on = merge(pair.on!);
+      const [off, on, manual] = [merge(got.off), merge(got.on), merge(got.manual)];
       runs.off.push(off);
       runs.on.push(on);
+      runs.manual.push(manual);
       ratios.push(on.mean / off.mean);
+      manualRatios.push(manual.mean / off.mean);
       log(
-        `http hop round ${String(r + 1).padStart(2)}: bare ${off.mean.toFixed(3)} ms ${off.cpuUs.toFixed(0)} cpu-us/req, ` +
-          `sdk ${on.mean.toFixed(3)} ms ${on.cpuUs.toFixed(0)} cpu-us/req, ratio ${(on.mean / off.mean).toFixed(3)}`,
+        `http hop round ${r + 1}: bare ${off.mean.toFixed(3)} ms ${off.cpuUs.toFixed(0)} cpu-us/req | ` +
+          `manual headers ${manual.mean.toFixed(3)} ms ${manual.cpuUs.toFixed(0)} cpu-us/req | ` +
+          `sdk ${on.mean.toFixed(3)} ms ${on.cpuUs.toFixed(0)} cpu-us/req | sdk/bare ${(on.mean / off.mean).toFixed(3)}`,
       );
     } finally {
       await Promise.all(Object.values(hops).map((h) => stopHop(h)));
@@ -249,6 +263,7 @@ async function httpHopBench(log: (l: string) => void): Promise<BenchResult> {
   }
   const off = median(runs.off.map((x) => x.mean));
   const on = median(runs.on.map((x) => x.mean));
+  const all = [...runs.on, ...runs.off, ...runs.manual];
   return {
     id: 'sdk-http-hop',
     title: `HTTP hop latency (autocannon, ${CONNECTIONS} conns)`,
@@ -259,14 +274,17 @@ async function httpHopBench(log: (l: string) => void): Promise<BenchResult> {
     extra: {
       bare_ms: off,
       sdk_ms: on,
+      manual_headers_ms: median(runs.manual.map((x) => x.mean)),
+      manual_headers_ratio: median(manualRatios),
       bare_cpu_us_per_req: median(runs.off.map((x) => x.cpuUs)),
       sdk_cpu_us_per_req: median(runs.on.map((x) => x.cpuUs)),
+      manual_cpu_us_per_req: median(runs.manual.map((x) => x.cpuUs)),
       cpu_ratio: median(runs.on.map((x, i) => x.cpuUs / runs.off[i]!.cpuUs)),
       bare_rps: median(runs.off.map((x) => x.rps)),
       sdk_rps: median(runs.on.map((x) => x.rps)),
-      rounds: ROUNDS,
-      requests: [...runs.on, ...runs.off].reduce((s, x) => s + x.total, 0),
-      errors: [...runs.on, ...runs.off].reduce((s, x) => s + x.errors, 0),
+      rounds,
+      requests: all.reduce((s, x) => s + x.total, 0),
+      errors: all.reduce((s, x) => s + x.errors, 0),
     },
   };
 }
