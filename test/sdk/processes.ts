@@ -29,7 +29,7 @@ export function start(name: string, script: string, env: Record<string, string>,
   const args = script.endsWith('.ts') ? ['--import', 'tsx', file] : [file];
   const child = spawn(NODE, args, {
     cwd: ROOT,
-    env: { ...process.env, ...env, NAME: name, NODE_OPTIONS: '' },
+    env: { ...process.env, ...env, NAME: name, NODE_OPTIONS: '', MESHFORK_TEST_PARENT: String(process.pid) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
