@@ -22,10 +22,23 @@ const PROTECTED_HEADERS = new Set(['baggage', 'tracestate', 'traceparent', 'host
 
 const sources = new Map<string, string>();
 
+/**
+ * Drops whole-line `--` comments and blank lines: the EnvoyFilter carries only code (the
+ * commented source stays in src/lua). The filters use no long strings or block comments, so a
+ * line starting with `--` is always a comment. Trailing comments after code are kept.
+ */
+export function stripComments(source: string): string {
+  if (/\[=*\[/.test(source)) throw new Error('meshfork lua: long strings/comments are not supported by stripComments');
+  return source
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.trimStart().startsWith('--'))
+    .join('\n') + '\n';
+}
+
 function luaSource(file: string): string {
   let text = sources.get(file);
   if (text === undefined) {
-    text = readFileSync(new URL(`./${file}`, import.meta.url), 'utf8');
+    text = stripComments(readFileSync(new URL(`./${file}`, import.meta.url), 'utf8'));
     sources.set(file, text);
   }
   return text;
