@@ -104,14 +104,34 @@ export interface AnalyzeMessage {
 
 export interface AnalyzeResult extends IstioctlResult {
   readonly messages: readonly AnalyzeMessage[];
+  /** Analyzers run and skipped (`-v`): analyze skips an analyzer when one of its input kinds is not in the snapshot. */
+  readonly executed: readonly string[];
+  readonly skipped: readonly string[];
+}
+
+/** The `\t name` lines after `<heading>:` in `istioctl analyze -v` stderr. */
+function analyzerList(stderr: string, heading: string): string[] {
+  const lines = stderr.split('\n');
+  const start = lines.indexOf(`${heading}:`);
+  if (start < 0) return [];
+  const out: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (!/^\t/.test(l)) break;
+    out.push(l.trim());
+  }
+  return out;
 }
 
 /**
- * `istioctl analyze --use-kube=false -A -o json <files>`: every namespace of the files, as one
+ * `istioctl analyze --use-kube=false -A -v -o json <files>`: every namespace of the files, as one
  * self-contained set. Throws when a file could not be parsed (that would hide findings).
  */
 export async function istioctlAnalyze(files: readonly string[], extraArgs: readonly string[] = []): Promise<AnalyzeResult> {
-  const r = await istioctl(['analyze', '--use-kube=false', '--all-namespaces', '-o', 'json', ...extraArgs, ...files]);
+  return parseAnalyze(await istioctl(['analyze', '--use-kube=false', '--all-namespaces', '-v', '-o', 'json', ...extraArgs, ...files]));
+}
+
+/** Parses the result of `istioctl analyze -v -o json ...` (run by any means). */
+export function parseAnalyze(r: IstioctlResult): AnalyzeResult {
   if (r.code !== 0 || /Error\(s\) adding files/.test(r.stderr)) {
     throw new Error(`istioctl analyze failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
   }
@@ -122,7 +142,7 @@ export async function istioctlAnalyze(files: readonly string[], extraArgs: reado
     throw new Error(`istioctl analyze -o json printed no JSON (${(e as Error).message}):\n${r.stdout}\n${r.stderr}`);
   }
   if (!Array.isArray(messages)) throw new Error(`istioctl analyze -o json printed ${typeof messages}, expected an array`);
-  return { ...r, messages };
+  return { ...r, messages, executed: analyzerList(r.stderr, 'Executed analyzers'), skipped: analyzerList(r.stderr, 'Skipped analyzers') };
 }
 
 /** `Error [IST0109] (VirtualService default/x) message` as istioctl's log format prints it. */

@@ -1,0 +1,77 @@
+/**
+ * How the integration suites judge `istioctl analyze` findings on meshfork's output: what is
+ * new compared with the inventory alone, what cannot be decided without running pods, and the
+ * warnings that are expected.
+ */
+import type { AnalyzeMessage } from '../support/istioctl.js';
+
+/**
+ * Findings that cannot be decided without running Pods, and why. Each entry is as narrow as the
+ * reason: a code plus the resource kind and message it applies to.
+ *
+ * In file mode (`--use-kube=false`) the analyzers that need Pods never run: analyze skips every
+ * analyzer one of whose input collections is not in the snapshot, and at the pinned version the
+ * file source holds no core kinds (`istioctl analyze -v` lists them under "Skipped analyzers").
+ * Against the test API server they do run, but nothing creates Pods there (no kubelet, no
+ * ReplicaSet controller), and these analyzers look at gvk.Pod and nothing else (istio.io/istio
+ * at the pinned version):
+ *  - IST0173 DestinationRuleSubsetNotSelectPods (Error), analyzers/destinationrule/subset.go
+ *    (PodNotSelectedAnalyzer): "The Subset %s defined in the DestinationRule does not select any
+ *    pods" for every subset of every DestinationRule, since no Pod exists to match.
+ *  - IST0101 ReferencedResourceNotFound "selector" on a Gateway (Error),
+ *    analyzers/gateway/gateway.go (IngressGatewayPortAnalyzer): no Pod matches the Gateway's
+ *    workload selector (the ingress gateway pods, e.g. istio=ingressgateway). IST0101 for any
+ *    other reference (a VirtualService host, a DestinationRule subset, a gateway name) stays an
+ *    error: those are decided from the configuration.
+ */
+export const NEEDS_PODS: ReadonlyArray<{ code: string; origin: RegExp; message: RegExp }> = [
+  { code: 'IST0173', origin: /^DestinationRule /, message: /does not select any pods/ },
+  { code: 'IST0101', origin: /^Gateway /, message: /^Referenced selector not found/ },
+];
+
+export function needsPods(m: AnalyzeMessage): boolean {
+  return NEEDS_PODS.some((a) => a.code === m.code && a.origin.test(m.origin ?? '') && a.message.test(m.message));
+}
+
+/** Error-level findings, without the ones only running Pods could decide. */
+export const errors = (ms: readonly AnalyzeMessage[]) => ms.filter((m) => m.level === 'Error' && !needsPods(m));
+
+/**
+ * The warning every EnvoyFilter gets, whatever it holds: ValidateEnvoyFilter (istio.io/istio
+ * pkg/config/validation/envoyfilter/envoyfilter.go) starts with `AppendWarningf("EnvoyFilter
+ * exposes internal implementation details that may change at any time. ...")` before looking at
+ * the object. `istioctl validate` prints it as a warning of the file; `istioctl analyze` reports
+ * it as IST0133 (Warning, "Schema validation warning: ...").
+ */
+export const ENVOYFILTER_NOTICE = 'EnvoyFilter exposes internal implementation details that may change at any time.';
+
+/**
+ * KNOWN ISSUE, reported, not yet fixed in the planner: with `split`, meshfork inserts a
+ * match-less weighted rule (`meshfork-split-0`) before the route's existing catch-all, so the
+ * catch-all can never match: `istioctl validate` warns `virtualService rule ... not used (only the
+ * last rule can have no matches)` and analyze reports IST0130 VirtualServiceUnreachableRule
+ * (Warning) on the user's VirtualService and on the `meshfork-baseline` rule meshfork itself adds
+ * to the VirtualServices it creates. Traffic is routed as intended (the first match-less rule
+ * wins); the dead rule is noise that users and tools (Kiali, analyze in CI) will flag. Allowed for
+ * the split case only; an `it.fails` test in istio-validate.test.ts turns red once fixed.
+ */
+export const KNOWN_UNREACHABLE_RULE = {
+  cases: new Set(['split']),
+  validate: /^VirtualService\/[^:]+: virtualService rule .* not used \(only the last rule can have no matches\)$/,
+  analyze: 'IST0130',
+};
+
+/** Whether a non-error finding meshfork's output adds is one of the expected ones above. */
+export function expectedWarning(caseName: string, m: AnalyzeMessage): boolean {
+  if (m.code === 'IST0133' && m.origin?.startsWith('EnvoyFilter ') && m.message.includes(ENVOYFILTER_NOTICE)) return true;
+  return KNOWN_UNREACHABLE_RULE.cases.has(caseName) && m.code === KNOWN_UNREACHABLE_RULE.analyze;
+}
+
+/** Identity of a finding across runs: code, resource and text (not the file line). */
+export const findingKey = (m: AnalyzeMessage) => `${m.code}|${m.origin ?? ''}|${m.message}`;
+
+/** Findings of `after` that `before` (the inventory alone) does not have. */
+export function newFindings(before: readonly AnalyzeMessage[], after: readonly AnalyzeMessage[]): AnalyzeMessage[] {
+  const old = new Set(before.map(findingKey));
+  return after.filter((m) => !old.has(findingKey(m)));
+}
