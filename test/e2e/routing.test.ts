@@ -228,11 +228,33 @@ describe.skipIf(!hasBins)('proxyless gRPC routing through real istiod', () => {
   });
 
   it('sandbox deleted -> back to baseline within a bounded time', async () => {
+    // Key-A traffic keeps flowing while A is deleted: every RPC must reach fork A or the
+    // baseline, none may fail (routes are removed before the fork Services they point at).
+    let switching = true;
+    const during = new Map<Service, Map<string, number>>();
+    const traffic = SERVICES.map(async (s) => {
+      const seen = new Map<string, number>();
+      during.set(s, seen);
+      while (switching) {
+        const r = await client(s).who(bag(KEYS.alpha), 2_000);
+        const k = r.ok ? r.backend : `error ${r.code}: ${r.details}`;
+        seen.set(k, (seen.get(k) ?? 0) + 1);
+      }
+    });
     const t0 = Date.now();
     await apply(['beta', 'gamma']);
     const g = await tier2('greeter', 'key A after A was deleted', bag(KEYS.alpha), 'greeter-v1');
     const c = await tier2('catalog', 'key A after A was deleted', bag(KEYS.alpha), 'catalog-v1');
     const total = Date.now() - t0;
+    await sleep(500);
+    switching = false;
+    await Promise.all(traffic);
+    for (const [s, seen] of during) {
+      const allowed = new Set([`${s}-v1`, `${s}-v1-alpha`]);
+      const bad = [...seen].filter(([k]) => !allowed.has(k));
+      report.push(`while A was deleted, key-A RPCs to ${s}: ${JSON.stringify(Object.fromEntries(seen))}`);
+      expect(bad, `tier 2 (RPCs to ${s}): key-A RPCs during the deletion of A must reach fork A or the baseline`).toEqual([]);
+    }
     await tier1('greeter', (routes) => (routes.some((r) => r.clusters.some((x) => x.includes('greeter-alpha'))) ? 'a route still sends traffic to greeter-alpha' : undefined));
     await tier1('catalog', (routes) => (routes.some((r) => r.clusters.some((x) => x.includes('catalog-alpha'))) ? 'a route still sends traffic to catalog-alpha' : undefined));
     await tier2('greeter', 'key B still routed', bag(KEYS.beta), 'greeter-v1-beta');
