@@ -12,7 +12,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
 import { isStatus, Kube, notContained, withoutServerFields, type KObj, type KStatus } from './kube.js';
-import { SYNTH_CASES, synth } from './synth-cases.js';
+import { formatAnalyzeMessage, parseAnalyze } from '../support/istioctl.js';
+import { errors, expectedWarning, needsPods, newFindings } from './analyze.js';
+import { readObjects, SYNTH_CASES, synth } from './synth-cases.js';
 
 const hasBins = requireTestbin();
 
@@ -64,8 +66,70 @@ describe.skipIf(!hasBins)('meshfork synth output through kube-apiserver with Ist
         expect((again.body as KObj).metadata['resourceVersion'], `${what}: re-apply changed the object`).toBe(rv);
       }
       console.log(`${c.name}: applied and read back ${objects.length} objects (${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')})`);
+      // Cases share names (VirtualService default/reviews): leave the cluster clean.
+      for (const o of objects) {
+        const d = await kube.delete(o);
+        expect([200, 202], `${label(o)}: ${d.raw}`).toContain(d.status);
+      }
     });
   }
+
+  describe('istioctl analyze against the API server', () => {
+    // In file mode (istio-validate.test.ts) analyze skips every analyzer that needs core kinds
+    // (Services, Deployments, Pods, Namespaces). Here they run: the inventory is applied, analyzed,
+    // then meshfork's output on top and analyzed again; meshfork may add no error and no warning
+    // beyond the expected ones (analyze.ts). No Pods exist in this cluster (no kubelet, no
+    // controllers), so the findings that need Pods are set aside (NEEDS_PODS).
+    const analyze = async () => parseAnalyze(await cp().exec('istioctl', ['analyze', '--all-namespaces', '-v', '-o', 'json'], { timeoutMs: 120_000 }));
+
+    for (const c of SYNTH_CASES) {
+      it(`${c.name}: no new finding on inventory + output`, async () => {
+        const output = synth(c).objects as KObj[];
+        const inventory: KObj[] = [];
+        const skipped: string[] = [];
+        for (const o of readObjects(c.inventory, c.namespace) as KObj[]) {
+          if (await kube.served(o)) inventory.push(o);
+          else skipped.push(label(o));
+        }
+        for (const o of inventory) {
+          const r = await kube.apply(o, 'inventory');
+          expect([200, 201], `${label(o)}: ${r.raw}`).toContain(r.status);
+        }
+        const before = await analyze();
+        for (const o of output) {
+          const r = await kube.apply(o);
+          expect([200, 201], `${label(o)}: ${r.raw}`).toContain(r.status);
+        }
+        const after = await analyze();
+        for (const o of [...output, ...inventory]) await kube.delete(o);
+
+        const added = newFindings(before.messages, after.messages);
+        const set = after.messages.filter((m) => m.level === 'Error' && needsPods(m));
+        if (c === SYNTH_CASES[0]) console.log(`istioctl analyze (cluster): ${after.skipped.length} analyzers skipped: ${after.skipped.join(', ') || 'none'}`);
+        console.log(
+          `${c.name}: cluster analyze with ${inventory.length} inventory objects (${skipped.length} kinds not served: ${skipped.join(', ') || 'none'}) + ${output.length} from synth: ` +
+            `${after.messages.length} messages (inventory alone: ${before.messages.length}); ${set.length} errors needing Pods set aside; ${added.length} new` +
+            [...before.messages.map((m) => `inventory: ${formatAnalyzeMessage(m)}`), ...added.map((m) => `new: ${formatAnalyzeMessage(m)}`)].map((l) => `\n  ${l}`).join(''),
+        );
+        expect(errors(added).map(formatAnalyzeMessage)).toEqual([]);
+        expect(added.filter((m) => m.level !== 'Error' && !expectedWarning(c.name, m)).map(formatAnalyzeMessage)).toEqual([]);
+      });
+    }
+
+    it('reports IST0101 for a meshfork route whose fork Service is missing (so the check can fail)', async () => {
+      const c = SYNTH_CASES.find((x) => x.name === 'bookinfo-reviews')!;
+      const objects = [...(readObjects(c.inventory, c.namespace) as KObj[]), ...(synth(c).objects as KObj[]).filter((o) => o.kind !== 'Service')];
+      for (const o of objects) {
+        const r = await kube.apply(o);
+        expect([200, 201], `${label(o)}: ${r.raw}`).toContain(r.status);
+      }
+      const r = await analyze();
+      for (const o of objects) await kube.delete(o);
+      const found = errors(r.messages).filter((m) => m.code === 'IST0101').map(formatAnalyzeMessage);
+      console.log(`missing fork Service: ${found.join('; ')}`);
+      expect(found).toContain('Error [IST0101] (VirtualService default/reviews) Referenced host not found: "reviews-pr-481.default.svc.cluster.local"');
+    });
+  });
 
   describe('the Istio CRDs reject bad objects (OpenAPI schema and CEL rules)', () => {
     const meta = (name: string) => ({ name, namespace: 'default' });

@@ -54,6 +54,15 @@ export class Kube {
     return list;
   }
 
+  /** Whether the API server serves the object's apiVersion and kind. */
+  async served(o: Pick<KObj, 'apiVersion' | 'kind'>): Promise<boolean> {
+    try {
+      return (await this.resources(o.apiVersion)).some((x) => x.kind === o.kind);
+    } catch {
+      return false;
+    }
+  }
+
   /** Collection path of the object's kind in its namespace. */
   async collectionPath(o: Pick<KObj, 'apiVersion' | 'kind' | 'metadata'>): Promise<string> {
     const res = (await this.resources(o.apiVersion)).find((x) => x.kind === o.kind);
