@@ -67,7 +67,7 @@ log "go caches: GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
 # Time of a module version's commit as UTC ISO-8601, used as buildDate so that rebuilds of one
 # pin give the same version output.
 module_time() {
-  (cd "$tools_dir/$1" && go mod download -json "$2@$3") | sed -n -E 's/^[[:space:]]*"Time": "([^"]+)".*/\1/p' | head -n1
+  (cd "$tools_dir/$1" && go list -m -json "$2@$3") | sed -n -E 's/^[[:space:]]*"Time": "([^"]+)".*/\1/p' | head -n1
 }
 
 # build <module dir> <package> <binary> <ldflags>

@@ -127,9 +127,14 @@ describe.skipIf(!hasBins)('control plane harness (etcd + kube-apiserver + Istio 
       expect: /oneOf/,
     },
     {
-      what: 'DestinationRule with port number 70000 (CEL: 0 < port <= 65535)',
-      obj: dr('bad-port', { host: 'reviews', trafficPolicy: { portLevelSettings: [{ port: { number: 70000 } }] } }),
-      expect: /port must be between 1-65535|65535/,
+      what: 'ServiceEntry with port number 70000 (CEL: 0 < number <= 65535)',
+      obj: {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name: 'bad-port', namespace: NS },
+        spec: { hosts: ['api.example.com'], resolution: 'DNS', ports: [{ number: 70000, name: 'https', protocol: 'TLS' }] },
+      },
+      expect: /65535/,
     },
   ])('rejects $what', async ({ obj, expect: message }) => {
     const api = KubernetesObjectApi.makeApiClient(cp().kubeConfig);
