@@ -1,8 +1,8 @@
 /**
  * Pid files for test control planes, so that a run killed midway (Ctrl-C, SIGKILL, a timeout)
  * leaves no etcd/kube-apiserver behind for long: the next {@link reapStrayControlPlanes} kills
- * every process recorded by a control plane whose owning (test worker) process is gone, and
- * removes its temporary directory.
+ * every process recorded by a control plane whose owning (test worker) process is gone, or whose
+ * worker's test runner is gone, and removes its temporary directory.
  *
  * Each record names processes by pid AND start time (field 22 of /proc/<pid>/stat), so a pid
  * reused by an unrelated process is never signalled. A control plane whose owner is still
@@ -23,6 +23,11 @@ export interface RecordedProcess {
 
 export interface PidRecord {
   readonly owner: RecordedProcess;
+  /**
+   * The owner's parent when the owner is an IPC-forked worker (vitest's `forks` pool): a worker
+   * orphaned by a killed test runner counts as dead too, even while it lingers.
+   */
+  readonly ownerParent?: RecordedProcess;
   readonly tmpDir: string;
   readonly processes: RecordedProcess[];
 }
@@ -58,6 +63,12 @@ export function isSameProcessAlive(p: RecordedProcess): boolean {
 
 export function describeSelf(name = 'owner'): RecordedProcess {
   return { name, pid: process.pid, start: processStartTime(process.pid) };
+}
+
+/** This process's parent, recorded only when it forked us with an IPC channel (a test runner). */
+export function describeRunner(): RecordedProcess | undefined {
+  if (!process.connected) return undefined;
+  return { name: 'test-runner', pid: process.ppid, start: processStartTime(process.ppid) };
 }
 
 /** Writes (atomically replaces) the pid file `<PIDFILE_DIR>/<id>.json`. */
@@ -109,7 +120,9 @@ export function reapStrayControlPlanes(): RecordedProcess[] {
       rmSync(file, { force: true });
       continue;
     }
-    if (rec.owner && isSameProcessAlive(rec.owner)) continue;
+    const ownerAlive = rec.owner && isSameProcessAlive(rec.owner);
+    const runnerAlive = !rec.ownerParent || isSameProcessAlive(rec.ownerParent);
+    if (ownerAlive && runnerAlive) continue;
     for (const p of rec.processes ?? []) {
       if (killRecorded(p)) killed.push(p);
     }

@@ -33,6 +33,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { createPki, type ControlPlanePki } from './control-plane-pki.js';
 import {
+  describeRunner,
   describeSelf,
   killRecorded,
   reapStrayControlPlanes,
@@ -328,10 +329,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const procs: Proc[] = [];
   const owner = describeSelf('test-worker');
-  let pidFile = writePidRecord(id, { owner, tmpDir: dir, processes: [] });
+  const ownerParent = describeRunner();
+  let pidFile = writePidRecord(id, { owner, ownerParent, tmpDir: dir, processes: [] });
   const track = (p: Proc) => {
     procs.push(p);
-    pidFile = writePidRecord(id, { owner, tmpDir: dir, processes: procs.map((q) => q.record) });
+    pidFile = writePidRecord(id, { owner, ownerParent, tmpDir: dir, processes: procs.map((q) => q.record) });
   };
 
   // Last-resort cleanup if the worker exits without running afterAll (process.kill is sync).
@@ -341,6 +343,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     removePidRecord(pidFile);
   };
   process.once('exit', onExit);
+  // A forked test worker whose runner died loses its IPC channel: clean up right away.
+  const onDisconnect = () => onExit();
+  if (process.connected) process.once('disconnect', onDisconnect);
 
   let stopped = false;
   const stop = async () => {
@@ -355,6 +360,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }
     removePidRecord(pidFile);
     process.removeListener('exit', onExit);
+    process.removeListener('disconnect', onDisconnect);
     if (active === plane) active = undefined;
   };
   let plane: ControlPlane | undefined;
