@@ -156,6 +156,18 @@ describe.skipIf(!hasBins)("meshfork's CRDs in kube-apiserver", () => {
     }
   });
 
+  describe('INVALID_SPECS cases marked crd: false pass the CRD (only the CLI/controller rejects them)', () => {
+    for (const c of INVALID_SPECS.filter((x) => !x.crd)) {
+      it(`${c.name} (${c.path})`, async () => {
+        const object = { ...c.object, metadata: { ...(c.object['metadata'] as object), namespace: 'default' } } as KObj;
+        const r = await kube.create(object);
+        // If this fails, the CRD learned the rule: mark the case `crd: true`.
+        expect(r.status, r.raw).toBe(201);
+        await kube.delete(object);
+      });
+    }
+  });
+
   describe('kubectl', () => {
     const sbx = sandbox('columns', { routingKey: 'colkey1', forks: [{ forkOf: { kind: 'Deployment', name: 'reviews-v3' } }, { forkOf: { kind: 'Deployment', name: 'ratings-v1' } }] }, { namespace: 'default' }) as unknown as KObj;
     const rg = { apiVersion: 'meshfork.dev/v1alpha1', kind: 'RouteGroup', metadata: { name: 'columns-group', namespace: 'default' }, spec: { match: { label: { key: 'team', value: 'a*' } } } } as KObj;
