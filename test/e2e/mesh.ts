@@ -75,15 +75,22 @@ export interface SyncReport {
   readonly applied: string[];
   readonly restored: string[];
   readonly deleted: string[];
+  /** How long the removed routes took to reach (and be ACKed by) every client. */
+  readonly routesReleasedMs: number;
 }
 
 export class Mesh {
   readonly backends = new Map<string, EchoBackend>();
   readonly inventory: KubeObj[];
 
+  /**
+   * @param proxies the xDS clients (istiod proxy id and the Service each one calls); before a
+   *   fork Service is deleted, sync waits until none of them is still routed to it.
+   */
   constructor(
     readonly cp: ControlPlane,
     readonly istiod: Istiod,
+    readonly proxies: ReadonlyArray<{ readonly proxyId: string; readonly service: string }> = [],
   ) {
     this.inventory = loadYaml(INVENTORY);
   }
@@ -122,10 +129,15 @@ export class Mesh {
   }
 
   /**
-   * Applies `desired` (synth output) like a pruning GitOps sync: apply everything desired (forks
-   * and their stand-ins before the routes that send traffic to them), re-apply the user's own
-   * VirtualServices that meshfork no longer changes (restore), then delete every object carrying
-   * meshfork's label that is no longer desired, routes first.
+   * Applies `desired` (synth output) like a pruning GitOps sync, make before break:
+   *  1. apply everything desired, forks and their stand-ins before the routes that use them;
+   *     re-apply the user's own VirtualServices that meshfork no longer changes (restore);
+   *     delete meshfork's VirtualServices that are no longer desired;
+   *  2. wait until no client is routed to a fork Service about to go: istiod's RDS for every
+   *     client names none of its clusters and the client ACKed istiod's latest routes
+   *     (/debug/syncz route_acked == route_sent) — what meshfork's reconciler must do between
+   *     "VS route removed" and "fork removed";
+   *  3. delete every other object carrying meshfork's label that is no longer desired.
    */
   async sync(desired: readonly KubeObj[]): Promise<SyncReport> {
     const standIns = await Promise.all(desired.filter((o) => o.kind === 'Deployment').map((d) => this.standIn(d)));
@@ -134,15 +146,51 @@ export class Mesh {
     const desiredKeys = new Set(toApply.map(key));
     const restore = this.inventory.filter((o) => o.kind === 'VirtualService' && !desiredKeys.has(key(o)));
     await applyObjects(this.cp, restore);
-    const deleted: string[] = [];
+    const stale: KubeObj[] = [];
     for (const [apiVersion, kind] of PRUNE_KINDS) {
-      for (const o of await listObjects(this.cp, apiVersion, kind, NS, MANAGED)) {
-        if (desiredKeys.has(key(o))) continue;
-        await deleteObject(this.cp, o);
-        deleted.push(key(o));
-      }
+      for (const o of await listObjects(this.cp, apiVersion, kind, NS, MANAGED)) if (!desiredKeys.has(key(o))) stale.push(o);
     }
-    return { applied: toApply.map(key), restored: restore.map(key), deleted };
+    const deleted: string[] = [];
+    for (const o of stale.filter((x) => x.kind === 'VirtualService')) {
+      await deleteObject(this.cp, o);
+      deleted.push(key(o));
+    }
+    const goneHosts = stale.filter((o) => o.kind === 'Service').map((o) => fqdn(o.metadata.name, o.metadata.namespace ?? NS));
+    const routesReleasedMs = goneHosts.length > 0 ? await this.waitRoutesReleased(goneHosts) : 0;
+    for (const o of stale.filter((x) => x.kind !== 'VirtualService')) {
+      await deleteObject(this.cp, o);
+      deleted.push(key(o));
+    }
+    return { applied: toApply.map(key), restored: restore.map(key), deleted, routesReleasedMs };
+  }
+
+  /** Waits until no client's routes (as istiod sent them, and the client ACKed) reach `hosts`. */
+  async waitRoutesReleased(hosts: readonly string[], timeoutMs = 20_000): Promise<number> {
+    const t0 = Date.now();
+    let clean = 0;
+    let last = '';
+    for (;;) {
+      last = await this.routesStillUsing(hosts);
+      clean = last === '' ? clean + 1 : 0;
+      if (clean >= 2) return Date.now() - t0;
+      if (Date.now() - t0 > timeoutMs) {
+        throw new Error(`make before break: clients still routed to ${hosts.join(', ')} ${timeoutMs}ms after their routes were removed: ${last}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private async routesStillUsing(hosts: readonly string[]): Promise<string> {
+    const sync = await this.istiod.get('/debug/syncz');
+    const status = JSON.parse(sync.body) as Array<{ proxy?: string; route_sent?: string; route_acked?: string }>;
+    for (const p of this.proxies) {
+      const routes = summarizeRoutes(await this.routeConfig(p.proxyId, p.service));
+      const using = routes.find((r) => r.clusters.some((c) => hosts.some((h) => c.split('*')[0]!.endsWith(`|${h}`))));
+      if (using) return `${p.proxyId}: route ${using.name} -> ${using.clusters.join(', ')}`;
+      const st = status.find((x) => x.proxy === p.proxyId);
+      if (!st || !st.route_sent || st.route_sent !== st.route_acked) return `${p.proxyId}: routes not ACKed yet (${JSON.stringify(st ?? null)})`;
+    }
+    return '';
   }
 
   async close(): Promise<void> {

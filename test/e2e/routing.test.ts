@@ -48,7 +48,7 @@ describe.skipIf(!hasBins)('proxyless gRPC routing through real istiod', () => {
     const t0 = Date.now();
     cp = await startControlPlane();
     istiod = await startIstiod(cp);
-    mesh = new Mesh(cp, istiod);
+    mesh = new Mesh(cp, istiod, SERVICES.map((s) => ({ proxyId: proxyIdOf({ namespace: NS, app: clientApp(s) }), service: s })));
     await mesh.installBaseline();
     for (const s of SERVICES) {
       const boot = xdsBootstrap({ xdsAddress: istiod.xdsAddress, namespace: NS, app: clientApp(s) });
@@ -146,7 +146,8 @@ describe.skipIf(!hasBins)('proxyless gRPC routing through real istiod', () => {
       currentVs.set(s, fromSynth ?? user);
     }
     report.push(
-      `synth [${sandboxes.join(', ') || 'no sandboxes'}]: applied ${r.applied.length}, restored ${r.restored.length}, deleted ${r.deleted.length} in ${Date.now() - t0}ms`,
+      `synth [${sandboxes.join(', ') || 'no sandboxes'}]: applied ${r.applied.length}, restored ${r.restored.length}, deleted ${r.deleted.length} in ${Date.now() - t0}ms` +
+        (r.routesReleasedMs ? ` (routes to removed forks gone from every client after ${r.routesReleasedMs}ms)` : ''),
     );
   }
 
