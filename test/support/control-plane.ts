@@ -312,6 +312,19 @@ interface CrdStatus {
  */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   if (active) throw new Error('a control plane is already running in this test file; use one per file');
+  // Free ports are picked, released, then bound by the servers: another process may take one in
+  // between. That shows as "address already in use" in a server log; start again on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
+      console.warn(`control plane: port taken while starting (attempt ${attempt}), retrying on new ports`);
+    }
+  }
+}
+
+async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const t0 = Date.now();
   const bin = options.testbin ?? testbinDir();
   const missing = missingTestbin(bin);
