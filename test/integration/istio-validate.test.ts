@@ -7,9 +7,11 @@
  *      canonical-service labels).
  *  (b) `istioctl analyze --use-kube=false` on the cluster state after applying the output onto
  *      the inventory: no Error-level message that the inventory alone does not already have,
- *      except the findings that cannot be decided offline (OFFLINE_ONLY below); no new warning
- *      beyond the documented ones; and every VirtualService destination host resolves to a
- *      Service (a check analyze does not make at this version).
+ *      except findings only running Pods could decide (NEEDS_PODS in analyze.ts); no new
+ *      warning beyond the documented ones (analyze.ts); and every VirtualService destination
+ *      host resolves to a Service, which file-mode analyze does not check (it skips every
+ *      analyzer needing core kinds; the list is printed). apiserver-roundtrip.test.ts runs
+ *      analyze against the API server, where those analyzers run too.
  *
  * And both validators are shown to fail on bad input, so a passing run means something.
  */
