@@ -6,8 +6,11 @@
  *    rewritten by the CRD's structural schema;
  *  - Deployments and Services: every field sent is present with the same value (the API server
  *    adds defaults to core kinds: clusterIP, protocol, terminationMessagePath, ...).
- * Re-applying the same object is a no-op (resourceVersion unchanged). And the Istio CRDs really
- * reject bad objects (OpenAPI schema and CEL rules), with HTTP 422 and the field path.
+ * Re-applying the same object is a no-op (resourceVersion unchanged). `istioctl analyze` run
+ * against this API server (where every analyzer runs, unlike file mode) finds nothing new in
+ * inventory + output. And the Istio CRDs really reject bad objects (OpenAPI schema and CEL
+ * rules), with HTTP 422 and the field path, while a route+redirect VirtualService passes them
+ * (only istiod's webhook / `istioctl validate` catch that).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
