@@ -29,7 +29,7 @@ const MANAGED = 'app.kubernetes.io/managed-by=meshfork';
 const STAND_IN_LABEL = 'e2e.meshfork.dev/stand-in-for';
 
 export const fqdn = (service: string, ns = NS) => `${service}.${ns}.svc.cluster.local`;
-export const clusterName = (service: string, subset = '', port = PORT) => `outbound|${port}|${subset}|${fqdn(service)}`;
+export const clusterName = (service: string, subset = '', port = PORT, ns = NS) => `outbound|${port}|${subset}|${fqdn(service, ns)}`;
 
 export function parseYamlDocs(text: string, what: string): KubeObj[] {
   return parseAllDocuments(text)
@@ -199,9 +199,9 @@ export class Mesh {
   }
 
   /** The RouteConfiguration istiod generates for `proxyId`'s watch on `service`, if any. */
-  async routeConfig(proxyId: string, service: string): Promise<RouteConfig | undefined> {
+  async routeConfig(proxyId: string, service: string, port = PORT, ns = NS): Promise<RouteConfig | undefined> {
     const dump: ConfigDump = await this.istiod.configDump(proxyId, 'rds');
-    const name = clusterName(service);
+    const name = clusterName(service, '', port, ns);
     const rc = (dump.configs ?? []).map((c) => snakeKeys(c) as RouteConfig).find((c) => c.name === name);
     return rc;
   }
@@ -283,7 +283,7 @@ export function formatRoutes(routes: readonly RouteSummary[]): string {
 interface VsHttpRoute {
   name?: string;
   match?: Array<{ headers?: Record<string, { exact?: string; regex?: string; prefix?: string }> }>;
-  route?: Array<{ destination: { host: string; subset?: string }; weight?: number }>;
+  route?: Array<{ destination: { host: string; subset?: string; port?: { number: number } }; weight?: number }>;
 }
 
 /**
@@ -292,7 +292,7 @@ interface VsHttpRoute {
  * route), header conditions as RE2 `safe_regex` or exact matchers, destinations as
  * `outbound|<port>|<subset>|<fqdn>` clusters, nothing after the first catch-all route.
  */
-export function expectedRoutes(vs: KubeObj): RouteSummary[] {
+export function expectedRoutes(vs: KubeObj, listenerPort = PORT): RouteSummary[] {
   const ns = vs.metadata.namespace ?? NS;
   const http = ((vs['spec'] as { http?: VsHttpRoute[] }).http ?? []);
   const out: RouteSummary[] = [];
@@ -300,7 +300,7 @@ export function expectedRoutes(vs: KubeObj): RouteSummary[] {
     const destinations = r.route ?? [];
     const clusters = destinations.map((d) => {
       const host = d.destination.host.includes('.') ? d.destination.host : `${d.destination.host}.${ns}.svc.cluster.local`;
-      const c = `outbound|${PORT}|${d.destination.subset ?? ''}|${host}`;
+      const c = `outbound|${d.destination.port?.number ?? listenerPort}|${d.destination.subset ?? ''}|${host}`;
       return destinations.length > 1 ? `${c}*${d.weight ?? 0}` : c;
     });
     const catchAll = !r.match || r.match.length === 0;
@@ -316,4 +316,41 @@ export function expectedRoutes(vs: KubeObj): RouteSummary[] {
     if (catchAll) break;
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The golden cases (test/planner/golden.test.ts), re-synthesized into a namespace of their own so
+// they can share one API server. Same planner, same inputs; only the default namespace differs.
+
+export const SHARED_FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+export const GOLDEN_INPUTS = fileURLToPath(new URL('../golden/inputs/', import.meta.url));
+
+export interface GoldenCase {
+  readonly name: string;
+  readonly namespace: string;
+  /** Inventory files under shared/fixtures (applied as they are, into `namespace`). */
+  readonly files: readonly string[];
+  readonly flags?: readonly string[];
+}
+
+/** Keep in step with GOLDEN_CASES in test/planner/golden.test.ts (not imported: it registers tests). */
+export const GOLDEN_CASES: readonly GoldenCase[] = [
+  { name: 'bookinfo-reviews', namespace: 'g-bookinfo', files: ['bookinfo/bookinfo.yaml', 'bookinfo/virtual-service-reviews-test-v2.yaml', 'bookinfo/destination-rule-all-mtls.yaml'] },
+  { name: 'boutique-cart', namespace: 'g-boutique', files: ['online-boutique/kubernetes-manifests.yaml', 'online-boutique/istio-manifests.yaml'] },
+  { name: 'routegroup', namespace: 'g-routegroup', files: ['bookinfo/bookinfo.yaml', 'bookinfo/destination-rule-all-mtls.yaml', 'bookinfo/virtual-service-all-v1.yaml'] },
+  { name: 'split', namespace: 'g-split', files: ['bookinfo/bookinfo.yaml', 'bookinfo/virtual-service-reviews-90-10.yaml'] },
+  {
+    name: 'signadot',
+    namespace: 'hotrod',
+    files: ['hotrod/k8s/base/route.yaml', 'hotrod/k8s/base/frontend.yaml', 'hotrod/k8s/overlays/prod/istio/virtual-service.yaml'],
+    flags: ['--compat', 'signadot'],
+  },
+];
+
+/** `meshfork synth` of a golden case with `-n <its namespace>`. */
+export function synthGolden(c: GoldenCase): KubeObj[] {
+  const r = cli('synth', ...(c.flags ?? []), '-n', c.namespace, '-f', ...c.files.map((f) => SHARED_FIXTURES + f), GOLDEN_INPUTS + c.name);
+  const errors = r.stderr.split('\n').filter((l) => l && !l.startsWith('note: '));
+  if (r.code !== 0 || errors.length > 0) throw new Error(`meshfork synth (${c.name}) failed (${r.code}):\n${r.stderr}`);
+  return parseYamlDocs(r.stdout, `synth ${c.name}`);
 }
