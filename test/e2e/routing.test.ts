@@ -10,14 +10,14 @@
  *    fork's `outbound|7070||<fork>.e2e.svc.cluster.local` cluster;
  *  - tier 2: RPCs reach the expected backend, N of N (or within statistical bounds for splits).
  * The scenarios run in order on one cluster, like a user's session: sandboxes A, B and C (C in a
- * RouteGroup) -> A deleted -> an A/B split sandbox -> no sandboxes.
+ * RouteGroup) -> A deleted -> an A/B split sandbox -> no sandboxes. Last, every golden case is
+ * re-synthesized into its own namespace and compared with istiod's RDS (tier 1).
  */
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { requireTestbin, startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { startIstiod, type Istiod, type KubeObj } from '../support/istiod.js';
+import { applyObjects, startIstiod, type Istiod, type KubeObj } from '../support/istiod.js';
 import { proxyIdOf, xdsBootstrap, xdsEchoClient, type EchoClient } from '../support/xds-client.js';
-import { stringify } from 'yaml';
-import { applyObjects } from '../support/istiod.js';
 import {
   clusterName,
   expectedRoutes,
