@@ -87,7 +87,7 @@ export function customResourceDefinitions(): KubeObject[] {
       SandboxSpec,
       SandboxStatus,
       [
-        { name: 'Forks', type: 'string', jsonPath: '.spec.forks[*].forkOf.name', description: 'Baseline workloads forked.', priority: 1 },
+        { name: 'Forks', type: 'string', jsonPath: '.status.forkNames', description: 'Baseline workloads forked.', priority: 1 },
         ...readyColumns,
       ],
     ),

@@ -235,6 +235,9 @@ export const SandboxStatus = Type.Object(
     observedGeneration: Type.Optional(Type.Integer({ description: 'Last generation the controller acted on.' })),
     routingKey: Type.Optional(Type.String({ description: 'Routing key in effect (generated when the spec has none).' })),
     conditions,
+    forkNames: Type.Optional(
+      Type.String({ description: 'Baseline workloads forked, comma-separated (the Forks printer column; a column shows one JSONPath result only).' }),
+    ),
     forks: Type.Optional(
       Type.Array(
         Type.Object(

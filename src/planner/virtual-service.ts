@@ -202,7 +202,11 @@ export function mergeVirtualService(vs: KubeObject, hosts: readonly HostRouting[
         if (copy !== undefined) http.push(copy);
       }
       const split = splitCopy(route, index, vsNamespace, hosts, notes);
-      if (split !== undefined) http.push(split);
+      if (split !== undefined) {
+        http.push(split);
+        // The copy has the user's match, so the user's route is unreachable while the split lasts.
+        notes.push({ routeIndex: index, message: `while sandboxes split its untagged traffic, ${split.name} answers every request this route matches (istioctl reports IST0130 for it); removing the split restores the route` });
+      }
     }
     http.push(route);
   });
@@ -229,7 +233,8 @@ export function ownedVirtualServiceName(serviceName: string): string {
 
 /**
  * meshfork's own VirtualService for a forked host that has no user VirtualService: sandbox routes
- * (and split) first, a catch-all route to the baseline host last.
+ * first, then one catch-all route to the baseline host, which also carries the split weights when
+ * sandboxes take a share of untagged traffic (so no rule is ever unreachable, IST0130).
  */
 export function ownedVirtualService(args: { name: string; namespace: string; host: HostRouting }): { virtualService: KubeObject; notes: RoutingNote[] } {
   const catchAll: HttpRoute = { route: [{ destination: { host: args.host.host } }] };
@@ -239,11 +244,13 @@ export function ownedVirtualService(args: { name: string; namespace: string; hos
     metadata: { name: args.name, namespace: args.namespace, labels: managedLabels() },
     spec: { hosts: [args.host.host], http: [catchAll] },
   };
-  const merged = mergeVirtualService(vs, [args.host]);
+  const notes: RoutingNote[] = [];
+  const keyRoutesOnly: HostRouting = { host: args.host.host, routes: args.host.routes.map(({ splitWeight: _w, ...route }) => route) };
+  const { virtualService } = mergeVirtualService(vs, [keyRoutesOnly]);
+  const split = splitCopy(catchAll, 0, args.namespace, [args.host], notes);
   // Every route of an owned VirtualService is meshfork's, the catch-all included.
-  const http = (merged.virtualService.spec as { http: HttpRoute[] }).http;
-  const last = http[http.length - 1];
-  if (last !== undefined) http[http.length - 1] = { name: `${ROUTE_NAME_PREFIX}baseline`, ...last };
-  markMergedRoutes(merged.virtualService, 0); // owned objects are marked by their managed-by label
-  return merged;
+  const http = (virtualService.spec as { http: HttpRoute[] }).http;
+  http[http.length - 1] = { name: `${ROUTE_NAME_PREFIX}baseline`, route: split?.route ?? catchAll.route! };
+  markMergedRoutes(virtualService, 0); // owned objects are marked by their managed-by label
+  return { virtualService, notes };
 }

@@ -178,7 +178,7 @@ describe.skipIf(!hasBins)("meshfork's CRDs in kube-apiserver", () => {
         expect(r.status, r.raw).toBe(201);
       }
       // The status subresource, as the controller would write it.
-      const status = { status: { routingKey: 'colkey1', conditions: [{ type: 'Ready', status: 'True', reason: 'Routed', lastTransitionTime: '2026-01-01T00:00:00Z' }] } };
+      const status = { status: { routingKey: 'colkey1', forkNames: 'reviews-v3,ratings-v1', conditions: [{ type: 'Ready', status: 'True', reason: 'Routed', lastTransitionTime: '2026-01-01T00:00:00Z' }] } };
       const r = await cp().request('PATCH', `${await kube.objectPath(sbx)}/status`, status, 'application/merge-patch+json');
       expect(r.status, r.body).toBe(200);
     });
@@ -200,18 +200,15 @@ describe.skipIf(!hasBins)("meshfork's CRDs in kube-apiserver", () => {
       const rows = await kubectl('get', 'sbx', 'columns', '-n', 'default', '-o', 'wide');
       expect(rows[0]).toEqual(['NAME', 'FORKS', 'ROUTING-KEY', 'READY', 'AGE']);
       expect(rows[1]![0]).toBe('columns');
-      expect(rows[1]![1]).toMatch(/^reviews-v3\b/);
+      expect(rows[1]![1]).toBe('reviews-v3,ratings-v1');
     });
 
-    // KNOWN BUG (src/api/crd.ts): the Forks column's JSONPath `.spec.forks[*].forkOf.name` has one
-    // result per fork, but kube-apiserver prints only the first result of a CRD printer column
-    // (k8s.io/apiextensions-apiserver pkg/registry/customresource/tableconvertor: "as we only
-    // support simple JSON path, we can assume to have only one result", `results[0][0]`). A
-    // two-fork sandbox shows `reviews-v3` alone. Fix: a status field holding the joined names
-    // (written by the controller) as the column source. `it.fails` turns green-to-red when fixed.
-    it.fails('kubectl get sbx -o wide lists every fork (known bug: only the first is shown)', async () => {
+    // A CRD printer column prints only the first JSONPath result (k8s.io/apiextensions-apiserver
+    // pkg/registry/customresource/tableconvertor: `results[0][0]`), so the Forks column reads
+    // `status.forkNames`, the joined list the controller writes, not `.spec.forks[*]`.
+    it('kubectl get sbx -o wide lists every fork', async () => {
       const rows = await kubectl('get', 'sbx', 'columns', '-n', 'default', '-o', 'wide');
-      expect(rows[1]![1]).toMatch(/reviews-v3.*ratings-v1/);
+      expect(rows[1]![1]).toBe('reviews-v3,ratings-v1');
     });
 
     it('kubectl get rg and the meshfork category', async () => {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { expandPaths } from '../../src/cli/load.js';
 import { cli, FIXTURES, GOLDEN_INPUTS } from '../support/cli.js';
+import { GOLDEN_CASES } from '../support/golden-cases.js';
 
 export interface SynthCase {
   readonly name: string;
@@ -23,36 +24,13 @@ export interface SynthCase {
 
 const REPO = new URL('../../', import.meta.url).pathname;
 
-/**
- * The cases of GOLDEN_CASES (test/planner/golden.test.ts), with the same files and flags.
- *
- * They are listed here rather than imported because golden.test.ts is a test file: importing it
- * would register (and run) its tests inside these suites. Drift is caught: every case must
- * produce the objects of its committed golden file (see {@link synth}), and
- * `goldenCaseNames()` must list every test/golden/inputs/ directory.
- */
-const GOLDEN: ReadonlyArray<{ name: string; files: string[]; flags?: string[] }> = [
-  {
-    name: 'bookinfo-reviews',
-    files: ['bookinfo/bookinfo.yaml', 'bookinfo/virtual-service-reviews-test-v2.yaml', 'bookinfo/destination-rule-all-mtls.yaml'],
-  },
-  { name: 'boutique-cart', files: ['online-boutique/kubernetes-manifests.yaml', 'online-boutique/istio-manifests.yaml'] },
-  { name: 'routegroup', files: ['bookinfo/bookinfo.yaml', 'bookinfo/destination-rule-all-mtls.yaml', 'bookinfo/virtual-service-all-v1.yaml'] },
-  { name: 'split', files: ['bookinfo/bookinfo.yaml', 'bookinfo/virtual-service-reviews-90-10.yaml'] },
-  {
-    name: 'signadot',
-    files: ['hotrod/k8s/base/route.yaml', 'hotrod/k8s/base/frontend.yaml', 'hotrod/k8s/overlays/prod/istio/virtual-service.yaml'],
-    flags: ['--compat', 'signadot', '-n', 'hotrod'],
-  },
-];
-
 function namespaceFlag(flags: readonly string[]): string {
   const i = flags.findIndex((f) => f === '-n' || f === '--namespace');
   return i >= 0 ? flags[i + 1]! : 'default';
 }
 
 export const SYNTH_CASES: readonly SynthCase[] = [
-  ...GOLDEN.map((c) => ({
+  ...GOLDEN_CASES.map((c) => ({
     name: c.name,
     inventory: c.files.map((f) => FIXTURES + f),
     specs: [GOLDEN_INPUTS + c.name],
@@ -71,7 +49,7 @@ export const SYNTH_CASES: readonly SynthCase[] = [
 
 /** Names of the golden cases listed here (compare with the test/golden/inputs/ directories). */
 export function goldenCaseNames(): string[] {
-  return GOLDEN.map((c) => c.name);
+  return GOLDEN_CASES.map((c) => c.name);
 }
 
 /** A Kubernetes object as parsed from YAML. */

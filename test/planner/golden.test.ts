@@ -5,32 +5,8 @@
  * and review the diff.
  */
 import { describe, expect, it } from 'vitest';
-import { cli, FIXTURES, GOLDEN_INPUTS } from '../support/cli.js';
-
-interface GoldenCase {
-  name: string;
-  files: string[];
-  flags?: string[];
-}
-
-export const GOLDEN_CASES: GoldenCase[] = [
-  {
-    name: 'bookinfo-reviews',
-    files: ['bookinfo/bookinfo.yaml', 'bookinfo/virtual-service-reviews-test-v2.yaml', 'bookinfo/destination-rule-all-mtls.yaml'],
-  },
-  { name: 'boutique-cart', files: ['online-boutique/kubernetes-manifests.yaml', 'online-boutique/istio-manifests.yaml'] },
-  { name: 'routegroup', files: ['bookinfo/bookinfo.yaml', 'bookinfo/destination-rule-all-mtls.yaml', 'bookinfo/virtual-service-all-v1.yaml'] },
-  { name: 'split', files: ['bookinfo/bookinfo.yaml', 'bookinfo/virtual-service-reviews-90-10.yaml'] },
-  {
-    name: 'signadot',
-    files: ['hotrod/k8s/base/route.yaml', 'hotrod/k8s/base/frontend.yaml', 'hotrod/k8s/overlays/prod/istio/virtual-service.yaml'],
-    flags: ['--compat', 'signadot', '-n', 'hotrod'],
-  },
-];
-
-export function goldenArgs(c: GoldenCase): string[] {
-  return ['synth', ...(c.flags ?? []), '-f', ...c.files.map((f) => FIXTURES + f), GOLDEN_INPUTS + c.name];
-}
+import { cli } from '../support/cli.js';
+import { GOLDEN_CASES, goldenArgs } from '../support/golden-cases.js';
 
 describe('golden synth output', () => {
   for (const c of GOLDEN_CASES) {

@@ -242,7 +242,8 @@ function checkRequest(setup: Setup, p: Planned, headers: Record<string, string |
       expect(merged?.destinations).toEqual(original.destinations);
       return;
     }
-    expect(merged?.routeName).toBe(withUserVs ? `meshfork-split-${original.routeIndex}` : 'meshfork-split-0');
+    // A user VS gets a split copy of the route; meshfork's own VS splits on its catch-all.
+    expect(merged?.routeName).toBe(withUserVs ? `meshfork-split-${original.routeIndex}` : 'meshfork-baseline');
     // Envoy's weighted-cluster pick over every random residue 0..99: exact shares.
     const picks = new Map<string, number>();
     for (let r = 0; r < 100; r++) {
