@@ -16,6 +16,7 @@ import { applyCustomPatch, PatchError } from './patch.js';
 
 export const ROUTING_KEY_ANNOTATION = 'meshfork.dev/routing-key';
 export const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
+export const CANONICAL_REVISION_LABEL = 'service.istio.io/canonical-revision';
 /** Labels that name the application; kept unless a selector holds nothing else. */
 const APP_NAME_LABELS = ['app', 'app.kubernetes.io/name', CANONICAL_NAME_LABEL];
 const MAX_LABEL_VALUE = 63;
@@ -94,6 +95,9 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
     labelRewrites[key] = value;
   }
   const podLabels: Record<string, string> = { ...baselineLabels, ...labelRewrites, [SANDBOX_LABEL]: ctx.sandbox };
+  // Telemetry tells the fork from its baseline by revision (Istio reads this label before `version`).
+  const revision = baselineLabels[CANONICAL_REVISION_LABEL];
+  podLabels[CANONICAL_REVISION_LABEL] = revision === undefined ? ctx.sandbox : `${revision}-${ctx.sandbox}`;
   if (podLabels[CANONICAL_NAME_LABEL] === undefined) {
     const appName = baselineLabels['app.kubernetes.io/name'] ?? baselineLabels['app'];
     if (appName !== undefined && (labelRewrites['app'] !== undefined || labelRewrites['app.kubernetes.io/name'] !== undefined)) {
