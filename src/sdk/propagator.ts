@@ -21,13 +21,23 @@ import {
   type TextMapGetter,
   type TextMapPropagator,
   type TextMapSetter,
+  type TraceState,
   baggageEntryMetadataFromString,
   createTraceState,
-  isSpanContextValid,
   propagation,
   trace,
 } from '@opentelemetry/api';
-import { type BaggageMember, type HeaderValue, encodeMember, joinMembers, memberText, parseBaggage } from './baggage.js';
+import {
+  type BaggageMember,
+  type HeaderValue,
+  MAX_BYTES,
+  MAX_MEMBERS,
+  VALID_MEMBER,
+  encodeMember,
+  joinMembers,
+  memberText,
+  parseBaggage,
+} from './baggage.js';
 import { currentKeyName } from './config.js';
 
 export const BAGGAGE_HEADER = 'baggage';
@@ -41,7 +51,137 @@ export const TRACESTATE_HEADER = 'tracestate';
  */
 const RECEIVED = new WeakMap<Baggage, readonly BaggageMember[]>();
 
-const TRACEPARENT = /^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^ \t]*)?[ \t]*$/;
+// Per request, extract and inject run on every hop, so the trace-context code below avoids regular
+// expressions, Maps and intermediate arrays on the common path (see docs/propagation.md, "Cost").
+
+/** 1 for the characters 0-9 a-f A-F (indexed by char code). */
+const HEX = new Uint8Array(128);
+for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
+
+function isLowerHex(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
+/** `@opentelemetry/api`'s isValidTraceId/isValidSpanId: `length` hex digits (any case), not all zero. */
+function isValidId(id: unknown, length: number, zero: string): boolean {
+  if (typeof id !== 'string' || id.length !== length || id === zero) return false;
+  for (let i = 0; i < length; i++) if (HEX[id.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
+
+/** The same answer as `@opentelemetry/api`'s isSpanContextValid (hex ids of the right length, not all zero). */
+export function spanContextValid(sc: { traceId: unknown; spanId: unknown }): boolean {
+  return isValidId(sc.traceId, 32, ZERO_TRACE_ID) && isValidId(sc.spanId, 16, ZERO_SPAN_ID);
+}
+
+/** Two lowercase hex digits for each trace-flags byte. */
+const FLAGS_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/**
+ * The fields of a `traceparent`, by the grammar
+ * `OWS version "-" trace-id "-" parent-id "-" trace-flags [ "-" *non-OWS ] OWS` (lowercase hex),
+ * or undefined. Version `ff`, and a version-00 header with anything after trace-flags, are invalid.
+ */
+export function parseTraceparent(tp: string): { traceId: string; spanId: string; traceFlags: number } | undefined {
+  let a = 0;
+  let b = tp.length;
+  while (a < b && isOws(tp.charCodeAt(a))) a++;
+  while (b > a && isOws(tp.charCodeAt(b - 1))) b--;
+  if (b - a < 55) return undefined;
+  if (tp.charCodeAt(a + 2) !== 0x2d || tp.charCodeAt(a + 35) !== 0x2d || tp.charCodeAt(a + 52) !== 0x2d) return undefined;
+  if (!isLowerHex(tp, a, a + 2) || !isLowerHex(tp, a + 3, a + 35) || !isLowerHex(tp, a + 36, a + 52) || !isLowerHex(tp, a + 53, a + 55)) {
+    return undefined;
+  }
+  const v0 = tp.charCodeAt(a);
+  const v1 = tp.charCodeAt(a + 1);
+  if (v0 === 0x66 && v1 === 0x66) return undefined; // version ff
+  if (b - a > 55) {
+    if (v0 === 0x30 && v1 === 0x30) return undefined; // version 00 has exactly four fields
+    if (tp.charCodeAt(a + 55) !== 0x2d) return undefined;
+    for (let i = a + 56; i < b; i++) if (isOws(tp.charCodeAt(i))) return undefined;
+  }
+  const h = tp.charCodeAt(a + 53);
+  const l = tp.charCodeAt(a + 54);
+  const traceFlags = ((h <= 0x39 ? h - 0x30 : h - 0x57) << 4) | (l <= 0x39 ? l - 0x30 : l - 0x57);
+  return { traceId: tp.slice(a + 3, a + 35), spanId: tp.slice(a + 36, a + 52), traceFlags };
+}
+
+// W3C tracestate as `@opentelemetry/api`'s TraceStateImpl validates it (its validators are internal).
+const TS_KEY = /^(?:[a-z][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})$/;
+const TS_VALUE = /^[ -~]{0,255}[!-~]$/;
+const TS_VALUE_FORBIDDEN = /,|=/;
+const TS_MAX_ITEMS = 32;
+const TS_MAX_LEN = 512;
+
+/**
+ * True when `createTraceState(text).serialize() === text`: at most 32 members and 512 characters,
+ * every member `key=value` valid, no whitespace around members, no empty member, no duplicate key.
+ * Such a header can be forwarded as received and parsed only if someone reads or changes it.
+ */
+export function isCanonicalTraceState(text: string): boolean {
+  if (text.length === 0 || text.length > TS_MAX_LEN) return false;
+  const keys: string[] = [];
+  let start = 0;
+  for (;;) {
+    let end = text.indexOf(',', start);
+    if (end === -1) end = text.length;
+    const eq = text.indexOf('=', start);
+    if (eq <= start || eq >= end) return false;
+    const key = text.slice(start, eq);
+    const value = text.slice(eq + 1, end);
+    if (!TS_KEY.test(key) || !TS_VALUE.test(value) || TS_VALUE_FORBIDDEN.test(value)) return false;
+    if (keys.includes(key)) return false;
+    keys.push(key);
+    if (keys.length > TS_MAX_ITEMS) return false;
+    if (end === text.length) return true;
+    start = end + 1;
+  }
+}
+
+/**
+ * A received `tracestate` already in canonical form (see isCanonicalTraceState): serializes to
+ * the received text, and is parsed into the API's own TraceState only when read or changed.
+ */
+class ReceivedTraceState implements TraceState {
+  private parsed: TraceState | undefined;
+
+  constructor(private readonly text: string) {}
+
+  private impl(): TraceState {
+    return (this.parsed ??= createTraceState(this.text));
+  }
+
+  set(key: string, value: string): TraceState {
+    return this.impl().set(key, value);
+  }
+
+  unset(key: string): TraceState {
+    return this.impl().unset(key);
+  }
+
+  get(key: string): string | undefined {
+    return this.impl().get(key);
+  }
+
+  serialize(): string {
+    return this.text;
+  }
+}
+
+function traceStateOf(text: string): TraceState {
+  return isCanonicalTraceState(text) ? new ReceivedTraceState(text) : createTraceState(text);
+}
 
 function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
@@ -63,10 +203,19 @@ function entryOf(m: BaggageMember): BaggageEntry {
  * writes return an ordinary API Baggage linked back to these members (see linkDerivedBaggage).
  */
 class ReceivedBaggage implements Baggage {
-  /** Cached outbound header (computed on first inject). */
+  /** Cached outbound header (computed on first inject, or the received text when canonical). */
   header: string | undefined;
+  private parsed: readonly BaggageMember[] | undefined;
 
-  constructor(readonly members: readonly BaggageMember[]) {}
+  /** From parsed members, or from a canonical header text (see isCanonicalBaggage), parsed on first read. */
+  constructor(members: readonly BaggageMember[] | undefined, canonicalText?: string) {
+    this.parsed = members;
+    this.header = canonicalText;
+  }
+
+  get members(): readonly BaggageMember[] {
+    return (this.parsed ??= parseBaggage(this.header));
+  }
 
   getEntry(key: string): BaggageEntry | undefined {
     for (const m of this.members) if (m.key === key) return entryOf(m);
@@ -133,8 +282,39 @@ export function serializeBaggage(bag: Baggage, received: readonly BaggageMember[
   return joinMembers(texts, priority);
 }
 
+const KEY_END = /[ \t=]/;
+
+/**
+ * True when a baggage header is forwarded exactly as received: within the W3C limits, every member
+ * valid (so forwarded verbatim) with no whitespace around it, no empty member, no duplicate key (keys
+ * compared as received: a key with a percent-escape makes the answer false, and the caller parses).
+ * Then parsing can wait until someone reads an entry.
+ */
+export function isCanonicalBaggage(text: string): boolean {
+  if (text.length === 0 || text.length > MAX_BYTES) return false;
+  const keys: string[] = [];
+  let start = 0;
+  for (;;) {
+    let end = text.indexOf(',', start);
+    if (end === -1) end = text.length;
+    const member = text.slice(start, end);
+    // VALID_MEMBER starts with the key, so rejects empty members and leading OWS; it accepts a
+    // trailing OWS after an empty value, which parsing trims.
+    if (!VALID_MEMBER.test(member) || isOws(member.charCodeAt(member.length - 1))) return false;
+    const key = member.slice(0, member.search(KEY_END));
+    if (key.includes('%') || keys.includes(key)) return false;
+    keys.push(key);
+    if (keys.length > MAX_MEMBERS) return false;
+    if (end === text.length) return true;
+    start = end + 1;
+  }
+}
+
 /** Adds the baggage of `header` to `ctx` (replacing any baggage it had). Never throws. */
 export function extractBaggage(ctx: Context, header: HeaderValue): Context {
+  if (typeof header === 'string' && isCanonicalBaggage(header)) {
+    return propagation.setBaggage(ctx, new ReceivedBaggage(undefined, header));
+  }
   const members = parseBaggage(header);
   if (members.length === 0) return ctx;
   return propagation.setBaggage(ctx, new ReceivedBaggage(members));
@@ -181,9 +361,8 @@ export class MeshforkPropagator implements TextMapPropagator {
   inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
     try {
       const sc = trace.getSpanContext(ctx);
-      if (sc !== undefined && isSpanContextValid(sc)) {
-        const flags = (sc.traceFlags & 0xff).toString(16).padStart(2, '0');
-        setter.set(carrier, TRACEPARENT_HEADER, `00-${sc.traceId}-${sc.spanId}-${flags}`);
+      if (sc !== undefined && spanContextValid(sc)) {
+        setter.set(carrier, TRACEPARENT_HEADER, `00-${sc.traceId}-${sc.spanId}-${FLAGS_HEX[sc.traceFlags & 0xff]!}`);
         const ts = sc.traceState?.serialize();
         if (ts) setter.set(carrier, TRACESTATE_HEADER, ts);
       }
@@ -199,21 +378,20 @@ export class MeshforkPropagator implements TextMapPropagator {
       let out = ctx;
       const tp = first(getter.get(carrier, TRACEPARENT_HEADER));
       if (tp !== undefined) {
-        const m = TRACEPARENT.exec(tp);
-        if (m !== null && m[1] !== 'ff' && !(m[1] === '00' && m[5] !== undefined)) {
+        const p = parseTraceparent(typeof tp === 'string' ? tp : String(tp));
+        // Hex digits are checked by the parser; only the all-zero ids remain invalid.
+        if (p !== undefined && p.traceId !== ZERO_TRACE_ID && p.spanId !== ZERO_SPAN_ID) {
           const sc = {
-            traceId: m[2]!,
-            spanId: m[3]!,
-            traceFlags: parseInt(m[4]!, 16),
+            traceId: p.traceId,
+            spanId: p.spanId,
+            traceFlags: p.traceFlags,
             isRemote: true,
-            traceState: undefined as ReturnType<typeof createTraceState> | undefined,
+            traceState: undefined as TraceState | undefined,
           };
-          if (isSpanContextValid(sc)) {
-            const tsv = getter.get(carrier, TRACESTATE_HEADER);
-            const tsText = Array.isArray(tsv) ? tsv.join(',') : tsv;
-            if (tsText) sc.traceState = createTraceState(tsText);
-            out = trace.setSpanContext(out, sc);
-          }
+          const tsv = getter.get(carrier, TRACESTATE_HEADER);
+          const tsText = Array.isArray(tsv) ? tsv.join(',') : tsv;
+          if (tsText) sc.traceState = traceStateOf(tsText);
+          out = trace.setSpanContext(out, sc);
         }
       }
       const b = getter.get(carrier, BAGGAGE_HEADER);

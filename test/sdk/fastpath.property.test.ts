@@ -1,0 +1,123 @@
+/**
+ * The propagator's per-request fast paths give exactly the answers of the general code they skip:
+ * - a canonical baggage header is forwarded as received, which is what parsing + serializing gives;
+ * - a canonical tracestate serializes to itself, as `@opentelemetry/api`'s TraceState does;
+ * - the hand-written traceparent parser accepts what the W3C regular expression accepts;
+ * - the span-context check agrees with `@opentelemetry/api`'s isSpanContextValid.
+ */
+import { ROOT_CONTEXT, createTraceState, defaultTextMapGetter, isSpanContextValid, propagation, trace } from '@opentelemetry/api';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { joinMembers, memberText, parseBaggage } from '../../src/sdk/baggage.js';
+import {
+  MeshforkPropagator,
+  baggageHeader,
+  extractBaggage,
+  isCanonicalBaggage,
+  isCanonicalTraceState,
+  parseTraceparent,
+  spanContextValid,
+} from '../../src/sdk/propagator.js';
+
+const RUNS = { numRuns: 2000 };
+
+/** Baggage-ish text: mostly well-formed members, with the characters that matter to the grammar. */
+const bagChar = fc.constantFrom(...'abcAZ09-_.%2C= \t;,"é\u0000'.split(''));
+const bagMember = fc.oneof(
+  fc.tuple(fc.constantFrom('a', 'b', 'k1', 'meshfork-routing-key', 'x%41', 'A'), fc.string({ unit: bagChar, maxLength: 8 })).map(([k, v]) => `${k}=${v}`),
+  fc.string({ unit: bagChar, maxLength: 12 }),
+);
+const bagHeader = fc.oneof(
+  fc.array(bagMember, { maxLength: 8 }).map((ms) => ms.join(',')),
+  fc.array(fc.constantFrom('a=1', 'b=2;p', 'c=x%20y', 'd= 4', 'e=5;q=r'), { maxLength: 70 }).map((ms) => ms.join(',')),
+  fc.string({ maxLength: 40 }),
+);
+
+/** The general path: parse every member, forward valid ones verbatim, apply the limits. */
+function slowHeader(h: string): string | undefined {
+  const texts: string[] = [];
+  for (const m of parseBaggage(h)) {
+    const t = memberText(m);
+    if (t !== undefined) texts.push(t);
+  }
+  const out = joinMembers(texts);
+  return out === '' ? undefined : out;
+}
+
+describe('baggage fast path', () => {
+  it('a canonical header is exactly what parsing and serializing produce, and reads the same entries', () => {
+    fc.assert(
+      fc.property(bagHeader, (h) => {
+        const ctx = extractBaggage(ROOT_CONTEXT, h);
+        if (isCanonicalBaggage(h)) expect(slowHeader(h)).toBe(h);
+        if (h.length <= 8192 && parseBaggage(h).length <= 64) expect(baggageHeader(ctx)).toBe(slowHeader(h));
+        const entries = propagation.getBaggage(ctx)?.getAllEntries() ?? [];
+        expect(entries.map(([k, e]) => [k, e.value])).toEqual(parseBaggage(h).map((m) => [m.key, m.value]));
+      }),
+      RUNS,
+    );
+  });
+});
+
+const tsChar = fc.constantFrom(...'abz09_-*/@=, \tA~'.split(''));
+const tsHeader = fc.oneof(
+  fc.array(fc.tuple(fc.constantFrom('a', 'b', 'rojo', 'v@x', 'A', '0a'), fc.string({ unit: tsChar, maxLength: 6 })), { maxLength: 40 }).map((ms) =>
+    ms.map(([k, v]) => `${k}=${v}`).join(','),
+  ),
+  fc.string({ unit: tsChar, maxLength: 30 }),
+  fc.string({ maxLength: 30 }),
+);
+
+describe('tracestate fast path', () => {
+  it('a canonical tracestate is what the API TraceState serializes it to; extract reads the same members', () => {
+    const propagator = new MeshforkPropagator();
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    fc.assert(
+      fc.property(tsHeader, (ts) => {
+        const api = createTraceState(ts);
+        if (isCanonicalTraceState(ts)) expect(api.serialize()).toBe(ts);
+        const got = trace.getSpanContext(propagator.extract(ROOT_CONTEXT, { traceparent: tp, tracestate: ts }, defaultTextMapGetter))?.traceState;
+        expect(got?.serialize() ?? '').toBe(ts === '' ? '' : api.serialize());
+        for (const k of ['a', 'b', 'rojo', 'v@x']) expect(got?.get(k)).toBe(ts === '' ? undefined : api.get(k));
+        expect(got?.set('n', '1').serialize()).toBe(ts === '' ? undefined : api.set('n', '1').serialize());
+      }),
+      RUNS,
+    );
+  });
+});
+
+/** The W3C traceparent grammar as a regular expression (what the parser replaced). */
+const TRACEPARENT = /^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^ \t]*)?[ \t]*$/;
+function regexParse(tp: string): { traceId: string; spanId: string; traceFlags: number } | undefined {
+  const m = TRACEPARENT.exec(tp);
+  if (m === null || m[1] === 'ff' || (m[1] === '00' && m[5] !== undefined)) return undefined;
+  return { traceId: m[2]!, spanId: m[3]!, traceFlags: parseInt(m[4]!, 16) };
+}
+
+describe('traceparent parser and span-context check', () => {
+  const hexs = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdefAF-g '.split('')), minLength: n - 1, maxLength: n + 1 });
+  const tp = fc.oneof(
+    fc
+      .tuple(fc.constantFrom('00', '01', 'ff', 'fe', '0A', 'cc'), hexs(32), hexs(16), hexs(2), fc.constantFrom('', '-', '-x', '-x y', ' ', '\t', 'x'), fc.constantFrom('', ' ', '\t '))
+      .map(([v, t, s, f, x, pad]) => `${pad}${v}-${t}-${s}-${f}${x}${pad}`),
+    fc.string({ maxLength: 70 }),
+  );
+  it('accepts exactly what the W3C grammar accepts', () => {
+    fc.assert(
+      fc.property(tp, (h) => {
+        expect(parseTraceparent(h)).toEqual(regexParse(h));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+  it('spanContextValid agrees with isSpanContextValid', () => {
+    const id = (n: number) =>
+      fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEFgé'.split('')), minLength: n - 1, maxLength: n + 1 }), fc.constant('0'.repeat(n)));
+    fc.assert(
+      fc.property(id(32), id(16), (traceId, spanId) => {
+        expect(spanContextValid({ traceId, spanId })).toBe(isSpanContextValid({ traceId, spanId, traceFlags: 1 }));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
