@@ -16,6 +16,8 @@ import { baselineDestinationRule, forkDestinationRule } from './destination-rule
 import { forkAffinityEnvoyFilter, ingressGuardEnvoyFilter } from './envoy-filter.js';
 import {
   appliesToMesh,
+  isMeshforkRoute,
+  type HttpRoute,
   mergeVirtualService,
   ownedVirtualService,
   ownedVirtualServiceName,
@@ -309,9 +311,15 @@ function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, H
   }
   // A user VirtualService may name several forked hosts: merge it once, with all of them.
   const forkedHosts = new Set(hostRoutings.map((h) => h.host));
-  for (const vs of userVirtualServices.filter(appliesToMesh)) {
+  for (const vs of userVirtualServices) {
     const hosts = virtualServiceHosts(vs);
-    if (!hosts.some((h) => forkedHosts.has(h))) continue;
+    if (!appliesToMesh(vs) || !hosts.some((h) => forkedHosts.has(h))) {
+      // Merged earlier (its meshfork routes came back as input) but no sandbox forks it now:
+      // emit it restored, so the last sandbox's routes disappear with it.
+      const http = (vs.spec as { http?: HttpRoute[] } | undefined)?.http ?? [];
+      if (http.some(isMeshforkRoute)) out.push(mergeVirtualService(vs, []).virtualService);
+      continue;
+    }
     const { virtualService, notes: routeNotes } = mergeVirtualService(vs, hostRoutings);
     out.push(virtualService);
     for (const n of routeNotes) notes.push({ object: objectRef(vs), path: `spec.http[${n.routeIndex}]`, message: n.message });

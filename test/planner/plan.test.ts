@@ -119,6 +119,16 @@ describe('plan: VirtualService ownership', () => {
     expect(again.objects).toEqual(first.objects);
   });
 
+  it('restores a previously merged user VirtualService once no sandbox forks its host', () => {
+    const userVs = load('default', 'bookinfo/virtual-service-reviews-test-v2.yaml');
+    const merged = plan({ inventory: inventoryOf([...bookinfo, ...userVs]), sandboxes: [sandbox('s1', ['reviews-v3'])] }).objects.filter((o) => o.kind === 'VirtualService');
+    expect(merged.map((o) => o.metadata.annotations?.['meshfork.dev/merged-routes'])).toEqual(['2']);
+    const after = plan({ inventory: inventoryOf([...bookinfo, ...merged]), sandboxes: [] });
+    expect(after.objects).toEqual(userVs);
+    // A user VirtualService that never held meshfork routes is not emitted.
+    expect(plan({ inventory: inventoryOf([...bookinfo, ...userVs]), sandboxes: [] }).objects).toEqual([]);
+  });
+
   it('rejects split weights that add up to more than 100% on one host', () => {
     const inventory = inventoryOf(bookinfo);
     const result = plan({ inventory, sandboxes: [sandbox('a', ['reviews-v3'], { split: { weight: 60 } }), sandbox('b', ['reviews-v2'], { split: { weight: 50 } })] });
