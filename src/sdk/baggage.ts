@@ -34,7 +34,7 @@ const OWS = '[ \\t]*';
 const TOKEN_SRC = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const VALUE_SRC = '[\\x21\\x23-\\x2B\\x2D-\\x3A\\x3C-\\x5B\\x5D-\\x7E]*';
 /** One whole list-member exactly as the W3C grammar allows it (already trimmed of outer OWS). */
-export const VALID_MEMBER = new RegExp(
+const VALID_MEMBER = new RegExp(
   `^${TOKEN_SRC}${OWS}=${OWS}${VALUE_SRC}(?:${OWS};${OWS}${TOKEN_SRC}(?:${OWS}=${OWS}${VALUE_SRC})?)*$`,
 );
 /** The property part (after the first `;`) of a valid member. */

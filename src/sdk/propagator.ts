@@ -32,7 +32,6 @@ import {
   type HeaderValue,
   MAX_BYTES,
   MAX_MEMBERS,
-  VALID_MEMBER,
   encodeMember,
   joinMembers,
   memberText,
@@ -282,31 +281,79 @@ export function serializeBaggage(bag: Baggage, received: readonly BaggageMember[
   return joinMembers(texts, priority);
 }
 
-const KEY_END = /[ \t=]/;
+/** Character classes of the W3C baggage grammar, indexed by char code: 1 token (RFC 7230 tchar), 2 value (baggage-octet). */
+const B_CLASS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") B_CLASS[c.charCodeAt(0)] = 1;
+for (let c = 0x21; c <= 0x7e; c++) if (c !== 0x22 && c !== 0x2c && c !== 0x3b && c !== 0x5c) B_CLASS[c] = B_CLASS[c]! | 2;
+const TOKEN = 1;
+const VALUE = 2;
+/** Key positions of the header being checked (start, end pairs); isCanonicalBaggage is synchronous. */
+const keySpans = new Int32Array(2 * (MAX_MEMBERS + 1));
+
+function isClass(text: string, i: number, cls: number): boolean {
+  const c = text.charCodeAt(i);
+  return c < 128 && (B_CLASS[c]! & cls) !== 0;
+}
+
+function skipOws(text: string, i: number): number {
+  while (i < text.length && isOws(text.charCodeAt(i))) i++;
+  return i;
+}
 
 /**
  * True when a baggage header is forwarded exactly as received: within the W3C limits, every member
- * valid (so forwarded verbatim) with no whitespace around it, no empty member, no duplicate key (keys
- * compared as received: a key with a percent-escape makes the answer false, and the caller parses).
- * Then parsing can wait until someone reads an entry.
+ * valid W3C (`key OWS "=" OWS value *(OWS ";" OWS key [OWS "=" OWS value])`, so forwarded verbatim)
+ * with no whitespace around it, no empty member, no duplicate key (keys compared as received: a key
+ * with a percent-escape makes the answer false, and the caller parses). One pass, no allocation;
+ * parsing then waits until someone reads an entry.
  */
 export function isCanonicalBaggage(text: string): boolean {
-  if (text.length === 0 || text.length > MAX_BYTES) return false;
-  const keys: string[] = [];
-  let start = 0;
+  const n = text.length;
+  if (n === 0 || n > MAX_BYTES) return false;
+  let count = 0;
+  let i = 0;
   for (;;) {
-    let end = text.indexOf(',', start);
-    if (end === -1) end = text.length;
-    const member = text.slice(start, end);
-    // VALID_MEMBER starts with the key, so rejects empty members and leading OWS; it accepts a
-    // trailing OWS after an empty value, which parsing trims.
-    if (!VALID_MEMBER.test(member) || isOws(member.charCodeAt(member.length - 1))) return false;
-    const key = member.slice(0, member.search(KEY_END));
-    if (key.includes('%') || keys.includes(key)) return false;
-    keys.push(key);
-    if (keys.length > MAX_MEMBERS) return false;
-    if (end === text.length) return true;
-    start = end + 1;
+    const ks = i;
+    while (i < n && isClass(text, i, TOKEN)) {
+      if (text.charCodeAt(i) === 0x25) return false; // percent-escaped key: let the parser decode it
+      i++;
+    }
+    const ke = i;
+    if (ke === ks) return false;
+    for (let k = 0; k < count; k++) {
+      const a = keySpans[2 * k]!;
+      if (keySpans[2 * k + 1]! - a !== ke - ks) continue;
+      let d = 0;
+      while (d < ke - ks && text.charCodeAt(a + d) === text.charCodeAt(ks + d)) d++;
+      if (d === ke - ks) return false; // duplicate key
+    }
+    if (count === MAX_MEMBERS) return false;
+    keySpans[2 * count] = ks;
+    keySpans[2 * count + 1] = ke;
+    count++;
+    i = skipOws(text, i);
+    if (text.charCodeAt(i) !== 0x3d) return false; // '='
+    i = skipOws(text, i + 1);
+    while (i < n && isClass(text, i, VALUE)) i++;
+    for (;;) {
+      // properties: OWS ";" OWS key [OWS "=" OWS value]
+      const j = skipOws(text, i);
+      if (text.charCodeAt(j) !== 0x3b) break;
+      i = skipOws(text, j + 1);
+      const ps = i;
+      while (i < n && isClass(text, i, TOKEN)) i++;
+      if (i === ps) return false;
+      const e = skipOws(text, i);
+      if (text.charCodeAt(e) === 0x3d) {
+        i = skipOws(text, e + 1);
+        while (i < n && isClass(text, i, VALUE)) i++;
+      }
+    }
+    // The member ends here; parsing would trim a trailing OWS (after an empty value).
+    if (isOws(text.charCodeAt(i - 1))) return false;
+    if (i === n) return true;
+    if (text.charCodeAt(i) !== 0x2c) return false; // ','
+    i++;
   }
 }
 

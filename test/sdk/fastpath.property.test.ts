@@ -45,6 +45,25 @@ function slowHeader(h: string): string | undefined {
 }
 
 describe('baggage fast path', () => {
+  it('edge cases: trailing OWS, percent-escaped and duplicate keys, empty members, limits', () => {
+    const cases = [
+      'a= ', 'a=\t', 'a=1;p= ', 'a=1;p ', 'a=1 ;p', 'a =1', 'a=1, b=2', 'a=1,,b=2', ',a=1', 'a=1,',
+      'x%41=1,xA=2', 'x%41=1', 'a=1,a=2', 'ab=1,a=2', 'a=1;p=q;r,b=2', 'a=%ZZ', 'a=1;=', 'a=1;p=;q',
+      Array.from({ length: 64 }, (_, i) => `k${i}=v`).join(','),
+      Array.from({ length: 65 }, (_, i) => `k${i}=v`).join(','),
+      `a=${'x'.repeat(8190)}`,
+      `a=${'x'.repeat(8191)}`,
+    ];
+    for (const h of cases) {
+      if (isCanonicalBaggage(h)) expect(slowHeader(h), h.slice(0, 60)).toBe(h);
+      expect(baggageHeader(extractBaggage(ROOT_CONTEXT, h)), h.slice(0, 60)).toBe(slowHeader(h));
+      const entries = propagation.getBaggage(extractBaggage(ROOT_CONTEXT, h))?.getAllEntries() ?? [];
+      expect(entries.map(([k, e]) => [k, e.value])).toEqual(parseBaggage(h).map((m) => [m.key, m.value]));
+    }
+    expect(['a= ', 'x%41=1,xA=2', 'a=1, b=2', 'a=1,a=2'].filter(isCanonicalBaggage)).toEqual([]);
+    expect(['a=1', 'a =1', 'a=1 ;p', 'a=1;p=q;r,b=2'].every(isCanonicalBaggage)).toBe(true);
+  });
+
   it('a canonical header is exactly what parsing and serializing produce, and reads the same entries', () => {
     fc.assert(
       fc.property(bagHeader, (h) => {
