@@ -152,5 +152,19 @@ cat > "$dir/versions.json" <<JSON
 JSON
 
 complete "$dir" || die "build finished but $dir is incomplete"
+
+# Each binary must run and report its pinned version (catches a broken build or missing stamps).
+check_version() {
+  local bin=$1 want=$2 out line; shift 2
+  out=$("$dir/$bin" "$@" 2>&1) || die "$bin $* failed: $out"
+  line=$(grep -F -m1 -- "$want" <<<"$out") || die "$bin $* printed '$out', expected '$want' (version stamps?)"
+  log "$bin $*: $line"
+}
+check_version kube-apiserver "Kubernetes $K8S_VERSION" --version
+check_version kube-controller-manager "Kubernetes $K8S_VERSION" --version
+check_version kubectl "Client Version: $K8S_VERSION" version --client
+check_version etcd "etcd Version: ${ETCD_VERSION#v}" --version
+check_version istioctl "$ISTIO_VERSION" version --remote=false
+check_version pilot-discovery "$ISTIO_VERSION" version -s
 log "done in $(( SECONDS - total_start ))s"
 echo "$dir"
