@@ -7,17 +7,21 @@
  *    doing the same extract + inject on the same headers, in the same process. Alternating rounds,
  *    median ns/op. Target ≤ 1.1×.
  * 2. `sdk-http-hop`: latency through a real Node hop server (inbound request → outbound node:http
- *    call → response) with and without the SDK, driven by autocannon on loopback, bounded by
- *    request count and time; short alternating runs, median of the adjacent-pair latency ratios
- *    (robust to the drifting load of a shared machine); also CPU µs per request in the hop. Target ≤ 1.15×.
+ *    call → response) with and without the SDK, under a closed-loop load of 2 keep-alive
+ *    connections on loopback, each request timed with hrtime; fresh processes every round, short
+ *    interleaved runs, median of the per-round latency ratios and their spread (robust to the
+ *    drifting load of a shared machine); also CPU µs per request in the hop, and two references:
+ *    the bare hop inside AsyncLocalStorage.run() only (the floor of context tracking) and the three
+ *    W3C headers copied by hand. Target ≤ 1.15×.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT_CONTEXT, defaultTextMapGetter, defaultTextMapSetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import autocannon from 'autocannon';
 import * as sdk from '../src/sdk/index.js';
 import { type BenchResult, type BenchSuite, median } from './report.js';
 
@@ -129,10 +133,16 @@ interface Hop {
   readonly child: ChildProcess;
 }
 
-type Mode = 'on' | 'off' | 'manual';
+/**
+ * `off`: bare hop; `on`: the same hop with the SDK; `als`: the bare hop inside an
+ * AsyncLocalStorage.run() (the cost of context tracking alone, the floor for any SDK that tracks
+ * context); `manual`: the three W3C headers copied by hand (the cost of carrying them).
+ */
+type Mode = 'off' | 'on' | 'als' | 'manual';
+const MODES: readonly Mode[] = ['off', 'on', 'als', 'manual'];
 
 function startHop(mode: Mode): Promise<Hop> {
-  // BENCH_HOP_NODE_OPTIONS (e.g. --experimental-async-context-frame) applies to both hops alike.
+  // BENCH_HOP_NODE_OPTIONS (e.g. --experimental-async-context-frame) applies to every hop alike.
   const flags = (process.env.BENCH_HOP_NODE_OPTIONS ?? '').split(' ').filter((f) => f !== '');
   const child = spawn(process.execPath, [...flags, path.join(ROOT, 'bench/hop-server.mjs')], {
     cwd: ROOT,
@@ -161,10 +171,11 @@ const HOP_HEADERS = TYPICAL;
 const CONNECTIONS = 2;
 
 interface Load {
+  /** Mean and median latency of the run's requests, ms (measured per request with hrtime). */
   mean: number;
+  p50: number;
   /** CPU time the hop process spent per request served during the run. */
   cpuUs: number;
-  rps: number;
   total: number;
   errors: number;
 }
@@ -173,57 +184,99 @@ async function hopCpu(port: number): Promise<{ cpuUs: number; served: number }> 
   return (await (await fetch(`http://127.0.0.1:${port}/__cpu`)).json()) as { cpuUs: number; served: number };
 }
 
-async function load(port: number, amount: number, maxMs: number): Promise<Load> {
+/**
+ * Closed-loop load: CONNECTIONS keep-alive connections, each sending the next request as soon as
+ * the previous response ends, for `ms` milliseconds; every request's latency is timed with hrtime.
+ * The client is a raw socket writing one prepared request and counting response bytes, so that it
+ * takes little CPU from the 2-core machine the hop runs on. (autocannon was used before: its
+ * latency histogram has 1 ms resolution and a run only ends on its 1 s sampling tick, which
+ * quantized the figures of a sub-millisecond hop.)
+ */
+async function load(port: number, ms: number): Promise<Load> {
   const before = await hopCpu(port);
-  const t0 = performance.now();
-  const inst = autocannon({
-    url: `http://127.0.0.1:${port}/`,
-    connections: CONNECTIONS,
-    amount,
-    timeout: 10,
-    headers: HOP_HEADERS,
-  });
-  const guard = setTimeout(() => inst.stop(), maxMs); // time bound per run
-  const r = await inst;
-  clearTimeout(guard);
-  const elapsedMs = performance.now() - t0;
+  const request = Buffer.from(
+    `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+      Object.entries(HOP_HEADERS)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('') +
+      '\r\n',
+  );
+  const lat: number[] = [];
+  let errors = 0;
+  const deadline = performance.now() + ms;
+  const conn = (): Promise<void> =>
+    new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.setNoDelay(true);
+      let buf = '';
+      let t0 = 0n;
+      const send = (): void => {
+        if (performance.now() >= deadline) {
+          socket.end();
+          return resolve();
+        }
+        buf = '';
+        t0 = process.hrtime.bigint();
+        socket.write(request);
+      };
+      socket.setEncoding('latin1');
+      socket.on('connect', send);
+      socket.on('data', (d: string) => {
+        buf += d;
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const m = /\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, end));
+        if (m === null || buf.length < end + 4 + Number(m[1])) return; // the hop always sends Content-Length
+        if (buf.startsWith('HTTP/1.1 200')) lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        else errors++;
+        send();
+      });
+      socket.setTimeout(10_000, () => socket.destroy(new Error('timeout')));
+      socket.on('error', () => {
+        errors++;
+        resolve();
+      });
+    });
+  await Promise.all(Array.from({ length: CONNECTIONS }, conn));
   const after = await hopCpu(port);
   return {
-    // Closed-loop load (Little's law): mean latency = connections × elapsed / completed requests.
-    // autocannon's own histogram has 1 ms resolution, too coarse for a loopback hop.
-    mean: (CONNECTIONS * elapsedMs) / Math.max(1, r.requests.total),
+    mean: lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length),
+    p50: lat.length > 0 ? median(lat) : NaN,
     cpuUs: (after.cpuUs - before.cpuUs) / Math.max(1, after.served - before.served),
-        rps: r.requests.average,
-    total: r.requests.total,
-    errors: r.errors + r.timeouts + r.non2xx,
+    total: lat.length,
+    errors,
   };
+}
+
+function spread(xs: readonly number[]): string {
+  return `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
 }
 
 async function httpHopBench(log: (l: string) => void): Promise<BenchResult> {
   if (!existsSync(path.join(ROOT, 'lib/sdk/index.js'))) throw new Error('lib/sdk is not built: run `npm run bench`');
-  const runs: Record<Mode, Load[]> = { on: [], off: [], manual: [] };
-  const ratios: number[] = [];
-  const manualRatios: number[] = [];
-  // On a shared machine (Go builds, other tests) two identical processes can differ by 2x for
-  // seconds at a time (CPU placement), so an A/A comparison of long-lived processes is biased. Each
-  // round therefore starts fresh hops (rotating which starts first), warms them, then measures them
-  // in alternating short runs; the figure is the median of the per-round latency ratios. Every run
-  // is bounded by request count and by time. `manual` (headers copied by hand, no context
-  // tracking) separates the cost of carrying three more headers from the SDK's own cost.
-  const ROUNDS = 6;
-  const MIN_ROUNDS = 3;
-  const BUDGET_MS = 45_000; // stop adding rounds past this (after MIN_ROUNDS): `npm run bench` < 2 min
-  const AMOUNT = 20_000;
-  const MAX_MS = 450;
-  const WARM_MS = 1_200;
+  const runs: Record<Mode, Load[]> = { off: [], on: [], als: [], manual: [] };
+  const ratio: Record<Mode, number[]> = { off: [], on: [], als: [], manual: [] };
+  const p50Ratio: number[] = [];
+  const cpuRatio: number[] = [];
+  // On a shared machine two identical processes can differ by 2x for seconds at a time (CPU
+  // placement, other jobs), so long-lived processes bias an A/B comparison. Each round therefore
+  // starts fresh hops (rotating the start order), warms them, then measures them in short
+  // interleaved runs (off, on, als, manual, then the reverse order, several cycles); the result is
+  // the median of the per-round ratios, with their spread (min-max).
+  // Bounded: MIN_ROUNDS always, more rounds while within BUDGET_MS.
+  const MAX_ROUNDS = 9;
+  const MIN_ROUNDS = 5;
+  const BUDGET_MS = 55_000;
+  const CYCLES = 5;
+  const RUN_MS = 150;
+  const WARM_MS = 500;
   const t0 = Date.now();
-  const MODES: Mode[] = ['off', 'on', 'manual'];
   let rounds = 0;
-  for (let r = 0; r < ROUNDS; r++) {
-    if (r >= MIN_ROUNDS && Date.now() - t0 > BUDGET_MS) break;
+  for (let r = 0; r < MAX_ROUNDS; r++) {
+    const spent = Date.now() - t0;
+    if (r >= MIN_ROUNDS && spent + spent / rounds > BUDGET_MS) break; // the next round would end past the budget
     rounds++;
-    const order = [...MODES.slice(r % 3), ...MODES.slice(0, r % 3)];
-    if (r % 2 === 1) order.reverse();
+    const order = [...MODES.slice(r % MODES.length), ...MODES.slice(0, r % MODES.length)];
     const hops: Partial<Record<Mode, Hop>> = {};
     try {
       for (const mode of order) hops[mode] = await startHop(mode);
@@ -231,60 +284,69 @@ async function httpHopBench(log: (l: string) => void): Promise<BenchResult> {
         // Check propagation really happens through the propagating hops only.
         for (const mode of order) {
           const body = await (await fetch(`http://127.0.0.1:${hops[mode]!.port}/`, { headers: HOP_HEADERS })).text();
-          if (body.includes('meshfork-routing-key=pr42abcd') !== (mode !== 'off')) {
+          if (body.includes('meshfork-routing-key=pr42abcd') !== (mode === 'on' || mode === 'manual')) {
             throw new Error(`hop sdk=${mode}: unexpected upstream baggage ${body}`);
           }
         }
       }
-      for (const mode of order) await load(hops[mode]!.port, AMOUNT, WARM_MS); // warm-up (JIT, sockets)
-      const got: Record<Mode, Load[]> = { on: [], off: [], manual: [] };
-      for (const mode of [...order, ...[...order].reverse()]) got[mode].push(await load(hops[mode]!.port, AMOUNT, MAX_MS));
+      for (const mode of order) await load(hops[mode]!.port, WARM_MS); // warm-up (JIT, sockets)
+      // CYCLES short runs of every mode, order alternating, each compared with the bare run of its
+      // own cycle (same moment's load); the round's ratio is the median over its cycles.
+      const got: Record<Mode, Load[]> = { off: [], on: [], als: [], manual: [] };
+      for (let c = 0; c < CYCLES; c++) {
+        for (const mode of c % 2 === 0 ? order : [...order].reverse()) got[mode].push(await load(hops[mode]!.port, RUN_MS));
+      }
       const merge = (xs: Load[]): Load => ({
-        mean: xs.reduce((s, x) => s + x.mean, 0) / xs.length,
-        cpuUs: xs.reduce((s, x) => s + x.cpuUs, 0) / xs.length,
-        rps: xs.reduce((s, x) => s + x.rps, 0) / xs.length,
-        total: xs.reduce((s, x) => s + x.total, 0),
-        errors: xs.reduce((s, x) => s + x.errors, 0),
+        mean: xs.reduce((a, x) => a + x.mean * x.total, 0) / Math.max(1, xs.reduce((a, x) => a + x.total, 0)),
+        p50: median(xs.map((x) => x.p50)),
+        cpuUs: median(xs.map((x) => x.cpuUs)),
+        total: xs.reduce((a, x) => a + x.total, 0),
+        errors: xs.reduce((a, x) => a + x.errors, 0),
       });
-      const [off, on, manual] = [merge(got.off), merge(got.on), merge(got.manual)];
-      runs.off.push(off);
-      runs.on.push(on);
-      runs.manual.push(manual);
-      ratios.push(on.mean / off.mean);
-      manualRatios.push(manual.mean / off.mean);
+      const m = Object.fromEntries(MODES.map((k) => [k, merge(got[k])])) as Record<Mode, Load>;
+      const cycleMedian = (k: Mode, f: (x: Load) => number): number => median(got[k].map((x, c) => f(x) / f(got.off[c]!)));
+      for (const k of MODES) {
+        runs[k].push(m[k]);
+        ratio[k].push(cycleMedian(k, (x) => x.mean));
+      }
+      p50Ratio.push(cycleMedian('on', (x) => x.p50));
+      cpuRatio.push(cycleMedian('on', (x) => x.cpuUs));
       log(
-        `http hop round ${r + 1}: bare ${off.mean.toFixed(3)} ms ${off.cpuUs.toFixed(0)} cpu-us/req | ` +
-          `manual headers ${manual.mean.toFixed(3)} ms ${manual.cpuUs.toFixed(0)} cpu-us/req | ` +
-          `sdk ${on.mean.toFixed(3)} ms ${on.cpuUs.toFixed(0)} cpu-us/req | sdk/bare ${(on.mean / off.mean).toFixed(3)}`,
+        `http hop round ${r + 1}: ` +
+          MODES.map((k) => `${k} ${(m[k].mean * 1000).toFixed(0)} us ${m[k].cpuUs.toFixed(0)} cpu-us/req`).join(' | ') +
+          ` | sdk/bare ${ratio.on.at(-1)!.toFixed(3)} als/bare ${ratio.als.at(-1)!.toFixed(3)}`,
       );
     } finally {
       await Promise.all(Object.values(hops).map((h) => stopHop(h)));
     }
   }
-  const off = median(runs.off.map((x) => x.mean));
-  const on = median(runs.on.map((x) => x.mean));
-  const all = [...runs.on, ...runs.off, ...runs.manual];
+  const med = (k: Mode, f: (x: Load) => number): number => median(runs[k].map(f));
+  const all = MODES.flatMap((k) => runs[k]);
+  const [load1] = os.loadavg();
   return {
     id: 'sdk-http-hop',
-    title: `HTTP hop latency (autocannon, ${CONNECTIONS} conns)`,
-    baseline: { label: 'bare Node hop', value: off, unit: 'ms mean' },
-    candidate: { label: 'hop + meshfork/sdk', value: on, unit: 'ms mean' },
-    ratio: median(ratios),
+    title: `HTTP hop latency (${CONNECTIONS} conns, median of ${rounds} rounds)`,
+    baseline: { label: 'bare Node hop', value: med('off', (x) => x.mean), unit: 'ms mean' },
+    candidate: { label: 'hop + meshfork/sdk', value: med('on', (x) => x.mean), unit: 'ms mean' },
+    ratio: median(ratio.on),
     target: 1.15,
     extra: {
-      bare_ms: off,
-      sdk_ms: on,
-      manual_headers_ms: median(runs.manual.map((x) => x.mean)),
-      manual_headers_ratio: median(manualRatios),
-      bare_cpu_us_per_req: median(runs.off.map((x) => x.cpuUs)),
-      sdk_cpu_us_per_req: median(runs.on.map((x) => x.cpuUs)),
-      manual_cpu_us_per_req: median(runs.manual.map((x) => x.cpuUs)),
-      cpu_ratio: median(runs.on.map((x, i) => x.cpuUs / runs.off[i]!.cpuUs)),
-      bare_rps: median(runs.off.map((x) => x.rps)),
-      sdk_rps: median(runs.on.map((x) => x.rps)),
+      ratio_spread: spread(ratio.on),
+      p50_ratio: median(p50Ratio),
+      bare_ms: med('off', (x) => x.mean),
+      sdk_ms: med('on', (x) => x.mean),
+      als_only_ratio: median(ratio.als),
+      als_only_spread: spread(ratio.als),
+      manual_headers_ratio: median(ratio.manual),
+      bare_cpu_us_per_req: med('off', (x) => x.cpuUs),
+      sdk_cpu_us_per_req: med('on', (x) => x.cpuUs),
+      als_only_cpu_us_per_req: med('als', (x) => x.cpuUs),
+      manual_cpu_us_per_req: med('manual', (x) => x.cpuUs),
+      cpu_ratio: median(cpuRatio),
       rounds,
-      requests: all.reduce((s, x) => s + x.total, 0),
-      errors: all.reduce((s, x) => s + x.errors, 0),
+      requests: all.reduce((a, x) => a + x.total, 0),
+      errors: all.reduce((a, x) => a + x.errors, 0),
+      loadavg_1m: Number(load1!.toFixed(2)),
     },
   };
 }
