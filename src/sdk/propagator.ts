@@ -18,11 +18,14 @@ import {
   type Baggage,
   type BaggageEntry,
   type Context,
+  ROOT_CONTEXT,
+  type Span,
   type TextMapGetter,
   type TextMapPropagator,
   type TextMapSetter,
   type TraceState,
   baggageEntryMetadataFromString,
+  createContextKey,
   createTraceState,
   propagation,
   trace,
@@ -357,14 +360,111 @@ export function isCanonicalBaggage(text: string): boolean {
   }
 }
 
+/** The Baggage of a received header, or undefined when it has no valid member. Never throws. */
+function receivedBaggage(header: HeaderValue): Baggage | undefined {
+  if (typeof header === 'string' && isCanonicalBaggage(header)) return new ReceivedBaggage(undefined, header);
+  const members = parseBaggage(header);
+  return members.length === 0 ? undefined : new ReceivedBaggage(members);
+}
+
 /** Adds the baggage of `header` to `ctx` (replacing any baggage it had). Never throws. */
 export function extractBaggage(ctx: Context, header: HeaderValue): Context {
-  if (typeof header === 'string' && isCanonicalBaggage(header)) {
-    return propagation.setBaggage(ctx, new ReceivedBaggage(undefined, header));
+  const bag = receivedBaggage(header);
+  return bag === undefined ? ctx : propagation.setBaggage(ctx, bag);
+}
+
+/** The remote span of a received `traceparent` (+ `tracestate`), or undefined when it is invalid. */
+function receivedSpan(tp: string, tsText: string | undefined): Span | undefined {
+  const p = parseTraceparent(tp);
+  // Hex digits are checked by the parser; only the all-zero ids remain invalid.
+  if (p === undefined || p.traceId === ZERO_TRACE_ID || p.spanId === ZERO_SPAN_ID) return undefined;
+  const traceState = tsText ? traceStateOf(tsText) : undefined;
+  return trace.wrapSpanContext({ traceId: p.traceId, spanId: p.spanId, traceFlags: p.traceFlags, isRemote: true, traceState });
+}
+
+// The context keys of @opentelemetry/api's trace.setSpan and propagation.setBaggage: created with
+// createContextKey, i.e. Symbol.for(description), so shared by every copy of the API. Checked once
+// below; if the API ever changes them, extract falls back to building the context eagerly.
+const SPAN_KEY = createContextKey('OpenTelemetry Context Key SPAN');
+const BAGGAGE_KEY = createContextKey('OpenTelemetry Baggage Key');
+const LAZY_CONTEXT = ((): boolean => {
+  try {
+    const bag = propagation.createBaggage();
+    const sc = { traceId: '1'.repeat(32), spanId: '1'.repeat(16), traceFlags: 0 };
+    const span = trace.wrapSpanContext(sc);
+    return (
+      propagation.setBaggage(ROOT_CONTEXT, bag).getValue(BAGGAGE_KEY) === bag &&
+      trace.setSpan(ROOT_CONTEXT, span).getValue(SPAN_KEY) === span
+    );
+  } catch {
+    return false;
   }
-  const members = parseBaggage(header);
-  if (members.length === 0) return ctx;
-  return propagation.setBaggage(ctx, new ReceivedBaggage(members));
+})();
+
+const PENDING = Symbol('pending');
+
+/**
+ * The context `extract` returns: `base` plus the received span and baggage, which are parsed and
+ * validated on first read (the span when something reads the trace context, the baggage when
+ * something reads an entry or injects). Reads give what `trace.setSpanContext` +
+ * `propagation.setBaggage` on `base` would give (a header without a valid value leaves `base`'s
+ * value visible); `setValue`/`deleteValue` return an ordinary context with both values set. One
+ * object per request instead of two context copies, and nothing parsed that is never used.
+ */
+class ExtractedContext implements Context {
+  private span: Span | undefined | typeof PENDING = PENDING;
+  private bag: Baggage | undefined | typeof PENDING = PENDING;
+
+  constructor(
+    private readonly base: Context,
+    private readonly traceparent: string | undefined,
+    private readonly tracestate: string | undefined,
+    private readonly baggage: HeaderValue,
+  ) {}
+
+  private spanValue(): Span | undefined {
+    if (this.span === PENDING) {
+      try {
+        this.span = this.traceparent === undefined ? undefined : receivedSpan(this.traceparent, this.tracestate);
+      } catch {
+        this.span = undefined;
+      }
+    }
+    return this.span;
+  }
+
+  private baggageValue(): Baggage | undefined {
+    if (this.bag === PENDING) this.bag = this.baggage === undefined ? undefined : receivedBaggage(this.baggage);
+    return this.bag;
+  }
+
+  getValue(key: symbol): unknown {
+    if (key === SPAN_KEY) {
+      const span = this.spanValue();
+      if (span !== undefined) return span;
+    } else if (key === BAGGAGE_KEY) {
+      const bag = this.baggageValue();
+      if (bag !== undefined) return bag;
+    }
+    return this.base.getValue(key);
+  }
+
+  private materialize(): Context {
+    let ctx = this.base;
+    const span = this.spanValue();
+    if (span !== undefined) ctx = ctx.setValue(SPAN_KEY, span);
+    const bag = this.baggageValue();
+    if (bag !== undefined) ctx = ctx.setValue(BAGGAGE_KEY, bag);
+    return ctx;
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return this.materialize().setValue(key, value);
+  }
+
+  deleteValue(key: symbol): Context {
+    return this.materialize().deleteValue(key);
+  }
 }
 
 /**
@@ -422,31 +522,33 @@ export class MeshforkPropagator implements TextMapPropagator {
 
   extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
     try {
-      let out = ctx;
-      const tp = first(getter.get(carrier, TRACEPARENT_HEADER));
+      const tpv = first(getter.get(carrier, TRACEPARENT_HEADER));
+      const tp = tpv === undefined || typeof tpv === 'string' ? tpv : String(tpv);
+      let tsText: string | undefined;
       if (tp !== undefined) {
-        const p = parseTraceparent(typeof tp === 'string' ? tp : String(tp));
-        // Hex digits are checked by the parser; only the all-zero ids remain invalid.
-        if (p !== undefined && p.traceId !== ZERO_TRACE_ID && p.spanId !== ZERO_SPAN_ID) {
-          const sc = {
-            traceId: p.traceId,
-            spanId: p.spanId,
-            traceFlags: p.traceFlags,
-            isRemote: true,
-            traceState: undefined as TraceState | undefined,
-          };
-          const tsv = getter.get(carrier, TRACESTATE_HEADER);
-          const tsText = Array.isArray(tsv) ? tsv.join(',') : tsv;
-          if (tsText) sc.traceState = traceStateOf(tsText);
-          out = trace.setSpanContext(out, sc);
-        }
+        const tsv = getter.get(carrier, TRACESTATE_HEADER);
+        const t: unknown = Array.isArray(tsv) ? tsv.join(',') : tsv;
+        // A tracestate the getter returns as neither string nor array makes the whole extraction
+        // fail (as it always has: the API's TraceState cannot parse it) when the traceparent is valid.
+        if (t && typeof t !== 'string') return receivedSpan(tp, undefined) === undefined ? this.extractBaggageOnly(ctx, carrier, getter) : ctx;
+        tsText = t === '' ? undefined : (t as string | undefined);
       }
       const b = getter.get(carrier, BAGGAGE_HEADER);
+      if (tp === undefined && b === undefined) return ctx;
+      if (LAZY_CONTEXT) return new ExtractedContext(ctx, tp, tsText, b);
+      let out = ctx;
+      const span = tp === undefined ? undefined : receivedSpan(tp, tsText);
+      if (span !== undefined) out = trace.setSpan(out, span);
       if (b !== undefined) out = extractBaggage(out, b);
       return out;
     } catch {
       return ctx;
     }
+  }
+
+  private extractBaggageOnly(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
+    const b = getter.get(carrier, BAGGAGE_HEADER);
+    return b === undefined ? ctx : extractBaggage(ctx, b);
   }
 
   fields(): string[] {

@@ -140,3 +140,42 @@ describe('traceparent parser and span-context check', () => {
     );
   });
 });
+
+describe('extracted context', () => {
+  const propagator = new MeshforkPropagator();
+  const K = Symbol('app key');
+  const base = trace.setSpanContext(propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ old: { value: '1' } })).setValue(K, 'app'), {
+    traceId: 'a'.repeat(32),
+    spanId: 'b'.repeat(16),
+    traceFlags: 0,
+  });
+  const header = fc.oneof(fc.constant(undefined), bagHeader, fc.constantFrom('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 'junk'));
+  it('reads like base + setSpanContext + setBaggage; setValue/deleteValue keep every value', () => {
+    fc.assert(
+      fc.property(header, fc.option(tsHeader, { nil: undefined }), header, (tp, ts, bag) => {
+        const carrier: Record<string, string> = {};
+        if (tp !== undefined) carrier.traceparent = tp;
+        if (ts !== undefined) carrier.tracestate = ts;
+        if (bag !== undefined) carrier.baggage = bag;
+        const ctx = propagator.extract(base, carrier, defaultTextMapGetter);
+        const sc = tp === undefined ? undefined : parseTraceparent(tp);
+        const want = sc === undefined ? trace.getSpanContext(base) : { ...sc, isRemote: true, traceState: ts ? createTraceState(ts) : undefined };
+        const got = trace.getSpanContext(ctx);
+        expect({ ...got, traceState: got?.traceState?.serialize() }).toEqual({ ...want, traceState: want?.traceState?.serialize() });
+        expect(trace.getSpan(ctx)).toBe(trace.getSpan(ctx)); // one span object per context
+        const entries = (c: typeof ctx) => propagation.getBaggage(c)?.getAllEntries().map(([k, e]) => [k, e.value]);
+        const members = bag === undefined ? [] : parseBaggage(bag);
+        expect(entries(ctx)).toEqual(members.length === 0 ? [['old', '1']] : members.map((m) => [m.key, m.value]));
+        expect(ctx.getValue(K)).toBe('app');
+        const set = ctx.setValue(K, 'new');
+        expect(set.getValue(K)).toBe('new');
+        expect(trace.getSpan(set)).toBe(trace.getSpan(ctx));
+        expect(propagation.getBaggage(set)).toBe(propagation.getBaggage(ctx));
+        expect(propagation.getBaggage(propagation.deleteBaggage(ctx))).toBeUndefined();
+        expect(ctx.deleteValue(K).getValue(K)).toBeUndefined();
+        expect(trace.getSpan(ctx.deleteValue(K))).toBe(trace.getSpan(ctx));
+      }),
+      RUNS,
+    );
+  });
+});
