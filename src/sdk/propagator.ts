@@ -335,19 +335,19 @@ export function isCanonicalBaggage(text: string): boolean {
     keySpans[2 * count + 1] = ke;
     count++;
     i = skipOws(text, i);
-    if (text.charCodeAt(i) !== 0x3d) return false; // '='
+    if (i === n || text.charCodeAt(i) !== 0x3d) return false; // '='
     i = skipOws(text, i + 1);
     while (i < n && isClass(text, i, VALUE)) i++;
     for (;;) {
       // properties: OWS ";" OWS key [OWS "=" OWS value]
       const j = skipOws(text, i);
-      if (text.charCodeAt(j) !== 0x3b) break;
+      if (j === n || text.charCodeAt(j) !== 0x3b) break;
       i = skipOws(text, j + 1);
       const ps = i;
       while (i < n && isClass(text, i, TOKEN)) i++;
       if (i === ps) return false;
       const e = skipOws(text, i);
-      if (text.charCodeAt(e) === 0x3d) {
+      if (e < n && text.charCodeAt(e) === 0x3d) {
         i = skipOws(text, e + 1);
         while (i < n && isClass(text, i, VALUE)) i++;
       }
