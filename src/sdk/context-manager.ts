@@ -7,6 +7,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type Context, type ContextManager, ROOT_CONTEXT } from '@opentelemetry/api';
 
+function call2<A, B>(fn: (this: unknown, a: A, b: B) => unknown, thisArg: unknown, a: A, b: B): unknown {
+  return fn.call(thisArg, a, b);
+}
+
 export class AlsContextManager implements ContextManager {
   private readonly als = new AsyncLocalStorage<Context>();
 
@@ -23,6 +27,11 @@ export class AlsContextManager implements ContextManager {
     if (thisArg === undefined || thisArg === null) return this.als.run(ctx, fn, ...args);
     // Reflect.apply keeps `this` without allocating a bound function per call.
     return this.als.run(ctx, Reflect.apply, fn, thisArg, args) as ReturnType<F>;
+  }
+
+  /** `with(ctx, fn, thisArg, a, b)` for two-argument callbacks (request listeners), without the rest-argument arrays. */
+  run2<A, B>(ctx: Context, fn: (this: unknown, a: A, b: B) => unknown, thisArg: unknown, a: A, b: B): void {
+    this.als.run(ctx, call2, fn, thisArg, a, b);
   }
 
   bind<T>(ctx: Context, target: T): T {

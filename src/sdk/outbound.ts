@@ -15,9 +15,10 @@
  * alone; an explicit `baggage` is kept and only gains the routing-key member if it has none.
  */
 import dc from 'node:diagnostics_channel';
-import { type Context, context, propagation, trace } from '@opentelemetry/api';
+import { type Context, propagation, trace } from '@opentelemetry/api';
 import { type HeaderValue, parseBaggage, setRoutingKeyInBaggage } from './baggage.js';
 import { currentKeyName } from './config.js';
+import { activeContext, injectContext } from './globals.js';
 import { routingKeyIn } from './key.js';
 
 const UNDICI_CREATE = 'undici:request:create';
@@ -39,7 +40,7 @@ export function mergeBaggage(existing: HeaderValue, ctx: Context): string | unde
 export function outboundFields(ctx: Context): Record<string, string> | undefined {
   if (propagation.getBaggage(ctx) === undefined && trace.getSpanContext(ctx) === undefined) return undefined;
   const carrier: Record<string, string> = {};
-  propagation.inject(ctx, carrier);
+  injectContext(ctx, carrier);
   for (const _ in carrier) return carrier;
   return undefined;
 }
@@ -48,7 +49,7 @@ export function outboundFields(ctx: Context): Record<string, string> | undefined
  * Adds the active context's propagation headers to a plain headers object (for clients that are
  * not hooked). Existing headers follow the same rule as the automatic hooks. Never throws.
  */
-export function injectHeaders<H extends Record<string, unknown>>(headers: H, ctx: Context = context.active()): H {
+export function injectHeaders<H extends Record<string, unknown>>(headers: H, ctx: Context = activeContext()): H {
   try {
     const fields = outboundFields(ctx);
     if (fields === undefined) return headers;
@@ -78,7 +79,7 @@ function onUndiciRequest(message: unknown): void {
   try {
     const request = (message as { request?: UndiciRequest }).request;
     if (request === undefined || typeof request.addHeader !== 'function') return;
-    const ctx = context.active();
+    const ctx = activeContext();
     const fields = outboundFields(ctx);
     if (fields === undefined) return;
     const headers = request.headers;
@@ -119,10 +120,11 @@ function onHttpRequest(message: unknown): void {
     const request = (message as { request?: NodeClientRequest }).request;
     if (request === undefined || request.headersSent === true) return;
     if ((request as { _header?: unknown })._header) return; // raw-array headers are flushed at construction
-    const ctx = context.active();
+    const ctx = activeContext();
     const fields = outboundFields(ctx);
     if (fields === undefined) return;
-    for (const [name, value] of Object.entries(fields)) {
+    for (const name in fields) {
+      const value = fields[name]!;
       const existing = request.getHeader(name);
       if (existing === undefined) request.setHeader(name, value);
       else if (name === 'baggage') {

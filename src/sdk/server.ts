@@ -1,6 +1,7 @@
 /** Inbound propagation: node:http request listeners and Express middleware. */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { type Context, context, propagation, trace } from '@opentelemetry/api';
+import { activeContext, extractContext, ownContextManager } from './globals.js';
 import { ensureInstalled } from './install.js';
 
 /** True when `ctx` already carries baggage or a span context (an instrumentation extracted it). */
@@ -13,10 +14,10 @@ export function alreadyExtracted(ctx: Context): boolean {
  * a span (an OpenTelemetry HTTP instrumentation extracted it and started a server span), it is kept
  * as is: re-extracting would replace that server span with its remote parent. Never throws.
  */
-export function inboundContext(headers: IncomingHttpHeaders | Record<string, unknown>, base: Context = context.active()): Context {
+export function inboundContext(headers: IncomingHttpHeaders | Record<string, unknown>, base: Context = activeContext()): Context {
   try {
     if (alreadyExtracted(base)) return base;
-    return propagation.extract(base, headers);
+    return extractContext(base, headers);
   } catch {
     return base;
   }
@@ -37,7 +38,9 @@ export function httpHandler<Req extends IncomingMessage = IncomingMessage, Res e
 ): (req: Req, res: Res) => void {
   return function meshforkHttpHandler(this: unknown, req: Req, res: Res): void {
     ensureInstalled();
-    context.with(inboundContext(req.headers), listener, this, req, res);
+    const manager = ownContextManager(); // meshfork's own: called directly (same effect as context.with)
+    if (manager !== undefined) manager.run2(inboundContext(req.headers, manager.active()), listener, this, req, res);
+    else context.with(inboundContext(req.headers), listener, this, req, res);
   };
 }
 
@@ -54,6 +57,6 @@ export interface RequestWithHeaders {
 export function expressMiddleware(): (req: RequestWithHeaders, res: unknown, next: (err?: unknown) => void) => void {
   return function meshforkExpress(req, _res, next): void {
     ensureInstalled();
-    context.with(inboundContext(req.headers), next);
+    (ownContextManager() ?? context).with(inboundContext(req.headers), next);
   };
 }
