@@ -248,8 +248,16 @@ async function load(port: number, ms: number): Promise<Load> {
   };
 }
 
+/** `min-max` of per-round ratios. */
 function spread(xs: readonly number[]): string {
   return `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
+}
+
+/** Interquartile range `p25-p75` of per-round ratios (nearest rank). */
+function iqr(xs: readonly number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+  return `${at(0.25).toFixed(3)}-${at(0.75).toFixed(3)}`;
 }
 
 async function httpHopBench(log: (l: string) => void): Promise<BenchResult> {
@@ -331,12 +339,13 @@ async function httpHopBench(log: (l: string) => void): Promise<BenchResult> {
     ratio: median(ratio.on),
     target: 1.15,
     extra: {
+      ratio_iqr: iqr(ratio.on),
       ratio_spread: spread(ratio.on),
       p50_ratio: median(p50Ratio),
       bare_ms: med('off', (x) => x.mean),
       sdk_ms: med('on', (x) => x.mean),
       als_only_ratio: median(ratio.als),
-      als_only_spread: spread(ratio.als),
+      als_only_iqr: iqr(ratio.als),
       manual_headers_ratio: median(ratio.manual),
       bare_cpu_us_per_req: med('off', (x) => x.cpuUs),
       sdk_cpu_us_per_req: med('on', (x) => x.cpuUs),
