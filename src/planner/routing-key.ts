@@ -107,8 +107,3 @@ export function routingKeyMatchBlocks(config: RoutingKeyConfig, keys: readonly s
     routingKeyHeaderMatches(config, key).map(([header, match]) => ({ headers: { [header]: match } })),
   );
 }
-
-/** The headers a client sends to reach a sandbox (its primary carrier). */
-export function headersForRoutingKey(config: RoutingKeyConfig, key: string): Record<string, string> {
-  return { baggage: `${config.keyName}=${key}` };
-}

@@ -154,7 +154,3 @@ export function unsubscribeOutbound(): void {
   dc.unsubscribe(HTTP_CREATED, onHttpRequest);
   subscribed = false;
 }
-
-export function outboundSubscribed(): boolean {
-  return subscribed;
-}
