@@ -3,6 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kubectl   (tools/kubernetes)
 #   etcd                                               (tools/etcd)
 #   istioctl, pilot-discovery + Istio's crd-all.gen.yaml (tools/istio)
+#   helm                                               (tools/helm; renders charts/meshfork)
 #
 # Each comes from a wrapper Go module under tools/ whose go.mod/go.sum pin the upstream version;
 # nothing prebuilt is downloaded. Binaries land in a cache directory keyed by the pinned versions,
@@ -12,7 +13,7 @@
 set -euo pipefail
 
 tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BINARIES=(kube-apiserver kube-controller-manager kubectl etcd istioctl pilot-discovery)
+BINARIES=(kube-apiserver kube-controller-manager kubectl etcd istioctl pilot-discovery helm)
 CRD_FILE=istio-crd-all.gen.yaml
 
 ts() { date -u +%H:%M:%S; }
@@ -30,6 +31,7 @@ pinned() {
 K8S_VERSION=$(pinned kubernetes k8s.io/kubernetes)
 ETCD_VERSION=$(pinned etcd go.etcd.io/etcd/server/v3)
 ISTIO_VERSION=$(pinned istio istio.io/istio)
+HELM_VERSION=$(pinned helm helm.sh/helm/v3)
 KEY="${K8S_VERSION}-${ETCD_VERSION}-${ISTIO_VERSION}"
 
 dir="${MESHFORK_TESTBIN:-${XDG_CACHE_HOME:-$HOME/.cache}/meshfork/testbin/$KEY}"
@@ -38,6 +40,8 @@ complete() {
   local b
   for b in "${BINARIES[@]}"; do [[ -x "$1/$b" ]] || return 1; done
   [[ -s "$1/$CRD_FILE" ]] || return 1
+  # helm is not part of the directory key: a cached helm of another pin is rebuilt.
+  [[ "$("$1/helm" version --template '{{.Version}}' 2>/dev/null)" == "$HELM_VERSION" ]] || return 1
 }
 
 if complete "$dir"; then
@@ -138,6 +142,13 @@ if [[ ! -x "$dir/istioctl" || ! -x "$dir/pilot-discovery" ]]; then
   build istio istio.io/istio/pilot/cmd/pilot-discovery pilot-discovery "$flags"
 fi
 
+# --- helm: renders charts/meshfork in the chart test; its version lives in internal/version.
+if [[ -x "$dir/helm" && "$("$dir/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]]; then
+  log "helm: cached binary is not $HELM_VERSION, rebuilding"
+  rm -f "$dir/helm"
+fi
+build helm helm.sh/helm/v3/cmd/helm helm "-X 'helm.sh/helm/v3/internal/version.version=$HELM_VERSION'"
+
 # Istio's CRDs, from the very module version the binaries were built from.
 if [[ ! -s "$dir/$CRD_FILE" ]]; then
   istio_src=$(cd "$tools_dir/istio" && go mod download -json istio.io/istio@"$ISTIO_VERSION" | sed -n -E 's/^[[:space:]]*"Dir": "([^"]+)".*/\1/p')
@@ -148,7 +159,7 @@ if [[ ! -s "$dir/$CRD_FILE" ]]; then
 fi
 
 cat > "$dir/versions.json" <<JSON
-{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION"}
+{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION", "helm": "$HELM_VERSION"}
 JSON
 
 complete "$dir" || die "build finished but $dir is incomplete"
@@ -166,5 +177,6 @@ check_version kubectl "Client Version: $K8S_VERSION" version --client
 check_version etcd "etcd Version: ${ETCD_VERSION#v}" --version
 check_version istioctl "$ISTIO_VERSION" version --remote=false
 check_version pilot-discovery "$ISTIO_VERSION" version -s
+check_version helm "$HELM_VERSION" version --short
 log "done in $(( SECONDS - total_start ))s"
 echo "$dir"

@@ -21,6 +21,7 @@ export const TESTBIN_BINARIES = [
   'etcd',
   'istioctl',
   'pilot-discovery',
+  'helm',
 ] as const;
 export type TestbinBinary = (typeof TESTBIN_BINARIES)[number];
 
