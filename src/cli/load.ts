@@ -3,7 +3,7 @@
  * *.yaml / *.yml / *.json in name order), namespaces defaulted like kubectl does, and Sandbox /
  * RouteGroup objects validated. Every problem carries the file it came from.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { Problem } from '../api/problem.js';
@@ -28,10 +28,10 @@ const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'Cluste
 export function expandPaths(paths: readonly string[]): { files: string[]; problems: Problem[] } {
   const files: string[] = [];
   const problems: Problem[] = [];
-  const walk = (path: string) => {
-    let stat;
+  const walk = (path: string, known?: Stats) => {
+    let stat = known;
     try {
-      stat = statSync(path);
+      stat ??= statSync(path);
     } catch {
       problems.push({ file: path, path: '', message: 'no such file or directory' });
       return;
@@ -39,13 +39,14 @@ export function expandPaths(paths: readonly string[]): { files: string[]; proble
     if (stat.isDirectory()) {
       for (const entry of readdirSync(path).sort()) {
         const child = join(path, entry);
-        if (statSync(child).isDirectory() || /\.(ya?ml|json)$/.test(entry)) walk(child);
+        const childStat = statSync(child);
+        if (childStat.isDirectory() || /\.(ya?ml|json)$/.test(entry)) walk(child, childStat);
       }
     } else {
       files.push(path);
     }
   };
-  paths.forEach(walk);
+  for (const path of paths) walk(path);
   return { files, problems };
 }
 
