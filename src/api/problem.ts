@@ -7,6 +7,8 @@ export interface Problem {
   object?: string;
   path: string;
   message: string;
+  /** Machine-readable class, where callers need to tell problems apart. */
+  code?: 'BaselineNotFound';
 }
 
 export function formatProblem(problem: Problem): string {

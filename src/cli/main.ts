@@ -98,7 +98,7 @@ function validate(io: CliIo, options: CommonOptions): void {
   // Forks are checked against the inventory only when the input holds one.
   const hasInventory = input.inventory.deployments.length > 0;
   const result = plan({ inventory: input.inventory, sandboxes: input.sandboxes, routeGroups: input.routeGroups, config });
-  const problems = hasInventory ? result.problems : result.problems.filter((p) => !/\.forkOf(\.name)?$/.test(p.path) || !/not found/.test(p.message));
+  const problems = hasInventory ? result.problems : result.problems.filter((p) => p.code !== 'BaselineNotFound');
   if (problems.length > 0) fail(io, withSources(problems, input.sources));
   io.stdout(
     `ok: ${input.sandboxes.length} Sandbox${input.sandboxes.length === 1 ? '' : 'es'}, ${input.routeGroups.length} RouteGroup${input.routeGroups.length === 1 ? '' : 's'}` +

@@ -177,7 +177,7 @@ export function plan(input: PlanInput): PlanResult {
       seen.set(workload, index);
       const baseline = inventory.deployments.find((d) => d.metadata.name === fork.forkOf.name && namespaceOf(d) === namespace);
       if (baseline === undefined) {
-        problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `Deployment "${fork.forkOf.name}" not found in namespace "${namespace}"` });
+        problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `Deployment "${fork.forkOf.name}" not found in namespace "${namespace}"`, code: 'BaselineNotFound' });
         return;
       }
       const services = inventory.services.filter((s) => namespaceOf(s) === namespace);
