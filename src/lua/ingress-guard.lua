@@ -1,15 +1,23 @@
 -- meshfork ingress guard: Envoy HTTP Lua filter (LuaJIT) on ingress gateways (context GATEWAY).
 -- Requests from outside must not choose a sandbox: unless the request carries a valid preview
--- credential, remove every routing-key member (keys in meshfork.keyNames) from `baggage` and
--- `tracestate`, and remove the extra routing-key headers (meshfork.headers) entirely. The
--- credential header itself is always removed. Other members stay untouched and in order.
+-- credential, remove from `baggage` and `tracestate` every member that any downstream propagator
+-- could read as a routing key (keys in meshfork.keyNames, see `normalised` below), and remove the
+-- routing-key headers entirely: meshfork.headers and, for every key name, the Jaeger
+-- `uberctx-<key>` and OpenTracing `ot-baggage-<key>` forms (always: OpenTelemetry's Jaeger and
+-- OT propagators turn them into baggage whether or not the mesh routes on them). The credential
+-- header itself is always removed. Other members stay untouched and in order.
+-- Header names need no case handling: Envoy keeps header names lower-cased (HTTP/2 and HTTP/3
+-- require it; its HTTP/1 codec lower-cases them on receipt, and the header map is keyed by
+-- LowerCaseString), so removing `uberctx-k` removes `Uberctx-K` as received too.
 -- `meshfork` (keyNames, headers, tokenSha256, tokenHeader) is defined by the generated prelude
 -- (src/lua/index.ts). Design, credential choice and references: docs/adr/0003-lua-filters.md.
 local bit = require("bit")
 local band, bor, bxor, bnot, ror, rshift, tobit, tohex =
   bit.band, bit.bor, bit.bxor, bit.bnot, bit.ror, bit.rshift, bit.tobit, bit.tohex
 local find, sub, byte, char, rep, concat = string.find, string.sub, string.byte, string.char, string.rep, table.concat
+local lower, gsub = string.lower, string.gsub
 local MAX_TOKEN_BYTES = 512
+local MAX_DECODES = 4
 
 -- SHA-256 (FIPS 180-4) over LuaJIT's 32-bit `bit` ops; Envoy's Lua API offers no digest function.
 local K = {
@@ -64,21 +72,53 @@ local function values(headers, name)
   return out
 end
 
--- Returns `line` without the list members keyed by one of meshfork.keyNames, and whether any
--- was removed. The key is the text before the first '=' or ';' with OWS trimmed: a superset of
--- what the VirtualService regex accepts (`(.*,)?[ \t]*KEY[ \t]*=...`), so nothing that routes
--- survives. Everything else, including empty or malformed members, is kept byte for byte.
+-- True for a byte that some propagator trims off a key or that is not part of any HTTP token:
+-- controls, space, DEL, `+` (form decoders read it as a space) and every byte >= 0x80. That
+-- covers every character JavaScript's String.prototype.trim removes (OpenTelemetry JS trims keys
+-- with it): \t \n \v \f \r space, U+00A0 (UTF-8 C2 A0; a raw A0 byte reads as U+00A0 in Node's
+-- latin1 header strings), U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000,
+-- U+FEFF (all UTF-8 bytes >= 0x80), and Go's unicode.IsSpace (adds U+0085) and Java's trim
+-- (every byte <= 0x20).
+local function junk(c)
+  return c <= 32 or c >= 127 or c == 43
+end
+
+local function hexByte(h)
+  return char(tonumber(h, 16))
+end
+
+-- The member key as a downstream propagator could end up reading it: junk trimmed off both ends,
+-- ASCII lower-cased, percent-escapes decoded (OpenTelemetry JS decodes baggage keys with
+-- decodeURIComponent), repeated until nothing changes. nil when it still changes after
+-- MAX_DECODES decodings: such a key is treated as a routing key (fail closed).
+local function normalised(key)
+  for _ = 1, MAX_DECODES do
+    local i, k = 1, #key
+    while i <= k and junk(byte(key, i)) do i = i + 1 end
+    while k >= i and junk(byte(key, k)) do k = k - 1 end
+    key = lower(sub(key, i, k))
+    if not find(key, "%", 1, true) then return key end
+    local decoded = gsub(key, "%%(%x%x)", hexByte)
+    if decoded == key then return key end
+    key = decoded
+  end
+  return nil
+end
+
+-- Returns `line` without the list members whose key could be read as one of meshfork.keyNames,
+-- and whether any was removed. The key is the text before the first '=' or ';' of the member,
+-- normalised as above: a superset of what the VirtualService regexes (`(.*,)?[ \t]*KEY[ \t]*=...`),
+-- the SDK (raw key text) and OpenTelemetry's propagators accept, so nothing that routes survives
+-- here or after any later hop. Everything else, including empty or malformed members, is kept
+-- byte for byte.
 local function strip(line)
   local kept, removed, pos = {}, false, 1
   while pos <= #line + 1 do
     local comma = find(line, ",", pos, true) or #line + 1
-    local i = pos
-    while i < comma and (byte(line, i) == 32 or byte(line, i) == 9) do i = i + 1 end
-    local e = find(line, "[=;,]", i) or comma
+    local e = find(line, "[=;,]", pos) or comma
     if e > comma then e = comma end
-    local k = e - 1
-    while k >= i and (byte(line, k) == 32 or byte(line, k) == 9) do k = k - 1 end
-    if k >= i and meshfork.keyNames[sub(line, i, k)] then
+    local key = normalised(sub(line, pos, e - 1))
+    if key == nil or meshfork.keyNames[key] then
       removed = true
     else
       kept[#kept + 1] = sub(line, pos, comma - 1)
@@ -102,6 +142,14 @@ local function stripList(headers, name)
   return true
 end
 
+-- Every header removed wholesale: the configured ones and both legacy forms of every key name.
+local HEADERS = {}
+for _, name in ipairs(meshfork.headers) do HEADERS[#HEADERS + 1] = name end
+for key in pairs(meshfork.keyNames) do
+  HEADERS[#HEADERS + 1] = "uberctx-" .. key
+  HEADERS[#HEADERS + 1] = "ot-baggage-" .. key
+end
+
 local function guard(handle, headers)
   local tokens = values(headers, meshfork.tokenHeader)
   if #tokens > 0 then
@@ -112,7 +160,7 @@ local function guard(handle, headers)
   end
   local stripped = stripList(headers, "baggage")
   stripped = stripList(headers, "tracestate") or stripped
-  for _, name in ipairs(meshfork.headers) do
+  for _, name in ipairs(HEADERS) do
     if headers:get(name) ~= nil then
       headers:remove(name)
       stripped = true
@@ -130,7 +178,7 @@ function envoy_on_request(handle)
     headers:remove(meshfork.tokenHeader)
     headers:remove("baggage")
     headers:remove("tracestate")
-    for _, name in ipairs(meshfork.headers) do headers:remove(name) end
+    for _, name in ipairs(HEADERS) do headers:remove(name) end
     handle:logErr("meshfork ingress guard failed, removed baggage and tracestate: " .. tostring(err))
   end
 end

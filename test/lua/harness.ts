@@ -37,13 +37,31 @@ export function luajitAvailable(): boolean {
   return false;
 }
 
-export function runLua(script: string, headers: HeaderLine[], opts: { legacy?: boolean; fault?: string } = {}): LuaRun {
+/** Lua literal of a byte string (one char per byte, as Node presents header values: latin1). */
+function quoteBytes(value: string): string {
+  let out = '"';
+  for (const b of Buffer.from(value, 'latin1')) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : '\\' + String(b).padStart(3, '0');
+  }
+  return out + '"';
+}
+
+/**
+ * Runs `script` on a request with `headers`. Header values are UTF-8 text, or byte strings (one
+ * char per byte, chars < 256) with `latin1: true`; the result is always byte strings.
+ */
+export function runLua(
+  script: string,
+  headers: HeaderLine[],
+  opts: { legacy?: boolean; fault?: string; latin1?: boolean } = {},
+): LuaRun {
   const dir = mkdtempSync(join(tmpdir(), 'meshfork-lua-'));
   try {
     const scriptPath = join(dir, 'filter.lua');
     const requestPath = join(dir, 'request.lua');
     writeFileSync(scriptPath, script);
-    const lines = headers.map(([n, v]) => `  { ${luaQuote(n)}, ${luaQuote(v)} },`).join('\n');
+    const quote = opts.latin1 === true ? quoteBytes : luaQuote;
+    const lines = headers.map(([n, v]) => `  { ${quote(n)}, ${quote(v)} },`).join('\n');
     writeFileSync(requestPath, `return {\n legacy = ${opts.legacy === true},\n fault = ${opts.fault === undefined ? 'nil' : luaQuote(opts.fault)},\n headers = {\n${lines}\n }\n}\n`);
     const res = spawnSync(LUAJIT, [DRIVER, scriptPath, requestPath], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (res.status !== 0) throw new Error(`luajit failed (${res.status}): ${res.stderr}`);

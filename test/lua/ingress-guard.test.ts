@@ -40,6 +40,70 @@ describe.skipIf(!luajitAvailable())('ingress-guard.lua under LuaJIT', () => {
     expect(r.headers).toEqual([['baggage', ' x=1, xmf-key=2, mf-keyx=3, foo=1;mf-key=4']]);
   });
 
+  // Bytes of the characters JavaScript's String.prototype.trim removes (OpenTelemetry JS trims
+  // baggage and tracestate keys with it), as UTF-8, plus a raw 0xA0 byte (U+00A0 in Node's latin1
+  // header strings) and U+0085 (Go's unicode.IsSpace).
+  const utf8 = (cp: number) => Buffer.from(String.fromCodePoint(cp), 'utf8').toString('latin1');
+  const TRIMMED = [
+    ...['\t', '\n', '\v', '\f', '\r', ' '],
+    ...[0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
+      0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff, 0x85].map(utf8),
+    '\xa0',
+  ];
+  const runBytes = (headers: HeaderLine[]) => {
+    const r = runLua(script, headers, { latin1: true });
+    expect(r.error).toBeUndefined();
+    return r;
+  };
+
+  it('strips keys with any trimmed whitespace or obs-text around them, in baggage and tracestate', () => {
+    expect(TRIMMED).toHaveLength(27);
+    for (const ws of TRIMMED) {
+      for (const member of [`${ws}mf-key=abcd1234`, `mf-key${ws}=abcd1234`, `${ws}${ws}mf-key${ws}=abcd1234;p`]) {
+        const r = runBytes([['baggage', `a=1,${member},b=2`], ['tracestate', `${member},v=1`]]);
+        expect(r.headers, JSON.stringify(member)).toEqual([['baggage', 'a=1,b=2'], ['tracestate', 'v=1']]);
+      }
+    }
+  });
+
+  it('strips percent-encoded and re-encoded keys, in any case', () => {
+    const members = [
+      'mf%2Dkey=abcd1234', 'mf%2dkey=abcd1234', '%6Df-key=abcd1234', '%6d%66%2d%6b%65%79=abcd1234',
+      'mf%252Dkey=abcd1234', '%25256Df-key=abcd1234', '%20mf-key=abcd1234', 'mf-key%C2%A0=abcd1234',
+      '%C2%A0mf-key%09=abcd1234', 'sd%2Drouting%2Dkey=abcd1234', 'mf-key%2B=abcd1234', '+mf-key=abcd1234',
+      'MF-KEY=abcd1234', 'Mf-Key=abcd1234', 'SD-Routing-Key=abcd1234', '%4DF-KEY=abcd1234', ' MF%2dKEY =abcd1234',
+      // five nested encodings: more than the guard decodes, so stripped as a key (fail closed)
+      '%2525252525=1',
+    ];
+    for (const member of members) {
+      const r = run([['baggage', `a=1,${member}`], ['tracestate', `${member},v=1`]]);
+      expect(r.headers, member).toEqual([['baggage', 'a=1'], ['tracestate', 'v=1']]);
+    }
+  });
+
+  it('keeps look-alikes that no decoding or trimming turns into a key name', () => {
+    const line = 'xmf-key=1,mf-keyx=2,mf%2Dkeyx=3,mf%2Dkey%2Dx=4,a%20b=5,foo=mf-key,foo=1;mf-key=6,mf_key=7,mf%zzkey=8,%252525=9';
+    const r = run([['baggage', line], ['tracestate', line]]);
+    expect(r.headers).toEqual([['baggage', line], ['tracestate', line]]);
+    expect(r.mutations).toBe(0);
+  });
+
+  it('always removes the Jaeger and OpenTracing forms of every key name, in any case', () => {
+    const bare = ingressGuardLua({ keyNames: ['mf-key', 'sd-routing-key'], headers: [], tokenSha256: [] });
+    const r = runLua(bare, [
+      ['Uberctx-Mf-Key', 'abcd1234'],
+      ['OT-BAGGAGE-MF-KEY', 'abcd1234'],
+      ['uberctx-sd-routing-key', 'abcd1234'],
+      ['ot-baggage-sd-routing-key', 'abcd1234'],
+      ['uberctx-other', 'abcd1234'],
+      ['X-MESHFORK-ROUTING-KEY', 'abcd1234'],
+    ]);
+    expect(r.error).toBeUndefined();
+    expect(r.headers).toEqual([['uberctx-other', 'abcd1234'], ['x-meshfork-routing-key', 'abcd1234']]);
+    const configured = run([['X-Meshfork-Routing-Key', 'abcd1234'], ['x-other', '1']]);
+    expect(configured.headers).toEqual([['x-other', '1']]);
+  });
+
   it('strips keys in every repeated line and drops lines left empty', () => {
     const r = run([['baggage', 'mf-key=a'], ['baggage', 'c=3, sd-routing-key=b'], ['baggage', 'd=4']]);
     expect(r.headers).toEqual([['baggage', 'c=3'], ['baggage', 'd=4']]);
@@ -119,6 +183,10 @@ describe.skipIf(!luajitAvailable())('ingress-guard.lua under LuaJIT', () => {
       );
       expect(r.headers).toEqual([['x-other', '1']]);
       expect(r.logs).toEqual([['Err', expect.stringContaining(`injected fault in ${fault}`)]]);
+    }
+    for (const fault of ['getAtIndex', 'getNumValues']) {
+      const legacy = run([['uberctx-sd-routing-key', 'x'], ['ot-baggage-sd-routing-key', 'x'], ['baggage', 'a=1']], { fault });
+      expect(legacy.headers).toEqual([]);
     }
   });
 });
