@@ -11,8 +11,29 @@ export interface Problem {
   code?: 'BaselineNotFound';
 }
 
+/**
+ * Characters that change how a terminal shows text, escaped wherever input text is shown: C0
+ * controls (newline and tab included, so input cannot start a forged problem line), DEL, C1
+ * controls (U+0080–U+009F; U+009B is a one-byte CSI), the Unicode line and paragraph separators,
+ * and the bidirectional marks, embeddings, overrides and isolates (U+061C, U+200E, U+200F,
+ * U+202A–U+202E, U+2066–U+2069; the "Trojan Source" characters, CVE-2021-42574).
+ */
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** `text` with the characters of UNSAFE_TEXT written as `\n`, `\r`, `\t`, `\xHH` or `\uHHHH`. */
+export function escapeText(text: string): string {
+  return text.replace(UNSAFE_TEXT, (c) => {
+    const named = NAMED_ESCAPES[c];
+    if (named !== undefined) return named;
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** One line of text: `<file>: <object>: <field.path>: <message>`, input text escaped (escapeText). */
 export function formatProblem(problem: Problem): string {
-  return [problem.file ?? '<input>', problem.object ?? '-', problem.path || '.', problem.message].join(': ');
+  return [problem.file ?? '<input>', problem.object ?? '-', problem.path || '.', problem.message].map(escapeText).join(': ');
 }
 
 /** Thrown by entry points that refuse to produce output for bad input; carries every problem. */

@@ -23,7 +23,7 @@ import type { Construct, IConstruct } from 'constructs';
 import { resolveConfig, type MeshforkConfigT } from '../api/config.js';
 import { formatProblem, InputError, type Problem } from '../api/problem.js';
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
-import { withSources } from '../cli/load.js';
+import { withSources } from '../manifests/load.js';
 import { inventoryOf, type Inventory } from '../planner/inventory.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/kube.js';
 import { mergeVirtualService } from '../planner/virtual-service.js';

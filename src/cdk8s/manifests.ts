@@ -1,6 +1,6 @@
 /**
  * Reads inventory and Sandbox/RouteGroup manifests from YAML files for a cdk8s app, with the CLI's
- * loader (src/cli/load.ts): every document of every file, directories walked in name order,
+ * loader (src/manifests/load.ts): every document of every file, directories walked in name order,
  * namespaces defaulted like kubectl, Sandbox/RouteGroup objects validated, problems located by
  * file and line. (cdk8s' own Yaml.load reads one file or URL, runs a child process per call and
  * defaults nothing, so it is not used here.)
@@ -8,7 +8,7 @@
 import { InputError } from '../api/problem.js';
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import type { Inventory } from '../planner/inventory.js';
-import { loadInputs } from '../cli/load.js';
+import { loadInputs } from '../manifests/load.js';
 
 export interface ReadManifestsOptions {
   /**

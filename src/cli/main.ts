@@ -4,31 +4,50 @@
  *   synth     inventory + Sandbox/RouteGroup manifests -> every object meshfork adds or changes
  *   validate  checks Sandbox/RouteGroup manifests (and their forks, when inventory is given)
  *   crds      prints the meshfork.dev CustomResourceDefinitions
- * Bad input: every problem on stderr as `<file>: <object>: <field.path>: <message>`, nothing on
- * stdout, exit status 1. Usage errors exit 2.
+ * Bad input: every problem on stderr as `<file>: <object>: <field.path>: <message>` (input text
+ * escaped, see formatProblem), nothing on stdout, exit status 1. Usage errors exit 2. A closed
+ * stdout (`meshfork synth ... | head -1`) ends the output quietly.
  */
-import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { join } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { formatProblem, type Problem } from '../api/problem.js';
 import { resolveConfig } from '../api/config.js';
 import { customResourceDefinitions } from '../api/crd.js';
-import { plan, type PlanConfig } from '../planner/plan.js';
-import type { KubeObject } from '../planner/kube.js';
-import { loadInputs, withSources } from './load.js';
-import { toYamlDocuments, toYaml } from './yaml.js';
+import { DNS_LABEL_PATTERN } from '../api/schema.js';
+import { plan, type PlanConfig, type PlanResult } from '../planner/plan.js';
+import { DEFAULT_INPUT_LIMITS, loadInputs, withSources, type LoadedInput } from '../manifests/load.js';
+import { MIB } from '../manifests/files.js';
+import { writeObjectFiles } from './output.js';
+import { toYamlDocuments } from './yaml.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
 
+/** Set once a reader closed stdout or stderr (EPIPE): further output to it is dropped. */
+const closed = { stdout: false, stderr: false };
+
 const processIo: CliIo = {
-  stdout: (t) => process.stdout.write(t),
-  stderr: (t) => process.stderr.write(t),
+  stdout: (t) => void (closed.stdout || process.stdout.write(t)),
+  stderr: (t) => void (closed.stderr || process.stderr.write(t)),
 };
+
+/**
+ * A reader that stops early (`| head -1`) closes the pipe; Node reports that as an 'error' event
+ * (EPIPE) on the stream, which would otherwise end the process with a stack trace. The output
+ * is simply not wanted any more: drop it and keep the exit status.
+ */
+function quietOnClosedPipes(): void {
+  for (const name of ['stdout', 'stderr'] as const) {
+    process[name].on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      closed[name] = true;
+    });
+  }
+}
 
 interface CommonOptions {
   file: string[];
@@ -38,6 +57,8 @@ interface CommonOptions {
   compat?: string;
   header?: string[];
   ingressGuard?: boolean;
+  maxFileSize: number;
+  maxInputSize: number;
 }
 
 class ExitError extends Error {
@@ -71,39 +92,66 @@ function loadConfig(io: CliIo, options: CommonOptions): PlanConfig {
   return config;
 }
 
-function synth(io: CliIo, options: CommonOptions & { output?: string }): void {
+/**
+ * Loads the input and plans it. Sandboxes and RouteGroups with schema problems are planned in
+ * their valid parts (LoadedInput.partial) so that their rule problems come in the same run;
+ * input the loader could not fully read is not planned (objects would look missing).
+ */
+function loadAndPlan(io: CliIo, options: CommonOptions): { input: LoadedInput; result: PlanResult; problems: Problem[] } {
   const config = loadConfig(io, options);
-  const input = loadInputs(options.file, options.namespace);
-  if (input.problems.length > 0) fail(io, input.problems);
-  const result = plan({ inventory: input.inventory, sandboxes: input.sandboxes, routeGroups: input.routeGroups, config });
-  if (result.problems.length > 0) fail(io, withSources(result.problems, input.sources));
+  if (!NAMESPACE.test(options.namespace)) fail(io, [{ file: '<flags>', path: '--namespace', message: `must be an RFC 1123 label (a-z, 0-9 and -, at most 63 characters)` }]);
+  const input = loadInputs(options.file, options.namespace, { maxFileSize: options.maxFileSize, maxInputSize: options.maxInputSize });
+  if (!input.complete) fail(io, input.problems);
+  const result = plan({
+    inventory: input.inventory,
+    sandboxes: [...input.sandboxes, ...input.partial.sandboxes],
+    routeGroups: [...input.routeGroups, ...input.partial.routeGroups],
+    config,
+  });
+  const planned = withSources(result.problems, input.sources).map((p) => forkIndexRestored(p, input.partial.forkIndex));
+  return { input, result, problems: [...input.problems, ...planned] };
+}
+
+/** A planner problem of a partial Sandbox, with its fork indices as the user wrote them. */
+function forkIndexRestored(problem: Problem, forkIndex: ReadonlyMap<string, readonly number[]>): Problem {
+  const index = problem.object === undefined ? undefined : forkIndex.get(problem.object);
+  if (index === undefined) return problem;
+  const restore = (text: string) => text.replace(/spec\.forks\[(\d+)\]/g, (_m, i: string) => `spec.forks[${index[Number(i)] ?? i}]`);
+  return { ...problem, path: restore(problem.path), message: restore(problem.message) };
+}
+
+function synth(io: CliIo, options: CommonOptions & { output?: string }): void {
+  const { input, result, problems } = loadAndPlan(io, options);
+  if (problems.length > 0) fail(io, problems);
   for (const note of withSources(result.notes, input.sources)) io.stderr(`note: ${formatProblem(note)}\n`);
-  if (options.output !== undefined) writeObjectFiles(options.output, result.objects);
-  else io.stdout(toYamlDocuments(result.objects));
-}
-
-export function objectFileName(object: KubeObject): string {
-  return `${object.kind.toLowerCase()}-${object.metadata.namespace ?? 'cluster'}-${object.metadata.name}.yaml`;
-}
-
-function writeObjectFiles(dir: string, objects: readonly KubeObject[]): void {
-  mkdirSync(dir, { recursive: true });
-  for (const object of objects) writeFileSync(join(dir, objectFileName(object)), toYaml(object));
+  if (options.output !== undefined) {
+    const written = writeObjectFiles(options.output, result.objects);
+    if (written.length > 0) fail(io, written);
+  } else {
+    io.stdout(toYamlDocuments(result.objects));
+  }
 }
 
 function validate(io: CliIo, options: CommonOptions): void {
-  const config = loadConfig(io, options);
-  const input = loadInputs(options.file, options.namespace);
-  if (input.problems.length > 0) fail(io, input.problems);
+  const { input, problems: all } = loadAndPlan(io, options);
   // Forks are checked against the inventory only when the input holds one.
   const hasInventory = input.inventory.deployments.length > 0;
-  const result = plan({ inventory: input.inventory, sandboxes: input.sandboxes, routeGroups: input.routeGroups, config });
-  const problems = hasInventory ? result.problems : result.problems.filter((p) => p.code !== 'BaselineNotFound');
-  if (problems.length > 0) fail(io, withSources(problems, input.sources));
+  const problems = hasInventory ? all : all.filter((p) => p.code !== 'BaselineNotFound');
+  if (problems.length > 0) fail(io, problems);
   io.stdout(
     `ok: ${input.sandboxes.length} Sandbox${input.sandboxes.length === 1 ? '' : 'es'}, ${input.routeGroups.length} RouteGroup${input.routeGroups.length === 1 ? '' : 's'}` +
       `${hasInventory ? `, forks checked against ${input.inventory.deployments.length} Deployments` : ' (no Deployments given: forks not checked)'}\n`,
   );
+}
+
+const NAMESPACE = new RegExp(DNS_LABEL_PATTERN);
+
+/** `--max-file-size 8Mi`: bytes, or a number with Ki, Mi or Gi. */
+function parseSize(text: string): number {
+  const m = /^([0-9]{1,10})(Ki|Mi|Gi)?$/.exec(text);
+  const size = m === null ? NaN : Number(m[1]) * ({ Ki: 1024, Mi: MIB, Gi: 1024 * MIB }[m[2] ?? ''] ?? 1);
+  if (!Number.isSafeInteger(size) || size <= 0) throw new InvalidArgumentError('give a positive number of bytes, optionally with Ki, Mi or Gi (e.g. 8Mi)');
+  return size;
 }
 
 export function buildProgram(io: CliIo = processIo): Command {
@@ -120,7 +168,9 @@ export function buildProgram(io: CliIo = processIo): Command {
       .option('--key-name <name>', 'baggage member key of the routing key (default meshfork-routing-key)')
       .addOption(new Option('--compat <preset>', 'routing-key compatibility preset').choices(['signadot']))
       .option('--header <name...>', 'extra plain headers that carry the routing key')
-      .option('--ingress-guard', 'also emit the mesh-wide ingress guard EnvoyFilter (preview tokens come from --config)');
+      .option('--ingress-guard', 'also emit the mesh-wide ingress guard EnvoyFilter (preview tokens come from --config)')
+      .option('--max-file-size <bytes>', 'largest manifest file read, after YAML alias expansion (e.g. 8Mi)', parseSize, DEFAULT_INPUT_LIMITS.maxFileSize)
+      .option('--max-input-size <bytes>', 'largest total of all manifest files read (e.g. 64Mi)', parseSize, DEFAULT_INPUT_LIMITS.maxInputSize);
   common(program.command('synth').description('generate the Istio routing and forked workloads for the sandboxes'))
     .option('-o, --output <dir>', 'write one file per object into <dir> instead of stdout')
     .action((options: CommonOptions & { output?: string }) => synth(io, options));
@@ -146,5 +196,6 @@ export function runCli(argv: readonly string[], io: CliIo = processIo): number {
 
 const entry = process.argv[1];
 if (entry !== undefined && pathToFileURL(realpathSync(entry)).href === import.meta.url) {
+  quietOnClosedPipes();
   process.exitCode = runCli(process.argv.slice(2));
 }

@@ -2,6 +2,7 @@
  * The baseline the planner reads: Deployments, Services, VirtualServices and DestinationRules,
  * each with its namespace filled in. Hosts are compared as fully qualified names.
  */
+import type { Problem } from '../api/problem.js';
 import type { KubeObject } from './kube.js';
 
 export const CLUSTER_DOMAIN = 'cluster.local';
@@ -67,3 +68,187 @@ export function podTemplateLabels(deployment: KubeObject): Record<string, string
 export function deploymentSelector(deployment: KubeObject): { matchLabels?: Record<string, string>; matchExpressions?: unknown[] } {
   return (deployment.spec as { selector?: { matchLabels?: Record<string, string>; matchExpressions?: unknown[] } } | undefined)?.selector ?? {};
 }
+
+/**
+ * Shapes of the inventory fields the planner reads (forked-deployment.ts, fork-service.ts,
+ * destination-rule.ts, virtual-service.ts, fork-policy.ts), checked before planning so that a
+ * malformed object is a problem naming the field, never an exception or a silent misreading
+ * (e.g. `gateways: mesh` as a string, which would otherwise read as "no gateways", i.e. mesh).
+ * Pure; fields the planner copies without reading are not checked (the API server checks them).
+ */
+export function inventoryProblems(inventory: Inventory): Problem[] {
+  const problems: Problem[] = [];
+  const check = (object: KubeObject, kind: keyof typeof SPEC_CHECKS) => {
+    const metadata = asRecord(object.metadata);
+    const ref = `${String(object.kind)} ${String(metadata?.['namespace'] ?? 'default')}/${String(metadata?.['name'])}`;
+    const c = new ShapeChecker(ref, problems);
+    c.metadata(object.metadata, kind === 'services' ? 'service' : 'subdomain');
+    SPEC_CHECKS[kind](c, object['spec']);
+  };
+  for (const kind of Object.keys(SPEC_CHECKS) as Array<keyof typeof SPEC_CHECKS>) for (const object of inventory[kind]) check(object, kind);
+  return problems;
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Service names are RFC 1035 labels (they become DNS names): a letter first. */
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/** Records one problem per malformed field of one object; each method returns whether the shape holds. */
+class ShapeChecker {
+  constructor(
+    private readonly object: string,
+    private readonly problems: Problem[],
+  ) {}
+
+  fail(path: string, expected: string, value: unknown): false {
+    this.problems.push({ object: this.object, path, message: `must be ${expected}, not ${describe(value)}` });
+    return false;
+  }
+
+  /** An object (map); `required` refuses a missing one. */
+  record(value: unknown, path: string, required = false): value is Record<string, unknown> {
+    if (value === undefined && !required) return false;
+    return asRecord(value) !== undefined || this.fail(path, 'an object', value);
+  }
+
+  list(value: unknown, path: string, what: string): value is unknown[] {
+    if (value === undefined) return false;
+    return Array.isArray(value) || this.fail(path, `a list of ${what}`, value);
+  }
+
+  string(value: unknown, path: string, required = false): void {
+    if (value === undefined && !required) return;
+    if (typeof value !== 'string' || value === '') this.fail(path, 'a non-empty string', value);
+  }
+
+  stringList(value: unknown, path: string, what: string): void {
+    if (!this.list(value, path, what)) return;
+    value.forEach((item, i) => {
+      if (typeof item !== 'string') this.fail(`${path}[${i}]`, 'a string', item);
+    });
+  }
+
+  /** Labels, annotations, selectors: string keys to string values. */
+  stringMap(value: unknown, path: string): void {
+    if (!this.record(value, path)) return;
+    for (const [key, item] of Object.entries(value)) {
+      if (typeof item !== 'string') this.fail(`${path}["${key}"]`, 'a string (label maps and selectors map strings to strings)', item);
+    }
+  }
+
+  integer(value: unknown, path: string, min: number, max: number, required = false): void {
+    if (value === undefined && !required) return;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) this.fail(path, `an integer from ${min} to ${max}`, value);
+  }
+
+  objects(value: unknown, path: string, what: string, each: (item: Record<string, unknown>, path: string) => void): void {
+    if (!this.list(value, path, what)) return;
+    value.forEach((item, i) => {
+      if (this.record(item, `${path}[${i}]`, true)) each(item, `${path}[${i}]`);
+    });
+  }
+
+  metadata(value: unknown, names: 'service' | 'subdomain'): void {
+    if (!this.record(value, 'metadata', true)) return;
+    const name = value['name'];
+    if (typeof name !== 'string' || name === '') this.fail('metadata.name', 'a non-empty string', name);
+    else if (names === 'service' && (name.length > 63 || !DNS_1035_LABEL.test(name))) {
+      this.problems.push({ object: this.object, path: 'metadata.name', message: 'must be an RFC 1035 label (a-z, 0-9 and -, a letter first, at most 63 characters), as Service names are' });
+    } else if (names === 'subdomain' && (name.length > 253 || !DNS_SUBDOMAIN.test(name))) {
+      this.problems.push({ object: this.object, path: 'metadata.name', message: 'must be an RFC 1123 subdomain (a-z, 0-9, - and ., at most 253 characters)' });
+    }
+    const namespace = value['namespace'];
+    if (namespace !== undefined && (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace))) {
+      this.problems.push({ object: this.object, path: 'metadata.namespace', message: 'must be an RFC 1123 label (a-z, 0-9 and -, at most 63 characters)' });
+    }
+    this.stringMap(value['labels'], 'metadata.labels');
+    this.stringMap(value['annotations'], 'metadata.annotations');
+  }
+}
+
+const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
+
+const SPEC_CHECKS = {
+  deployments(c: ShapeChecker, spec: unknown): void {
+    if (!c.record(spec, 'spec', true)) return;
+    if (c.record(spec['selector'], 'spec.selector')) {
+      const selector = spec['selector'];
+      c.stringMap(selector['matchLabels'], 'spec.selector.matchLabels');
+      c.objects(selector['matchExpressions'], 'spec.selector.matchExpressions', 'label selector requirements', (e, at) => {
+        c.string(e['key'], `${at}.key`, true);
+        c.string(e['operator'], `${at}.operator`, true);
+        c.stringList(e['values'], `${at}.values`, 'label values');
+      });
+    }
+    if (!c.record(spec['template'], 'spec.template')) return;
+    const template = spec['template'];
+    if (c.record(template['metadata'], 'spec.template.metadata')) {
+      c.stringMap(template['metadata']['labels'], 'spec.template.metadata.labels');
+      c.stringMap(template['metadata']['annotations'], 'spec.template.metadata.annotations');
+    }
+    if (!c.record(template['spec'], 'spec.template.spec')) return;
+    const pod = template['spec'];
+    for (const listName of CONTAINER_LISTS) {
+      c.objects(pod[listName], `spec.template.spec.${listName}`, 'containers', (container, at) => {
+        c.string(container['name'], `${at}.name`, true);
+        c.string(container['image'], `${at}.image`);
+        c.stringList(container['command'], `${at}.command`, 'strings');
+        c.stringList(container['args'], `${at}.args`, 'strings');
+        c.objects(container['env'], `${at}.env`, 'environment variables', (env, envAt) => c.string(env['name'], `${envAt}.name`, true));
+      });
+    }
+  },
+
+  services(c: ShapeChecker, spec: unknown): void {
+    if (!c.record(spec, 'spec')) return;
+    c.stringMap(spec['selector'], 'spec.selector');
+    c.objects(spec['ports'], 'spec.ports', 'ports', (port, at) => {
+      c.integer(port['port'], `${at}.port`, 1, 65535, true);
+      for (const field of ['name', 'protocol', 'appProtocol']) c.string(port[field], `${at}.${field}`);
+      const target = port['targetPort'];
+      if (typeof target === 'string') c.string(target, `${at}.targetPort`);
+      else c.integer(target, `${at}.targetPort`, 1, 65535);
+    });
+  },
+
+  virtualServices(c: ShapeChecker, spec: unknown): void {
+    if (!c.record(spec, 'spec')) return;
+    c.stringList(spec['hosts'], 'spec.hosts', 'host names');
+    c.stringList(spec['gateways'], 'spec.gateways', 'gateway names (e.g. [mesh])');
+    c.objects(spec['http'], 'spec.http', 'HTTP routes', (route, at) => {
+      c.string(route['name'], `${at}.name`);
+      c.objects(route['match'], `${at}.match`, 'match blocks', (match, matchAt) => {
+        if (!c.record(match['headers'], `${matchAt}.headers`)) return;
+        for (const [header, matcher] of Object.entries(match['headers'])) c.record(matcher, `${matchAt}.headers["${header}"]`, true);
+      });
+      c.objects(route['route'], `${at}.route`, 'destinations', (destination, destAt) => {
+        if (c.record(destination['destination'], `${destAt}.destination`, true)) {
+          const d = destination['destination'];
+          c.string(d['host'], `${destAt}.destination.host`, true);
+          c.string(d['subset'], `${destAt}.destination.subset`);
+          if (c.record(d['port'], `${destAt}.destination.port`)) c.integer(d['port']['number'], `${destAt}.destination.port.number`, 1, 65535, true);
+        }
+        c.integer(destination['weight'], `${destAt}.weight`, 0, 100);
+      });
+    });
+  },
+
+  destinationRules(c: ShapeChecker, spec: unknown): void {
+    if (!c.record(spec, 'spec')) return;
+    c.string(spec['host'], 'spec.host');
+    c.record(spec['trafficPolicy'], 'spec.trafficPolicy');
+    c.stringList(spec['exportTo'], 'spec.exportTo', 'namespaces');
+  },
+};

@@ -9,7 +9,7 @@
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from './kube.js';
-import { namespaceOf, serviceFqdn, type Inventory } from './inventory.js';
+import { inventoryProblems, namespaceOf, serviceFqdn, type Inventory } from './inventory.js';
 import { forkDeployment, forkName } from './forked-deployment.js';
 import { forkService, forkServiceName } from './fork-service.js';
 import { baselineDestinationRule, forkDestinationRule } from './destination-rule.js';
@@ -96,6 +96,9 @@ export function effectiveRoutingKey(object: SandboxObject | RouteGroupObject): s
 }
 
 export function plan(input: PlanInput): PlanResult {
+  // Malformed inventory is reported before anything reads it (inventoryProblems in inventory.ts).
+  const shapeProblems = inventoryProblems(input.inventory);
+  if (shapeProblems.length > 0) return { objects: [], problems: shapeProblems, notes: [], sandboxes: [], routeGroupKeys: [] };
   const config: PlanConfig = { routing: input.config?.routing ?? DEFAULT_ROUTING_KEY_CONFIG, ...(input.config?.ingressGuard ? { ingressGuard: input.config.ingressGuard } : {}) };
   // Objects meshfork generated earlier are outputs, never baseline.
   const inventory: Inventory = {

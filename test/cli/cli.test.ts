@@ -174,18 +174,18 @@ describe('meshfork synth output', () => {
     ]);
   });
 
-  it('-o writes one file per object', () => {
+  it('-o writes one file per object, as <namespace>/<kind>-<name>.yaml', () => {
     const out = join(work, 'out');
     const result = cli('synth', '-f', BOOKINFO, good, '-o', out);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toBe('');
-    expect(readdirSync(out).sort()).toEqual([
-      'deployment-default-reviews-v3-demo.yaml',
-      'envoyfilter-default-reviews-v3-demo-affinity.yaml',
-      'service-default-reviews-demo.yaml',
-      'virtualservice-default-reviews-meshfork.yaml',
+    expect(result).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(readdirSync(out)).toEqual(['default']);
+    expect(readdirSync(join(out, 'default')).sort()).toEqual([
+      'deployment-reviews-v3-demo.yaml',
+      'envoyfilter-reviews-v3-demo-affinity.yaml',
+      'service-reviews-demo.yaml',
+      'virtualservice-reviews-meshfork.yaml',
     ]);
-    expect(readFileSync(join(out, 'service-default-reviews-demo.yaml'), 'utf8')).toContain('name: reviews-demo\n');
+    expect(readFileSync(join(out, 'default', 'service-reviews-demo.yaml'), 'utf8')).toContain('name: reviews-demo\n');
   });
 
   it('-n sets the namespace of objects without one', () => {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { expandPaths } from '../../src/cli/load.js';
+import { expandPaths } from '../../src/manifests/load.js';
 import { cli, FIXTURES, GOLDEN_INPUTS } from '../support/cli.js';
 import { GOLDEN_CASES } from '../support/golden-cases.js';
 

@@ -1,0 +1,247 @@
+/**
+ * Reads manifests for the CLI and for cdk8s apps: every YAML document of every file (directories
+ * are walked for *.yaml / *.yml / *.json in name order, see files.ts for what is read and what is
+ * refused), namespaces defaulted like kubectl does, and Sandbox / RouteGroup objects validated.
+ * Every problem carries the file (and line) it came from; nothing in the input makes this throw.
+ */
+import { LineCounter, parseAllDocuments } from 'yaml';
+import type { Problem } from '../api/problem.js';
+import { DNS_LABEL_PATTERN, GROUP_VERSION, type RouteGroupObject, type SandboxObject } from '../api/schema.js';
+import { routeGroupValidParts, sandboxValidParts, validateRouteGroup, validateSandbox } from '../api/validate.js';
+import { inventoryOf, type Inventory } from '../planner/inventory.js';
+import type { KubeObject } from '../planner/kube.js';
+import { objectRef } from '../planner/plan.js';
+import { decodeUtf8, DEFAULT_INPUT_LIMITS, expandPaths, readLimited, type InputLimits } from './files.js';
+
+export { DEFAULT_INPUT_LIMITS, expandPaths, type InputLimits } from './files.js';
+
+export interface LoadedInput {
+  readonly inventory: Inventory;
+  /** Valid Sandboxes. */
+  readonly sandboxes: SandboxObject[];
+  /** Valid RouteGroups. */
+  readonly routeGroups: RouteGroupObject[];
+  /**
+   * Sandboxes and RouteGroups that failed validation, cut down to their valid parts (see
+   * sandboxValidParts). They may be planned only to report the planner's rule problems next to
+   * the schema problems in one pass; their output must never be used.
+   */
+  readonly partial: {
+    readonly sandboxes: SandboxObject[];
+    readonly routeGroups: RouteGroupObject[];
+    /** `Sandbox namespace/name` -> index in the user's `spec.forks` of each fork kept. */
+    readonly forkIndex: Map<string, readonly number[]>;
+  };
+  /**
+   * Whether every file and document was read and parsed and every object had a usable identity,
+   * i.e. the only problems (if any) are with Sandbox/RouteGroup specs. Planning input that is not
+   * complete would report objects missing that are merely unreadable.
+   */
+  readonly complete: boolean;
+  /** `Kind namespace/name` -> file it was read from. */
+  readonly sources: Map<string, string>;
+  readonly problems: Problem[];
+}
+
+/** Cluster-scoped kinds keep no namespace. */
+const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'PersistentVolume', 'StorageClass']);
+/** Longest object name Kubernetes accepts (RFC 1123 subdomain). */
+const MAX_NAME = 253;
+const NAMESPACE = new RegExp(DNS_LABEL_PATTERN);
+/** Aliases a document may resolve; with the byte bound below this stops "billion laughs" input. */
+const MAX_ALIAS_COUNT = 100;
+
+const FILE_LIMIT = 'per-file limit (--max-file-size)';
+const INPUT_LIMIT = 'total input limit (--max-input-size)';
+
+export function loadInputs(paths: readonly string[], defaultNamespace: string, limits: InputLimits = DEFAULT_INPUT_LIMITS): LoadedInput {
+  const { files, realPaths, problems } = expandPaths(paths);
+  let complete = problems.length === 0;
+  const objects: KubeObject[] = [];
+  const sandboxes: SandboxObject[] = [];
+  const routeGroups: RouteGroupObject[] = [];
+  const partial = { sandboxes: [] as SandboxObject[], routeGroups: [] as RouteGroupObject[], forkIndex: new Map<string, readonly number[]>() };
+  const sources = new Map<string, string>();
+  let totalRead = 0;
+  let totalExpanded = 0;
+
+  for (const file of files) {
+    const remaining = limits.maxInputSize - totalRead;
+    const read = readLimited(file, realPaths.get(file) ?? file, Math.min(limits.maxFileSize, remaining), FILE_LIMIT);
+    if ('problem' in read) {
+      complete = false;
+      if (read.overLimit && remaining < limits.maxFileSize) {
+        problems.push({ file, path: '', message: `the files given add up to more than the ${INPUT_LIMIT} of ${limits.maxInputSize} bytes; this file and the ones after it are not read` });
+        break;
+      }
+      problems.push(read.problem);
+      continue;
+    }
+    const bytes = read.bytes;
+    totalRead += bytes.length;
+    const decoded = decodeUtf8(bytes);
+    if ('invalidAt' in decoded) {
+      complete = false;
+      problems.push({ file, path: '', message: `not valid UTF-8 (first invalid byte at offset ${decoded.invalidAt}); manifests must be UTF-8 text` });
+      continue;
+    }
+    const lineCounter = new LineCounter();
+    const documents = parseAllDocuments(decoded.text, { lineCounter, prettyErrors: false });
+    const list = Array.isArray(documents) ? documents : [documents];
+    let fileExpanded = 0;
+    for (const [index, doc] of list.entries()) {
+      if (doc.errors.length > 0) {
+        complete = false;
+        for (const error of doc.errors) {
+          const pos = lineCounter.linePos(error.pos[0]);
+          problems.push({ file: `${file}:${pos.line}:${pos.col}`, path: '', message: `YAML: ${error.message.split('\n')[0]}` });
+        }
+        continue;
+      }
+      const docLine = lineCounter.linePos(doc.contents?.range?.[0] ?? doc.range[0]).line;
+      const where = `${file}:${docLine}`;
+      let value: unknown;
+      try {
+        value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+      } catch (e) {
+        complete = false;
+        problems.push({ file: where, path: '', message: `YAML: ${String((e as Error).message).split('\n')[0]}` });
+        continue;
+      }
+      if (value === null || value === undefined) continue; // empty document
+      // Aliases repeat a node without repeating its bytes: bound what the document expands to.
+      const fileBudget = limits.maxFileSize - fileExpanded;
+      const inputBudget = limits.maxInputSize - totalExpanded;
+      const size = expandedSize(value, Math.min(fileBudget, inputBudget));
+      if (size > Math.min(fileBudget, inputBudget)) {
+        complete = false;
+        const [limitName, limit] = fileBudget <= inputBudget ? [FILE_LIMIT, limits.maxFileSize] : [INPUT_LIMIT, limits.maxInputSize];
+        problems.push({ file: where, path: '', message: `document ${index + 1} expands (YAML aliases resolved) to more than the ${limitName} of ${limit} bytes` });
+        continue;
+      }
+      fileExpanded += size;
+      totalExpanded += size;
+      if (!readObject(value, index, where)) complete = false;
+    }
+  }
+
+  /** Files one object; false when the object has no usable identity. */
+  function readObject(value: unknown, index: number, where: string): boolean {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      problems.push({ file: where, path: '', message: `document ${index + 1} is not a Kubernetes object` });
+      return false;
+    }
+    const object = value as Partial<KubeObject>;
+    for (const field of ['apiVersion', 'kind'] as const) {
+      if (typeof object[field] !== 'string' || object[field] === '') {
+        problems.push({ file: where, path: field, message: object[field] === undefined ? 'required field is missing' : 'must be a non-empty string' });
+        return false;
+      }
+    }
+    const kind = object.kind!;
+    if (kind === 'List' && Array.isArray((object as { items?: unknown }).items)) {
+      problems.push({ file: where, path: 'items', message: 'List objects are not supported; write one document per object' });
+      return false;
+    }
+    const metadata = object.metadata as Record<string, unknown> | undefined;
+    const identity = identityProblem(metadata);
+    if (identity !== undefined) {
+      problems.push({ file: where, object: kind, ...identity });
+      return false;
+    }
+    if (metadata!['namespace'] === undefined && !CLUSTER_SCOPED.has(kind)) metadata!['namespace'] = defaultNamespace;
+    const kubeObject = object as KubeObject;
+    const ref = objectRef(kubeObject);
+    const apiGroup = kubeObject.apiVersion.split('/')[0];
+    const isMeshfork = apiGroup === 'meshfork.dev';
+    if (isMeshfork && kubeObject.apiVersion !== GROUP_VERSION) {
+      problems.push({ file: where, object: ref, path: 'apiVersion', message: `unsupported version; use ${GROUP_VERSION}` });
+      return true;
+    }
+    const previous = sources.get(ref);
+    if (previous !== undefined) {
+      problems.push({ file: where, object: ref, path: 'metadata.name', message: `defined twice (also in ${previous})` });
+      return false;
+    }
+    sources.set(ref, where);
+    if (isMeshfork && kind === 'Sandbox') {
+      const found = validateSandbox(object);
+      problems.push(...found.map((p) => ({ ...p, file: where, object: ref })));
+      if (found.length === 0) sandboxes.push(object as SandboxObject);
+      else {
+        const parts = sandboxValidParts(object);
+        if (parts !== undefined) {
+          partial.sandboxes.push(parts.sandbox);
+          partial.forkIndex.set(ref, parts.forkIndex);
+        }
+      }
+    } else if (isMeshfork && kind === 'RouteGroup') {
+      const found = validateRouteGroup(object);
+      problems.push(...found.map((p) => ({ ...p, file: where, object: ref })));
+      if (found.length === 0) routeGroups.push(object as RouteGroupObject);
+      else {
+        const parts = routeGroupValidParts(object);
+        if (parts !== undefined) partial.routeGroups.push(parts);
+      }
+    } else if (isMeshfork) {
+      problems.push({ file: where, object: ref, path: 'kind', message: 'unknown kind; meshfork.dev/v1alpha1 has Sandbox and RouteGroup' });
+    } else {
+      objects.push(kubeObject);
+    }
+    return true;
+  }
+
+  return { inventory: inventoryOf(objects), sandboxes, routeGroups, partial, complete, sources, problems };
+}
+
+/** What is wrong with an object's name and namespace, if anything. */
+function identityProblem(metadata: Record<string, unknown> | undefined): Omit<Problem, 'file' | 'object'> | undefined {
+  if (metadata === undefined || metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    return { path: 'metadata', message: metadata === undefined ? 'required field is missing' : 'must be an object' };
+  }
+  const name = metadata['name'];
+  if (name === undefined) return { path: 'metadata.name', message: 'required field is missing' };
+  if (typeof name !== 'string' || name === '') return { path: 'metadata.name', message: `must be a non-empty string, not ${describe(name)}` };
+  if (name.length > MAX_NAME) return { path: 'metadata.name', message: `is ${name.length} characters long; Kubernetes names have at most ${MAX_NAME}` };
+  const namespace = metadata['namespace'];
+  if (namespace !== undefined && (typeof namespace !== 'string' || !NAMESPACE.test(namespace) || namespace.length > 63)) {
+    return { path: 'metadata.namespace', message: `must be an RFC 1123 label (a-z, 0-9 and '-', at most 63 characters)${typeof namespace === 'string' ? '' : `, not ${describe(namespace)}`}` };
+  }
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/**
+ * Size of a value written out as JSON (strings counted by UTF-16 length plus quotes), counting
+ * stops once past `budget`. Shared subtrees (YAML aliases) are counted at every use.
+ */
+export function expandedSize(value: unknown, budget: number): number {
+  let size = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && size <= budget) {
+    const v = stack.pop();
+    if (typeof v === 'string') size += v.length + 2;
+    else if (Array.isArray(v)) {
+      size += 2 + v.length;
+      for (const item of v) stack.push(item);
+    } else if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v);
+      size += 2 + entries.length;
+      for (const [k, item] of entries) {
+        size += k.length + 3;
+        stack.push(item);
+      }
+    } else size += String(v).length;
+  }
+  return size;
+}
+
+/** Attaches the source file to problems the planner reported by object. */
+export function withSources(problems: readonly Problem[], sources: ReadonlyMap<string, string>): Problem[] {
+  return problems.map((p) => (p.file === undefined && p.object !== undefined && sources.has(p.object) ? { ...p, file: sources.get(p.object)! } : p));
+}
