@@ -36,6 +36,15 @@ export function formatProblem(problem: Problem): string {
   return [problem.file ?? '<input>', problem.object ?? '-', problem.path || '.', problem.message].map(escapeText).join(': ');
 }
 
+/** How a value of the wrong type reads in a message: `a list`, `null`, `the string "x"`, `the number 7`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `the ${typeof value} ${String(value)}`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 /** Thrown by entry points that refuse to produce output for bad input; carries every problem. */
 export class InputError extends Error {
   constructor(readonly problems: readonly Problem[]) {

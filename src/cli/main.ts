@@ -16,6 +16,7 @@ import { formatProblem, type Problem } from '../api/problem.js';
 import { resolveConfig } from '../api/config.js';
 import { customResourceDefinitions } from '../api/crd.js';
 import { DNS_LABEL_PATTERN } from '../api/schema.js';
+import { NAMESPACE_RULE } from '../planner/inventory.js';
 import { plan, type PlanConfig, type PlanResult } from '../planner/plan.js';
 import { DEFAULT_INPUT_LIMITS, loadInputs, withSources, type LoadedInput } from '../manifests/load.js';
 import { MIB } from '../manifests/files.js';
@@ -99,7 +100,7 @@ function loadConfig(io: CliIo, options: CommonOptions): PlanConfig {
  */
 function loadAndPlan(io: CliIo, options: CommonOptions): { input: LoadedInput; result: PlanResult; problems: Problem[] } {
   const config = loadConfig(io, options);
-  if (!NAMESPACE.test(options.namespace)) fail(io, [{ file: '<flags>', path: '--namespace', message: `must be an RFC 1123 label (a-z, 0-9 and -, at most 63 characters)` }]);
+  if (options.namespace.length > 63 || !NAMESPACE.test(options.namespace)) fail(io, [{ file: '<flags>', path: '--namespace', message: NAMESPACE_RULE }]);
   const input = loadInputs(options.file, options.namespace, { maxFileSize: options.maxFileSize, maxInputSize: options.maxInputSize });
   if (!input.complete) fail(io, input.problems);
   const result = plan({

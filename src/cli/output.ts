@@ -17,6 +17,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, wri
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Problem } from '../api/problem.js';
 import { DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN } from '../api/schema.js';
+import { NAMESPACE_RULE } from '../planner/inventory.js';
 import type { KubeObject } from '../planner/kube.js';
 import { toYaml } from './yaml.js';
 
@@ -39,7 +40,7 @@ export function objectFilePath(object: KubeObject): { path: string } | { problem
   }
   const namespace = metadata.namespace;
   if (namespace !== undefined && (typeof namespace !== 'string' || namespace.length > 63 || !NAMESPACE.test(namespace))) {
-    return bad('metadata.namespace', 'must be an RFC 1123 label (a-z, 0-9 and -, at most 63 characters) to name an output directory');
+    return bad('metadata.namespace', `${NAMESPACE_RULE} to name an output directory`);
   }
   return { path: join(namespace ?? CLUSTER_DIR, `${kind.toLowerCase()}-${metadata.name}.yaml`) };
 }

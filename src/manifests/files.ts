@@ -106,7 +106,8 @@ export function expandPaths(paths: readonly string[]): { files: string[]; realPa
           continue;
         }
         if (!isInside(root, target)) {
-          problem(child, `symlink to ${target}, outside ${root}; not followed`);
+          // Said only of links that would otherwise be read: directories and manifest names.
+          if (stat.isDirectory() || MANIFEST_FILE.test(entry)) problem(child, `symlink to ${target}, outside ${root}; not followed`);
           continue;
         }
       }
@@ -208,7 +209,14 @@ export function decodeUtf8(bytes: Uint8Array): { text: string } | { invalidAt: n
       if (decodesAsPrefix(bytes.subarray(0, mid))) lo = mid;
       else hi = mid - 1;
     }
-    return { invalidAt: lo };
+    // `lo` may end inside the bad sequence (an incomplete sequence is a valid stream prefix): if
+    // the last sequence of the prefix is incomplete, the error starts at its lead byte.
+    let lead = lo;
+    while (lead > 0 && lo - lead < 3 && ((bytes[lead - 1] ?? 0) & 0xc0) === 0x80) lead--;
+    const first = bytes[lead - 1] ?? 0;
+    const length = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
+    const start = lead > 0 && first >= 0xc0 && lead - 1 + length > lo ? lead - 1 : lo;
+    return { invalidAt: start };
   }
 }
 

@@ -5,10 +5,10 @@
  * Every problem carries the file (and line) it came from; nothing in the input makes this throw.
  */
 import { LineCounter, parseAllDocuments } from 'yaml';
-import type { Problem } from '../api/problem.js';
+import { describeValue, type Problem } from '../api/problem.js';
 import { DNS_LABEL_PATTERN, GROUP_VERSION, type RouteGroupObject, type SandboxObject } from '../api/schema.js';
 import { routeGroupValidParts, sandboxValidParts, validateRouteGroup, validateSandbox } from '../api/validate.js';
-import { inventoryOf, type Inventory } from '../planner/inventory.js';
+import { inventoryOf, NAMESPACE_RULE, type Inventory } from '../planner/inventory.js';
 import type { KubeObject } from '../planner/kube.js';
 import { objectRef } from '../planner/plan.js';
 import { decodeUtf8, DEFAULT_INPUT_LIMITS, expandPaths, readLimited, type InputLimits } from './files.js';
@@ -201,19 +201,13 @@ function identityProblem(metadata: Record<string, unknown> | undefined): Omit<Pr
   }
   const name = metadata['name'];
   if (name === undefined) return { path: 'metadata.name', message: 'required field is missing' };
-  if (typeof name !== 'string' || name === '') return { path: 'metadata.name', message: `must be a non-empty string, not ${describe(name)}` };
+  if (typeof name !== 'string' || name === '') return { path: 'metadata.name', message: `must be a non-empty string, not ${describeValue(name)}` };
   if (name.length > MAX_NAME) return { path: 'metadata.name', message: `is ${name.length} characters long; Kubernetes names have at most ${MAX_NAME}` };
   const namespace = metadata['namespace'];
   if (namespace !== undefined && (typeof namespace !== 'string' || !NAMESPACE.test(namespace) || namespace.length > 63)) {
-    return { path: 'metadata.namespace', message: `must be an RFC 1123 label (a-z, 0-9 and '-', at most 63 characters)${typeof namespace === 'string' ? '' : `, not ${describe(namespace)}`}` };
+    return { path: 'metadata.namespace', message: `${NAMESPACE_RULE}, not ${describeValue(namespace)}` };
   }
   return undefined;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**

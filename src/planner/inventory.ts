@@ -2,7 +2,7 @@
  * The baseline the planner reads: Deployments, Services, VirtualServices and DestinationRules,
  * each with its namespace filled in. Hosts are compared as fully qualified names.
  */
-import type { Problem } from '../api/problem.js';
+import { describeValue, type Problem } from '../api/problem.js';
 import type { KubeObject } from './kube.js';
 
 export const CLUSTER_DOMAIN = 'cluster.local';
@@ -89,6 +89,8 @@ export function inventoryProblems(inventory: Inventory): Problem[] {
   return problems;
 }
 
+/** What namespaces must be, as said in problems. */
+export const NAMESPACE_RULE = 'must be an RFC 1123 label (a-z, 0-9 and -, at most 63 characters)';
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Service names are RFC 1035 labels (they become DNS names): a letter first. */
@@ -96,13 +98,6 @@ const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /** Records one problem per malformed field of one object; each method returns whether the shape holds. */
@@ -113,7 +108,8 @@ class ShapeChecker {
   ) {}
 
   fail(path: string, expected: string, value: unknown): false {
-    this.problems.push({ object: this.object, path, message: `must be ${expected}, not ${describe(value)}` });
+    const message = value === undefined ? `required field is missing (${expected})` : `must be ${expected}, not ${describeValue(value)}`;
+    this.problems.push({ object: this.object, path, message });
     return false;
   }
 
@@ -171,7 +167,7 @@ class ShapeChecker {
     }
     const namespace = value['namespace'];
     if (namespace !== undefined && (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace))) {
-      this.problems.push({ object: this.object, path: 'metadata.namespace', message: 'must be an RFC 1123 label (a-z, 0-9 and -, at most 63 characters)' });
+      this.problems.push({ object: this.object, path: 'metadata.namespace', message: NAMESPACE_RULE });
     }
     this.stringMap(value['labels'], 'metadata.labels');
     this.stringMap(value['annotations'], 'metadata.annotations');
