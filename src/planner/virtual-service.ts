@@ -15,15 +15,15 @@
  */
 import { ROUTE_NAME_PREFIX, managedLabels, type KubeObject } from './kube.js';
 import { namespaceOf, resolveHost } from './inventory.js';
-import type { HttpMatchRequest } from './routing-key.js';
+import type { HttpMatchRequest, RoutingKeyMatch } from './routing-key.js';
 
 /** How one sandbox reaches its fork of one baseline host. */
 export interface SandboxRoute {
   readonly sandbox: string;
   /** FQDN of the fork Service. */
   readonly forkHost: string;
-  /** Routing-key match blocks (OR-ed): the sandbox's key and its RouteGroups' keys. */
-  readonly matchBlocks: readonly HttpMatchRequest[];
+  /** Routing-key match of the sandbox's key and its RouteGroups' keys, and of untagged requests. */
+  readonly matchBlocks: RoutingKeyMatch;
   /** Share (0-100) of untagged traffic sent to the fork, when set. */
   readonly splitWeight?: number;
 }
@@ -76,15 +76,45 @@ export function virtualServiceHosts(vs: KubeObject): string[] {
 }
 
 /**
- * AND of two match blocks. Istio ANDs the conditions inside one block; the key block only holds
- * header conditions. Returns undefined when the user's block already constrains the same header
- * (the two conditions cannot be combined into one block).
+ * AND of a user match block and a routing-key block. Istio ANDs the conditions inside one block;
+ * the key block only holds `headers` and `withoutHeaders` conditions. Returns the headers that
+ * clash instead when the user's block already has a condition on one of them in the same map
+ * (one map cannot hold two conditions on a header).
  */
-function andMatch(user: HttpMatchRequest, key: HttpMatchRequest): HttpMatchRequest | undefined {
-  const userHeaders = user.headers ?? {};
-  const keyHeaders = key.headers ?? {};
-  if (Object.keys(keyHeaders).some((h) => h in userHeaders)) return undefined;
-  return { ...structuredClone(user), headers: { ...structuredClone(userHeaders), ...structuredClone(keyHeaders) } };
+function andMatch(user: HttpMatchRequest, key: HttpMatchRequest): { match: HttpMatchRequest } | { clash: string[] } {
+  const clash = (['headers', 'withoutHeaders'] as const).flatMap((field) =>
+    Object.keys(key[field] ?? {}).filter((h) => Object.hasOwn(user[field] ?? {}, h)),
+  );
+  if (clash.length > 0) return { clash };
+  const out: HttpMatchRequest = structuredClone(user);
+  for (const field of ['headers', 'withoutHeaders'] as const) {
+    if (key[field] !== undefined) out[field] = { ...structuredClone(user[field] ?? {}), ...structuredClone(key[field]) };
+  }
+  return { match: out };
+}
+
+/**
+ * Every AND of a user block (or none) and a key block: a request matches the result exactly when
+ * it matches the user's route and one of the key blocks. Blocks that cannot be combined are
+ * dropped (the copy then matches fewer requests, never more) and reported once per header.
+ */
+function andMatches(
+  userBlocks: readonly HttpMatchRequest[] | undefined,
+  keyBlocks: readonly HttpMatchRequest[],
+  report: (headers: string[]) => void,
+): HttpMatchRequest[] {
+  const users = userBlocks && userBlocks.length > 0 ? userBlocks : [{}];
+  const out: HttpMatchRequest[] = [];
+  const clashes = new Set<string>();
+  for (const user of users) {
+    for (const key of keyBlocks) {
+      const combined = andMatch(user, key);
+      if ('clash' in combined) combined.clash.forEach((h) => clashes.add(h));
+      else out.push(combined.match);
+    }
+  }
+  if (clashes.size > 0) report([...clashes]);
+  return out;
 }
 
 function destinationsFor(route: HttpRoute, vsNamespace: string, forked: ReadonlySet<string>): boolean {
@@ -129,7 +159,7 @@ function sandboxCopy(
   notes: RoutingNote[],
 ): HttpRoute | undefined {
   let destinations = structuredClone(route.route ?? []);
-  let matchBlocks: readonly HttpMatchRequest[] | undefined;
+  let matchBlocks: RoutingKeyMatch | undefined;
   for (const h of hosts) {
     const sr = h.routes.find((r) => r.sandbox === sandbox);
     if (sr === undefined || !destinations.some((d) => resolveHost(d.destination.host, vsNamespace) === h.host)) continue;
@@ -137,32 +167,30 @@ function sandboxCopy(
     matchBlocks ??= sr.matchBlocks;
   }
   if (matchBlocks === undefined) return undefined;
-  const userBlocks = route.match && route.match.length > 0 ? route.match : [{}];
-  const match: HttpMatchRequest[] = [];
-  for (const user of userBlocks) {
-    for (const key of matchBlocks) {
-      const combined = andMatch(user, key);
-      if (combined === undefined) {
-        notes.push({ routeIndex: userIndex, message: `route already matches header ${Object.keys(key.headers ?? {}).join(', ')}; sandbox "${sandbox}" cannot add its routing key to that match block` });
-      } else {
-        match.push(combined);
-      }
-    }
-  }
+  const match = andMatches(route.match, matchBlocks.keyed, (headers) =>
+    notes.push({ routeIndex: userIndex, message: `route already matches header ${headers.join(', ')}; sandbox "${sandbox}" cannot add its routing key to that match block` }),
+  );
   if (match.length === 0) return undefined;
   const { name: _userName, match: _userMatch, route: _userRoute, ...rest } = structuredClone(route);
   return { name: `${ROUTE_NAME_PREFIX}${sandbox}-${userIndex}`, match, route: destinations, ...rest };
 }
 
-/** Copy of a user route that sends each split sandbox its share of the route's untagged traffic. */
+/**
+ * Copy of a user route that sends each split sandbox its share of the route's UNTAGGED traffic:
+ * the user's match AND-ed with the untagged blocks, so requests carrying any key-name member or
+ * key header (for a sandbox that does not fork this host too, or with an invalid key) keep
+ * reaching the user's route.
+ */
 function splitCopy(route: HttpRoute, userIndex: number, vsNamespace: string, hosts: readonly HostRouting[], notes: RoutingNote[]): HttpRoute | undefined {
   const original = route.route ?? [];
   const forkShares: RouteDestination[] = [];
+  let untagged: readonly HttpMatchRequest[] | undefined;
   for (const h of hosts) {
     if (!original.some((d) => resolveHost(d.destination.host, vsNamespace) === h.host)) continue;
     const port = original.find((d) => resolveHost(d.destination.host, vsNamespace) === h.host)?.destination.port;
     for (const r of h.routes) {
       if (!r.splitWeight) continue;
+      untagged ??= r.matchBlocks.untagged;
       forkShares.push({ destination: port ? { host: r.forkHost, port: { ...port } } : { host: r.forkHost }, weight: r.splitWeight });
     }
   }
@@ -172,9 +200,13 @@ function splitCopy(route: HttpRoute, userIndex: number, vsNamespace: string, hos
     notes.push({ routeIndex: userIndex, message: `split weights add up to ${forkTotal}%, more than 100%` });
     return undefined;
   }
-  const { name: _n, route: _r, ...rest } = structuredClone(route);
+  const match = andMatches(route.match, untagged ?? [], (headers) =>
+    notes.push({ routeIndex: userIndex, message: `route already matches header ${headers.join(', ')}; the traffic split cannot add its untagged-request match to that match block` }),
+  );
+  if (match.length === 0) return undefined;
+  const { name: _n, match: _m, route: _r, ...rest } = structuredClone(route);
   const baseline = forkTotal === 100 ? [] : scaleWeights(structuredClone(original), 100 - forkTotal);
-  return { name: `${ROUTE_NAME_PREFIX}split-${userIndex}`, ...rest, route: [...baseline, ...forkShares] };
+  return { name: `${ROUTE_NAME_PREFIX}split-${userIndex}`, match, ...rest, route: [...baseline, ...forkShares] };
 }
 
 /** Sandbox names across hosts, in name order. */
@@ -202,11 +234,7 @@ export function mergeVirtualService(vs: KubeObject, hosts: readonly HostRouting[
         if (copy !== undefined) http.push(copy);
       }
       const split = splitCopy(route, index, vsNamespace, hosts, notes);
-      if (split !== undefined) {
-        http.push(split);
-        // The copy has the user's match, so the user's route is unreachable while the split lasts.
-        notes.push({ routeIndex: index, message: `while sandboxes split its untagged traffic, ${split.name} answers every request this route matches (istioctl reports IST0130 for it); removing the split restores the route` });
-      }
+      if (split !== undefined) http.push(split);
     }
     http.push(route);
   });
@@ -233,8 +261,8 @@ export function ownedVirtualServiceName(serviceName: string): string {
 
 /**
  * meshfork's own VirtualService for a forked host that has no user VirtualService: sandbox routes
- * first, then one catch-all route to the baseline host, which also carries the split weights when
- * sandboxes take a share of untagged traffic (so no rule is ever unreachable, IST0130).
+ * first, then the split route for untagged requests when sandboxes take a share of them, then a
+ * catch-all route to the baseline host (which also takes requests keyed for other sandboxes).
  */
 export function ownedVirtualService(args: { name: string; namespace: string; host: HostRouting }): { virtualService: KubeObject; notes: RoutingNote[] } {
   const catchAll: HttpRoute = { route: [{ destination: { host: args.host.host } }] };
@@ -244,13 +272,10 @@ export function ownedVirtualService(args: { name: string; namespace: string; hos
     metadata: { name: args.name, namespace: args.namespace, labels: managedLabels() },
     spec: { hosts: [args.host.host], http: [catchAll] },
   };
-  const notes: RoutingNote[] = [];
-  const keyRoutesOnly: HostRouting = { host: args.host.host, routes: args.host.routes.map(({ splitWeight: _w, ...route }) => route) };
-  const { virtualService } = mergeVirtualService(vs, [keyRoutesOnly]);
-  const split = splitCopy(catchAll, 0, args.namespace, [args.host], notes);
+  const { virtualService, notes } = mergeVirtualService(vs, [args.host]);
   // Every route of an owned VirtualService is meshfork's, the catch-all included.
   const http = (virtualService.spec as { http: HttpRoute[] }).http;
-  http[http.length - 1] = { name: `${ROUTE_NAME_PREFIX}baseline`, route: split?.route ?? catchAll.route! };
+  http[http.length - 1] = { name: `${ROUTE_NAME_PREFIX}baseline`, ...catchAll };
   markMergedRoutes(virtualService, 0); // owned objects are marked by their managed-by label
   return { virtualService, notes };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { mergeVirtualService, ownedVirtualService, type HostRouting } from '../../src/planner/virtual-service.js';
-import { DEFAULT_ROUTING_KEY_CONFIG, routingKeyMatchBlocks } from '../../src/planner/routing-key.js';
+import { baggageMemberRegex, DEFAULT_ROUTING_KEY_CONFIG, routingKeyMatchBlocks } from '../../src/planner/routing-key.js';
 import type { KubeObject } from '../../src/planner/kube.js';
 
 const REVIEWS = 'reviews.default.svc.cluster.local';
@@ -24,7 +24,7 @@ function routing(...sandboxes: Array<{ name: string; key: string; split?: number
   ];
 }
 
-const baggage = (key: string) => ({ regex: `^(.*,)?[ \\t]*meshfork-routing-key[ \\t]*=[ \\t]*${key}[ \\t]*(;[^,]*)?(,.*)?$` });
+const baggage = (key: string) => ({ regex: baggageMemberRegex('meshfork-routing-key', key) });
 
 describe('mergeVirtualService', () => {
   const http = [

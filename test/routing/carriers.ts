@@ -1,19 +1,21 @@
 /**
- * Shared by the routing property tests: an independent W3C baggage / tracestate oracle and
- * generators of requests carrying (or nearly carrying) routing keys.
+ * Shared by the routing property tests: an independent reference of the routing-key precedence
+ * rule (no regex) and generators of requests carrying (or nearly carrying) routing keys.
  *
- * The oracle (no regex):
+ * The reference:
  *  - baggage (W3C Baggage): members split on ',', trimmed of OWS (SP / HTAB); properties after the
- *    first ';' dropped; key and value split at the first '=' and trimmed of OWS.
+ *    first ';' dropped; key and value split at the first '=' and trimmed of OWS;
  *  - tracestate (W3C Trace Context): members split on ',', trimmed of OWS; key and value split at
- *    the first '='; no OWS around '=' and no properties.
- *  - plain / legacy headers: the header occurs once and its value is exactly the key.
- * Each header occurrence is parsed on its own (a member never spans two header lines), so the
- * oracle does not depend on Envoy's ',' join, which the evaluator models.
+ *    the first '='; no OWS around '=' and no properties;
+ *  - plain / legacy headers: the whole value;
+ *  - precedence: the LAST baggage member with the key name, else the FIRST tracestate member with
+ *    it, else the first plain/legacy header sent; a value that is not `[a-z0-9]{4,32}` leaves the
+ *    request untagged (no fallback).
+ * Repeated headers are joined with ',' in arrival order, as Envoy and gRPC present them.
  */
 import fc from 'fast-check';
 import { COMPAT_PRESETS, DEFAULT_ROUTING_KEY_CONFIG, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
-import type { RouteRequest } from '../support/route-eval.js';
+import { joinedHeader, type RouteRequest } from '../support/route-eval.js';
 
 // ------------------------------------------------------------------------------------------
 // Independent oracle
@@ -59,29 +61,43 @@ export function occurrences(headers: RouteRequest['headers'], name: string): str
   return out;
 }
 
-export function baggageHas(headers: RouteRequest['headers'], keyName: string, key: string): boolean {
-  return occurrences(headers, 'baggage').some((h) => baggageMembers(h).some(([k, v]) => k === keyName && v === key));
+const ROUTING_KEY = /^[a-z0-9]{4,32}$/;
+
+/** Plain-header carriers of `config`, in precedence order. */
+export function plainCarriers(config: RoutingKeyConfig): string[] {
+  return [...config.headers, ...(config.legacyHeaders ? [`uberctx-${config.keyName}`, `ot-baggage-${config.keyName}`] : [])];
 }
 
-export function tracestateHas(headers: RouteRequest['headers'], keyName: string, key: string): boolean {
-  return occurrences(headers, 'tracestate').some((h) => tracestateMembers(h).some(([k, v]) => k === keyName && v === key));
-}
-
-export function plainHas(headers: RouteRequest['headers'], name: string, key: string): boolean {
-  const all = occurrences(headers, name);
-  return all.length === 1 && all[0] === key;
-}
-
-/** Does the request carry routing key `key` in any carrier `config` accepts? */
-export function carries(config: RoutingKeyConfig, headers: RouteRequest['headers'], key: string): boolean {
-  if (baggageHas(headers, config.keyName, key)) return true;
-  if (config.tracestate && tracestateHas(headers, config.keyName, key)) return true;
-  if (config.headers.some((h) => plainHas(headers, h, key))) return true;
-  if (config.legacyHeaders) {
-    if (plainHas(headers, `uberctx-${config.keyName}`, key)) return true;
-    if (plainHas(headers, `ot-baggage-${config.keyName}`, key)) return true;
+/**
+ * The raw routing-key text of a request by the precedence rule, or null when no carrier holds the
+ * key name at all: the LAST baggage member with the key name, else the FIRST tracestate member
+ * with it (when enabled), else the first plain/legacy header sent (its whole joined value).
+ */
+export function routingKeyText(config: RoutingKeyConfig, headers: RouteRequest['headers']): string | null {
+  const bag = joinedHeader(headers, 'baggage');
+  const inBaggage = bag === undefined ? [] : baggageMembers(bag).filter(([k]) => k === config.keyName);
+  if (inBaggage.length > 0) return (inBaggage[inBaggage.length - 1] as [string, string])[1];
+  if (config.tracestate) {
+    const ts = joinedHeader(headers, 'tracestate');
+    const first = ts === undefined ? undefined : tracestateMembers(ts).find(([k]) => k === config.keyName);
+    if (first !== undefined) return first[1];
   }
-  return false;
+  for (const name of plainCarriers(config)) {
+    const value = joinedHeader(headers, name);
+    if (value !== undefined) return value;
+  }
+  return null;
+}
+
+/** The request's routing key by the precedence rule; undefined when it is untagged. */
+export function routingKeyOf(config: RoutingKeyConfig, headers: RouteRequest['headers']): string | undefined {
+  const text = routingKeyText(config, headers);
+  return text !== null && ROUTING_KEY.test(text) ? text : undefined;
+}
+
+/** Whether any carrier holds the key name (any value): such a request is never split. */
+export function holdsKeyName(config: RoutingKeyConfig, headers: RouteRequest['headers']): boolean {
+  return routingKeyText(config, headers) !== null;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -339,8 +355,8 @@ export function renderTracestate(values: TracestateMemberT[][], ctx: Ctx): strin
 
 /**
  * Puts header occurrences into a headers record, spreading them over name casings (`baggage`,
- * `Baggage`, `BAGGAGE`). The evaluator then joins them in record order, which may differ from
- * `values` order; neither the oracle nor a member-anchored regex depends on member order.
+ * `Baggage`, `BAGGAGE`). The evaluator and the reference both join them in record order, which
+ * may differ from `values` order (so member order in the joined value is shuffled too).
  */
 export function addOccurrences(headers: Record<string, string | string[]>, name: string, values: string[], casing: number): void {
   const names = [name, name[0]?.toUpperCase() + name.slice(1), name.toUpperCase()];

@@ -1,13 +1,14 @@
 /**
  * Property tests: the routing-key match blocks from src/planner/routing-key.ts, placed in a
  * VirtualService and evaluated the way Envoy does (test/support/route-eval.ts: RE2 full match,
- * repeated headers joined with ','), choose a sandbox EXACTLY when the request carries its key.
+ * repeated headers joined with ','), choose a sandbox EXACTLY when the request's routing key, by
+ * the precedence rule, is its key.
  *
- * The expected answer comes from an independent W3C parser (./carriers.ts, no regex).
+ * The expected answer comes from an independent reference of the rule (./carriers.ts, no regex).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { baggageMemberRegex, routingKeyMatchBlocks, tracestateMemberRegex, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
+import { baggageMemberRegex, noMemberRegex, routingKeyMatchBlocks, tracestateMemberRegex, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
 import { evaluateRoute, re2FullMatch, type RouteRequest } from '../support/route-eval.js';
 import {
   addOccurrences,
@@ -15,7 +16,6 @@ import {
   baggageHeaderArb,
   baggageMembers,
   BAGGAGE_OCTETS,
-  carries,
   charOf,
   configArb,
   headerNameArb,
@@ -26,6 +26,7 @@ import {
   renderPlain,
   renderTracestate,
   routingKeyArb,
+  routingKeyOf,
   tracestateHeaderArb,
   tracestateMembers,
   type Ctx,
@@ -47,7 +48,7 @@ function syntheticVs(config: RoutingKeyConfig, keys: readonly string[]): Record<
       http: [
         ...keys.map((key, i) => ({
           name: `meshfork-sb${i}`,
-          match: routingKeyMatchBlocks(config, [key]),
+          match: routingKeyMatchBlocks(config, [key]).keyed,
           route: [{ destination: { host: `reviews-sb${i}` } }],
         })),
         { name: 'baseline', route: [{ destination: { host: 'reviews', subset: 'v1' } }] },
@@ -96,9 +97,10 @@ function scenarioArb(opts: { sandboxes: 1 | 2; allowExact: boolean; carriers: 'b
     });
 }
 
-/** The route the oracle expects: the first sandbox whose key the request carries, else baseline. */
+/** The route the reference expects: the sandbox whose key is the request's routing key, else baseline. */
 function expectedRoute(s: Scenario): number {
-  const hit = s.keys.findIndex((k) => carries(s.config, s.headers, k));
+  const key = routingKeyOf(s.config, s.headers);
+  const hit = key === undefined ? -1 : s.keys.indexOf(key);
   return hit === -1 ? s.keys.length : hit;
 }
 
@@ -126,38 +128,53 @@ function checkScenarios(arb: fc.Arbitrary<Scenario>, numRuns: number, minShare: 
 }
 
 describe('routing-key member regexes under RE2 full match', () => {
-  it(`baggageMemberRegex matches the joined header exactly when some member carries the key (${RUNS.regex} runs)`, () => {
+  it(`baggageMemberRegex matches the joined header exactly when the LAST member with the key name has the key (${RUNS.regex} runs)`, () => {
     const arb = fc
-      .tuple(keyNameArb, routingKeyArb, baggageHeaderArb.exact)
-      .map(([keyName, key, t]) => ({ keyName, key, values: renderBaggage(t, { keyName, key, otherKeys: [] }) }));
+      .tuple(keyNameArb, routingKeyArb, baggageHeaderArb.exact, fc.nat())
+      .map(([keyName, key, t, pick]) => ({ keyName, key, values: renderBaggage(t, { keyName, key, otherKeys: [otherKey(key, pick)] }) }));
+    let last = 0;
+    let notLast = 0;
     fc.assert(
       fc.property(arb, ({ keyName, key, values }) => {
-        const regex = baggageMemberRegex(keyName, key);
-        const expected = values.some((h) => baggageMembers(h).some(([k, v]) => k === keyName && v === key));
-        expect(re2FullMatch(regex, values.join(','))).toBe(expected);
+        const members = baggageMembers(values.join(',')).filter(([k]) => k === keyName);
+        const expected = members.length > 0 && members[members.length - 1]?.[1] === key;
+        expect(re2FullMatch(baggageMemberRegex(keyName, key), values.join(','))).toBe(expected);
+        expect(re2FullMatch(noMemberRegex('baggage', keyName), values.join(','))).toBe(members.length === 0);
+        if (expected) last++;
+        else if (members.some(([, v]) => v === key)) notLast++;
       }),
       { numRuns: RUNS.regex },
     );
+    // Both outcomes for a request that does hold the key somewhere occurred often enough.
+    expect(last).toBeGreaterThan(RUNS.regex * 0.1);
+    expect(notLast).toBeGreaterThan(RUNS.regex * 0.05);
   });
 
-  it(`tracestateMemberRegex matches the joined header exactly when some member carries the key (${RUNS.regex} runs)`, () => {
+  it(`tracestateMemberRegex matches the joined header exactly when the FIRST member with the key name has the key (${RUNS.regex} runs)`, () => {
     const arb = fc
-      .tuple(keyNameArb, routingKeyArb, tracestateHeaderArb.exact)
-      .map(([keyName, key, t]) => ({ keyName, key, values: renderTracestate(t, { keyName, key, otherKeys: [] }) }));
+      .tuple(keyNameArb, routingKeyArb, tracestateHeaderArb.exact, fc.nat())
+      .map(([keyName, key, t, pick]) => ({ keyName, key, values: renderTracestate(t, { keyName, key, otherKeys: [otherKey(key, pick)] }) }));
+    let first = 0;
+    let notFirst = 0;
     fc.assert(
       fc.property(arb, ({ keyName, key, values }) => {
-        const regex = tracestateMemberRegex(keyName, key);
-        const expected = values.some((h) => tracestateMembers(h).some(([k, v]) => k === keyName && v === key));
-        expect(re2FullMatch(regex, values.join(','))).toBe(expected);
+        const members = tracestateMembers(values.join(',')).filter(([k]) => k === keyName);
+        const expected = members[0]?.[1] === key;
+        expect(re2FullMatch(tracestateMemberRegex(keyName, key), values.join(','))).toBe(expected);
+        expect(re2FullMatch(noMemberRegex('tracestate', keyName), values.join(','))).toBe(members.length === 0);
+        if (expected) first++;
+        else if (members.some(([, v]) => v === key)) notFirst++;
       }),
       { numRuns: RUNS.regex },
     );
+    expect(first).toBeGreaterThan(RUNS.regex * 0.1);
+    expect(notFirst).toBeGreaterThan(RUNS.regex * 0.05);
   });
 
   it('the regexes have no top-level alternation and are anchored', () => {
     fc.assert(
       fc.property(keyNameArb, routingKeyArb, (keyName, key) => {
-        for (const re of [baggageMemberRegex(keyName, key), tracestateMemberRegex(keyName, key)]) {
+        for (const re of [baggageMemberRegex(keyName, key), tracestateMemberRegex(keyName, key), noMemberRegex('baggage', keyName), noMemberRegex('tracestate', keyName)]) {
           expect(re.startsWith('^') && re.endsWith('$')).toBe(true);
           let depth = 0;
           for (let i = 0; i < re.length; i++) {
@@ -175,36 +192,35 @@ describe('routing-key member regexes under RE2 full match', () => {
 });
 
 describe('routing-key match blocks in a VirtualService, evaluated as an Istio sidecar does', () => {
-  it(`baggage: the sandbox route is taken exactly when baggage carries the member (${RUNS.baggage} runs)`, () => {
-    checkScenarios(scenarioArb({ sandboxes: 1, allowExact: true, carriers: 'baggage' }), RUNS.baggage, { sandbox: 0.2, baseline: 0.2 });
+  it(`baggage: the sandbox route is taken exactly when the last baggage member with the key name has its key (${RUNS.baggage} runs)`, () => {
+    checkScenarios(scenarioArb({ sandboxes: 1, allowExact: true, carriers: 'baggage' }), RUNS.baggage, { sandbox: 0.15, baseline: 0.2 });
   });
 
   it(`baggage/tracestate decoys (prefix, suffix, property, value, near key names) never match (${RUNS.decoys} runs)`, () => {
     checkScenarios(scenarioArb({ sandboxes: 1, allowExact: false, carriers: 'all' }), RUNS.decoys, { sandbox: 0, baseline: 1 });
   });
 
-  it(`two sandboxes: key A never routes on carriers holding only key B, even when B is a prefix/suffix of A (${RUNS.twoKeys} runs)`, () => {
+  it(`two sandboxes: key A never routes on baggage for key B, even when B is a prefix/suffix of A (${RUNS.twoKeys} runs)`, () => {
     // keys[0] is the key under test (B's members are generated around it), keys[1] is A.
     // The VS lists A's route FIRST so a regex that confused them would send B's traffic to A.
     const arb = scenarioArb({ sandboxes: 2, allowExact: true, carriers: 'all' }).map((s) => ({ ...s, keys: [s.keys[1] as string, s.keys[0] as string] }));
-    let bOnly = 0;
+    let keyB = 0;
     fc.assert(
       fc.property(arb, (s) => {
         const [a, b] = s.keys as [string, string];
         const got = routeIndexFor(syntheticVs(s.config, s.keys), s.headers);
         expect(got).toBe(expectedRoute(s));
-        if (!carries(s.config, s.headers, a)) {
-          expect(got).not.toBe(0);
-          if (carries(s.config, s.headers, b)) bOnly++;
-        }
+        const key = routingKeyOf(s.config, s.headers);
+        if (key !== a) expect(got).not.toBe(0);
+        if (key === b) keyB++;
       }),
       { numRuns: RUNS.twoKeys },
     );
-    expect(bOnly).toBeGreaterThan(RUNS.twoKeys * 0.1);
+    expect(keyB).toBeGreaterThan(RUNS.twoKeys * 0.1);
   });
 
-  it(`tracestate: the sandbox route is taken exactly when tracestate carries the member and the config accepts it (${RUNS.tracestate} runs)`, () => {
-    checkScenarios(scenarioArb({ sandboxes: 1, allowExact: true, carriers: 'tracestate' }), RUNS.tracestate, { sandbox: 0.1, baseline: 0.2 });
+  it(`tracestate: the sandbox route is taken exactly when the first tracestate member with the key name has its key and the config accepts it (${RUNS.tracestate} runs)`, () => {
+    checkScenarios(scenarioArb({ sandboxes: 1, allowExact: true, carriers: 'tracestate' }), RUNS.tracestate, { sandbox: 0.06, baseline: 0.2 });
   });
 
   it(`all carriers together (baggage, tracestate, plain and legacy headers) (${RUNS.carriers} runs)`, () => {
@@ -228,6 +244,7 @@ describe('routing-key match blocks in a VirtualService, evaluated as an Istio si
         const h: Record<string, string | string[]> = { ...headers };
         if (members.length > 0) h.baggage = members.join(',');
         const got = evaluateRoute(syntheticVs(config, [key]), { headers: h });
+        expect(routingKeyOf(config, h)).toBeUndefined();
         expect(got).toMatchObject({ routeIndex: 1, routeName: 'baseline', destinations: [{ host: 'reviews', subset: 'v1' }] });
         expect(evaluateRoute(syntheticVs(config, [key]), { headers: {} })?.routeIndex).toBe(1);
       }),
