@@ -1,12 +1,50 @@
 /**
- * meshfork's configuration file (`meshfork synth --config meshfork.yaml`): routing-key carriers
- * and the ingress guard. Command-line flags override the file; the file overrides the defaults.
+ * meshfork's configuration file (`meshfork synth --config meshfork.yaml`): routing-key carriers,
+ * the ingress guard and the policy on what Sandboxes may ask for. Command-line flags override the
+ * file; the file overrides the defaults.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { fieldPath, type Problem } from './problem.js';
 import { COMPAT_PRESETS, DEFAULT_ROUTING_KEY_CONFIG, HEADER_NAME_PATTERN, KEY_NAME_PATTERN, type RoutingKeyConfig } from '../planner/routing-key.js';
 import type { PlanConfig } from '../planner/plan.js';
+import { DEFAULT_FORK_POLICY, resolveForkPolicy } from '../planner/fork-policy.js';
+import { DNS_LABEL_PATTERN } from './schema.js';
+
+const allowFlag = (description: string) => Type.Optional(Type.Boolean({ default: false, description: `${description} Default false.` }));
+
+/** `policy`: what a Sandbox may ask for. Everything it leaves out takes the safe default. */
+export const PolicyConfig = Type.Object(
+  {
+    forkNamespaces: Type.Optional(
+      Type.Array(Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 63 }), {
+        description: 'Namespaces besides its own that a Sandbox may fork Deployments from. Default none.',
+        uniqueItems: true,
+      }),
+    ),
+    maxSplitWeight: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 100,
+        default: DEFAULT_FORK_POLICY.maxSplitWeight,
+        description: `Largest spec.split.weight (percent of untagged traffic) a Sandbox may ask for. Default ${DEFAULT_FORK_POLICY.maxSplitWeight}.`,
+      }),
+    ),
+    allow: Type.Optional(
+      Type.Object(
+        {
+          serviceAccountName: allowFlag('Forks may change serviceAccountName/serviceAccount and turn automountServiceAccountToken on.'),
+          hostNamespaces: allowFlag('Forks may turn on hostNetwork, hostPID and hostIPC.'),
+          privileged: allowFlag('Forks may turn on privileged, allowPrivilegeEscalation and Windows hostProcess.'),
+          capabilities: allowFlag("Fork containers may add capabilities beyond (and drop fewer than) the baseline container's."),
+          hostPath: allowFlag('Forks may add or change hostPath volumes.'),
+        },
+        { additionalProperties: false, description: "Fork changes allowed beyond the baseline's own settings." },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'What Sandboxes may ask for.' },
+);
 
 export const MeshforkConfig = Type.Object(
   {
@@ -33,6 +71,7 @@ export const MeshforkConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    policy: Type.Optional(PolicyConfig),
   },
   { additionalProperties: false },
 );
@@ -79,6 +118,7 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
         legacyHeaders: raw.routing?.legacyHeaders ?? routing.legacyHeaders,
       },
       ...(raw.ingressGuard ? { ingressGuard: raw.ingressGuard } : {}),
+      policy: resolveForkPolicy(raw.policy),
     },
     problems,
   };

@@ -3,7 +3,7 @@
  * with the same ports (names, protocol, appProtocol, targetPort) and a selector that only the
  * fork pods match. Without a route to it, no baseline traffic ever reaches a fork.
  */
-import { SANDBOX_LABEL, managedLabels, type KubeObject } from './kube.js';
+import { SANDBOX_LABEL, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
 import { namespaceOf } from './inventory.js';
 
 interface ServicePort {
@@ -21,7 +21,7 @@ export function forkServiceName(serviceName: string, sandbox: string): string {
 export function forkService(baseline: KubeObject, sandbox: string, labelRewrites: Record<string, string>): KubeObject {
   const spec = (baseline.spec ?? {}) as { selector?: Record<string, string>; ports?: ServicePort[] };
   const selector: Record<string, string> = {};
-  for (const [key, value] of Object.entries(spec.selector ?? {})) selector[key] = labelRewrites[key] ?? value;
+  for (const [key, value] of Object.entries(spec.selector ?? {})) setOwn(selector, key, ownValue(labelRewrites, key) ?? value);
   selector[SANDBOX_LABEL] = sandbox;
   const ports = (spec.ports ?? []).map((p) => {
     const port: ServicePort = { port: p.port };

@@ -10,9 +10,11 @@
  */
 import type { ForkT } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
-import { FORK_OF_LABEL, SANDBOX_LABEL, managedLabels, type KubeObject } from './kube.js';
-import { deploymentSelector, namespaceOf, podTemplateLabels, selectorMatches, serviceSelector } from './inventory.js';
-import { applyCustomPatch, PatchError } from './patch.js';
+import { FORK_OF_LABEL, SANDBOX_LABEL, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
+import { deploymentSelector, namespaceOf, podTemplateLabels, serviceSelector } from './inventory.js';
+import { applyCustomPatch, PatchError, prototypeKeyErrors } from './patch.js';
+import { forkPolicyViolations, type ForkPolicy } from './fork-policy.js';
+import { labelSelectorVerdict, serviceSelectorSelects, type LabelSelector } from './label-selector.js';
 
 export const ROUTING_KEY_ANNOTATION = 'meshfork.dev/routing-key';
 export const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
@@ -33,6 +35,8 @@ export interface ForkContext {
   /** Services and Deployments in the baseline's namespace. */
   readonly services: readonly KubeObject[];
   readonly deployments: readonly KubeObject[];
+  /** What the customizations may change beyond the baseline. */
+  readonly policy: ForkPolicy;
 }
 
 export interface ForkedDeployment {
@@ -77,7 +81,7 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
   const selector = deploymentSelector(ctx.baseline);
   const matchLabels = selector.matchLabels ?? {};
   const baselineServices = ctx.services
-    .filter((s) => selectorMatches(serviceSelector(s), baselineLabels))
+    .filter((s) => serviceSelectorSelects(serviceSelector(s), baselineLabels))
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 
   const rewriteKeys = new Set(selectorKeysToRewrite(matchLabels));
@@ -88,19 +92,19 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
 
   const labelRewrites: Record<string, string> = {};
   for (const key of [...rewriteKeys].sort()) {
-    const value = `${baselineLabels[key] ?? matchLabels[key] ?? ''}-${ctx.sandbox}`;
+    const value = `${ownValue(baselineLabels, key) ?? ownValue(matchLabels, key) ?? ''}-${ctx.sandbox}`;
     if (value.length > MAX_LABEL_VALUE) {
       problems.push({ path: at('forkOf', 'name'), message: `label ${key}=${value} of the fork pods is longer than ${MAX_LABEL_VALUE} characters; shorten the sandbox name` });
     }
-    labelRewrites[key] = value;
+    setOwn(labelRewrites, key, value);
   }
   const podLabels: Record<string, string> = { ...baselineLabels, ...labelRewrites, [SANDBOX_LABEL]: ctx.sandbox };
   // Telemetry tells the fork from its baseline by revision (Istio reads this label before `version`).
-  const revision = baselineLabels[CANONICAL_REVISION_LABEL];
+  const revision = ownValue(baselineLabels, CANONICAL_REVISION_LABEL);
   podLabels[CANONICAL_REVISION_LABEL] = revision === undefined ? ctx.sandbox : `${revision}-${ctx.sandbox}`;
-  if (podLabels[CANONICAL_NAME_LABEL] === undefined) {
-    const appName = baselineLabels['app.kubernetes.io/name'] ?? baselineLabels['app'];
-    if (appName !== undefined && (labelRewrites['app'] !== undefined || labelRewrites['app.kubernetes.io/name'] !== undefined)) {
+  if (ownValue(podLabels, CANONICAL_NAME_LABEL) === undefined) {
+    const appName = ownValue(baselineLabels, 'app.kubernetes.io/name') ?? ownValue(baselineLabels, 'app');
+    if (appName !== undefined && (ownValue(labelRewrites, 'app') !== undefined || ownValue(labelRewrites, 'app.kubernetes.io/name') !== undefined)) {
       podLabels[CANONICAL_NAME_LABEL] = appName;
     }
   }
@@ -140,44 +144,72 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
   let result: KubeObject = deployment;
   const patch = ctx.fork.customizations?.patch;
   if (patch !== undefined) {
+    const patchProblem = (e: PatchError): Problem => {
+      const base = at('customizations', 'patch', 'value');
+      return { path: e.path ? `${base}${e.path.startsWith('[') ? '' : '.'}${e.path}` : base, message: e.message };
+    };
+    const refused = prototypeKeyErrors(patch.type, patch.value);
+    if (refused.length > 0) return { problems: [...problems, ...refused.map(patchProblem)] };
     try {
       result = applyCustomPatch(deployment, patch.type, patch.value);
     } catch (e) {
       if (!(e instanceof PatchError)) throw e;
-      const base = at('customizations', 'patch', 'value');
-      problems.push({ path: e.path ? `${base}${e.path.startsWith('[') ? '' : '.'}${e.path}` : base, message: e.message });
-      return { problems };
+      return { problems: [...problems, patchProblem(e)] };
     }
-    problems.push(...isolationProblems(ctx, result, at('customizations', 'patch', 'value')));
+    const policyPath = at('customizations', 'patch');
+    for (const message of forkPolicyViolations({ policy: ctx.policy, baseline: ctx.baseline, planned: deployment, fork: result })) {
+      problems.push({ path: policyPath, message });
+    }
   }
+  // Customizations other than the patch cannot change labels, but the check costs little and
+  // also covers a baseline whose relabelled pods some other selector still reaches.
+  const isolationPath = patch !== undefined ? at('customizations', 'patch', 'value') : at('forkOf', 'name');
+  const prefix = patch !== undefined ? 'after the patch ' : '';
+  const isolation = podsSelectedBy(result, ctx.services, ctx.deployments, prefix, (o) => `baseline ${o.kind} "${o.metadata.name}"`);
+  if (!labelSelectorSelects(deploymentSpecSelector(result), podTemplateLabels(result))) isolation.unshift(`${prefix}the fork selector no longer matches its pod labels`);
+  problems.push(...isolation.map((message) => ({ path: isolationPath, message })));
   if (problems.length > 0) return { problems };
   return { result: { deployment: result, podLabels: podTemplateLabels(result), labelRewrites, baselineServices }, problems };
 }
 
-/** A patch may touch labels and selectors; the fork must still be selected only by itself. */
-function isolationProblems(ctx: ForkContext, fork: KubeObject, path: string): Problem[] {
+/** A Deployment's `spec.selector` as written: absent selects nothing, empty selects everything. */
+function deploymentSpecSelector(deployment: KubeObject): LabelSelector | undefined {
+  return (deployment.spec as { selector?: LabelSelector } | undefined)?.selector;
+}
+
+function labelSelectorSelects(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
+  const verdict = labelSelectorVerdict(selector, labels);
+  return 'selects' in verdict && verdict.selects;
+}
+
+/**
+ * Which of `services` / `deployments` select the pods of `fork` (Deployments by their full label
+ * selector: matchLabels and matchExpressions), one message each. A selector that cannot be read
+ * is reported, not guessed.
+ */
+export function podsSelectedBy(
+  fork: KubeObject,
+  services: readonly KubeObject[],
+  deployments: readonly KubeObject[],
+  prefix: string,
+  describe: (object: KubeObject) => string,
+): string[] {
   const labels = podTemplateLabels(fork);
-  const selector = deploymentSelector(fork).matchLabels;
-  const problems: Problem[] = [];
-  if (!selectorMatches(selector, labels)) {
-    problems.push({ path, message: 'after the patch the fork selector no longer matches its pod labels' });
+  const messages: string[] = [];
+  for (const service of services) {
+    if (serviceSelectorSelects(serviceSelector(service), labels)) messages.push(`${prefix}${describe(service)} selects the fork pods`);
   }
-  for (const service of ctx.services) {
-    if (selectorMatches(serviceSelector(service), labels)) {
-      problems.push({ path, message: `after the patch baseline Service "${service.metadata.name}" selects the fork pods` });
-    }
+  for (const deployment of deployments) {
+    const verdict = labelSelectorVerdict(deploymentSpecSelector(deployment), labels);
+    if ('unknown' in verdict) messages.push(`${prefix}cannot tell whether ${describe(deployment)} selects the fork pods: in its spec.selector, ${verdict.unknown}`);
+    else if (verdict.selects) messages.push(`${prefix}${describe(deployment)} selects the fork pods`);
   }
-  for (const deployment of ctx.deployments) {
-    if (selectorMatches(deploymentSelector(deployment).matchLabels, labels)) {
-      problems.push({ path, message: `after the patch baseline Deployment "${deployment.metadata.name}" selects the fork pods` });
-    }
-  }
-  return problems;
+  return messages;
 }
 
 function rewriteLabels(labels: Record<string, string>, rewrites: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(labels)) out[k] = rewrites[k] ?? v;
+  for (const [k, v] of Object.entries(labels)) setOwn(out, k, ownValue(rewrites, k) ?? v);
   return out;
 }
 

@@ -29,3 +29,21 @@ export function managedLabels(sandbox?: string): Record<string, string> {
     ? { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE }
     : { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [SANDBOX_LABEL]: sandbox };
 }
+
+/**
+ * Keys that reach an object's prototype chain when assigned with `object[key] = value` or read
+ * with `object[key]`: `__proto__` is an accessor on Object.prototype, `constructor` and
+ * `prototype` lead to functions and their prototypes. Parsers (yaml's toJS, JSON.parse) create
+ * them as ordinary own keys, so input may carry them anywhere.
+ */
+export const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** `record[key]` when `key` is the record's own property; never a value inherited from a prototype. */
+export function ownValue<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/** Sets `key` as an own data property (also for `__proto__`), never calling a prototype setter. */
+export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+}

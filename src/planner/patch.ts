@@ -13,6 +13,7 @@
  */
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { fieldPath } from '../api/problem.js';
+import { ownValue, PROTOTYPE_KEYS, setOwn } from './kube.js';
 
 const { applyOperation } = fastJsonPatch;
 
@@ -35,8 +36,52 @@ function clone<T>(value: T): T {
   return structuredClone(value);
 }
 
+const PROTOTYPE_KEY_REASON = 'is refused in a patch: it names JavaScript object machinery (the prototype), not a Deployment field';
+const prototypeKeyMessage = (key: string) => `key "${key}" ${PROTOTYPE_KEY_REASON}`;
+
+/**
+ * Every place a patch document names `__proto__`, `constructor` or `prototype`: as an object key
+ * anywhere in a merge or strategic patch (and in a json patch operation's `value`), or as a
+ * segment of a json patch operation's `path` / `from` pointer. Paths are relative to the patch.
+ */
+export function prototypeKeyErrors(type: PatchType, patch: unknown): PatchError[] {
+  const errors: PatchError[] = [];
+  const walk = (value: unknown, path: Array<string | number>) => {
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => walk(item, [...path, i]));
+    } else if (value !== null && typeof value === 'object') {
+      for (const key of Object.keys(value)) {
+        if (PROTOTYPE_KEYS.has(key)) errors.push(new PatchError(fieldPath([...path, key]), prototypeKeyMessage(key)));
+        else walk((value as Record<string, unknown>)[key], [...path, key]);
+      }
+    }
+  };
+  if (type !== 'json' || !Array.isArray(patch)) {
+    walk(patch, []);
+    return errors;
+  }
+  patch.forEach((operation: unknown, index) => {
+    if (operation === null || typeof operation !== 'object' || Array.isArray(operation)) return;
+    for (const field of Object.keys(operation)) {
+      const value = (operation as Record<string, unknown>)[field];
+      if (PROTOTYPE_KEYS.has(field)) {
+        errors.push(new PatchError(fieldPath([index, field]), prototypeKeyMessage(field)));
+      } else if ((field === 'path' || field === 'from') && typeof value === 'string') {
+        // RFC 6901: segments separated by "/", with "~1" for "/" and "~0" for "~".
+        const key = value.split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).find((s) => PROTOTYPE_KEYS.has(s));
+        if (key !== undefined) errors.push(new PatchError(fieldPath([index, field]), `segment "${key}" of pointer "${value}" ${PROTOTYPE_KEY_REASON}`));
+      } else if (field === 'value') {
+        walk(value, [index, 'value']);
+      }
+    }
+  });
+  return errors;
+}
+
 /** Applies `patch` to a copy of `target`; throws PatchError naming the offending patch path. */
 export function applyCustomPatch<T extends object>(target: T, type: PatchType, patch: unknown): T {
+  const refused = prototypeKeyErrors(type, patch)[0];
+  if (refused !== undefined) throw refused;
   switch (type) {
     case 'json':
       return applyJsonPatch(target, patch);
@@ -55,7 +100,8 @@ function applyJsonPatch<T extends object>(target: T, patch: unknown): T {
   let document = clone(target);
   patch.forEach((operation: unknown, index) => {
     try {
-      document = applyOperation(document, operation as Operation, true, true, true, index).newDocument;
+      // A copy of the operation, so the fork never shares an object with the Sandbox's patch.
+      document = applyOperation(document, clone(operation) as Operation, true, true, true, index).newDocument;
     } catch (e) {
       const err = e as { name?: string; message: string };
       const detail = err.message.split('\n')[0] ?? 'json patch failed';
@@ -70,7 +116,7 @@ function jsonMergePatch(target: Json, patch: Json): Json {
   const result: JsonObject = isObject(target) ? target : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
-    else result[key] = jsonMergePatch(result[key] ?? null, value);
+    else setOwn(result, key, jsonMergePatch(ownValue(result, key) ?? null, value));
   }
   return result;
 }
@@ -138,23 +184,23 @@ function strategicMerge(target: Json, patch: JsonObject, path: Array<string | nu
     if (key === DIRECTIVE) continue;
     if (key.startsWith('$')) throw new PatchError(fieldPath([...path, key]), `unsupported directive "${key}"`);
     const here = [...path, key];
-    const current = result[key];
+    const current = ownValue(result, key);
     if (value === null) {
       delete result[key];
     } else if (Array.isArray(value)) {
       if (current !== undefined && current !== null && !Array.isArray(current)) {
         throw new PatchError(fieldPath(here), `is ${isObject(current) ? 'an object' : `a ${typeof current}`} in the Deployment, the patch gives a list`);
       }
-      result[key] = mergeList(key, (current as Json[] | undefined) ?? [], value, here);
+      setOwn(result, key, mergeList(key, (current as Json[] | undefined) ?? [], value, here));
     } else if (isObject(value)) {
       const merged = strategicMerge(current ?? null, value, here);
       if (merged === null) delete result[key];
-      else result[key] = merged;
+      else setOwn(result, key, merged);
     } else {
       if (isObject(current) || Array.isArray(current)) {
         throw new PatchError(fieldPath(here), `is ${Array.isArray(current) ? 'a list' : 'an object'} in the Deployment, the patch gives a ${typeof value}`);
       }
-      result[key] = value;
+      setOwn(result, key, value);
     }
   }
   return result;
@@ -164,7 +210,7 @@ function mergeList(field: string, current: Json[], patch: Json[], path: Array<st
   const objects = patch.filter(isObject);
   if (objects.length === 0) return clone(patch); // primitive lists replace
   if (objects.length !== patch.length) throw new PatchError(fieldPath(path), 'mixes objects and scalars');
-  const mergeKey = MERGE_KEYS[field];
+  const mergeKey = ownValue(MERGE_KEYS, field);
   if (mergeKey === undefined) {
     if (ATOMIC_OBJECT_LISTS.has(field)) return clone(patch);
     throw new PatchError(fieldPath(path), `unknown list "${field}" in a Deployment; use a json patch to change it`);

@@ -8,9 +8,10 @@
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from './kube.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SANDBOX_LABEL, ownValue, type KubeObject } from './kube.js';
 import { inventoryProblems, namespaceOf, serviceFqdn, type Inventory } from './inventory.js';
-import { forkDeployment, forkName } from './forked-deployment.js';
+import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
+import { resolveForkPolicy, type ForkPolicyInput } from './fork-policy.js';
 import { forkService, forkServiceName } from './fork-service.js';
 import { baselineDestinationRule, forkDestinationRule } from './destination-rule.js';
 import { forkAffinityEnvoyFilter, ingressGuardEnvoyFilter } from './envoy-filter.js';
@@ -42,6 +43,13 @@ export interface IngressGuardConfig {
 export interface PlanConfig {
   readonly routing: RoutingKeyConfig;
   readonly ingressGuard?: IngressGuardConfig;
+  /**
+   * What Sandboxes may ask for: namespaces to fork from besides their own, the largest split
+   * weight, and fork changes beyond the baseline's settings (service account, host namespaces,
+   * privileges, capabilities, hostPath volumes). Missing fields take their defaults.
+   * @default { forkNamespaces: [], maxSplitWeight: 50, allow: all false } (DEFAULT_FORK_POLICY)
+   */
+  readonly policy?: ForkPolicyInput;
 }
 
 export interface PlanInput {
@@ -100,6 +108,7 @@ export function plan(input: PlanInput): PlanResult {
   const shapeProblems = inventoryProblems(input.inventory);
   if (shapeProblems.length > 0) return { objects: [], problems: shapeProblems, notes: [], sandboxes: [], routeGroupKeys: [] };
   const config: PlanConfig = { routing: input.config?.routing ?? DEFAULT_ROUTING_KEY_CONFIG, ...(input.config?.ingressGuard ? { ingressGuard: input.config.ingressGuard } : {}) };
+  const policy = resolveForkPolicy(input.config?.policy);
   // Objects meshfork generated earlier are outputs, never baseline.
   const inventory: Inventory = {
     deployments: input.inventory.deployments.filter((o) => !isManaged(o)),
@@ -152,12 +161,23 @@ export function plan(input: PlanInput): PlanResult {
   const hostRoutes = new Map<string, { serviceName: string; namespace: string; routes: SandboxRoute[]; splitOwners: Array<{ ref: string; weight: number }> }>();
   const sandboxPlans: SandboxPlan[] = [];
   const generatedNames = new Map<string, string>();
+  // Generated object id -> the Sandbox fields that asked for it (for problems found later).
+  const ownersOf = new Map<string, Array<{ ref: string; path: string }>>();
+  const recordOwner = (id: string, ref: string, path: string) => {
+    const owners = ownersOf.get(id) ?? [];
+    if (!owners.some((o) => o.ref === ref && o.path === path)) owners.push({ ref, path });
+    ownersOf.set(id, owners);
+  };
   const claimName = (kind: string, namespace: string, name: string, owner: string, path: string) => {
     const id = `${kind} ${namespace}/${name}`;
     const existing = generatedNames.get(id);
     if (existing !== undefined && existing !== owner) problems.push({ object: owner, path, message: `generated ${id} collides with the one for ${existing}` });
     generatedNames.set(id, owner);
+    recordOwner(id, owner, path);
   };
+  // Forks, for the isolation check against every other generated Service and Deployment.
+  const forkRecords: Array<{ ref: string; path: string; prefix: string; deployment: KubeObject; services: Set<string> }> = [];
+  const hostOwners = new Map<string, Array<{ ref: string; path: string }>>();
 
   for (const sandbox of sandboxes) {
     const ref = objectRef(sandbox);
@@ -168,10 +188,23 @@ export function plan(input: PlanInput): PlanResult {
     const seen = new Map<string, number>();
     const sandboxServices = new Set<string>();
     const forkPlans: Array<{ forkOf: string; deployment: string; services: string[] }> = [];
+    const splitWeight = sandbox.spec.split?.weight;
+    if (splitWeight !== undefined && splitWeight > policy.maxSplitWeight) {
+      problems.push({ object: ref, path: 'spec.split.weight', message: `is ${splitWeight}; a Sandbox may take at most ${policy.maxSplitWeight}% of untagged traffic (policy.maxSplitWeight)` });
+    }
     sandbox.spec.forks.forEach((fork, index) => {
       const forkPath = fieldPath(['spec', 'forks', index]);
       const namespace = fork.forkOf.namespace ?? namespaceOf(sandbox);
       const workload = `${namespace}/${fork.forkOf.name}`;
+      if (namespace !== namespaceOf(sandbox) && !policy.forkNamespaces.includes(namespace)) {
+        const allowed = policy.forkNamespaces.length ? policy.forkNamespaces.map((n) => `"${n}"`).join(', ') : 'none';
+        problems.push({
+          object: ref,
+          path: `${forkPath}.forkOf.namespace`,
+          message: `is "${namespace}"; a Sandbox forks Deployments of its own namespace "${namespaceOf(sandbox)}" and of those in policy.forkNamespaces (${allowed})`,
+        });
+        return;
+      }
       const first = seen.get(workload);
       if (first !== undefined) {
         problems.push({ object: ref, path: `${forkPath}.forkOf`, message: `Deployment ${workload} is already forked by spec.forks[${first}]` });
@@ -193,11 +226,22 @@ export function plan(input: PlanInput): PlanResult {
         baseline,
         services,
         deployments: inventory.deployments.filter((d) => namespaceOf(d) === namespace),
+        policy,
       });
       problems.push(...forkProblems.map((p) => ({ ...p, object: ref })));
       if (result === undefined) return;
       claimName('Deployment', namespace, result.deployment.metadata.name, ref, `${forkPath}.forkOf.name`);
       objects.push(result.deployment);
+      const patched = fork.customizations?.patch !== undefined;
+      const forkRecord = {
+        ref,
+        path: patched ? `${forkPath}.customizations.patch.value` : `${forkPath}.forkOf.name`,
+        prefix: patched ? 'after the patch ' : '',
+        deployment: result.deployment,
+        services: new Set<string>(),
+      };
+      forkRecords.push(forkRecord);
+      recordOwner(`EnvoyFilter ${namespace}/${forkName(baseline.metadata.name, sandboxName)}-affinity`, ref, `${forkPath}.forkOf.name`);
       objects.push(
         forkAffinityEnvoyFilter({
           name: `${forkName(baseline.metadata.name, sandboxName)}-affinity`,
@@ -218,11 +262,8 @@ export function plan(input: PlanInput): PlanResult {
           problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `fork Service name "${forkSvcName}" is longer than ${MAX_SERVICE_NAME} characters; shorten the sandbox name` });
           continue;
         }
-        if (inventory.services.some((s) => s.metadata.name === forkSvcName && namespaceOf(s) === namespace)) {
-          problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `fork Service "${forkSvcName}" would replace an existing Service in namespace "${namespace}"` });
-          continue;
-        }
         serviceNames.push(forkSvcName);
+        forkRecord.services.add(`Service ${namespace}/${forkSvcName}`);
         // Several forks behind one Service (reviews-v1 and reviews-v3) share one fork Service.
         const serviceId = `${namespace}/${forkSvcName}`;
         if (sandboxServices.has(serviceId)) continue;
@@ -239,6 +280,8 @@ export function plan(input: PlanInput): PlanResult {
           sandbox: sandboxName,
         });
         if (rule !== undefined) objects.push(rule);
+        recordOwner(`DestinationRule ${namespace}/${forkSvcName}`, ref, `${forkPath}.forkOf.name`);
+        hostOwners.set(host, [...(hostOwners.get(host) ?? []), { ref, path: `${forkPath}.forkOf.name` }]);
         const entry = hostRoutes.get(host) ?? { serviceName: service.metadata.name, namespace, routes: [], splitOwners: [] };
         const split = sandbox.spec.split?.weight;
         entry.routes.push({ sandbox: sandboxName, forkHost, matchBlocks, ...(split ? { splitWeight: split } : {}) });
@@ -260,6 +303,11 @@ export function plan(input: PlanInput): PlanResult {
   }
 
   objects.push(...virtualServices(inventory, hostRoutes, notes));
+  for (const [host, entry] of hostRoutes) {
+    for (const owner of hostOwners.get(host) ?? []) recordOwner(`VirtualService ${entry.namespace}/${ownedVirtualServiceName(entry.serviceName)}`, owner.ref, owner.path);
+  }
+  problems.push(...generatedIsolationProblems(forkRecords, objects, ownersOf));
+  problems.push(...replacedObjectProblems(input.inventory, objects, ownersOf));
   if (config.ingressGuard?.enabled) {
     const headers = [...config.routing.headers];
     if (config.routing.legacyHeaders) headers.push(`uberctx-${config.routing.keyName}`, `ot-baggage-${config.routing.keyName}`);
@@ -282,6 +330,54 @@ export function plan(input: PlanInput): PlanResult {
     sandboxes: sandboxPlans,
     routeGroupKeys,
   };
+}
+
+/**
+ * A fork's pods may be selected only by its own Deployment and the fork Services made for it:
+ * not by the Services and Deployments generated for other forks (of this or another Sandbox).
+ */
+function generatedIsolationProblems(
+  forks: ReadonlyArray<{ ref: string; path: string; prefix: string; deployment: KubeObject; services: ReadonlySet<string> }>,
+  objects: readonly KubeObject[],
+  ownersOf: ReadonlyMap<string, ReadonlyArray<{ ref: string }>>,
+): Problem[] {
+  const problems: Problem[] = [];
+  const describe = (o: KubeObject) => `${objectRef(o)} (generated for ${[...new Set((ownersOf.get(objectRef(o)) ?? []).map((w) => w.ref))].join(', ')})`;
+  for (const fork of forks) {
+    const namespace = namespaceOf(fork.deployment);
+    const inNamespace = objects.filter((o) => namespaceOf(o) === namespace && objectRef(o) !== objectRef(fork.deployment));
+    const services = inNamespace.filter((o) => o.kind === 'Service' && !fork.services.has(objectRef(o)));
+    const deployments = inNamespace.filter((o) => o.kind === 'Deployment');
+    for (const message of podsSelectedBy(fork.deployment, services, deployments, fork.prefix, describe)) {
+      problems.push({ object: fork.ref, path: fork.path, message });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Generated objects replace only what they are meant to: the user VirtualServices meshfork
+ * merges, and meshfork's own earlier output for the same Sandbox (same managed-by and sandbox
+ * labels). Any other inventory object with the same kind, namespace and name is refused.
+ */
+function replacedObjectProblems(inventory: Inventory, objects: readonly KubeObject[], ownersOf: ReadonlyMap<string, ReadonlyArray<{ ref: string; path: string }>>): Problem[] {
+  const existing = new Map<string, KubeObject>();
+  for (const object of [...inventory.deployments, ...inventory.services, ...inventory.virtualServices, ...inventory.destinationRules]) {
+    existing.set(objectRef(object), object);
+  }
+  const problems: Problem[] = [];
+  for (const object of objects) {
+    const id = objectRef(object);
+    const other = existing.get(id);
+    if (other === undefined) continue;
+    if (object.kind === 'VirtualService' && !isManaged(object)) continue; // a merged user VirtualService
+    const sandboxOf = (o: KubeObject) => ownValue(o.metadata.labels, SANDBOX_LABEL);
+    if (isManaged(other) && sandboxOf(other) === sandboxOf(object)) continue;
+    for (const owner of ownersOf.get(id) ?? []) {
+      problems.push({ object: owner.ref, path: owner.path, message: `would replace ${id}, which already exists and is not meshfork's output for this Sandbox` });
+    }
+  }
+  return problems;
 }
 
 type HostEntry = { serviceName: string; namespace: string; routes: SandboxRoute[] };

@@ -49,7 +49,10 @@ describe('meshfork synth rejects specs that do not fit the inventory', () => {
 
   it('a Deployment in another namespace', () => {
     const file = writeSpecs(sandbox('other-ns', { forks: [{ forkOf: { kind: 'Deployment', name: 'reviews-v3', namespace: 'prod' } }] }));
-    expectRejected(cli('synth', '-f', BOOKINFO, file), [`${file}:2: Sandbox default/other-ns: spec.forks[0].forkOf.name: Deployment "reviews-v3" not found in namespace "prod"`]);
+    // Refused by policy before the inventory is consulted (policy.forkNamespaces is empty by default).
+    expectRejected(cli('synth', '-f', BOOKINFO, file), [
+      `${file}:2: Sandbox default/other-ns: spec.forks[0].forkOf.namespace: is "prod"; a Sandbox forks Deployments of its own namespace "default" and of those in policy.forkNamespaces (none)`,
+    ]);
   });
 
   it('a container that does not exist', () => {

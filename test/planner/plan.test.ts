@@ -131,7 +131,7 @@ describe('plan: VirtualService ownership', () => {
 
   it('rejects split weights that add up to more than 100% on one host', () => {
     const inventory = inventoryOf(bookinfo);
-    const result = plan({ inventory, sandboxes: [sandbox('a', ['reviews-v3'], { split: { weight: 60 } }), sandbox('b', ['reviews-v2'], { split: { weight: 50 } })] });
+    const result = plan({ inventory, sandboxes: [sandbox('a', ['reviews-v3'], { split: { weight: 60 } }), sandbox('b', ['reviews-v2'], { split: { weight: 50 } })], config: { policy: { maxSplitWeight: 100 } } });
     expect(result.objects).toEqual([]);
     expect(result.problems).toEqual([
       { object: 'Sandbox default/a', path: 'spec.split.weight', message: 'sandboxes splitting reviews.default.svc.cluster.local take 110% of its untagged traffic together, more than 100%' },

@@ -1,0 +1,234 @@
+/**
+ * What a fork may differ in from its baseline. Whoever may create a Sandbox may run code with the
+ * baseline's identities and nothing more: a fork keeps the apiVersion, kind, name, namespace,
+ * selector and meshfork labels the planner gives it, and, unless the administrator's policy
+ * allows it, the baseline's service account, host namespaces, privileges, capabilities and
+ * hostPath volumes. What the baseline already has is kept (the fork is a copy); only what the
+ * Sandbox's customizations add is checked.
+ *
+ * The privilege fields follow the Pod API (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/)
+ * and the Pod Security Standards' "baseline" controls (https://kubernetes.io/docs/concepts/security/pod-security-standards/):
+ * `allowPrivilegeEscalation` unset means allowed, so turning it from false to unset turns it on;
+ * `automountServiceAccountToken` unset means the ServiceAccount's setting, so false -> unset and
+ * unset -> true both turn it on; capabilities are compared without the `CAP_` prefix and case.
+ * A container is compared with the baseline container of the same name in the same list
+ * (containers, initContainers, ephemeralContainers); an added container with a container that
+ * sets nothing, so it may not be privileged or add capabilities.
+ */
+import type { KubeObject } from './kube.js';
+import { ownValue } from './kube.js';
+
+/** Which of the checked fork changes the administrator allows. All default to false. */
+export interface ForkPolicyAllow {
+  /** A fork may change `serviceAccountName` / `serviceAccount` and turn `automountServiceAccountToken` on. @default false */
+  readonly serviceAccountName: boolean;
+  /** A fork may turn on `hostNetwork`, `hostPID` and `hostIPC`. @default false */
+  readonly hostNamespaces: boolean;
+  /** A fork may turn on `privileged`, `allowPrivilegeEscalation` and Windows `hostProcess`. @default false */
+  readonly privileged: boolean;
+  /** A fork's containers may add capabilities beyond (and drop fewer than) the baseline container's. @default false */
+  readonly capabilities: boolean;
+  /** A fork may add or change `hostPath` volumes. @default false */
+  readonly hostPath: boolean;
+}
+
+/** What Sandboxes may ask of the planner (`policy` in meshfork's configuration). */
+export interface ForkPolicy {
+  /** Namespaces besides its own that a Sandbox may fork Deployments from. @default [] */
+  readonly forkNamespaces: readonly string[];
+  /** Largest `spec.split.weight` (percent of untagged traffic) a Sandbox may ask for, 1 to 100. @default 50 */
+  readonly maxSplitWeight: number;
+  /** Fork changes allowed beyond the baseline's own settings. @default all false */
+  readonly allow: ForkPolicyAllow;
+}
+
+export interface ForkPolicyInput {
+  readonly forkNamespaces?: readonly string[];
+  readonly maxSplitWeight?: number;
+  readonly allow?: Partial<ForkPolicyAllow>;
+}
+
+export const DEFAULT_FORK_POLICY: ForkPolicy = Object.freeze({
+  forkNamespaces: Object.freeze([]) as readonly string[],
+  maxSplitWeight: 50,
+  allow: Object.freeze({ serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: false }),
+});
+
+/** A complete policy from a partial one, missing fields taking their defaults. */
+export function resolveForkPolicy(input: ForkPolicyInput | undefined): ForkPolicy {
+  const allow = input?.allow ?? {};
+  const defaults = DEFAULT_FORK_POLICY.allow;
+  return {
+    forkNamespaces: [...(input?.forkNamespaces ?? DEFAULT_FORK_POLICY.forkNamespaces)],
+    maxSplitWeight: input?.maxSplitWeight ?? DEFAULT_FORK_POLICY.maxSplitWeight,
+    allow: {
+      serviceAccountName: allow.serviceAccountName ?? defaults.serviceAccountName,
+      hostNamespaces: allow.hostNamespaces ?? defaults.hostNamespaces,
+      privileged: allow.privileged ?? defaults.privileged,
+      capabilities: allow.capabilities ?? defaults.capabilities,
+      hostPath: allow.hostPath ?? defaults.hostPath,
+    },
+  };
+}
+
+type Obj = Record<string, unknown>;
+
+function asObject(value: unknown): Obj | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Obj) : undefined;
+}
+
+function get(value: unknown, ...keys: string[]): unknown {
+  let current = value;
+  for (const key of keys) current = ownValue(asObject(current), key);
+  return current;
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function show(value: unknown): string {
+  return value === undefined ? '(unset)' : JSON.stringify(value);
+}
+
+/** Stable JSON (sorted keys) for comparing plain data. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    const object = asObject(v);
+    return object === undefined ? v : Object.fromEntries(Object.keys(object).sort().map((k) => [k, object[k]]));
+  });
+}
+
+/** `would set <field> to <after> (<was>)`; `was` defaults to what the baseline has. */
+function change(field: string, before: unknown, after: unknown, was = `the baseline has ${show(before)}`): string {
+  return `${after === undefined ? `would remove ${field}` : `would set ${field} to ${show(after)}`} (${was})`;
+}
+
+const allowedOnly = (flag: keyof ForkPolicyAllow) => `allowed only with policy.allow.${flag}`;
+
+/** Fields of a Deployment the planner decides; no customization may change them. */
+function identityProblems(planned: KubeObject, fork: KubeObject): string[] {
+  const messages: string[] = [];
+  const fixed = '; a fork keeps the apiVersion, kind, name, namespace, selector and meshfork labels the planner gives it';
+  const same = (field: string, before: unknown, after: unknown) => {
+    if (canonical(before) !== canonical(after)) messages.push(`${change(field, before, after, `the planned fork has ${show(before)}`)}${fixed}`);
+  };
+  same('apiVersion', planned.apiVersion, fork.apiVersion);
+  same('kind', planned.kind, fork.kind);
+  same('metadata.name', planned.metadata.name, get(fork, 'metadata', 'name'));
+  same('metadata.namespace', planned.metadata.namespace, get(fork, 'metadata', 'namespace'));
+  same('spec.selector', get(planned, 'spec', 'selector'), get(fork, 'spec', 'selector'));
+  for (const field of ['labels', 'annotations'] as const) {
+    const plannedMap = planned.metadata[field] ?? {};
+    for (const key of Object.keys(plannedMap).filter((k) => k.startsWith('meshfork.dev/') || k === 'app.kubernetes.io/managed-by')) {
+      same(`metadata.${field}["${key}"]`, plannedMap[key], get(fork, 'metadata', field, key));
+    }
+  }
+  const metadata = asObject(fork.metadata) ?? {};
+  for (const key of Object.keys(metadata).filter((k) => !['name', 'namespace', 'labels', 'annotations'].includes(k)).sort()) {
+    messages.push(`would set metadata.${key}; a fork's metadata holds only name, namespace, labels and annotations`);
+  }
+  return messages;
+}
+
+const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
+
+function normalizeCapability(capability: unknown): string {
+  return String(capability).toUpperCase().replace(/^CAP_/, '');
+}
+
+function containerProblems(policy: ForkPolicy, baselinePod: unknown, forkPod: unknown): string[] {
+  const messages: string[] = [];
+  for (const listName of CONTAINER_LISTS) {
+    const baselineContainers = list(get(baselinePod, listName));
+    list(get(forkPod, listName)).forEach((container, index) => {
+      const name = get(container, 'name');
+      const baseline = baselineContainers.find((c) => get(c, 'name') === name);
+      const baselineContainer = `the baseline container ${show(name)}`;
+      const was = (verb: string, what: string) => (baseline === undefined ? `the baseline has no container ${show(name)}` : `${baselineContainer} ${verb} ${what}`);
+      const at = `spec.template.spec.${listName}[${index}].securityContext`;
+      const before = (...keys: string[]) => get(baseline, 'securityContext', ...keys);
+      const after = (...keys: string[]) => get(container, 'securityContext', ...keys);
+      const turnedOn = (keys: string[], flag: keyof ForkPolicyAllow) =>
+        messages.push(`${change(`${at}.${keys.join('.')}`, before(...keys), after(...keys), was('has', show(before(...keys))))}; ${allowedOnly(flag)}`);
+      if (!policy.allow.privileged) {
+        if (after('privileged') === true && before('privileged') !== true) turnedOn(['privileged'], 'privileged');
+        // Unset means allowed (as true does): only an explicit false keeps escalation off.
+        if (before('allowPrivilegeEscalation') === false && after('allowPrivilegeEscalation') !== false) turnedOn(['allowPrivilegeEscalation'], 'privileged');
+        if (after('windowsOptions', 'hostProcess') === true && before('windowsOptions', 'hostProcess') !== true) turnedOn(['windowsOptions', 'hostProcess'], 'privileged');
+      }
+      if (!policy.allow.capabilities) {
+        const baselineAdd = new Set(list(before('capabilities', 'add')).map(normalizeCapability));
+        const added = list(after('capabilities', 'add')).map(normalizeCapability).filter((c) => !baselineAdd.has(c) && !baselineAdd.has('ALL'));
+        if (added.length > 0) {
+          const had = was('adds', baselineAdd.size ? [...baselineAdd].join(', ') : 'none');
+          messages.push(`would add capabilities ${[...new Set(added)].join(', ')} in ${at}.capabilities.add (${had}); ${allowedOnly('capabilities')}`);
+        }
+        const forkDrop = new Set(list(after('capabilities', 'drop')).map(normalizeCapability));
+        const undropped = list(before('capabilities', 'drop')).map(normalizeCapability).filter((c) => !forkDrop.has(c) && !forkDrop.has('ALL'));
+        if (undropped.length > 0) {
+          messages.push(`would no longer drop capabilities ${[...new Set(undropped)].join(', ')} in ${at}.capabilities.drop (${baselineContainer} drops them); ${allowedOnly('capabilities')}`);
+        }
+      }
+    });
+  }
+  return messages;
+}
+
+function podProblems(policy: ForkPolicy, baselinePod: unknown, forkPod: unknown): string[] {
+  const messages: string[] = [];
+  const at = 'spec.template.spec';
+  if (!policy.allow.serviceAccountName) {
+    for (const field of ['serviceAccountName', 'serviceAccount']) {
+      const before = get(baselinePod, field);
+      const after = get(forkPod, field);
+      if (before !== after) messages.push(`${change(`${at}.${field}`, before, after)}; ${allowedOnly('serviceAccountName')}`);
+    }
+    // false < unset (the ServiceAccount decides) < true.
+    const rank = (v: unknown) => (v === false ? 0 : v === true ? 2 : 1);
+    const before = get(baselinePod, 'automountServiceAccountToken');
+    const after = get(forkPod, 'automountServiceAccountToken');
+    if (rank(after) > rank(before)) {
+      messages.push(`${change(`${at}.automountServiceAccountToken`, before, after)}; ${allowedOnly('serviceAccountName')}`);
+    }
+  }
+  if (!policy.allow.hostNamespaces) {
+    for (const field of ['hostNetwork', 'hostPID', 'hostIPC']) {
+      if (get(forkPod, field) === true && get(baselinePod, field) !== true) {
+        messages.push(`would set ${at}.${field} to true; ${allowedOnly('hostNamespaces')}`);
+      }
+    }
+  }
+  if (!policy.allow.privileged) {
+    const before = get(baselinePod, 'securityContext', 'windowsOptions', 'hostProcess');
+    if (get(forkPod, 'securityContext', 'windowsOptions', 'hostProcess') === true && before !== true) {
+      messages.push(`${change(`${at}.securityContext.windowsOptions.hostProcess`, before, true)}; ${allowedOnly('privileged')}`);
+    }
+  }
+  if (!policy.allow.hostPath) {
+    const baselineVolumes = list(get(baselinePod, 'volumes'));
+    list(get(forkPod, 'volumes')).forEach((volume, index) => {
+      const hostPath = get(volume, 'hostPath');
+      if (hostPath === undefined) return;
+      const name = get(volume, 'name');
+      const same = baselineVolumes.some((b) => get(b, 'name') === name && canonical(get(b, 'hostPath')) === canonical(hostPath));
+      if (!same) messages.push(`would add hostPath volume ${show(name)} (path ${show(get(hostPath, 'path'))}) at ${at}.volumes[${index}]; ${allowedOnly('hostPath')}`);
+    });
+  }
+  return messages;
+}
+
+/**
+ * How the customized `fork` breaks the policy, compared with `planned` (the fork as the planner
+ * made it, before customizations) for identity fields and with `baseline` for privileges.
+ * Each message names the field and what changed; the caller prefixes the Sandbox field.
+ */
+export function forkPolicyViolations(args: { policy: ForkPolicy; baseline: KubeObject; planned: KubeObject; fork: KubeObject }): string[] {
+  const baselinePod = get(args.baseline, 'spec', 'template', 'spec');
+  const forkPod = get(args.fork, 'spec', 'template', 'spec');
+  return [
+    ...identityProblems(args.planned, args.fork),
+    ...podProblems(args.policy, baselinePod, forkPod),
+    ...containerProblems(args.policy, baselinePod, forkPod),
+  ];
+}
