@@ -13,6 +13,10 @@
  *   propagate all baggage it MUST NOT propagate any partial list-member (whole members only).
  * - OpenTelemetry JS (`@opentelemetry/core` W3CBaggagePropagator) drops members it cannot parse and
  *   keeps the last of duplicate keys; we do the same so `propagation.getBaggage()` readers agree.
+ * - Keys are taken as received (OWS trimmed): the grammar makes a key a token and never
+ *   percent-encodes it. OpenTelemetry JS decodes keys with decodeURIComponent after a Unicode
+ *   trim; we do not, so `meshfork%2Drouting%2Dkey` or `\u00a0meshfork-routing-key` is never read
+ *   as the routing-key member, and a member whose key is not a token is dropped.
  */
 
 /** Default baggage member name carrying the routing key. */
@@ -43,14 +47,17 @@ const VALID_PROPERTIES = new RegExp(
 );
 /** Characters a value may carry unencoded (baggage-octet minus `%`, which must stay an escape). */
 const PLAIN_VALUE = /^[\x21\x23\x24\x26-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*$/;
-const PLAIN_KEY = /^[!#$&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A key as the grammar allows it (a token); kept as is when encoding, other keys are percent-encoded. */
+const TOKEN_KEY = new RegExp(`^${TOKEN_SRC}$`);
 
 /** One parsed list-member. */
 export interface BaggageMember {
-  /** Percent-decoded name. */
+  /** Name as received (a token, OWS trimmed; never percent-decoded). */
   readonly key: string;
   /** Percent-decoded value. */
   readonly value: string;
+  /** Value as received (OWS trimmed, properties dropped); the routing key is read from this. */
+  readonly rawValue: string;
   /** Properties after the first `;`, verbatim (OpenTelemetry's opaque "metadata"). */
   readonly metadata: string | undefined;
   /**
@@ -117,7 +124,7 @@ function percentEncode(s: string, plain: RegExp): string {
  */
 export function encodeMember(key: string, value: string, metadata?: string): string | undefined {
   if (key.length === 0) return undefined;
-  const k = percentEncode(key, PLAIN_KEY);
+  const k = percentEncode(key, TOKEN_KEY);
   const v = percentEncode(value, PLAIN_VALUE);
   if (metadata === undefined || metadata === '') return `${k}=${v}`;
   if (!VALID_PROPERTIES.test(metadata)) return undefined;
@@ -150,14 +157,12 @@ function parseMember(text: string): BaggageMember | undefined {
   const pair = semi === -1 ? member : member.slice(0, semi);
   const eq = pair.indexOf('=');
   if (eq <= 0) return undefined;
-  const rawKey = trimOws(pair.slice(0, eq));
-  if (rawKey === '') return undefined;
+  const key = trimOws(pair.slice(0, eq));
+  if (!TOKEN_KEY.test(key)) return undefined; // key = token
   const rawValue = trimOws(pair.slice(eq + 1));
   const metadata = semi === -1 ? undefined : member.slice(semi + 1);
   const raw = VALID_MEMBER.test(member) ? member : undefined;
-  const key = percentDecode(rawKey);
-  if (key === '') return undefined;
-  return { key, value: percentDecode(rawValue), metadata: metadata === '' ? undefined : metadata, raw };
+  return { key, value: percentDecode(rawValue), rawValue, metadata: metadata === '' ? undefined : metadata, raw };
 }
 
 /**
@@ -209,6 +214,18 @@ export function memberText(m: BaggageMember): string | undefined {
   return m.raw ?? encodeMember(m.key, m.value, m.metadata);
 }
 
+const WIRE_VALUE = new RegExp(`^${VALUE_SRC}$`);
+
+/**
+ * Text to emit for a received routing-key member: verbatim when valid; otherwise its raw value
+ * (when it is wire-valid) without properties, or an empty value. Never re-encoded from the decoded
+ * value (`%61bcd1234` must not become the key `abcd1234`) and never dropped (the next hop would then
+ * read a later carrier): the next hop reads the same key, or none, as this one.
+ */
+export function keyMemberText(m: BaggageMember): string {
+  return m.raw ?? `${m.key}=${WIRE_VALUE.test(m.rawValue) ? m.rawValue : ''}`;
+}
+
 /**
  * Joins member texts into one header value within the W3C limits: at most {@link MAX_MEMBERS}
  * members and {@link MAX_BYTES} bytes (separators included). Members that do not fit are dropped
@@ -249,10 +266,13 @@ export function joinMembers(texts: readonly string[], priority = -1): string {
   return out;
 }
 
-/** The routing key carried by a baggage header under `keyName`, if present and well-formed. */
+/**
+ * The routing key carried by a baggage header under `keyName`: the raw value of the last member
+ * keyed exactly `keyName`, when it is `[a-z0-9]{4,32}` (never percent-decoded).
+ */
 export function routingKeyFromBaggage(header: HeaderValue, keyName: string = DEFAULT_KEY_NAME): string | undefined {
   const members = parseBaggage(header);
-  for (const m of members) if (m.key === keyName) return isRoutingKey(m.value) ? m.value : undefined;
+  for (const m of members) if (m.key === keyName) return isRoutingKey(m.rawValue) ? m.rawValue : undefined;
   return undefined;
 }
 

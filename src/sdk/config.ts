@@ -1,23 +1,54 @@
-/** Process-wide SDK settings (the routing-key member name). */
+/** Process-wide SDK settings: the routing-key member name and the carriers read from requests. */
 import { DEFAULT_KEY_NAME, SIGNADOT_KEY_NAME } from './baggage.js';
+import type { KeyCarriers } from './request-key.js';
 
 /** Named member-name presets: `meshfork` (default) and `signadot` (`sd-routing-key`). */
 export const PRESETS = { meshfork: DEFAULT_KEY_NAME, signadot: SIGNADOT_KEY_NAME } as const;
 export type Preset = keyof typeof PRESETS;
 
 let keyName: string = DEFAULT_KEY_NAME;
+let carriers: KeyCarriers = Object.freeze({ keyName, tracestate: true, headers: [], legacyHeaders: false });
 
 /** The baggage member name the SDK reads and writes. @default 'meshfork-routing-key' */
 export function currentKeyName(): string {
   return keyName;
 }
 
-const NAME = /^[!#$&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Where the SDK reads an incoming request's routing key (same settings as meshfork's routing config). */
+export function currentCarriers(): KeyCarriers {
+  return carriers;
+}
 
-/** Sets the member name from an explicit `keyName` or a `preset`; an explicit name wins. */
-export function setKeyName(opts: { keyName?: string | undefined; preset?: Preset | undefined }): void {
+const NAME = /^[!#$&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HEADER = /^[a-z0-9][a-z0-9-]{0,126}$/;
+
+export interface CarrierOptions {
+  readonly keyName?: string | undefined;
+  readonly preset?: Preset | undefined;
+  /** Read a `tracestate` member (meshfork's `routing.tracestate`). @default true */
+  readonly tracestate?: boolean | undefined;
+  /** Plain headers holding the key, in precedence order (meshfork's `routing.headers`). @default [] */
+  readonly headers?: readonly string[] | undefined;
+  /** Read `uberctx-<key>` / `ot-baggage-<key>` (meshfork's `routing.legacyHeaders`). @default true for the signadot preset, else false */
+  readonly legacyHeaders?: boolean | undefined;
+}
+
+/**
+ * Sets the member name from an explicit `keyName` or a `preset` (an explicit name wins) and the
+ * carriers read from requests; settings not given keep their current values.
+ */
+export function setKeyName(opts: CarrierOptions): void {
   const next = opts.keyName ?? (opts.preset !== undefined ? PRESETS[opts.preset] : undefined);
-  if (next === undefined) return;
-  if (!NAME.test(next)) throw new TypeError(`meshfork: invalid routing-key member name ${JSON.stringify(next)}`);
-  keyName = next;
+  if (next !== undefined && !NAME.test(next)) throw new TypeError(`meshfork: invalid routing-key member name ${JSON.stringify(next)}`);
+  const headers = opts.headers?.map((h) => h.toLowerCase());
+  for (const h of headers ?? []) {
+    if (!HEADER.test(h)) throw new TypeError(`meshfork: invalid routing-key header name ${JSON.stringify(h)}`);
+  }
+  if (next !== undefined) keyName = next;
+  carriers = Object.freeze({
+    keyName,
+    tracestate: opts.tracestate ?? carriers.tracestate,
+    headers: Object.freeze(headers ?? [...(carriers.headers ?? [])]),
+    legacyHeaders: opts.legacyHeaders ?? (opts.preset !== undefined ? opts.preset === 'signadot' : carriers.legacyHeaders),
+  });
 }

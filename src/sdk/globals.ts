@@ -26,6 +26,11 @@ export function ownContextManager(): AlsContextManager | undefined {
   return m instanceof AlsContextManager ? m : undefined;
 }
 
+/** Whether meshfork's propagator is the registered one. */
+export function ownPropagator(): boolean {
+  return registered('propagation') instanceof MeshforkPropagator;
+}
+
 /** `context.active()`. */
 export function activeContext(): Context {
   const m = registered('context');

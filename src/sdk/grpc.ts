@@ -9,7 +9,8 @@
  */
 import { type Context, type TextMapGetter, type TextMapSetter, context, propagation } from '@opentelemetry/api';
 import type { HeaderValue } from './baggage.js';
-import { alreadyExtracted } from './server.js';
+import { ownPropagator } from './globals.js';
+import { alreadyExtracted, withRequestKey } from './server.js';
 import { ensureInstalled } from './install.js';
 import { mergeBaggage } from './outbound.js';
 
@@ -126,7 +127,12 @@ export function grpcServerInterceptor(grpc: GrpcModuleLike): (methodDescriptor: 
 
 function inboundMetadataContext(md: MetadataLike): Context {
   const base = context.active();
-  // Same rule as HTTP: keep a context an OpenTelemetry instrumentation already extracted.
-  if (alreadyExtracted(base)) return base;
-  return extractMetadata(md, base);
+  const get = (name: string): HeaderValue => {
+    const v = md.get(name);
+    return v.length === 0 ? undefined : v;
+  };
+  // Same rules as HTTP: keep a context an OpenTelemetry instrumentation already extracted, and
+  // make the routing key follow the precedence rule.
+  if (alreadyExtracted(base)) return withRequestKey(base, get, false);
+  return withRequestKey(extractMetadata(md, base), get, ownPropagator());
 }

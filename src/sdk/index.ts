@@ -34,9 +34,10 @@ export { PRESETS, type Preset, currentKeyName as routingKeyName } from './config
 export { AlsContextManager } from './context-manager.js';
 export { install, uninstall, type InstallOptions, type InstallResult } from './install.js';
 export { routingKey, routingKeyIn } from './key.js';
+export { type KeyCarriers, type RequestKey, recordGetter, requestRoutingKey } from './request-key.js';
 export { injectHeaders } from './outbound.js';
 export { MeshforkPropagator, baggageHeader, extractBaggage } from './propagator.js';
-export { expressMiddleware, httpHandler, inboundContext, withInboundHeaders, type RequestWithHeaders } from './server.js';
+export { expressMiddleware, httpHandler, inboundContext, withInboundHeaders, withRequestKey, type RequestWithHeaders } from './server.js';
 export {
   type GrpcModuleLike,
   type MetadataLike,

@@ -23,6 +23,16 @@ export interface InstallOptions {
   readonly keyName?: string;
   /** Member-name preset; `signadot` uses `sd-routing-key`. Ignored when `keyName` is set. @default 'meshfork' */
   readonly preset?: Preset;
+  /** Read a routing key from a `tracestate` member, as meshfork's `routing.tracestate`. @default true */
+  readonly tracestate?: boolean;
+  /**
+   * Plain request headers whose whole value is the routing key, in precedence order, as meshfork's
+   * `routing.headers` (e.g. `x-meshfork-routing-key`). A key read from one is carried on in `baggage`.
+   * @default []
+   */
+  readonly headers?: readonly string[];
+  /** Read `uberctx-<keyName>` and `ot-baggage-<keyName>`, as meshfork's `routing.legacyHeaders`. @default true for the signadot preset, else false */
+  readonly legacyHeaders?: boolean;
   /**
    * Subscribe the outbound hooks for global fetch/undici and node:http clients.
    * `'auto'`: only when meshfork registered the propagator (an installed OpenTelemetry SDK brings

@@ -1,19 +1,28 @@
 /** Reading and setting the routing key in an OpenTelemetry context. */
 import { type Context, context, propagation, trace } from '@opentelemetry/api';
 import { isRoutingKey } from './baggage.js';
-import { currentKeyName } from './config.js';
-import { linkDerivedBaggage } from './propagator.js';
+import { currentCarriers, currentKeyName } from './config.js';
+import { ReceivedTraceState, linkDerivedBaggage, receivedMember } from './propagator.js';
+import { tracestateKeyValue } from './request-key.js';
 
 /**
- * The routing key in `ctx`: the baggage member named {@link currentKeyName} (the primary carrier),
- * else a `tracestate` member of that name. Undefined when absent or not `[a-z0-9]{4,32}`.
+ * The routing key in `ctx`, by the precedence rule (request-key.ts): the baggage member named
+ * {@link currentKeyName} when there is one (its raw value), else, when tracestate is read, the
+ * first `tracestate` member of that name. Undefined when absent or not `[a-z0-9]{4,32}`.
  */
 export function routingKeyIn(ctx: Context): string | undefined {
   const name = currentKeyName();
-  const entry = propagation.getBaggage(ctx)?.getEntry(name);
-  if (entry !== undefined) return isRoutingKey(entry.value) ? entry.value : undefined;
-  const ts = trace.getSpanContext(ctx)?.traceState?.get(name);
-  return ts !== undefined && isRoutingKey(ts) ? ts : undefined;
+  const bag = propagation.getBaggage(ctx);
+  const entry = bag?.getEntry(name);
+  if (entry !== undefined) {
+    const value = receivedMember(bag!, name)?.rawValue ?? entry.value;
+    return isRoutingKey(value) ? value : undefined;
+  }
+  if (currentCarriers().tracestate === false) return undefined;
+  const ts = trace.getSpanContext(ctx)?.traceState;
+  if (ts === undefined) return undefined;
+  const value = ts instanceof ReceivedTraceState ? tracestateKeyValue(ts.text, name) : ts.get(name);
+  return isRoutingKey(value) ? value : undefined;
 }
 
 /** `ctx` with the routing key set (every other baggage entry kept), or removed when `key` is undefined. */

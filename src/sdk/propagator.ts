@@ -36,11 +36,14 @@ import {
   MAX_BYTES,
   MAX_MEMBERS,
   encodeMember,
+  isRoutingKey,
   joinMembers,
+  keyMemberText,
   memberText,
   parseBaggage,
 } from './baggage.js';
 import { currentKeyName } from './config.js';
+import { tracestateKeyValue } from './request-key.js';
 
 export const BAGGAGE_HEADER = 'baggage';
 export const TRACEPARENT_HEADER = 'traceparent';
@@ -152,13 +155,18 @@ export function isCanonicalTraceState(text: string): boolean {
 }
 
 /**
- * A received `tracestate` already in canonical form (see isCanonicalTraceState): serializes to
- * the received text, and is parsed into the API's own TraceState only when read or changed.
+ * A received `tracestate`: keeps the received text (the routing key is read from it by the
+ * precedence rule, see request-key.ts), serializes to it when it is canonical (see
+ * isCanonicalTraceState) and is parsed into the API's own TraceState only when read, changed or
+ * serialized from a non-canonical text.
  */
-class ReceivedTraceState implements TraceState {
+export class ReceivedTraceState implements TraceState {
   private parsed: TraceState | undefined;
 
-  constructor(private readonly text: string) {}
+  constructor(
+    readonly text: string,
+    private readonly canonical: boolean,
+  ) {}
 
   private impl(): TraceState {
     return (this.parsed ??= createTraceState(this.text));
@@ -176,13 +184,27 @@ class ReceivedTraceState implements TraceState {
     return this.impl().get(key);
   }
 
+  /**
+   * The received text when canonical. Otherwise the API's serialization, with the routing-key
+   * member made to say what the precedence rule read from the received text: the API's parser
+   * skips invalid members and trims Unicode spaces, so it can find a member the rule does not
+   * (`K=a=b,K=key1` or `\u00a0K=key1`), which would make the next hop tagged.
+   */
   serialize(): string {
-    return this.text;
+    if (this.canonical) return this.text;
+    let ts = this.impl();
+    const name = currentKeyName();
+    const raw = tracestateKeyValue(this.text, name);
+    if (ts.get(name) !== raw) {
+      ts = ts.unset(name);
+      if (isRoutingKey(raw)) ts = ts.set(name, raw);
+    }
+    return ts.serialize();
   }
 }
 
 function traceStateOf(text: string): TraceState {
-  return isCanonicalTraceState(text) ? new ReceivedTraceState(text) : createTraceState(text);
+  return new ReceivedTraceState(text, isCanonicalTraceState(text));
 }
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -265,10 +287,13 @@ export function serializeBaggage(bag: Baggage, received: readonly BaggageMember[
       const e = bag.getEntry(m.key);
       if (e === undefined) continue;
       seen.add(m.key);
+      const unchanged = e.value === m.value && metadataText(e) === m.metadata;
       const t =
-        m.raw !== undefined && e.value === m.value && metadataText(e) === m.metadata
+        m.raw !== undefined && unchanged
           ? m.raw
-          : encodeMember(m.key, e.value, metadataText(e));
+          : unchanged && m.key === keyName
+            ? keyMemberText(m)
+            : encodeMember(m.key, e.value, metadataText(e));
       if (t === undefined) continue;
       if (m.key === keyName) priority = texts.length;
       texts.push(t);
@@ -306,8 +331,8 @@ function skipOws(text: string, i: number): number {
 /**
  * True when a baggage header is forwarded exactly as received: within the W3C limits, every member
  * valid W3C (`key OWS "=" OWS value *(OWS ";" OWS key [OWS "=" OWS value])`, so forwarded verbatim)
- * with no whitespace around it, no empty member, no duplicate key (keys compared as received: a key
- * with a percent-escape makes the answer false, and the caller parses). One pass, no allocation;
+ * with no whitespace around it, no empty member, no duplicate key (keys compared as received, as
+ * the parser compares them). One pass, no allocation;
  * parsing then waits until someone reads an entry.
  */
 export function isCanonicalBaggage(text: string): boolean {
@@ -317,10 +342,7 @@ export function isCanonicalBaggage(text: string): boolean {
   let i = 0;
   for (;;) {
     const ks = i;
-    while (i < n && isClass(text, i, TOKEN)) {
-      if (text.charCodeAt(i) === 0x25) return false; // percent-escaped key: let the parser decode it
-      i++;
-    }
+    while (i < n && isClass(text, i, TOKEN)) i++;
     const ke = i;
     if (ke === ks) return false;
     for (let k = 0; k < count; k++) {
@@ -468,6 +490,23 @@ class ExtractedContext implements Context {
 }
 
 /**
+ * The received member behind `bag`'s entry `key` (the routing key is read from its raw value):
+ * for received baggage the member itself, for baggage derived from it the member when the entry
+ * is unchanged. Undefined for baggage built through the API (its value is the raw value).
+ */
+export function receivedMember(bag: Baggage, key: string): BaggageMember | undefined {
+  const members = bag instanceof ReceivedBaggage ? bag.members : RECEIVED.get(bag);
+  if (members === undefined) return undefined;
+  for (const m of members) {
+    if (m.key !== key) continue;
+    if (bag instanceof ReceivedBaggage) return m;
+    const e = bag.getEntry(key);
+    return e !== undefined && e.value === m.value ? m : undefined;
+  }
+  return undefined;
+}
+
+/**
  * Records that `derived` was made from `source` (e.g. by `setEntry`), so members it did not change
  * are still forwarded verbatim. Baggage derived through the plain OpenTelemetry API without this
  * link is serialized canonically (same entries, possibly different percent-encoding).
@@ -489,7 +528,7 @@ export function baggageHeader(ctx: Context, keyName: string = currentKeyName()):
       const texts: string[] = [];
       let priority = -1;
       for (const m of bag.members) {
-        const t = memberText(m);
+        const t = m.key === keyName ? keyMemberText(m) : memberText(m);
         if (t === undefined) continue;
         if (m.key === keyName) priority = texts.length;
         texts.push(t);

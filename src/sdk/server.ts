@@ -1,8 +1,13 @@
 /** Inbound propagation: node:http request listeners and Express middleware. */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { type Context, context, propagation, trace } from '@opentelemetry/api';
-import { activeContext, extractContext, ownContextManager } from './globals.js';
+import type { HeaderValue } from './baggage.js';
+import { currentCarriers, currentKeyName } from './config.js';
+import { activeContext, extractContext, ownContextManager, ownPropagator } from './globals.js';
 import { ensureInstalled } from './install.js';
+import { contextWithRoutingKey, routingKeyIn } from './key.js';
+import { linkDerivedBaggage } from './propagator.js';
+import { recordGetter, requestRoutingKey } from './request-key.js';
 
 /** True when `ctx` already carries baggage or a span context (an instrumentation extracted it). */
 export function alreadyExtracted(ctx: Context): boolean {
@@ -12,15 +17,40 @@ export function alreadyExtracted(ctx: Context): boolean {
 /**
  * The context to handle an inbound request in. When the active context already carries baggage or
  * a span (an OpenTelemetry HTTP instrumentation extracted it and started a server span), it is kept
- * as is: re-extracting would replace that server span with its remote parent. Never throws.
+ * as is: re-extracting would replace that server span with its remote parent. Either way the
+ * routing key is then made to follow the precedence rule (see {@link withRequestKey}). Never throws.
  */
 export function inboundContext(headers: IncomingHttpHeaders | Record<string, unknown>, base: Context = activeContext()): Context {
   try {
-    if (alreadyExtracted(base)) return base;
-    return extractContext(base, headers);
+    if (alreadyExtracted(base)) return withRequestKey(base, recordGetter(headers), false);
+    return withRequestKey(extractContext(base, headers), recordGetter(headers), ownPropagator());
   } catch {
     return base;
   }
+}
+
+/**
+ * `ctx` (extracted from a request) with the routing key the request carries by the precedence
+ * rule (request-key.ts), so that `routingKeyIn` and the outbound calls agree with the mesh's
+ * routes:
+ * - a key read from a carrier the context does not hold (a plain or legacy header, a `tracestate`
+ *   without a valid `traceparent`) is set as the baggage member, which carries it on;
+ * - a context in which another propagator read a key the rule does not accept (OpenTelemetry JS
+ *   percent-decodes and Unicode-trims baggage keys; its TraceState trims members) gets the
+ *   member with an empty value instead: untagged here, and at every later hop (baggage is read
+ *   first).
+ * `ownExtraction`: meshfork's propagator extracted `ctx`, whose baggage and tracestate readers
+ * already follow the rule, so nothing is parsed when the key (if any) is in baggage.
+ */
+export function withRequestKey(ctx: Context, get: (name: string) => HeaderValue, ownExtraction: boolean): Context {
+  const r = requestRoutingKey(get, currentCarriers());
+  if (ownExtraction && (r.carrier === undefined || r.carrier === 'baggage')) return ctx;
+  if (routingKeyIn(ctx) === r.key) return ctx;
+  if (r.key !== undefined) return contextWithRoutingKey(ctx, r.key);
+  const bag = propagation.getBaggage(ctx) ?? propagation.createBaggage();
+  const next = bag.setEntry(currentKeyName(), { value: '' });
+  linkDerivedBaggage(bag, next);
+  return propagation.setBaggage(ctx, next);
 }
 
 /** Runs `fn` in the context carried by inbound `headers` (for servers the SDK has no wrapper for). */
