@@ -12,7 +12,7 @@ import type { ForkT } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
 import { FORK_OF_LABEL, SANDBOX_LABEL, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
 import { deploymentSelector, namespaceOf, podTemplateLabels, serviceSelector } from './inventory.js';
-import { applyCustomPatch, PatchError, prototypeKeyErrors } from './patch.js';
+import { applyCustomPatch, PatchError, prototypeKeyErrors, prototypeKeyPaths } from './patch.js';
 import { forkPolicyViolations, type ForkPolicy } from './fork-policy.js';
 import { labelSelectorVerdict, serviceSelectorSelects, type LabelSelector } from './label-selector.js';
 
@@ -256,7 +256,13 @@ function applyContainerCustomizations(
     if ((item.operation ?? 'upsert') === 'delete') {
       target.env = (target.env ?? []).filter((e) => e.name !== item.name);
     } else {
-      const envVar: EnvVar = item.valueFrom !== undefined ? { name: item.name, valueFrom: item.valueFrom } : { name: item.name, value: item.value ?? '' };
+      if (item.valueFrom !== undefined) {
+        const refused = prototypeKeyPaths(item.valueFrom, ['valueFrom']);
+        for (const e of refused) problems.push({ path: `${at('customizations', 'env', i)}.${e.path}`, message: e.message });
+        if (refused.length > 0) return;
+      }
+      // A copy: the fork never shares an object with the Sandbox.
+      const envVar: EnvVar = item.valueFrom !== undefined ? { name: item.name, valueFrom: structuredClone(item.valueFrom) } : { name: item.name, value: item.value ?? '' };
       target.env = upsertEnv(target.env ?? [], [envVar]);
     }
   });

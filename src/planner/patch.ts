@@ -36,8 +36,25 @@ function clone<T>(value: T): T {
   return structuredClone(value);
 }
 
-const PROTOTYPE_KEY_REASON = 'is refused in a patch: it names JavaScript object machinery (the prototype), not a Deployment field';
+const PROTOTYPE_KEY_REASON = 'is refused: it names JavaScript object machinery (the prototype), not a Kubernetes field';
 const prototypeKeyMessage = (key: string) => `key "${key}" ${PROTOTYPE_KEY_REASON}`;
+
+/** Every object key `__proto__`, `constructor` or `prototype` anywhere in `value`, by path. */
+export function prototypeKeyPaths(value: unknown, path: Array<string | number> = []): PatchError[] {
+  const errors: PatchError[] = [];
+  const walk = (node: unknown, at: Array<string | number>) => {
+    if (Array.isArray(node)) {
+      node.forEach((item, i) => walk(item, [...at, i]));
+    } else if (node !== null && typeof node === 'object') {
+      for (const key of Object.keys(node)) {
+        if (PROTOTYPE_KEYS.has(key)) errors.push(new PatchError(fieldPath([...at, key]), prototypeKeyMessage(key)));
+        else walk((node as Record<string, unknown>)[key], [...at, key]);
+      }
+    }
+  };
+  walk(value, path);
+  return errors;
+}
 
 /**
  * Every place a patch document names `__proto__`, `constructor` or `prototype`: as an object key
@@ -45,21 +62,8 @@ const prototypeKeyMessage = (key: string) => `key "${key}" ${PROTOTYPE_KEY_REASO
  * segment of a json patch operation's `path` / `from` pointer. Paths are relative to the patch.
  */
 export function prototypeKeyErrors(type: PatchType, patch: unknown): PatchError[] {
+  if (type !== 'json' || !Array.isArray(patch)) return prototypeKeyPaths(patch);
   const errors: PatchError[] = [];
-  const walk = (value: unknown, path: Array<string | number>) => {
-    if (Array.isArray(value)) {
-      value.forEach((item, i) => walk(item, [...path, i]));
-    } else if (value !== null && typeof value === 'object') {
-      for (const key of Object.keys(value)) {
-        if (PROTOTYPE_KEYS.has(key)) errors.push(new PatchError(fieldPath([...path, key]), prototypeKeyMessage(key)));
-        else walk((value as Record<string, unknown>)[key], [...path, key]);
-      }
-    }
-  };
-  if (type !== 'json' || !Array.isArray(patch)) {
-    walk(patch, []);
-    return errors;
-  }
   patch.forEach((operation: unknown, index) => {
     if (operation === null || typeof operation !== 'object' || Array.isArray(operation)) return;
     for (const field of Object.keys(operation)) {
@@ -71,7 +75,7 @@ export function prototypeKeyErrors(type: PatchType, patch: unknown): PatchError[
         const key = value.split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).find((s) => PROTOTYPE_KEYS.has(s));
         if (key !== undefined) errors.push(new PatchError(fieldPath([index, field]), `segment "${key}" of pointer "${value}" ${PROTOTYPE_KEY_REASON}`));
       } else if (field === 'value') {
-        walk(value, [index, 'value']);
+        errors.push(...prototypeKeyPaths(value, [index, 'value']));
       }
     }
   });

@@ -22,9 +22,9 @@ function load(file: string) {
   return input;
 }
 
-const protoMessage = (key: string) => `key "${key}" is refused in a patch: it names JavaScript object machinery (the prototype), not a Deployment field`;
+const protoMessage = (key: string) => `key "${key}" is refused: it names JavaScript object machinery (the prototype), not a Kubernetes field`;
 const segmentMessage = (key: string, pointer: string) =>
-  `segment "${key}" of pointer "${pointer}" is refused in a patch: it names JavaScript object machinery (the prototype), not a Deployment field`;
+  `segment "${key}" of pointer "${pointer}" is refused: it names JavaScript object machinery (the prototype), not a Kubernetes field`;
 
 describe('patches cannot reach the object prototype', () => {
   let victimAlone: PlanResult;
@@ -87,8 +87,18 @@ describe('patches cannot reach the object prototype', () => {
     expectUnpolluted();
   });
 
+  it('refuses __proto__ in an env valueFrom, the other free-form value of a Sandbox', () => {
+    const evil = load('env-valuefrom-proto.yaml');
+    const result = plan({ inventory: evil.inventory, sandboxes: evil.sandboxes });
+    expect(result.objects).toEqual([]);
+    expect(result.problems).toEqual([
+      { object: 'Sandbox default/a-evil-env', path: 'spec.forks[0].customizations.env[0].valueFrom.__proto__', message: protoMessage('__proto__') },
+    ]);
+    expectUnpolluted();
+  });
+
   it('two Sandboxes in one process: the second plans exactly as it does alone', () => {
-    for (const file of ['merge-proto.yaml', 'strategic-proto.yaml', 'json-proto.yaml']) {
+    for (const file of ['merge-proto.yaml', 'strategic-proto.yaml', 'json-proto.yaml', 'env-valuefrom-proto.yaml']) {
       const evil = load(file);
       const victim = load('victim.yaml');
       const evilResult = plan({ inventory: evil.inventory, sandboxes: evil.sandboxes });
