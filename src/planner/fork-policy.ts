@@ -118,10 +118,13 @@ function identityProblems(planned: KubeObject, fork: KubeObject): string[] {
   same('metadata.name', planned.metadata.name, get(fork, 'metadata', 'name'));
   same('metadata.namespace', planned.metadata.namespace, get(fork, 'metadata', 'namespace'));
   same('spec.selector', get(planned, 'spec', 'selector'), get(fork, 'spec', 'selector'));
-  for (const field of ['labels', 'annotations'] as const) {
-    const plannedMap = planned.metadata[field] ?? {};
-    for (const key of Object.keys(plannedMap).filter((k) => k.startsWith('meshfork.dev/') || k === 'app.kubernetes.io/managed-by')) {
-      same(`metadata.${field}["${key}"]`, plannedMap[key], get(fork, 'metadata', field, key));
+  // meshfork's own labels and annotations, on the Deployment and on its pods.
+  for (const at of [['metadata'], ['spec', 'template', 'metadata']]) {
+    for (const field of ['labels', 'annotations']) {
+      const plannedMap = asObject(get(planned, ...at, field)) ?? {};
+      for (const key of Object.keys(plannedMap).filter((k) => k.startsWith('meshfork.dev/') || k === 'app.kubernetes.io/managed-by')) {
+        same(`${[...at, field].join('.')}["${key}"]`, plannedMap[key], get(fork, ...at, field, key));
+      }
     }
   }
   const metadata = asObject(fork.metadata) ?? {};

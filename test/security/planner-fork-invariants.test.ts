@@ -42,6 +42,7 @@ const CASES: Array<{ file: string; baseline?: string; problems: Problem[]; allow
       `would set metadata.name to "kube-proxy" (the planned fork has "reviews-v1-identity")${FIXED}`,
       `would set metadata.namespace to "kube-system" (the planned fork has "default")${FIXED}`,
       `would remove metadata.labels["app.kubernetes.io/managed-by"] (the planned fork has "meshfork")${FIXED}`,
+      `would set spec.template.metadata.annotations["meshfork.dev/routing-key"] to "anotherkey" (the planned fork has "identitykey1")${FIXED}`,
       "would set metadata.ownerReferences; a fork's metadata holds only name, namespace, labels and annotations",
     ),
   },
