@@ -261,6 +261,7 @@ function headerSummary(h: EnvoyHeaderMatcher): string {
   if (sm?.prefix !== undefined) return `${h.name} ${neg}^= ${sm.prefix}`;
   if (h.safe_regex_match) return `${h.name} ${neg}~ ${h.safe_regex_match.regex}`;
   if (h.exact_match !== undefined) return `${h.name} ${neg}= ${h.exact_match}`;
+  if (h.present_match === true) return `${h.name} ${neg}present`;
   return `${h.name} ${neg}? ${JSON.stringify(h)}`;
 }
 
@@ -280,9 +281,10 @@ export function formatRoutes(routes: readonly RouteSummary[]): string {
   return routes.map((r, i) => `  ${i}. ${r.name || '(unnamed)'} [${r.headers.join(' & ')}] -> ${r.clusters.join(', ')}`).join('\n') || '  (no routes)';
 }
 
+type VsStringMatch = { exact?: string; regex?: string; prefix?: string };
 interface VsHttpRoute {
   name?: string;
-  match?: Array<{ headers?: Record<string, { exact?: string; regex?: string; prefix?: string }> }>;
+  match?: Array<{ headers?: Record<string, VsStringMatch>; withoutHeaders?: Record<string, VsStringMatch> }>;
   route?: Array<{ destination: { host: string; subset?: string; port?: { number: number } }; weight?: number }>;
 }
 
@@ -306,9 +308,11 @@ export function expectedRoutes(vs: KubeObj, listenerPort = PORT): RouteSummary[]
     const catchAll = !r.match || r.match.length === 0;
     const blocks = catchAll ? [{}] : r.match!;
     for (const b of blocks) {
-      const headers = Object.entries(b.headers ?? {})
-        .map(([name, m]) => (m.regex !== undefined ? `${name} ~ ${m.regex}` : m.exact !== undefined ? `${name} = ${m.exact}` : `${name} ^= ${m.prefix}`))
-        .sort();
+      // `withoutHeaders` become inverted matchers; an empty StringMatch is a presence match
+      // (route.go TranslateRouteMatch, canBeConvertedToPresentMatch).
+      const summary = (neg: string) => ([name, m]: [string, VsStringMatch]) =>
+        m.regex !== undefined ? `${name} ${neg}~ ${m.regex}` : m.exact !== undefined ? `${name} ${neg}= ${m.exact}` : m.prefix !== undefined ? `${name} ${neg}^= ${m.prefix}` : `${name} ${neg}present`;
+      const headers = [...Object.entries(b.headers ?? {}).map(summary('')), ...Object.entries(b.withoutHeaders ?? {}).map(summary('!'))].sort();
       out.push({ name: r.name ?? '', headers, clusters });
     }
     // Routes after a catch-all can never match; Istio drops them
