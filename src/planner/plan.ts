@@ -121,9 +121,13 @@ export function plan(input: PlanInput): PlanResult {
   const problems: Problem[] = [];
   const notes: Problem[] = [];
 
-  // Routing keys must be unique across every Sandbox and RouteGroup.
+  // Routing keys must be unique across every Sandbox and RouteGroup. A key derived from an
+  // object's identity belongs to that object: whoever writes it into spec.routingKey is refused,
+  // whatever the names, so no Sandbox can take (or block) another's derived key. Among explicit
+  // keys, the first by namespace and name keeps it.
   const keyOwners = new Map<string, string>();
-  for (const object of [...sandboxes, ...routeGroups]) {
+  const claimants = [...sandboxes, ...routeGroups];
+  for (const object of [...claimants.filter((o) => o.spec.routingKey === undefined), ...claimants.filter((o) => o.spec.routingKey !== undefined)]) {
     const key = effectiveRoutingKey(object);
     const owner = keyOwners.get(key);
     if (owner !== undefined) {

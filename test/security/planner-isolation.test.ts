@@ -13,6 +13,7 @@ import { inventoryOf } from '../../src/planner/inventory.js';
 import { SANDBOX_LABEL, type KubeObject } from '../../src/planner/kube.js';
 import { labelSelectorVerdict } from '../../src/planner/label-selector.js';
 import { plan } from '../../src/planner/plan.js';
+import { deriveRoutingKey } from '../../src/planner/routing-key.js';
 import { FIXTURES } from '../support/cli.js';
 
 const INPUTS = new URL('./inputs/planner-isolation/', import.meta.url).pathname;
@@ -122,4 +123,17 @@ describe('label selector semantics (metav1.LabelSelector)', () => {
   for (const [name, selector, verdict] of cases) {
     it(name, () => expect(labelSelectorVerdict(selector as never, labels)).toEqual(verdict));
   }
+});
+
+describe('one Sandbox cannot take another\'s routing key', () => {
+  it('a key derived for a Sandbox stays its own when another writes it into spec.routingKey', () => {
+    expect(deriveRoutingKey('Sandbox', 'default', 'b-victim')).toBe('ef2gelm8777x');
+    const alone = planFiles(BOOKINFO, 'key-victim.yaml').result;
+    expect(alone.problems).toEqual([]);
+    const { result } = planFiles(BOOKINFO, 'key-thief.yaml', 'key-victim.yaml');
+    expect(result.problems).toEqual([
+      { object: 'Sandbox default/a-thief', path: 'spec.routingKey', message: 'routing key "ef2gelm8777x" is already used by Sandbox default/b-victim' },
+    ]);
+    expect(result.sandboxes.find((s) => s.name === 'b-victim')).toEqual(alone.sandboxes[0]);
+  });
 });
