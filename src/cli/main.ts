@@ -8,7 +8,7 @@
  * escaped, see formatProblem), nothing on stdout, exit status 1. Usage errors exit 2. A closed
  * stdout (`meshfork synth ... | head -1`) ends the output quietly.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -19,7 +19,7 @@ import { DNS_LABEL_PATTERN } from '../api/schema.js';
 import { NAMESPACE_RULE } from '../planner/inventory.js';
 import { plan, type PlanConfig, type PlanResult } from '../planner/plan.js';
 import { DEFAULT_INPUT_LIMITS, loadInputs, withSources, type LoadedInput } from '../manifests/load.js';
-import { MIB } from '../manifests/files.js';
+import { MIB, readTextFile } from '../manifests/files.js';
 import { writeObjectFiles } from './output.js';
 import { toYamlDocuments } from './yaml.js';
 
@@ -77,8 +77,10 @@ function fail(io: CliIo, problems: readonly Problem[]): never {
 function loadConfig(io: CliIo, options: CommonOptions): PlanConfig {
   let file: unknown;
   if (options.config !== undefined) {
+    const read = readTextFile(options.config, options.maxFileSize);
+    if ('problem' in read) fail(io, [read.problem]);
     try {
-      file = parseYaml(readFileSync(options.config, 'utf8'));
+      file = parseYaml(read.text);
     } catch (e) {
       fail(io, [{ file: options.config, path: '', message: (e as Error).message.split('\n')[0] ?? 'unreadable' }]);
     }

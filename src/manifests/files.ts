@@ -24,6 +24,9 @@ export interface InputLimits {
 }
 
 export const MIB = 1024 * 1024;
+/** How the limits are named in problems (after the CLI flags that set them). */
+export const FILE_LIMIT = 'per-file limit (--max-file-size)';
+export const INPUT_LIMIT = 'total input limit (--max-input-size)';
 export const DEFAULT_INPUT_LIMITS: InputLimits = { maxFileSize: 4 * MIB, maxInputSize: 32 * MIB };
 
 /** Manifest file names picked up when walking a directory. */
@@ -192,6 +195,24 @@ export function readLimited(file: string, real: string, limit: number, limitName
   } finally {
     closeSync(fd);
   }
+}
+
+export function notUtf8(offset: number): string {
+  return `not valid UTF-8 (first invalid byte at offset ${offset}); manifests must be UTF-8 text`;
+}
+
+/** A file named directly (symlinks followed: the user named it), as UTF-8 text of at most `limit` bytes. */
+export function readTextFile(file: string, limit: number): { text: string } | { problem: Problem } {
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch (e) {
+    return { problem: { file, path: '', message: reason(e) } };
+  }
+  const read = readLimited(file, real, limit, FILE_LIMIT);
+  if ('problem' in read) return { problem: read.problem };
+  const decoded = decodeUtf8(read.bytes);
+  return 'text' in decoded ? decoded : { problem: { file, path: '', message: notUtf8(decoded.invalidAt) } };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -11,7 +11,7 @@ import { routeGroupValidParts, sandboxValidParts, validateRouteGroup, validateSa
 import { inventoryOf, NAMESPACE_RULE, type Inventory } from '../planner/inventory.js';
 import type { KubeObject } from '../planner/kube.js';
 import { objectRef } from '../planner/plan.js';
-import { decodeUtf8, DEFAULT_INPUT_LIMITS, expandPaths, readLimited, type InputLimits } from './files.js';
+import { decodeUtf8, DEFAULT_INPUT_LIMITS, expandPaths, FILE_LIMIT, INPUT_LIMIT, notUtf8, readLimited, type InputLimits } from './files.js';
 
 export { DEFAULT_INPUT_LIMITS, expandPaths, type InputLimits } from './files.js';
 
@@ -48,11 +48,11 @@ const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'Cluste
 /** Longest object name Kubernetes accepts (RFC 1123 subdomain). */
 const MAX_NAME = 253;
 const NAMESPACE = new RegExp(DNS_LABEL_PATTERN);
+/** Deepest nesting of maps and lists in a document (Kubernetes objects, patches included, stay far below). */
+const MAX_DEPTH = 100;
 /** Aliases a document may resolve; with the byte bound below this stops "billion laughs" input. */
 const MAX_ALIAS_COUNT = 100;
 
-const FILE_LIMIT = 'per-file limit (--max-file-size)';
-const INPUT_LIMIT = 'total input limit (--max-input-size)';
 
 export function loadInputs(paths: readonly string[], defaultNamespace: string, limits: InputLimits = DEFAULT_INPUT_LIMITS): LoadedInput {
   const { files, realPaths, problems } = expandPaths(paths);
@@ -82,7 +82,7 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
     const decoded = decodeUtf8(bytes);
     if ('invalidAt' in decoded) {
       complete = false;
-      problems.push({ file, path: '', message: `not valid UTF-8 (first invalid byte at offset ${decoded.invalidAt}); manifests must be UTF-8 text` });
+      problems.push({ file, path: '', message: notUtf8(decoded.invalidAt) });
       continue;
     }
     const lineCounter = new LineCounter();
@@ -94,7 +94,8 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
         complete = false;
         for (const error of doc.errors) {
           const pos = lineCounter.linePos(error.pos[0]);
-          problems.push({ file: `${file}:${pos.line}:${pos.col}`, path: '', message: `YAML: ${error.message.split('\n')[0]}` });
+          const message = error.message.includes('Maximum call stack size exceeded') ? `nested too deeply to parse (at most ${MAX_DEPTH} levels are read)` : error.message.split('\n')[0];
+          problems.push({ file: `${file}:${pos.line}:${pos.col}`, path: '', message: `YAML: ${message}` });
         }
         continue;
       }
@@ -110,9 +111,15 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
       }
       if (value === null || value === undefined) continue; // empty document
       // Aliases repeat a node without repeating its bytes: bound what the document expands to.
+      // Nesting is bounded too, so no later step that walks the object recursively runs out of stack.
       const fileBudget = limits.maxFileSize - fileExpanded;
       const inputBudget = limits.maxInputSize - totalExpanded;
-      const size = expandedSize(value, Math.min(fileBudget, inputBudget));
+      const { size, depth } = measure(value, Math.min(fileBudget, inputBudget), MAX_DEPTH);
+      if (depth > MAX_DEPTH) {
+        complete = false;
+        problems.push({ file: where, path: '', message: `document ${index + 1} nests more than ${MAX_DEPTH} levels deep` });
+        continue;
+      }
       if (size > Math.min(fileBudget, inputBudget)) {
         complete = false;
         const [limitName, limit] = fileBudget <= inputBudget ? [FILE_LIMIT, limits.maxFileSize] : [INPUT_LIMIT, limits.maxInputSize];
@@ -211,28 +218,31 @@ function identityProblem(metadata: Record<string, unknown> | undefined): Omit<Pr
 }
 
 /**
- * Size of a value written out as JSON (strings counted by UTF-16 length plus quotes), counting
- * stops once past `budget`. Shared subtrees (YAML aliases) are counted at every use.
+ * Size of a value written out as JSON (strings counted by UTF-16 length plus quotes) and its
+ * nesting depth. Counting stops once the size passes `budget` or the depth passes `maxDepth`.
+ * Shared subtrees (YAML aliases) are counted at every use.
  */
-export function expandedSize(value: unknown, budget: number): number {
+export function measure(value: unknown, budget: number, maxDepth: number): { size: number; depth: number } {
   let size = 0;
-  const stack: unknown[] = [value];
-  while (stack.length > 0 && size <= budget) {
-    const v = stack.pop();
+  let depth = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0 && size <= budget && depth <= maxDepth) {
+    const [v, level] = stack.pop()!;
+    depth = Math.max(depth, level);
     if (typeof v === 'string') size += v.length + 2;
     else if (Array.isArray(v)) {
       size += 2 + v.length;
-      for (const item of v) stack.push(item);
+      for (const item of v) stack.push([item, level + 1]);
     } else if (v !== null && typeof v === 'object') {
       const entries = Object.entries(v);
       size += 2 + entries.length;
       for (const [k, item] of entries) {
         size += k.length + 3;
-        stack.push(item);
+        stack.push([item, level + 1]);
       }
     } else size += String(v).length;
   }
-  return size;
+  return { size, depth };
 }
 
 /** Attaches the source file to problems the planner reported by object. */

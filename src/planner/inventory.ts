@@ -175,6 +175,8 @@ class ShapeChecker {
 }
 
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
+/** Label selector operators (metav1.LabelSelectorRequirement). */
+const SELECTOR_OPERATORS: readonly unknown[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
 const SPEC_CHECKS = {
   deployments(c: ShapeChecker, spec: unknown): void {
@@ -184,7 +186,8 @@ const SPEC_CHECKS = {
       c.stringMap(selector['matchLabels'], 'spec.selector.matchLabels');
       c.objects(selector['matchExpressions'], 'spec.selector.matchExpressions', 'label selector requirements', (e, at) => {
         c.string(e['key'], `${at}.key`, true);
-        c.string(e['operator'], `${at}.operator`, true);
+        const operator = e['operator'];
+        if (!SELECTOR_OPERATORS.includes(operator)) c.fail(`${at}.operator`, `one of ${SELECTOR_OPERATORS.join(', ')}`, operator);
         c.stringList(e['values'], `${at}.values`, 'label values');
       });
     }
@@ -226,8 +229,12 @@ const SPEC_CHECKS = {
     c.objects(spec['http'], 'spec.http', 'HTTP routes', (route, at) => {
       c.string(route['name'], `${at}.name`);
       c.objects(route['match'], `${at}.match`, 'match blocks', (match, matchAt) => {
-        if (!c.record(match['headers'], `${matchAt}.headers`)) return;
-        for (const [header, matcher] of Object.entries(match['headers'])) c.record(matcher, `${matchAt}.headers["${header}"]`, true);
+        // Both maps get the routing-key conditions merged in (virtual-service.ts andMatch).
+        for (const field of ['headers', 'withoutHeaders']) {
+          const headers = match[field];
+          if (!c.record(headers, `${matchAt}.${field}`)) continue;
+          for (const [header, matcher] of Object.entries(headers)) c.record(matcher, `${matchAt}.${field}["${header}"]`, true);
+        }
       });
       c.objects(route['route'], `${at}.route`, 'destinations', (destination, destAt) => {
         if (c.record(destination['destination'], `${destAt}.destination`, true)) {

@@ -47,6 +47,23 @@ describe('YAML that expands without bound', () => {
   });
 });
 
+describe('deep nesting', () => {
+  it('is refused before anything walks the object recursively', () => {
+    const file = `${INPUTS}deep.yaml`;
+    expectProblems(cli('validate', '-f', file), [`${file}:2: -: .: document 1 nests more than 100 levels deep`]);
+  });
+});
+
+describe('the --config file is read like a manifest', () => {
+  it('a FIFO is refused without blocking; non-UTF-8 is refused', () => {
+    const d = dir('config');
+    execFileSync('mkfifo', [join(d, 'fifo.yaml')]);
+    expectProblems(cli('validate', '--config', join(d, 'fifo.yaml'), '-f', `${SHAPES}base.yaml`), [`${d}/fifo.yaml: -: .: a FIFO; only regular files are read`]);
+    const latin1 = `${INPUTS}latin1.yaml`;
+    expectProblems(cli('validate', '--config', latin1, '-f', `${SHAPES}base.yaml`), [`${latin1}: -: .: not valid UTF-8 (first invalid byte at offset 70); manifests must be UTF-8 text`]);
+  });
+});
+
 describe('size limits', () => {
   it('a file over --max-file-size', () => {
     const file = `${SHAPES}base.yaml`;

@@ -18,6 +18,7 @@ const BASE = `${DIR}base.yaml`;
 const CASES: Array<[string, string[]]> = [
   ['deployment-container-fields.yaml', [
     '@:1: Deployment default/worker: spec.selector.matchExpressions[0].values: must be a list of label values, not the string "backend"',
+    '@:1: Deployment default/worker: spec.selector.matchExpressions[1].operator: must be one of In, NotIn, Exists, DoesNotExist, not the string "in"',
     '@:1: Deployment default/worker: spec.template.metadata.annotations["sidecar.istio.io/inject"]: must be a string (label maps and selectors map strings to strings), not the boolean true',
     '@:1: Deployment default/worker: spec.template.spec.containers[0].name: required field is missing (a non-empty string)',
     '@:1: Deployment default/worker: spec.template.spec.containers[0].command: must be a list of strings, not the string "/bin/worker"',
@@ -83,6 +84,7 @@ const CASES: Array<[string, string[]]> = [
   ]],
   ['vs-match-headers.yaml', [
     '@:1: VirtualService default/web: spec.http[0].match[0].headers["x-user"]: must be an object, not the string "admin"',
+    '@:1: VirtualService default/web: spec.http[0].match[0].withoutHeaders: must be an object, not a list',
     '@:1: VirtualService default/web: spec.http[0].route[0].destination.port.number: must be an integer from 1 to 65535, not the string "80"',
     '@:1: VirtualService default/web: spec.http[0].route[0].weight: must be an integer from 0 to 100, not the number 100.5',
   ]],
