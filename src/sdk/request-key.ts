@@ -48,11 +48,14 @@ function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
-/** [start, end) of s[from, to) without leading and trailing spaces/tabs. */
-function trimmed(s: string, from: number, to: number): [number, number] {
+function skipOws(s: string, from: number, to: number): number {
   while (from < to && isOws(s.charCodeAt(from))) from++;
+  return from;
+}
+
+function skipOwsBack(s: string, from: number, to: number): number {
   while (to > from && isOws(s.charCodeAt(to - 1))) to--;
-  return [from, to];
+  return to;
 }
 
 function textAt(s: string, from: number, to: number, expected: string): boolean {
@@ -73,11 +76,11 @@ export function baggageKeyValue(text: string, keyName: string): string | undefin
     if (end === -1) end = text.length;
     if (eq !== -1 && eq < start) eq = text.indexOf('=', start);
     if (eq !== -1 && eq < end) {
-      const [ks, ke] = trimmed(text, start, eq);
-      if (textAt(text, ks, ke, keyName)) {
+      const ks = skipOws(text, start, eq);
+      if (textAt(text, ks, skipOwsBack(text, ks, eq), keyName)) {
         if (semi !== -1 && semi < eq) semi = text.indexOf(';', eq);
-        const [vs, ve] = trimmed(text, eq + 1, semi !== -1 && semi < end ? semi : end);
-        found = text.slice(vs, ve);
+        const vs = skipOws(text, eq + 1, end);
+        found = text.slice(vs, skipOwsBack(text, vs, semi !== -1 && semi < end ? semi : end));
       }
     }
     start = end + 1;
@@ -95,7 +98,8 @@ export function tracestateKeyValue(text: string, keyName: string): string | unde
   for (let start = 0; start <= text.length; ) {
     let end = text.indexOf(',', start);
     if (end === -1) end = text.length;
-    const [ms, me] = trimmed(text, start, end);
+    const ms = skipOws(text, start, end);
+    const me = skipOwsBack(text, ms, end);
     if (eq !== -1 && eq < ms) eq = text.indexOf('=', ms);
     if (eq !== -1 && eq < me && textAt(text, ms, eq, keyName)) return text.slice(eq + 1, me);
     start = end + 1;
@@ -103,8 +107,19 @@ export function tracestateKeyValue(text: string, keyName: string): string | unde
   return undefined;
 }
 
+const HEADERS_OF = new WeakMap<KeyCarriers, readonly string[]>();
+
 /** The carriers' header names in precedence order (each once; list headers never as plain ones). */
-export function carrierHeaders(carriers: KeyCarriers): string[] {
+export function carrierHeaders(carriers: KeyCarriers): readonly string[] {
+  let names = HEADERS_OF.get(carriers);
+  if (names === undefined) {
+    names = headerNames(carriers);
+    HEADERS_OF.set(carriers, names);
+  }
+  return names;
+}
+
+function headerNames(carriers: KeyCarriers): string[] {
   const names = ['baggage'];
   if (carriers.tracestate !== false) names.push('tracestate');
   const plain = [...(carriers.headers ?? [])];
@@ -133,8 +148,8 @@ export function requestRoutingKey(get: (name: string) => HeaderValue, carriers: 
         const value = name === 'baggage' ? baggageKeyValue(text, carriers.keyName) : tracestateKeyValue(text, carriers.keyName);
         if (value !== undefined) return decided(name, value);
       } else {
-        const [s, e] = trimmed(text, 0, text.length);
-        return decided(name, text.slice(s, e));
+        const s = skipOws(text, 0, text.length);
+        return decided(name, text.slice(s, skipOwsBack(text, s, text.length)));
       }
     }
   } catch {

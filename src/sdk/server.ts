@@ -7,7 +7,7 @@ import { activeContext, extractContext, ownContextManager, ownPropagator } from 
 import { ensureInstalled } from './install.js';
 import { contextWithRoutingKey, routingKeyIn } from './key.js';
 import { linkDerivedBaggage } from './propagator.js';
-import { recordGetter, requestRoutingKey } from './request-key.js';
+import { type KeyCarriers, carrierHeaders, recordGetter, requestRoutingKey } from './request-key.js';
 
 /** True when `ctx` already carries baggage or a span context (an instrumentation extracted it). */
 export function alreadyExtracted(ctx: Context): boolean {
@@ -29,6 +29,13 @@ export function inboundContext(headers: IncomingHttpHeaders | Record<string, unk
   }
 }
 
+/** Whether the request has a carrier other than `baggage` (with baggage alone our context agrees). */
+function carrierBeyondBaggage(get: (name: string) => HeaderValue, carriers: KeyCarriers): boolean {
+  const names = carrierHeaders(carriers);
+  for (let i = 1; i < names.length; i++) if (get(names[i]!) !== undefined) return true;
+  return false;
+}
+
 /**
  * `ctx` (extracted from a request) with the routing key the request carries by the precedence
  * rule (request-key.ts), so that `routingKeyIn` and the outbound calls agree with the mesh's
@@ -43,7 +50,9 @@ export function inboundContext(headers: IncomingHttpHeaders | Record<string, unk
  * already follow the rule, so nothing is parsed when the key (if any) is in baggage.
  */
 export function withRequestKey(ctx: Context, get: (name: string) => HeaderValue, ownExtraction: boolean): Context {
-  const r = requestRoutingKey(get, currentCarriers());
+  const carriers = currentCarriers();
+  if (ownExtraction && !carrierBeyondBaggage(get, carriers)) return ctx;
+  const r = requestRoutingKey(get, carriers);
   if (ownExtraction && (r.carrier === undefined || r.carrier === 'baggage')) return ctx;
   if (routingKeyIn(ctx) === r.key) return ctx;
   if (r.key !== undefined) return contextWithRoutingKey(ctx, r.key);
