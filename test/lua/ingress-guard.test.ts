@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ingressGuardLua, PREVIEW_TOKEN_HEADER } from '../../src/lua/index.js';
 import { luajitAvailable, runLua, type HeaderLine } from './harness.js';
@@ -79,6 +80,35 @@ describe.skipIf(!luajitAvailable())('ingress-guard.lua under LuaJIT', () => {
       const r = run([['baggage', `a=1,${member}`], ['tracestate', `${member},v=1`]]);
       expect(r.headers, member).toEqual([['baggage', 'a=1'], ['tracestate', 'v=1']]);
     }
+  });
+
+  it('property: any case, per-character percent-encoding (up to three levels) and junk around the key is stripped', () => {
+    const encode = (text: string, levels: number[]) =>
+      [...text]
+        .map((c, i) => {
+          let out = c;
+          for (let l = 0; l < (levels[i % levels.length] ?? 0); l++) {
+            out = [...out].map((x) => '%' + x.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+          }
+          return out;
+        })
+        .join('');
+    const arb = fc.record({
+      key: fc.constantFrom('mf-key', 'sd-routing-key'),
+      upper: fc.array(fc.boolean(), { minLength: 1, maxLength: 14 }),
+      levels: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 14 }),
+      before: fc.array(fc.constantFrom(...TRIMMED, '+'), { maxLength: 3 }),
+      after: fc.array(fc.constantFrom(...TRIMMED, '+'), { maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(arb, ({ key, upper, levels, before, after }) => {
+        const cased = [...key].map((c, i) => (upper[i % upper.length] ? c.toUpperCase() : c)).join('');
+        const member = `${before.join('')}${encode(cased, levels)}${after.join('')}=abcd1234`;
+        const r = runBytes([['baggage', `a=1,${member}`], ['tracestate', `${member},v=1`]]);
+        expect(r.headers, JSON.stringify(member)).toEqual([['baggage', 'a=1'], ['tracestate', 'v=1']]);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('keeps look-alikes that no decoding or trimming turns into a key name', () => {
