@@ -12,7 +12,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { formatProblem, type Problem } from '../api/problem.js';
+import { escapeText, formatProblem, type Problem } from '../api/problem.js';
 import { resolveConfig } from '../api/config.js';
 import { customResourceDefinitions } from '../api/crd.js';
 import { DNS_LABEL_PATTERN } from '../api/schema.js';
@@ -162,7 +162,8 @@ export function buildProgram(io: CliIo = processIo): Command {
     .description('Sandboxes in a shared Kubernetes + Istio cluster, routed by OpenTelemetry baggage.')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    // Usage errors quote the arguments (which may come from file names a script passes on): escaped per line.
+    .configureOutput({ writeOut: io.stdout, writeErr: (text) => io.stderr(text.split('\n').map(escapeText).join('\n')) });
   const common = (command: Command) =>
     command
       .requiredOption('-f, --file <path...>', 'manifest files or directories (inventory and Sandbox/RouteGroup objects)')

@@ -58,3 +58,13 @@ describe('escapeText', () => {
     expect(new InputError([problem, problem]).message).toBe('f\\n: o\\x1b: p\\u202e: m\\x85\nf\\n: o\\x1b: p\\u202e: m\\x85');
   });
 });
+
+describe('usage errors', () => {
+  it('quote arguments escaped', () => {
+    const result = cli('validate', '--max-file-size', '\u001b]0;x\u0007', '-f', 'x');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "error: option '--max-file-size <bytes>' argument '\\x1b]0;x\\x07' is invalid. give a positive number of bytes, optionally with Ki, Mi or Gi (e.g. 8Mi)\n",
+    );
+  });
+});
