@@ -91,6 +91,15 @@ describe('file scheme <namespace>/<kind>-<name>.yaml', () => {
   });
 });
 
+describe('-n', () => {
+  it('is checked as a namespace name: it names output directories', () => {
+    const out = join(work, 'ns');
+    const result = cli('synth', '-n', '../../escape', '-f', BOOKINFO, SANDBOX, '-o', out);
+    expect(result).toEqual({ code: 1, stdout: '', stderr: '<flags>: -: --namespace: must be an RFC 1123 label (a-z, 0-9 and -, at most 63 characters)\nmeshfork: 1 problem; nothing written\n' });
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describe('-o target', () => {
   it('an existing file is a problem and stays as it was', () => {
     const file = join(work, 'a-file');
