@@ -8,12 +8,14 @@
  * part can be `..`, hold a `/` or start a second path, and `_cluster` is no namespace. Two
  * objects share a file only if they have the same kind, namespace and name (refused too).
  *
- * Writing: every file goes into a new directory created beside <dir> (mkdtemp, so nothing in it
- * is a symlink planted by someone else; files opened with O_EXCL). Only when all are written is
+ * Writing: every file goes into a new directory created beside <dir> under a random name (mkdir
+ * fails on an existing name, so nothing in it is a symlink planted by someone else; files are
+ * opened with O_EXCL). Only when all are written is
  * it renamed to <dir>. An existing <dir> must be a real directory (not a symlink) holding only
  * what this scheme writes; it is replaced whole, so objects no longer planned disappear with it.
  */
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Problem } from '../api/problem.js';
 import { DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN } from '../api/schema.js';
@@ -119,7 +121,10 @@ export function writeObjectFiles(dir: string, objects: readonly KubeObject[]): P
   /** Set while the existing directory is moved away and not yet replaced or restored. */
   let keepPrevious = false;
   try {
-    staging = mkdtempSync(join(dirname(target), `.${basename(target)}.meshfork-`));
+    // A new directory (mkdir fails if the name exists), with the usual mode: it becomes <dir>.
+    const name = join(dirname(target), `.${basename(target)}.meshfork-${randomBytes(8).toString('hex')}`);
+    mkdirSync(name, { mode: 0o777 });
+    staging = name;
     for (const [path, object] of files) {
       mkdirSync(join(staging, dirname(path)), { recursive: true });
       writeFileSync(join(staging, path), toYaml(object), { flag: 'wx', mode: 0o644 });

@@ -164,3 +164,14 @@ describe('-o target', () => {
     expect(readFileSync(blocker, 'utf8')).toBe('');
   });
 });
+
+describe('-o modes', () => {
+  it('the output directory gets the usual mode (umask applied), not a temporary directory 0700', () => {
+    const out = join(work, 'mode');
+    expect(cli('synth', '-f', BOOKINFO, SANDBOX, '-o', out).code).toBe(0);
+    const umask = process.umask(0o022);
+    process.umask(umask);
+    expect(lstatSync(out).mode & 0o777).toBe(0o777 & ~umask);
+    expect(lstatSync(join(out, 'default', 'service-reviews-demo.yaml')).mode & 0o777).toBe(0o644 & ~umask);
+  });
+});
