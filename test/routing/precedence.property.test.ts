@@ -10,21 +10,25 @@
  *  - the request's routing key is A / B or G / S -> that sandbox's copy of the user route;
  *  - no carrier holds the key name at all -> the split copy of the user route;
  *  - otherwise (a foreign or invalid key) -> the user's own route.
- * Both properties are also run against the previous any-member routes and must fail there.
+ * The property holds for Envoy and for both proxyless gRPC clients' header matching (route-eval
+ * `client`); it fails for the previous any-member routes, and on grpc-go for routes that say
+ * "no member" with an inverted regex instead of absent-or-regex blocks.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../src/planner/kube.js';
 import {
+  baggageMemberRegex,
   COMPAT_PRESETS,
   DEFAULT_ROUTING_KEY_CONFIG,
   routingKeyMatchBlocks,
+  tracestateMemberRegex,
   type HttpMatchRequest,
   type RoutingKeyConfig,
   type RoutingKeyMatch,
 } from '../../src/planner/routing-key.js';
 import { mergeVirtualService, ownedVirtualService, type HostRouting } from '../../src/planner/virtual-service.js';
-import { evaluateRoute, type RouteRequest } from '../support/route-eval.js';
+import { evaluateRoute, type RouteClient, type RouteRequest } from '../support/route-eval.js';
 import { addOccurrences, holdsKeyName, owsArb, plainCarriers, routingKeyOf } from './carriers.js';
 
 const HOST = 'reviews.default.svc.cluster.local';
@@ -163,18 +167,18 @@ type Outcome = 'sandbox' | 'split' | 'user';
 const outcomeOf = (name: string | undefined): Outcome => (name === undefined || name === 'meshfork-baseline' ? 'user' : name.startsWith('meshfork-split') ? 'split' : 'sandbox');
 
 /** The property: every request takes the route the rule prescribes, in both VirtualServices. */
-function precedenceProperty(matchOf: MatchOf, seen?: Record<Outcome, number>) {
+function precedenceProperty(matchOf: MatchOf, clients: readonly RouteClient[], seen?: Record<Outcome, number>) {
   const cache = new Map<RoutingKeyConfig, { merged: KubeObject; owned: KubeObject }>();
-  return fc.property(fc.constantFrom(...CONFIGS), requestArb, (config, r) => {
+  return fc.property(fc.constantFrom(...CONFIGS), requestArb, fc.constantFrom(...clients), (config, r, client) => {
     let vss = cache.get(config);
     if (vss === undefined) cache.set(config, (vss = virtualServices(config, matchOf)));
     const headers = renderRequest(config, r);
     const userIndex = r.jason ? 0 : 1;
-    const merged = evaluateRoute(vss.merged, { headers });
+    const merged = evaluateRoute(vss.merged, { headers, client });
     const want = expectedRoute(config, headers, userIndex);
-    expect(merged?.routeName, JSON.stringify(headers)).toBe(want);
+    expect(merged?.routeName, `${client}: ${JSON.stringify(headers)}`).toBe(want);
     if (want === undefined) expect(merged?.route).toEqual(USER_ROUTES[userIndex]);
-    expect(evaluateRoute(vss.owned, { headers })?.routeName, JSON.stringify(headers)).toBe(expectedRoute(config, headers, 'owned'));
+    expect(evaluateRoute(vss.owned, { headers, client })?.routeName, `${client}: ${JSON.stringify(headers)}`).toBe(expectedRoute(config, headers, 'owned'));
     if (seen) seen[outcomeOf(want)]++;
   });
 }
@@ -193,21 +197,47 @@ function anyMemberMatch(config: RoutingKeyConfig, keys: readonly string[]): Rout
   return { keyed, untagged: [{}] };
 }
 
+/**
+ * The rule with "carrier holds no key-name member" as ONE inverted regex (`withoutHeaders`)
+ * instead of "absent, or present with a regex that finds none": right on Envoy, wrong on grpc-go,
+ * which never matches an inverted regex on a missing header.
+ */
+function invertedRegexMatch(config: RoutingKeyConfig, keys: readonly string[]): RoutingKeyMatch {
+  const k = config.keyName.replace(/[.]/g, '\\.');
+  const bag = { regex: `^(.*,)?[ \\t]*${k}[ \\t]*=.*$` };
+  const none = { baggage: bag, ...(config.tracestate ? { tracestate: { regex: `^(.*,)?[ \\t]*${k}=.*$` } } : {}) };
+  const plain = plainCarriers(config);
+  const absent = (headers: readonly string[]) => Object.fromEntries(headers.map((h) => [h, {}]));
+  const keyed = keys.flatMap((v): HttpMatchRequest[] => [
+    { headers: { baggage: { regex: baggageMemberRegex(config.keyName, v) } } },
+    ...(config.tracestate ? [{ headers: { tracestate: { regex: tracestateMemberRegex(config.keyName, v) } }, withoutHeaders: { baggage: bag } }] : []),
+    ...plain.map((h, i): HttpMatchRequest => ({ headers: { [h]: { exact: v } }, withoutHeaders: { ...none, ...absent(plain.slice(0, i)) } })),
+  ]);
+  return { keyed, untagged: [{ withoutHeaders: { ...none, ...absent(plain) } }] };
+}
+
 const RUNS = 3000;
 
 describe('routing-key precedence through the VirtualServices meshfork writes', () => {
   it(`every request takes the route of its routing key by the rule, else the split (no key name at all), else the user's route (${RUNS} runs)`, () => {
     const seen: Record<Outcome, number> = { sandbox: 0, split: 0, user: 0 };
-    fc.assert(precedenceProperty(routingKeyMatchBlocks, seen), { numRuns: RUNS });
+    fc.assert(precedenceProperty(routingKeyMatchBlocks, ['envoy', 'grpc-go', 'grpc-js'], seen), { numRuns: RUNS });
     // Each outcome occurred often enough for the property to mean something.
     for (const [outcome, count] of Object.entries(seen)) expect(count, outcome).toBeGreaterThan(RUNS * 0.1);
   });
 
   it('the same property fails for routes that match any member with the key and splits that take every request', () => {
-    const result = fc.check(precedenceProperty(anyMemberMatch), { numRuns: RUNS, seed: 1 });
+    const result = fc.check(precedenceProperty(anyMemberMatch, ['envoy']), { numRuns: RUNS, seed: 1 });
     expect(result.failed).toBe(true);
     // It fails on a wrongly chosen route, not on something the evaluator cannot model.
     expect(String(result.errorInstance)).toMatch(/^AssertionError: .*: expected '?meshfork-[a-z]+-\d'? to be /);
+  });
+
+  it('"no member" as one inverted regex holds on Envoy but fails on grpc-go (a missing header never matches it)', () => {
+    fc.assert(precedenceProperty(invertedRegexMatch, ['envoy']), { numRuns: 500 });
+    const result = fc.check(precedenceProperty(invertedRegexMatch, ['grpc-go']), { numRuns: RUNS, seed: 1 });
+    expect(result.failed).toBe(true);
+    expect(String(result.errorInstance)).toMatch(/^AssertionError: grpc-go: /);
   });
 
   it('worked examples', () => {

@@ -215,6 +215,40 @@ describe('evaluateRoute: withoutHeaders', () => {
   });
 });
 
+describe('evaluateRoute: proxyless gRPC clients match headers their own way', () => {
+  it('an inverted regex on a missing header: Envoy matches (treat as empty), grpc-go does not, grpc-js does', () => {
+    const v = vs([{ match: [{ withoutHeaders: { x: { regex: 'k=.*' } } }] }, {}]);
+    expect(routeOf(v, { headers: {} })).toBe(0);
+    expect(routeOf(v, { headers: {}, client: 'grpc-go' })).toBe(1);
+    expect(routeOf(v, { headers: {}, client: 'grpc-js' })).toBe(0);
+    // On a present header all three agree.
+    for (const client of ['envoy', 'grpc-go', 'grpc-js'] as const) {
+      expect(routeOf(v, { headers: { x: 'a=1' }, client })).toBe(0);
+      expect(routeOf(v, { headers: { x: 'k=1' }, client })).toBe(1);
+    }
+  });
+  it('an inverted regex matching the empty value: Envoy tests it on "", grpc-js inverts "no header"', () => {
+    const v = vs([{ match: [{ withoutHeaders: { x: { regex: '.*' } } }] }, {}]);
+    expect(routeOf(v, { headers: {} })).toBe(1);
+    expect(routeOf(v, { headers: {}, client: 'grpc-js' })).toBe(0);
+    expect(routeOf(v, { headers: {}, client: 'grpc-go' })).toBe(1);
+  });
+  it('presence and inverted presence agree everywhere', () => {
+    const absent = vs([{ match: [{ withoutHeaders: { x: {} } }] }, {}]);
+    const present = vs([{ match: [{ headers: { x: {} } }] }, {}]);
+    for (const client of ['envoy', 'grpc-go', 'grpc-js'] as const) {
+      expect([routeOf(absent, { headers: {}, client }), routeOf(absent, { headers: { x: '' }, client })]).toEqual([0, 1]);
+      expect([routeOf(present, { headers: {}, client }), routeOf(present, { headers: { x: '' }, client })]).toEqual([1, 0]);
+    }
+  });
+  it('grpc-js anchors a regex as ^re$ without a group: a top-level alternation changes meaning', () => {
+    const v = vs([{ match: [{ headers: { x: { regex: 'zzz|.*k=v' } } }] }, {}]);
+    expect(routeOf(v, { headers: { x: 'zzzq' } })).toBe(1);
+    expect(routeOf(v, { headers: { x: 'zzzq' }, client: 'grpc-go' })).toBe(1);
+    expect(routeOf(v, { headers: { x: 'zzzq' }, client: 'grpc-js' })).toBe(0);
+  });
+});
+
 describe('evaluateRoute: uri, method, authority, scheme, query', () => {
   it('uri exact ignores the query string, prefix sees :path, regex is a full match on the path', () => {
     const exact = vs([{ match: [{ uri: { exact: '/a' } }] }, {}]);

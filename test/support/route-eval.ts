@@ -38,6 +38,12 @@
  *   exact and prefix URI matches").
  * [istio-vs] Istio VirtualService reference: `spec.gateways` omitted means `[mesh]`; a VS only
  *   applies to the proxies of the gateways it names; header keys must be lower case.
+ * [grpc] Proxyless gRPC clients evaluate the same Envoy routes with their own header matchers
+ *   (`RouteRequest.client`): grpc-go 1.82 (internal/xds/matcher/matcher_header.go) returns false
+ *   for a missing header before applying `invert_match` (only `present_match` sees absence) and
+ *   ignores `treat_missing_header_as_empty`; grpc-js-xds 1.14 (build/src/matcher.js HeaderMatcher)
+ *   takes a missing header as "no match" and then inverts, and compiles a regex as `^` + re + `$`
+ *   without a group (RE2 search). Both join repeated headers with ','.
  *
  * Anything this model does not understand throws instead of being ignored, so a test can never
  * pass because a condition was silently dropped.
@@ -66,7 +72,11 @@ export interface RouteRequest {
   gateway?: string;
   /** Query parameters (first value of each); alternatively put them in `uri` after `?`. */
   query?: Record<string, string>;
+  /** Whose header matching decides: an Envoy proxy, or a proxyless gRPC client. [grpc] @default 'envoy' */
+  client?: RouteClient;
 }
+
+export type RouteClient = 'envoy' | 'grpc-go' | 'grpc-js';
 
 export interface RouteDestination {
   host: string;
@@ -134,19 +144,17 @@ function assertNativeRe2Syntax(pattern: string): void {
   }
 }
 
-function compileFullMatch(pattern: string): RE2 {
-  let re = re2Cache.get(pattern);
+/** The compiled RE2 for `source`, from a small LRU cache. */
+function compiled(source: string): RE2 {
+  let re = re2Cache.get(source);
   if (re !== undefined) {
     // Refresh LRU position.
-    re2Cache.delete(pattern);
-    re2Cache.set(pattern, re);
+    re2Cache.delete(source);
+    re2Cache.set(source, re);
     return re;
   }
-  assertNativeRe2Syntax(pattern);
-  // RE2::FullMatch == the pattern anchored at both ends of the text; in RE2 (without the `m`
-  // flag) `$` only matches at the end of the text, like `\z`. [envoy-re2]
-  re = new RE2(`^(?:${pattern})$`, 'u');
-  re2Cache.set(pattern, re);
+  re = new RE2(source, 'u');
+  re2Cache.set(source, re);
   if (re2Cache.size > RE2_CACHE_LIMIT) {
     const oldest = re2Cache.keys().next().value as string;
     const old = re2Cache.get(oldest);
@@ -154,6 +162,13 @@ function compileFullMatch(pattern: string): RE2 {
     if (old !== undefined) disposeRe2(old);
   }
   return re;
+}
+
+function compileFullMatch(pattern: string): RE2 {
+  assertNativeRe2Syntax(pattern);
+  // RE2::FullMatch == the pattern anchored at both ends of the text; in RE2 (without the `m`
+  // flag) `$` only matches at the end of the text, like `\z`. [envoy-re2]
+  return compiled(`^(?:${pattern})$`);
 }
 
 /** True when RE2 `pattern` matches the WHOLE of `value` (Envoy `safe_regex`, google_re2). */
@@ -202,32 +217,44 @@ function asciiLower(value: string): string {
   return value.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
-/** Envoy StringMatcher on a present value. */
-function stringMatches(match: Exclude<CompiledMatch, { kind: 'present' }>, value: string): boolean {
+/** grpc-js's header regex: RE2 search of `^` + re + `$`, the pattern not grouped. [grpc] */
+function grpcJsRegexMatch(pattern: string, value: string): boolean {
+  assertNativeRe2Syntax(pattern);
+  const re = compiled(`^${pattern}$`);
+  re.lastIndex = 0;
+  return re.test(value);
+}
+
+/** Envoy StringMatcher on a present value (a header regex as `client` compiles it). */
+function stringMatches(match: Exclude<CompiledMatch, { kind: 'present' }>, value: string, client: RouteClient = 'envoy'): boolean {
   switch (match.kind) {
     case 'exact':
       return value === match.value;
     case 'prefix':
       return value.startsWith(match.value);
     case 'regex':
-      return re2FullMatch(match.value, value);
+      return client === 'grpc-js' ? grpcJsRegexMatch(match.value, value) : re2FullMatch(match.value, value);
   }
 }
 
 /**
  * Envoy HeaderMatcher: `value` is the header's joined value or undefined when absent.
- * `invert` + `treatMissingAsEmpty` model Istio's `withoutHeaders`. [istio-route]
+ * `invert` + `treatMissingAsEmpty` model Istio's `withoutHeaders`. [istio-route] A proxyless gRPC
+ * client treats a missing header its own way. [grpc]
  */
 function headerMatcherMatches(
   match: CompiledMatch,
   value: string | undefined,
   invert: boolean,
   treatMissingAsEmpty: boolean,
+  client: RouteClient = 'envoy',
 ): boolean {
-  if (value === undefined && treatMissingAsEmpty) value = '';
+  if (value === undefined && client === 'grpc-go' && match.kind !== 'present') return false;
+  if (value === undefined && client === 'grpc-js') return invert;
+  if (value === undefined && treatMissingAsEmpty && client === 'envoy') value = '';
   let result: boolean;
   if (match.kind === 'present') result = value !== undefined;
-  else result = value !== undefined && stringMatches(match, value);
+  else result = value !== undefined && stringMatches(match, value, client);
   return invert ? !result : result;
 }
 
@@ -262,6 +289,7 @@ interface NormalizedRequest {
   sourceLabels: Record<string, string> | undefined;
   sourceNamespace: string | undefined;
   gateway: string;
+  client: RouteClient;
 }
 
 function normalizeRequest(request: RouteRequest): NormalizedRequest {
@@ -304,6 +332,7 @@ function normalizeRequest(request: RouteRequest): NormalizedRequest {
     sourceLabels: request.sourceLabels,
     sourceNamespace: request.sourceNamespace,
     gateway: request.gateway ?? 'mesh',
+    client: request.client ?? 'envoy',
   };
 }
 
@@ -397,11 +426,11 @@ function blockMatches(block: unknown, req: NormalizedRequest, vsNamespace: strin
   // headers (AND) and withoutHeaders (each inverted; missing treated as empty). [istio-route]
   for (const [name, raw] of headerEntries(block.headers, `${where}.headers`)) {
     const m = compileStringMatch(raw, `${where}.headers.${name}`);
-    if (!headerMatcherMatches(m, joinedHeader(req.headers, name), false, false)) return false;
+    if (!headerMatcherMatches(m, joinedHeader(req.headers, name), false, false, req.client)) return false;
   }
   for (const [name, raw] of headerEntries(block.withoutHeaders, `${where}.withoutHeaders`)) {
     const m = compileStringMatch(raw, `${where}.withoutHeaders.${name}`);
-    if (!headerMatcherMatches(m, joinedHeader(req.headers, name), true, m.kind !== 'present')) return false;
+    if (!headerMatcherMatches(m, joinedHeader(req.headers, name), true, m.kind !== 'present', req.client)) return false;
   }
 
   // uri: exact -> path (query removed), prefix -> prefix of :path, regex -> safe_regex on the path
