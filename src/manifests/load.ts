@@ -53,7 +53,6 @@ const MAX_DEPTH = 100;
 /** Aliases a document may resolve; with the byte bound below this stops "billion laughs" input. */
 const MAX_ALIAS_COUNT = 100;
 
-
 export function loadInputs(paths: readonly string[], defaultNamespace: string, limits: InputLimits = DEFAULT_INPUT_LIMITS): LoadedInput {
   const { files, realPaths, problems } = expandPaths(paths);
   let complete = problems.length === 0;
