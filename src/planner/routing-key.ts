@@ -184,21 +184,16 @@ export function noMemberRegex(carrier: 'baggage' | 'tracestate', keyName: string
 type Carrier = { readonly header: string; readonly list: 'baggage' | 'tracestate' | undefined };
 
 /** The carriers of `config` in precedence order, each header once. */
-export function routingKeyCarriers(config: RoutingKeyConfig): string[] {
-  const names = ['baggage'];
-  if (config.tracestate) names.push('tracestate');
+function carriersOf(config: RoutingKeyConfig): Carrier[] {
+  const carriers: Carrier[] = [{ header: 'baggage', list: 'baggage' }];
+  if (config.tracestate) carriers.push({ header: 'tracestate', list: 'tracestate' });
   const plain = [...config.headers];
   if (config.legacyHeaders) plain.push(`uberctx-${config.keyName}`, `ot-baggage-${config.keyName}`);
-  // A plain header named like a list carrier would be read as a list: never as a whole value.
-  for (const h of plain) if (h !== 'baggage' && h !== 'tracestate' && !names.includes(h)) names.push(h);
-  return names;
-}
-
-function carriersOf(config: RoutingKeyConfig): Carrier[] {
-  return routingKeyCarriers(config).map((header) => ({
-    header,
-    list: header === 'baggage' || header === 'tracestate' ? header : undefined,
-  }));
+  // A plain header named like a list carrier is never read as a whole value.
+  for (const header of plain) {
+    if (header !== 'baggage' && header !== 'tracestate' && !carriers.some((c) => c.header === header)) carriers.push({ header, list: undefined });
+  }
+  return carriers;
 }
 
 /**
