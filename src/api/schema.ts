@@ -235,6 +235,7 @@ export const SandboxStatus = Type.Object(
     observedGeneration: Type.Optional(Type.Integer({ description: 'Last generation the controller acted on.' })),
     routingKey: Type.Optional(Type.String({ description: 'Routing key in effect (generated when the spec has none).' })),
     conditions,
+    expiresAt: Type.Optional(Type.String({ description: 'When spec.ttl ends and the controller deletes the Sandbox (RFC 3339).', format: 'date-time' })),
     forkNames: Type.Optional(
       Type.String({ description: 'Baseline workloads forked, comma-separated (the Forks printer column; a column shows one JSONPath result only).' }),
     ),
