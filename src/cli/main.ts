@@ -41,7 +41,7 @@ const processIo: CliIo = {
  * (EPIPE) on the stream, which would otherwise end the process with a stack trace. The output
  * is simply not wanted any more: drop it and keep the exit status.
  */
-function quietOnClosedPipes(): void {
+export function quietOnClosedPipes(): void {
   for (const name of ['stdout', 'stderr'] as const) {
     process[name].on('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EPIPE') throw error;
@@ -62,7 +62,7 @@ interface CommonOptions {
   maxInputSize: number;
 }
 
-class ExitError extends Error {
+export class ExitError extends Error {
   constructor(readonly code: number) {
     super(`exit ${code}`);
   }

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/**
+ * The `meshfork` executable: the CLI's commands (src/cli) and `meshfork controller`
+ * (src/controller) on one commander program. The two shells never import each other; this file
+ * is the only place that knows both.
+ */
+import { CommanderError } from 'commander';
+import { ExitError, buildProgram, quietOnClosedPipes } from '../cli/main.js';
+import { controllerCommand } from '../controller/command.js';
+
+/** Runs the program; resolves to the exit status (usage errors 2, as runCli). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  program.addCommand(controllerCommand().copyInheritedSettings(program));
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof ExitError) return e.code;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    throw e;
+  }
+}
+
+quietOnClosedPipes();
+const code = await main(process.argv.slice(2));
+// The controller sets a failure status itself and resolves normally.
+if (code !== 0) process.exitCode = code;

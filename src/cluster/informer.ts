@@ -1,0 +1,160 @@
+/**
+ * A shared informer for one kind (optionally one namespace): client-node's ListWatch cache plus
+ * the two things it leaves to its users (client-go's SharedInformer has them):
+ *
+ *  - **Restart after errors.** ListWatch stops for good when a list or watch fails with anything
+ *    but 410 Gone or a client timeout (an API server restart, a refused connection); this
+ *    informer starts it again with capped exponential backoff. A restarted ListWatch lists
+ *    again (or resumes from its resourceVersion), reports objects deleted meanwhile as deletes,
+ *    and so no change is lost: handlers are level-based and only ever see the latest state.
+ *  - **Periodic resync.** Every `resyncMs` each cached object is handed to the handlers again
+ *    (type `resync`), so a reconcile that was dropped or raced is retried from the cache.
+ *
+ * `start()` resolves once the first list has been delivered (the cache is synced).
+ */
+import { KubeConfig, KubernetesObjectApi, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+
+export type InformerEventType = 'add' | 'update' | 'delete' | 'resync';
+export type InformerHandler<T> = (type: InformerEventType, object: T) => void;
+
+export interface InformerTarget {
+  /** e.g. `apps/v1`, `v1`, `networking.istio.io/v1`. */
+  readonly apiVersion: string;
+  readonly kind: string;
+  /** Lower-case plural resource name, e.g. `deployments`. */
+  readonly plural: string;
+  /** Only this namespace; all namespaces when absent. */
+  readonly namespace?: string;
+  /** Only objects with these labels (a Kubernetes label selector). */
+  readonly labelSelector?: string;
+}
+
+export interface InformerOptions {
+  /** @default 600_000 (10 min); 0 disables resync */
+  readonly resyncMs?: number;
+  /** First restart delay after an error; doubles up to 30 s. @default 500 */
+  readonly restartDelayMs?: number;
+  /** Told about every list/watch error (they are retried). */
+  readonly onError?: (target: InformerTarget, error: unknown) => void;
+}
+
+export function resourcePath(target: InformerTarget): string {
+  const base = target.apiVersion.includes('/') ? `/apis/${target.apiVersion}` : `/api/${target.apiVersion}`;
+  return target.namespace === undefined ? `${base}/${target.plural}` : `${base}/namespaces/${target.namespace}/${target.plural}`;
+}
+
+/**
+ * A list response as the watch delivers objects: plain JSON (client-node deserializes lists of
+ * built-in kinds into classes with Date fields, while watch events stay JSON) with `apiVersion`
+ * and `kind` on every item (the API server leaves them out of list items).
+ */
+function plainList<T extends KubernetesObject>(target: InformerTarget, list: KubernetesListObject<T>): KubernetesListObject<T> {
+  const plain = JSON.parse(JSON.stringify(list)) as KubernetesListObject<T>;
+  plain.items = plain.items.map((item) => ({ ...item, apiVersion: target.apiVersion, kind: target.kind }));
+  return plain;
+}
+
+export class SharedInformer<T extends KubernetesObject> {
+  private readonly listWatch: ListWatch<T>;
+  private readonly handlers: Array<InformerHandler<T>> = [];
+  private stopped = false;
+  private synced = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private restartDelayMs: number;
+  private readonly firstSync: Promise<void>;
+  private resolveFirstSync!: () => void;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    readonly target: InformerTarget,
+    private readonly options: InformerOptions = {},
+  ) {
+    const objects = KubernetesObjectApi.makeApiClient(kubeConfig);
+    const list = async () => plainList<T>(target, await objects.list<T>(target.apiVersion, target.kind, target.namespace, undefined, undefined, undefined, undefined, target.labelSelector));
+    this.listWatch = new ListWatch<T>(resourcePath(target), new Watch(kubeConfig), list, false, target.labelSelector);
+    this.restartDelayMs = options.restartDelayMs ?? 500;
+    this.firstSync = new Promise((resolve) => (this.resolveFirstSync = resolve));
+    this.listWatch.on('add', (o) => this.emit('add', o));
+    this.listWatch.on('update', (o) => this.emit('update', o));
+    this.listWatch.on('delete', (o) => this.emit('delete', o));
+    this.listWatch.on('error', (e) => this.restartAfterError(e));
+  }
+
+  /** Registers a handler for every later event (and every resync). */
+  onEvent(handler: InformerHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    void this.startListWatch();
+    const resyncMs = this.options.resyncMs ?? 600_000;
+    if (resyncMs > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), resyncMs);
+      this.resyncTimer.unref();
+    }
+    await this.firstSync;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.resyncTimer);
+    await this.listWatch.stop();
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.listWatch.get(name, namespace);
+  }
+
+  list(namespace?: string): readonly T[] {
+    return this.listWatch.list(namespace);
+  }
+
+  /** Hands every cached object to the handlers again. */
+  resync(): void {
+    for (const object of this.listWatch.list()) this.emit('resync', object);
+  }
+
+  private emit(type: InformerEventType, object: T): void {
+    for (const handler of this.handlers) handler(type, object);
+  }
+
+  private async startListWatch(): Promise<void> {
+    let failed = false;
+    const onError = () => (failed = true);
+    this.listWatch.on('error', onError);
+    try {
+      await this.listWatch.start();
+    } catch (error) {
+      failed = true;
+      this.restartAfterError(error);
+    } finally {
+      this.listWatch.off('error', onError);
+    }
+    if (!failed && !this.stopped) {
+      this.restartDelayMs = this.options.restartDelayMs ?? 500;
+      if (!this.synced) {
+        this.synced = true;
+        this.resolveFirstSync();
+      }
+    }
+  }
+
+  private restartAfterError(error: unknown): void {
+    if (this.stopped) return;
+    this.options.onError?.(this.target, error);
+    clearTimeout(this.restartTimer);
+    const delay = this.restartDelayMs;
+    this.restartDelayMs = Math.min(this.restartDelayMs * 2, 30_000);
+    this.restartTimer = setTimeout(() => {
+      if (!this.stopped) void this.startListWatch();
+    }, delay);
+    this.restartTimer.unref();
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Work keys and the mapping from a watched object to the keys it concerns (pure).
+ *
+ * A key names what to reconcile, never what happened (level-based, as controller-runtime's
+ * reconcile.Request):
+ *  - `Sandbox/<namespace>/<name>`: its forks, fork Services, DestinationRules, EnvoyFilters,
+ *    finalizer, TTL and status;
+ *  - `Host/<namespace>/<service>`: the VirtualService(s) routing one baseline Service, holding the
+ *    routes of every Sandbox forking it.
+ * The mapping may over-approximate (a change enqueues every key it might concern); a reconcile of
+ * a key with nothing to do writes nothing.
+ */
+import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
+import type { KubeObject } from '../planner/kube.js';
+import { namespaceOf, resolveHost } from '../planner/inventory.js';
+import { effectiveRoutingKey } from '../planner/plan.js';
+import { isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
+import { baselineServiceOf, forkNamespaces, isManaged, ownerOf, routesSandbox, serviceHostsOf, serviceOfHost, type ClusterView } from './view.js';
+
+export type WatchedKind = 'Sandbox' | 'RouteGroup' | 'Deployment' | 'Service' | 'DestinationRule' | 'VirtualService' | 'EnvoyFilter';
+
+export type WorkKey = { kind: 'Sandbox'; namespace: string; name: string } | { kind: 'Host'; namespace: string; service: string };
+
+export function sandboxKey(namespace: string, name: string): string {
+  return `Sandbox/${namespace}/${name}`;
+}
+
+export function hostKey(namespace: string, service: string): string {
+  return `Host/${namespace}/${service}`;
+}
+
+export function parseKey(key: string): WorkKey {
+  const [kind, namespace, name, ...rest] = key.split('/');
+  if (rest.length > 0 || !namespace || !name) throw new Error(`malformed work key ${JSON.stringify(key)}`);
+  if (kind === 'Sandbox') return { kind, namespace, name };
+  if (kind === 'Host') return { kind, namespace, service: name };
+  throw new Error(`malformed work key ${JSON.stringify(key)}`);
+}
+
+/** Sandboxes with a fork in `namespace`. */
+function forkingInto(view: ClusterView, namespace: string): SandboxObject[] {
+  return view.sandboxes.filter((s) => forkNamespaces(s).includes(namespace));
+}
+
+const sandboxKeyOf = (s: SandboxObject) => sandboxKey(namespaceOf(s), s.metadata.name);
+
+/** Host keys of the Services a Sandbox forks (its fork Services) and of the VirtualServices routing it. */
+export function hostKeysOfSandbox(view: ClusterView, sandbox: SandboxObject): string[] {
+  const keys: string[] = [];
+  for (const service of view.services) {
+    const owner = ownerOf(service);
+    const baseline = baselineServiceOf(service);
+    if (owner && baseline && owner.name === sandbox.metadata.name && owner.namespace === namespaceOf(sandbox)) keys.push(hostKey(baseline.namespace, baseline.service));
+  }
+  for (const vs of view.virtualServices) {
+    if (routesSandbox(vs, sandbox)) keys.push(...serviceHostsOf(vs).map((h) => hostKey(h.namespace, h.service)));
+  }
+  return keys;
+}
+
+/**
+ * Keys to reconcile after a change of `object` (of a watched kind). `view` is the cache after
+ * the change; for a delete, `object` is the last state seen.
+ */
+export function keysForObject(kind: WatchedKind, object: KubeObject, view: ClusterView): string[] {
+  const keys = new Set<string>();
+  const add = (k: string) => keys.add(k);
+  const namespace = namespaceOf(object);
+  const owner = ownerOf(object);
+  switch (kind) {
+    case 'Sandbox': {
+      const sandbox = object as unknown as SandboxObject;
+      add(sandboxKeyOf(sandbox));
+      // A freed or taken routing key changes whether others with the same key are valid.
+      const key = effectiveRoutingKey(sandbox);
+      for (const other of view.sandboxes) if (effectiveRoutingKey(other) === key) add(sandboxKeyOf(other));
+      hostKeysOfSandbox(view, sandbox).forEach(add);
+      break;
+    }
+    case 'RouteGroup': {
+      // Membership before the change is unknown: every Sandbox of the namespace may be concerned.
+      const group = object as unknown as RouteGroupObject;
+      for (const s of view.sandboxes) if (namespaceOf(s) === namespace) add(sandboxKeyOf(s));
+      const key = effectiveRoutingKey(group);
+      for (const s of view.sandboxes) if (effectiveRoutingKey(s) === key) add(sandboxKeyOf(s));
+      break;
+    }
+    case 'Deployment': {
+      if (owner !== undefined) {
+        add(sandboxKey(owner.namespace, owner.name));
+        break;
+      }
+      if (isManaged(object)) break;
+      for (const s of view.sandboxes) {
+        if (s.spec.forks.some((f) => (f.forkOf.namespace ?? namespaceOf(s)) === namespace && f.forkOf.name === object.metadata.name)) add(sandboxKeyOf(s));
+      }
+      break;
+    }
+    case 'Service': {
+      if (owner !== undefined) {
+        add(sandboxKey(owner.namespace, owner.name));
+        const baseline = baselineServiceOf(object);
+        if (baseline) add(hostKey(baseline.namespace, baseline.service));
+        break;
+      }
+      if (isManaged(object)) break;
+      // Which forks a Service selects depends on its selector before and after the change.
+      add(hostKey(namespace, object.metadata.name));
+      forkingInto(view, namespace).map(sandboxKeyOf).forEach(add);
+      break;
+    }
+    case 'DestinationRule': {
+      if (owner !== undefined) {
+        add(sandboxKey(owner.namespace, owner.name));
+        break;
+      }
+      if (isManaged(object)) break;
+      const host = (object.spec as { host?: unknown } | undefined)?.host;
+      const target = typeof host === 'string' ? serviceOfHost(resolveHost(host, namespace)) : undefined;
+      for (const ns of new Set([namespace, ...(target ? [target.namespace] : [])])) forkingInto(view, ns).map(sandboxKeyOf).forEach(add);
+      break;
+    }
+    case 'VirtualService': {
+      for (const h of serviceHostsOf(object)) add(hostKey(h.namespace, h.service));
+      for (const s of view.sandboxes) if (routesSandbox(object, s)) add(sandboxKeyOf(s));
+      // RoutingReady of the Sandboxes forking these hosts reads this VirtualService.
+      for (const h of serviceHostsOf(object)) {
+        for (const svc of view.services) {
+          const baseline = baselineServiceOf(svc);
+          const o = ownerOf(svc);
+          if (o && baseline && baseline.namespace === h.namespace && baseline.service === h.service) add(sandboxKey(o.namespace, o.name));
+        }
+      }
+      break;
+    }
+    case 'EnvoyFilter': {
+      if (owner !== undefined) add(sandboxKey(owner.namespace, owner.name));
+      break;
+    }
+  }
+  return [...keys].sort();
+}
+
+/** Every key, for the first pass after the caches sync and for periodic resync. */
+export function allKeys(view: ClusterView): string[] {
+  const keys = new Set<string>();
+  for (const s of view.sandboxes) keys.add(sandboxKeyOf(s));
+  for (const vs of view.virtualServices) {
+    const http = (vs.spec as { http?: unknown } | undefined)?.http;
+    const holdsRoutes = isManaged(vs) || (Array.isArray(http) && http.some((r) => isMeshforkRoute(r as HttpRoute)));
+    if (holdsRoutes) for (const h of serviceHostsOf(vs)) keys.add(hostKey(h.namespace, h.service));
+  }
+  for (const svc of view.services) {
+    const baseline = baselineServiceOf(svc);
+    if (ownerOf(svc) && baseline) keys.add(hostKey(baseline.namespace, baseline.service));
+  }
+  return [...keys].sort();
+}

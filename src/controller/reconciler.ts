@@ -1,0 +1,331 @@
+/**
+ * The in-cluster reconciler: shared informers feed work keys (keys.ts) into a rate-limited
+ * de-duplicating queue; N workers reconcile one key at a time each, never one key twice at once.
+ *
+ *  - Sandbox key: ensure the finalizer; plan the Sandbox alone (sandbox-plan.ts); when valid,
+ *    server-side apply its Deployments, Services, DestinationRules and EnvoyFilters (owner
+ *    reference to the Sandbox when in its namespace) and delete its objects no longer desired
+ *    once no VirtualService routes to them; write status when it changed; enqueue its hosts.
+ *    An invalid Sandbox gets `Ready=False` (InvalidSpec) and nothing is written or deleted for
+ *    it. TTL expiry deletes the Sandbox. Deletion: its hosts are reconciled without it (routes
+ *    go first); once no VirtualService holds its routes, its objects are deleted and the
+ *    finalizer removed.
+ *  - Host key: plan the VirtualService(s) of the host from the eligible Sandboxes (routing.ts);
+ *    apply meshfork's own, read-modify-write a user's (never server-side apply it), delete
+ *    meshfork's own when no Sandbox is left (a user's is written back restored).
+ * Errors put the key back with per-key exponential backoff; success forgets the backoff.
+ */
+import { createHash } from 'node:crypto';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
+import { ClusterWriter, apiStatus, refOf } from '../cluster/write.js';
+import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
+import { objectRef, type PlanConfig } from '../planner/plan.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/kube.js';
+import { namespaceOf, resolveHost } from '../planner/inventory.js';
+import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
+import { WorkQueue } from './work-queue.js';
+import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, type WatchedKind } from './keys.js';
+import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
+import { hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
+import { computeStatus, expiresAt, sameStatus } from './status.js';
+import { FINALIZER, SANDBOX_NAMESPACE_LABEL, forkNamespaces, generatedFor, idOf, serverMeta, type ClusterView } from './view.js';
+
+/** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
+export const APPLIED_DIGEST_ANNOTATION = 'meshfork.dev/applied-digest';
+
+export interface ReconcileResult {
+  /** Reconcile the key again after this long (a wait the watch does not end, or a TTL). */
+  readonly requeueAfterMs?: number;
+}
+
+export interface LogEntry {
+  readonly level: 'info' | 'error';
+  readonly msg: string;
+  readonly key?: string;
+  readonly [field: string]: unknown;
+}
+
+export interface ControllerOptions {
+  readonly kubeConfig: KubeConfig;
+  /** Watch only these namespaces. @default all namespaces */
+  readonly namespaces?: readonly string[];
+  /** Concurrent reconciles. @default 4 */
+  readonly workers?: number;
+  readonly config?: Partial<PlanConfig>;
+  /** Informer resync period. @default 600_000 */
+  readonly resyncMs?: number;
+  /** How often a deletion re-checks that its routes are gone. @default 1_000 */
+  readonly routeWaitMs?: number;
+  readonly now?: () => Date;
+  readonly log?: (entry: LogEntry) => void;
+}
+
+const SANDBOX_PLURAL = 'sandboxes';
+
+const TARGETS: Record<WatchedKind, Omit<InformerTarget, 'namespace'>> = {
+  Sandbox: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'Sandbox', plural: SANDBOX_PLURAL },
+  RouteGroup: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'RouteGroup', plural: 'routegroups' },
+  Deployment: { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  Service: { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+  DestinationRule: { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', plural: 'destinationrules' },
+  VirtualService: { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', plural: 'virtualservices' },
+  EnvoyFilter: { apiVersion: ENVOY_FILTER_API_VERSION, kind: 'EnvoyFilter', plural: 'envoyfilters', labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
+};
+
+function defaultLog(entry: LogEntry): void {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+}
+
+function digest(object: KubeObject): string {
+  return createHash('sha256').update(JSON.stringify(object)).digest('hex').slice(0, 32);
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  private readonly informers = new Map<WatchedKind, Array<SharedInformer<KubernetesObject>>>();
+  private readonly writer: ClusterWriter;
+  private readonly customObjects: CustomObjectsApi;
+  private readonly workers: Array<Promise<void>> = [];
+  private synced = false;
+  private readonly log: (entry: LogEntry) => void;
+  private readonly now: () => Date;
+  /** Reconciles finished, by key kind and result (for tests and metrics). */
+  readonly counts = new Map<string, number>();
+
+  constructor(private readonly options: ControllerOptions) {
+    this.writer = new ClusterWriter(options.kubeConfig);
+    this.customObjects = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
+    this.log = options.log ?? defaultLog;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Starts the informers, waits until their caches are synced, enqueues every key and starts the workers. */
+  async start(): Promise<void> {
+    const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
+    for (const [kind, target] of Object.entries(TARGETS) as Array<[WatchedKind, InformerTarget]>) {
+      const list = namespaces.map(
+        (namespace) =>
+          new SharedInformer<KubernetesObject>(this.options.kubeConfig, namespace === undefined ? target : { ...target, namespace }, {
+            resyncMs: this.options.resyncMs ?? 600_000,
+            onError: (t, error) => this.log({ level: 'error', msg: 'list/watch failed; restarting', kind: t.kind, namespace: t.namespace, error: String(error) }),
+          }),
+      );
+      for (const informer of list) informer.onEvent((_type, object) => this.onEvent(kind, object));
+      this.informers.set(kind, list);
+    }
+    await Promise.all([...this.informers.values()].flat().map((i) => i.start()));
+    this.synced = true;
+    for (const key of allKeys(this.view())) this.queue.add(key);
+    for (let i = 0; i < (this.options.workers ?? 4); i++) this.workers.push(this.work());
+  }
+
+  /** Stops taking keys, lets reconciles in flight finish, stops the informers. */
+  async stop(): Promise<void> {
+    this.queue.shutdown();
+    await this.queue.drained();
+    await Promise.all(this.workers);
+    await Promise.all([...this.informers.values()].flat().map((i) => i.stop()));
+  }
+
+  /** A snapshot of the caches. */
+  view(): ClusterView {
+    const list = (kind: WatchedKind) => (this.informers.get(kind) ?? []).flatMap((i) => i.list()) as unknown as KubeObject[];
+    return {
+      sandboxes: list('Sandbox') as unknown as SandboxObject[],
+      routeGroups: list('RouteGroup') as unknown as ClusterView['routeGroups'],
+      deployments: list('Deployment'),
+      services: list('Service'),
+      destinationRules: list('DestinationRule'),
+      virtualServices: list('VirtualService'),
+      envoyFilters: list('EnvoyFilter'),
+    };
+  }
+
+  private onEvent(kind: WatchedKind, object: KubernetesObject): void {
+    if (!this.synced) return; // the first pass after sync enqueues every key
+    for (const key of keysForObject(kind, object as KubeObject, this.view())) this.queue.add(key);
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const started = Date.now();
+      try {
+        const result = await this.reconcile(key);
+        this.queue.forget(key);
+        if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+        this.count(key, 'success');
+      } catch (error) {
+        const delay = this.queue.addRateLimited(key);
+        this.count(key, 'error');
+        this.log({ level: 'error', msg: 'reconcile failed; retrying', key, retryInMs: delay, error: error instanceof Error ? error.message : String(error), durationMs: Date.now() - started });
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private count(key: string, result: string): void {
+    const name = `${key.split('/')[0]}/${result}`;
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const parsed = parseKey(key);
+    return parsed.kind === 'Sandbox' ? this.reconcileSandbox(parsed.namespace, parsed.name) : this.reconcileHost(parsed.namespace, parsed.service);
+  }
+
+  private async reconcileSandbox(namespace: string, name: string): Promise<ReconcileResult> {
+    const view = this.view();
+    const sandbox = view.sandboxes.find((s) => namespaceOf(s) === namespace && s.metadata.name === name);
+    if (sandbox === undefined) return {};
+    if (serverMeta(sandbox).deletionTimestamp !== undefined) return this.finalize(sandbox, view);
+    const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
+    if (!finalizers.includes(FINALIZER)) {
+      // The update event brings the Sandbox back with the finalizer; the reconcile goes on then.
+      await this.patchSandbox(sandbox, { finalizers: [...finalizers, FINALIZER] });
+      return {};
+    }
+    const now = this.now();
+    const expiry = expiresAt(sandbox, now);
+    if (expiry !== undefined && Date.parse(expiry) <= now.getTime()) {
+      this.log({ level: 'info', msg: 'TTL expired; deleting the Sandbox', key: `Sandbox/${namespace}/${name}`, sandbox: name, namespace, expiresAt: expiry });
+      await this.writer.objects.delete(sandbox as KubernetesObject, undefined, undefined, undefined, undefined, undefined, {
+        preconditions: { uid: serverMeta(sandbox).uid! },
+      });
+      return {};
+    }
+
+    const verdict = planSandbox(sandbox, view, this.options.config);
+    let requeueAfterMs: number | undefined;
+    if (verdict.problems.length === 0) {
+      for (const object of verdict.objects) await this.applyOwned(this.decorate(object, sandbox), view);
+      requeueAfterMs = await this.deleteStale(sandbox, verdict, view);
+    }
+    await this.writeStatus(sandbox, verdict);
+    for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
+    if (expiry !== undefined) {
+      const untilExpiry = Math.max(0, Date.parse(expiry) - now.getTime());
+      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, untilExpiry + 100, 2 ** 31 - 1);
+    }
+    return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  private hostKeys(sandbox: SandboxObject, verdict: SandboxVerdict, view: ClusterView): string[] {
+    return [...new Set([...verdict.hosts.map((h) => hostKey(h.namespace, h.service)), ...hostKeysOfSandbox(view, sandbox)])];
+  }
+
+  /** Owner reference (same namespace only), sandbox-namespace label and the applied digest. */
+  private decorate(object: KubeObject, sandbox: SandboxObject): KubeObject {
+    const labels = { ...(object.metadata.labels ?? {}), [SANDBOX_NAMESPACE_LABEL]: namespaceOf(sandbox) };
+    const ownerReferences =
+      namespaceOf(object) === namespaceOf(sandbox)
+        ? [{ apiVersion: sandbox.apiVersion, kind: sandbox.kind, name: sandbox.metadata.name, uid: serverMeta(sandbox).uid!, controller: true, blockOwnerDeletion: true }]
+        : undefined;
+    return this.digested({ ...object, metadata: { ...object.metadata, labels, ...(ownerReferences ? { ownerReferences } : {}) } });
+  }
+
+  /** Server-side apply unless the cached object carries the same applied digest. */
+  private async applyOwned(object: KubeObject, view: ClusterView): Promise<void> {
+    const cached = [...view.deployments, ...view.services, ...view.destinationRules, ...view.virtualServices, ...view.envoyFilters].find(
+      (o) => o.kind === object.kind && objectRef(o) === objectRef(object),
+    );
+    if (cached !== undefined && cached.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION] === object.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION]) return;
+    await this.writer.apply(object as KubernetesObject, (cached as KubernetesObject | undefined) ?? undefined);
+  }
+
+  /**
+   * Deletes the Sandbox's objects it no longer wants, once no VirtualService routes to its
+   * stale fork Services; returns a requeue delay while routes still point at them.
+   */
+  private async deleteStale(sandbox: SandboxObject, verdict: SandboxVerdict, view: ClusterView): Promise<number | undefined> {
+    const wanted = new Set(verdict.objects.map(objectRef));
+    const stale = generatedFor(view, idOf(sandbox)).filter((o) => !wanted.has(objectRef(o)));
+    if (stale.length === 0) return undefined;
+    const staleHosts = new Set(stale.filter((o) => o.kind === 'Service').map((o) => `${o.metadata.name}.${namespaceOf(o)}.svc.cluster.local`));
+    const stillRouted = view.virtualServices.some((vs) =>
+      ((vs.spec as { http?: Array<{ route?: Array<{ destination?: { host?: string } }> }> } | undefined)?.http ?? []).some((r) =>
+        (r.route ?? []).some((d) => typeof d.destination?.host === 'string' && staleHosts.has(resolveHost(d.destination.host, namespaceOf(vs)))),
+      ),
+    );
+    if (stillRouted) return this.options.routeWaitMs ?? 1_000;
+    for (const object of stale) await this.writer.deleteManaged(refOf(object as KubernetesObject));
+    return undefined;
+  }
+
+  private async finalize(sandbox: SandboxObject, view: ClusterView): Promise<ReconcileResult> {
+    const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
+    if (!finalizers.includes(FINALIZER)) return {};
+    const verdict = planSandbox(sandbox, view, this.options.config);
+    for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
+    // Routes go first: the host reconciles drop a Sandbox being deleted.
+    if (isRouted(view, sandbox)) return { requeueAfterMs: this.options.routeWaitMs ?? 1_000 };
+    for (const object of generatedFor(view, idOf(sandbox))) await this.writer.deleteManaged(refOf(object as KubernetesObject));
+    await this.patchSandbox(sandbox, { finalizers: finalizers.filter((f) => f !== FINALIZER) });
+    this.log({ level: 'info', msg: 'Sandbox cleaned up', key: `Sandbox/${namespaceOf(sandbox)}/${sandbox.metadata.name}`, sandbox: sandbox.metadata.name, namespace: namespaceOf(sandbox) });
+    return {};
+  }
+
+  /** JSON merge patch of the Sandbox's metadata, checked against the cached resourceVersion. */
+  private async patchSandbox(sandbox: SandboxObject, metadata: Record<string, unknown>): Promise<void> {
+    await this.writer.objects.patch(
+      {
+        apiVersion: sandbox.apiVersion,
+        kind: sandbox.kind,
+        metadata: { name: sandbox.metadata.name, namespace: namespaceOf(sandbox), resourceVersion: serverMeta(sandbox).resourceVersion!, ...metadata },
+      },
+      undefined,
+      undefined,
+      this.writer.fieldManager,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+  }
+
+  private async writeStatus(sandbox: SandboxObject, verdict: SandboxVerdict): Promise<void> {
+    const status = computeStatus(verdict, this.view(), this.now());
+    if (sameStatus(status, sandbox.status)) return;
+    try {
+      await this.customObjects.replaceNamespacedCustomObjectStatus({
+        group: API_GROUP,
+        version: API_VERSION,
+        namespace: namespaceOf(sandbox),
+        plural: SANDBOX_PLURAL,
+        name: sandbox.metadata.name,
+        body: { ...sandbox, status },
+        fieldManager: this.writer.fieldManager,
+      });
+    } catch (error) {
+      // 409: the cache was behind; the newer Sandbox's event reconciles it again.
+      if (apiStatus(error) !== 409) throw error;
+    }
+  }
+
+  private async reconcileHost(namespace: string, service: string): Promise<ReconcileResult> {
+    const view = this.view();
+    const closureNamespaces = new Set(hostClosure(view, { namespace, service }).map((h) => h.namespace));
+    const verdicts = new Map<string, SandboxVerdict>();
+    for (const sandbox of view.sandboxes) {
+      if (!forkNamespaces(sandbox).some((ns) => closureNamespaces.has(ns))) continue;
+      verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.options.config));
+    }
+    const plan = planHost(view, { namespace, service }, verdicts, this.options.config);
+    const key = `Host/${namespace}/${service}`;
+    for (const problem of plan.excluded) this.log({ level: 'info', msg: 'left out of the routes of a host', key, object: problem.object, path: problem.path, problem: problem.message });
+    for (const vs of plan.apply) await this.applyOwned(this.digested(vs), view);
+    for (const vs of plan.update) {
+      const cached = view.virtualServices.find((o) => objectRef(o) === objectRef(vs));
+      if (cached !== undefined && userVirtualService(view, plan.input, cached, this.options.config) === undefined) continue;
+      await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.options.config) as KubernetesObject | undefined);
+    }
+    for (const vs of plan.delete) await this.writer.deleteManaged(refOf(vs as KubernetesObject));
+    return {};
+  }
+
+  private digested(object: KubeObject): KubeObject {
+    return { ...object, metadata: { ...object.metadata, annotations: { ...(object.metadata.annotations ?? {}), [APPLIED_DIGEST_ANNOTATION]: digest(object) } } };
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Per-host routing decisions (pure). A host key names one baseline Service; its reconcile
+ * recomputes the VirtualService(s) routing that host from every Sandbox eligible for routes.
+ *
+ * Make before break: a Sandbox gets routes only once it is valid, not being deleted, every fork
+ * Service it needs exists and every fork Deployment has an available replica. A Sandbox already
+ * routed in a current VirtualService keeps its routes while it stays valid even if its forks
+ * lose their replicas (a keyed request that fails loudly beats one that silently tests the
+ * baseline). A Sandbox being deleted, or invalid, loses its routes first; its forks go after.
+ */
+import type { Problem } from '../api/problem.js';
+import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
+import { objectRef, plan, type PlanConfig } from '../planner/plan.js';
+import type { KubeObject } from '../planner/kube.js';
+import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
+import { ownedVirtualServiceName, virtualServiceHosts } from '../planner/virtual-service.js';
+import type { SandboxVerdict } from './sandbox-plan.js';
+import { generatedFor, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
+
+export interface Eligibility {
+  readonly eligible: boolean;
+  /** Why not (or why it keeps routes it has), for status messages. */
+  readonly reason: string;
+}
+
+/** Availability of a Deployment as its status reports it. */
+export function deploymentAvailability(deployment: KubeObject): { desired: number; available: number; current: boolean } {
+  const spec = (deployment.spec ?? {}) as { replicas?: number };
+  const status = (deployment['status'] ?? {}) as { availableReplicas?: number; observedGeneration?: number };
+  const generation = serverMeta(deployment).generation;
+  return {
+    desired: spec.replicas ?? 1,
+    available: status.availableReplicas ?? 0,
+    current: generation === undefined || (status.observedGeneration ?? 0) >= generation,
+  };
+}
+
+/** Whether any current VirtualService holds routes of the Sandbox. */
+export function isRouted(view: ClusterView, sandbox: SandboxObject): boolean {
+  return view.virtualServices.some((vs) => routesSandbox(vs, sandbox));
+}
+
+export function eligibility(verdict: SandboxVerdict, view: ClusterView): Eligibility {
+  const sandbox = verdict.sandbox;
+  if (serverMeta(sandbox).deletionTimestamp !== undefined) return { eligible: false, reason: 'the Sandbox is being deleted' };
+  if (verdict.problems.length > 0) return { eligible: false, reason: 'the Sandbox spec is invalid' };
+  const existing = new Map(generatedFor(view, idOf(sandbox)).map((o) => [objectRef(o), o]));
+  const missing = verdict.objects.filter((o) => o.kind === 'Service' && !existing.has(objectRef(o)));
+  if (missing.length > 0) return { eligible: false, reason: `waiting for fork ${missing.map(objectRef).join(', ')} to be created` };
+  const unavailable = verdict.objects
+    .filter((o) => o.kind === 'Deployment')
+    .filter((o) => {
+      const stored = existing.get(objectRef(o));
+      return stored === undefined || deploymentAvailability(stored).available < 1;
+    });
+  if (unavailable.length === 0) return { eligible: true, reason: 'every fork has an available replica' };
+  const names = unavailable.map(objectRef).join(', ');
+  if (isRouted(view, sandbox)) return { eligible: true, reason: `keeps its routes although ${names} has no available replica` };
+  return { eligible: false, reason: `waiting for ${names} to have an available replica` };
+}
+
+/**
+ * The hosts one host's VirtualServices tie it to: a user VirtualService naming several forked
+ * hosts is merged once with the routes of all of them, so those hosts are planned together.
+ */
+export function hostClosure(view: ClusterView, host: { namespace: string; service: string }): Array<{ namespace: string; service: string }> {
+  const seen = new Map<string, { namespace: string; service: string }>();
+  const pending = [host];
+  while (pending.length > 0) {
+    const next = pending.pop()!;
+    const fqdn = serviceFqdn(next.service, next.namespace);
+    if (seen.has(fqdn)) continue;
+    seen.set(fqdn, next);
+    for (const vs of virtualServicesForHost(view, fqdn)) {
+      if (!isManaged(vs)) pending.push(...serviceHostsOf(vs));
+    }
+  }
+  return [...seen.values()];
+}
+
+export interface HostPlan {
+  /** meshfork's own VirtualServices to server-side apply. */
+  readonly apply: readonly KubeObject[];
+  /** User VirtualServices whose meshfork routes change (read-modify-write with userVirtualService). */
+  readonly update: readonly KubeObject[];
+  /** meshfork's own VirtualServices no longer wanted. */
+  readonly delete: readonly KubeObject[];
+  /** Sandboxes routed on these hosts. */
+  readonly routed: readonly SandboxObject[];
+  /** Sandboxes and RouteGroups left out because planning them together failed, with why. */
+  readonly excluded: readonly Problem[];
+  /** The planner input that produced the VirtualServices (re-run against fresh user objects). */
+  readonly input: { sandboxes: readonly SandboxObject[]; routeGroups: readonly RouteGroupObject[] };
+}
+
+/**
+ * Plans the VirtualServices of a host (and the hosts tied to it by user VirtualServices) from
+ * the eligible Sandboxes. plan() is all-or-nothing: when planning them together reports a
+ * problem (a RouteGroup whose members fork one workload, a fork selected by another's Service),
+ * the objects it names are left out and the rest planned again.
+ */
+export function planHost(
+  view: ClusterView,
+  host: { namespace: string; service: string },
+  verdicts: ReadonlyMap<string, SandboxVerdict>,
+  config: Partial<PlanConfig> | undefined,
+): HostPlan {
+  const closure = hostClosure(view, host);
+  const fqdns = new Set(closure.map((h) => serviceFqdn(h.service, h.namespace)));
+  const candidates = [...verdicts.values()].filter(
+    (v) => v.hosts.some((h) => fqdns.has(serviceFqdn(h.service, h.namespace))) && eligibility(v, view).eligible,
+  );
+  let sandboxes = candidates.map((v) => v.sandbox);
+  let routeGroups = uniqueGroups(candidates.flatMap((v) => v.routeGroups));
+  const excluded: Problem[] = [];
+  const inventory = inventoryOfView(view);
+  let result = plan({ inventory, sandboxes, routeGroups, ...(config ? { config } : {}) });
+  while (result.problems.length > 0) {
+    const named = new Set(result.problems.map((p) => p.object));
+    const keepSandboxes = sandboxes.filter((s) => !named.has(objectRef(s)));
+    const keepGroups = routeGroups.filter((g) => !named.has(objectRef(g)));
+    if (keepSandboxes.length === sandboxes.length && keepGroups.length === routeGroups.length) {
+      throw new Error(`planning host ${serviceFqdn(host.service, host.namespace)} failed: ${result.problems.map((p) => `${p.object ?? ''} ${p.path}: ${p.message}`).join('; ')}`);
+    }
+    excluded.push(...result.problems);
+    sandboxes = keepSandboxes;
+    routeGroups = keepGroups;
+    result = plan({ inventory, sandboxes, routeGroups, ...(config ? { config } : {}) });
+  }
+
+  const ownedNames = new Set(closure.map((h) => `${h.namespace}/${ownedVirtualServiceName(h.service)}`));
+  const isOwnedHere = (vs: KubeObject) => isManaged(vs) && ownedNames.has(`${namespaceOf(vs)}/${vs.metadata.name}`);
+  const concerns = (vs: KubeObject) => virtualServiceHosts(vs).some((h) => fqdns.has(h));
+  const planned = result.objects.filter((o) => o.kind === 'VirtualService' && (isOwnedHere(o) || (!isManaged(o) && concerns(o))));
+  const apply = planned.filter(isManaged);
+  const wanted = new Set(apply.map(objectRef));
+  const current = view.virtualServices.filter(isOwnedHere);
+  return {
+    apply,
+    update: planned.filter((o) => !isManaged(o)),
+    delete: current.filter((vs) => !wanted.has(objectRef(vs))),
+    routed: sandboxes,
+    excluded,
+    input: { sandboxes, routeGroups },
+  };
+}
+
+function uniqueGroups(groups: readonly RouteGroupObject[]): RouteGroupObject[] {
+  const out = new Map<string, RouteGroupObject>();
+  for (const g of groups) out.set(objectRef(g), g);
+  return [...out.values()];
+}
+
+/**
+ * A user VirtualService as it must be stored: the same plan re-run with `fresh` (the object as
+ * just read from the API server) in place of the cached one, so routes a user wrote in between
+ * are kept. Undefined when nothing changes (spec, labels, annotations).
+ */
+export function userVirtualService(view: ClusterView, input: HostPlan['input'], fresh: KubeObject, config: Partial<PlanConfig> | undefined): KubeObject | undefined {
+  const inventory = inventoryOfView(view);
+  const others = inventory.virtualServices.filter((vs) => objectRef(vs) !== objectRef(fresh));
+  const result = plan({
+    inventory: { ...inventory, virtualServices: [...others, fresh] },
+    sandboxes: input.sandboxes,
+    routeGroups: input.routeGroups,
+    ...(config ? { config } : {}),
+  });
+  if (result.problems.length > 0) throw new Error(`re-planning ${objectRef(fresh)}: ${result.problems.map((p) => p.message).join('; ')}`);
+  const merged = result.objects.find((o) => objectRef(o) === objectRef(fresh));
+  if (merged === undefined) return undefined;
+  const same = (a: KubeObject, b: KubeObject) =>
+    JSON.stringify([a.spec, a.metadata.labels ?? {}, a.metadata.annotations ?? {}]) === JSON.stringify([b.spec, b.metadata.labels ?? {}, b.metadata.annotations ?? {}]);
+  return same(merged, fresh) ? undefined : merged;
+}
+
+/** Host FQDNs of a Sandbox whose VirtualService lacks its routes (for RoutingReady). */
+export function unroutedHosts(view: ClusterView, verdict: SandboxVerdict): string[] {
+  return verdict.hosts
+    .map((h) => serviceFqdn(h.service, h.namespace))
+    .filter((fqdn) => !virtualServicesForHost(view, fqdn).some((vs) => routesSandbox(vs, verdict.sandbox)));
+}

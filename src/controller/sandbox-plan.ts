@@ -1,0 +1,122 @@
+/**
+ * One Sandbox planned on its own. plan() is all-or-nothing over its input, so the reconciler
+ * plans every Sandbox alone (with the RouteGroups it belongs to): one invalid Sandbox then never
+ * blocks the others, and its problems are exactly the planner's problems about it.
+ *
+ * Checks that need the other Sandboxes, done here because a lone plan cannot see them:
+ *  - routing keys: a key derived from an object's identity belongs to that object (as in plan());
+ *    among Sandboxes and RouteGroups that write the same key into spec.routingKey, the older
+ *    (creationTimestamp, then namespace/name) keeps it;
+ *  - generated names: an object the plan wants that already exists with another Sandbox's labels
+ *    is a conflict for this one; it is never taken over.
+ */
+import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
+import { validateSandbox } from '../api/validate.js';
+import type { Problem } from '../api/problem.js';
+import { effectiveRoutingKey, objectRef, plan, type PlanConfig, type SandboxPlan } from '../planner/plan.js';
+import { routeGroupMembers } from '../planner/route-group.js';
+import type { KubeObject } from '../planner/kube.js';
+import { namespaceOf } from '../planner/inventory.js';
+import {
+  baselineServiceOf,
+  idOf,
+  inventoryOfView,
+  isManaged,
+  olderThan,
+  ownerOf,
+  sameId,
+  type ClusterView,
+} from './view.js';
+
+export interface SandboxVerdict {
+  readonly sandbox: SandboxObject;
+  /** Problems with this Sandbox; empty when it is valid. */
+  readonly problems: readonly Problem[];
+  /** The planner's account of it (empty forks when invalid). */
+  readonly plan: SandboxPlan | undefined;
+  readonly routingKey: string;
+  /** Objects to apply for it (Deployments, Services, DestinationRules, EnvoyFilters); empty when invalid. */
+  readonly objects: readonly KubeObject[];
+  /** Baseline Services (hosts) it forks: `{ namespace, service }`. */
+  readonly hosts: ReadonlyArray<{ namespace: string; service: string }>;
+  /** RouteGroups it belongs to that hold their keys. */
+  readonly routeGroups: readonly RouteGroupObject[];
+}
+
+type Keyed = SandboxObject | RouteGroupObject;
+
+function derivedKeyOwner(object: Keyed): boolean {
+  return object.spec.routingKey === undefined;
+}
+
+/**
+ * Whether `object` keeps its routing key against every other Sandbox and RouteGroup: a derived
+ * key always stays its owner's; an explicit key loses to a derived one and to older explicit ones.
+ */
+export function keyHolder(object: Keyed, others: readonly Keyed[]): Keyed | undefined {
+  const key = effectiveRoutingKey(object);
+  for (const other of others) {
+    if (other === object || (other.kind === object.kind && sameId(idOf(other), idOf(object)))) continue;
+    if (effectiveRoutingKey(other) !== key) continue;
+    if (derivedKeyOwner(object)) continue;
+    if (derivedKeyOwner(other) || olderThan(other, object)) return other;
+  }
+  return undefined;
+}
+
+/** RouteGroups of the Sandbox's namespace that select it and keep their own keys. */
+export function groupsOf(sandbox: SandboxObject, view: ClusterView): RouteGroupObject[] {
+  const keyed: Keyed[] = [...view.sandboxes, ...view.routeGroups];
+  return view.routeGroups.filter(
+    (g) => namespaceOf(g) === namespaceOf(sandbox) && routeGroupMembers(g, [sandbox]).length === 1 && keyHolder(g, keyed) === undefined,
+  );
+}
+
+/** The user's object as the schema knows it (the API server adds metadata and status). */
+function asWritten(sandbox: SandboxObject): unknown {
+  const { name, namespace, labels, annotations } = sandbox.metadata;
+  return {
+    apiVersion: sandbox.apiVersion,
+    kind: sandbox.kind,
+    metadata: { name, ...(namespace !== undefined ? { namespace } : {}), ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
+    spec: sandbox.spec,
+  };
+}
+
+export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: Partial<PlanConfig> | undefined): SandboxVerdict {
+  const ref = objectRef(sandbox);
+  const routingKey = effectiveRoutingKey(sandbox);
+  const routeGroups = groupsOf(sandbox, view);
+  const invalid = (problems: Problem[], planned?: SandboxPlan): SandboxVerdict => ({ sandbox, problems, plan: planned, routingKey, objects: [], hosts: [], routeGroups });
+
+  const schemaProblems = validateSandbox(asWritten(sandbox)).map((p) => ({ ...p, object: p.object ?? ref }));
+  if (schemaProblems.length > 0) return invalid(schemaProblems);
+  const holder = keyHolder(sandbox, [...view.sandboxes, ...view.routeGroups]);
+  const keyProblems: Problem[] =
+    holder === undefined ? [] : [{ object: ref, path: 'spec.routingKey', message: `routing key "${routingKey}" is already used by ${objectRef(holder)}` }];
+
+  const result = plan({ inventory: inventoryOfView(view), sandboxes: [sandbox], routeGroups, ...(config ? { config } : {}) });
+  const planned = result.sandboxes[0];
+  const problems = [...keyProblems, ...result.problems];
+  if (problems.length > 0) return invalid(problems, planned);
+
+  const objects = result.objects.filter((o) => o.kind !== 'VirtualService');
+  const existing = new Map<string, KubeObject>();
+  for (const o of [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters]) existing.set(objectRef(o), o);
+  const conflicts: Problem[] = [];
+  for (const object of objects) {
+    const other = existing.get(objectRef(object));
+    if (other === undefined || !isManaged(other)) continue; // unmanaged ones are refused by plan()
+    const owner = ownerOf(other);
+    if (owner !== undefined && sameId(owner, idOf(sandbox))) continue;
+    conflicts.push({
+      object: ref,
+      path: 'metadata.name',
+      message: `generated ${objectRef(object)} already exists for ${owner ? `Sandbox ${owner.namespace}/${owner.name}` : 'another meshfork object'}; rename this Sandbox`,
+    });
+  }
+  if (conflicts.length > 0) return invalid(conflicts, planned);
+
+  const hosts = objects.flatMap((o) => (o.kind === 'Service' ? (baselineServiceOf(o) ?? []) : []));
+  return { sandbox, problems: [], plan: planned, routingKey, objects, hosts, routeGroups };
+}

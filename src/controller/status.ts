@@ -1,0 +1,122 @@
+/**
+ * A Sandbox's status, computed from its plan and the cluster view (pure).
+ *
+ * Conditions (Kubernetes conventions, see conditions.ts):
+ *  - WorkloadsReady: every fork Deployment has `availableReplicas >= spec.replicas` and its
+ *    controller has observed the current generation;
+ *  - RoutingReady: the VirtualService of every host the Sandbox forks holds its routes;
+ *  - Ready: both. An invalid spec is `Ready=False` reason `InvalidSpec`, message the planner's
+ *    problems; the other two are then `Unknown` with the same reason.
+ * `expiresAt` comes from spec.ttl: creation time + duration (`offsetFrom: createdAt`), or the time
+ * the controller first saw the current generation + duration (`updatedAt`; kept in status so a
+ * restart does not move it).
+ */
+import type { Static } from '@sinclair/typebox';
+import { formatProblem } from '../api/problem.js';
+import type { SandboxObject, SandboxStatus } from '../api/schema.js';
+import { objectRef } from '../planner/plan.js';
+import { namespaceOf } from '../planner/inventory.js';
+import { setCondition, type ConditionT } from './conditions.js';
+import { deploymentAvailability, eligibility, unroutedHosts } from './routing.js';
+import type { SandboxVerdict } from './sandbox-plan.js';
+import { generatedFor, idOf, serverMeta, type ClusterView } from './view.js';
+
+export type SandboxStatusT = Static<typeof SandboxStatus>;
+
+const UNITS_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** Milliseconds of a spec.ttl.duration (`8h`, `30m`, `2d`, `1w`). */
+export function ttlMs(duration: string): number {
+  const m = /^([1-9][0-9]{0,5})(m|h|d|w)$/.exec(duration);
+  if (m === null) throw new Error(`invalid ttl duration ${JSON.stringify(duration)}`);
+  return Number(m[1]) * UNITS_MS[m[2]!]!;
+}
+
+/** When the Sandbox expires (RFC 3339), or undefined without spec.ttl. */
+export function expiresAt(sandbox: SandboxObject, now: Date): string | undefined {
+  const ttl = sandbox.spec.ttl;
+  if (ttl === undefined) return undefined;
+  const ms = ttlMs(ttl.duration);
+  if ((ttl.offsetFrom ?? 'createdAt') === 'createdAt') {
+    const created = serverMeta(sandbox).creationTimestamp;
+    const t = typeof created === 'string' ? Date.parse(created) : now.getTime();
+    return new Date(t + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+  const seenGeneration = sandbox.status?.observedGeneration;
+  const previous = sandbox.status?.expiresAt;
+  if (previous !== undefined && seenGeneration !== undefined && seenGeneration === serverMeta(sandbox).generation) return previous;
+  return new Date(now.getTime() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function rfc3339(now: Date): string {
+  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: Date): SandboxStatusT {
+  const sandbox = verdict.sandbox;
+  const generation = serverMeta(sandbox).generation;
+  const at = rfc3339(now);
+  const previous = sandbox.status?.conditions as ConditionT[] | undefined;
+  const condition = (conditions: ConditionT[] | undefined, type: string, status: 'True' | 'False' | 'Unknown', reason: string, message: string) =>
+    setCondition(conditions, { type, status, reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) }, at);
+  const expiry = expiresAt(sandbox, now);
+  const base: SandboxStatusT = {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    routingKey: verdict.routingKey,
+    ...(expiry !== undefined ? { expiresAt: expiry } : {}),
+  };
+
+  if (verdict.problems.length > 0) {
+    const message = verdict.problems.map((p) => formatProblem({ ...p, file: 'spec' }).replace(/^spec: /, '')).join('\n');
+    let conditions = condition(previous, 'Ready', 'False', 'InvalidSpec', message);
+    conditions = condition(conditions, 'WorkloadsReady', 'Unknown', 'InvalidSpec', 'nothing is deployed for an invalid spec; see the Ready condition');
+    conditions = condition(conditions, 'RoutingReady', 'Unknown', 'InvalidSpec', 'nothing is routed for an invalid spec; see the Ready condition');
+    return { ...base, conditions };
+  }
+
+  const stored = new Map(generatedFor(view, idOf(sandbox)).map((o) => [objectRef(o), o]));
+  const forks = (verdict.plan?.forks ?? []).map((f) => {
+    const namespace = f.forkOf.split('/')[0] ?? namespaceOf(sandbox);
+    const deployment = stored.get(`Deployment ${namespace}/${f.deployment}`);
+    if (deployment === undefined) return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment} is not created yet` };
+    const a = deploymentAvailability(deployment);
+    if (!a.current) return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment}: rollout of the current spec not observed yet` };
+    if (a.available < a.desired) {
+      return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment}: ${a.available} of ${a.desired} replicas available` };
+    }
+    return { forkOf: f.forkOf, deployment: f.deployment, ready: true };
+  });
+  const notReady = forks.filter((f) => !f.ready);
+  let conditions =
+    notReady.length === 0
+      ? condition(previous, 'WorkloadsReady', 'True', 'ForksAvailable', `${forks.length} fork${forks.length === 1 ? '' : 's'} available`)
+      : condition(previous, 'WorkloadsReady', 'False', 'ForksUnavailable', notReady.map((f) => f.message).join('; '));
+
+  const unrouted = unroutedHosts(view, verdict);
+  const routing =
+    unrouted.length === 0
+      ? { status: 'True' as const, reason: 'Routed', message: verdict.hosts.length === 0 ? 'no Service selects the forked pods; nothing to route' : `routes for ${verdict.hosts.length} host${verdict.hosts.length === 1 ? '' : 's'} installed` }
+      : {
+          status: 'False' as const,
+          reason: 'RoutesPending',
+          message: `no routes yet for ${unrouted.join(', ')}: ${eligibility(verdict, view).reason}`,
+        };
+  conditions = condition(conditions, 'RoutingReady', routing.status, routing.reason, routing.message);
+  const ready =
+    notReady.length === 0 && routing.status === 'True'
+      ? { status: 'True' as const, reason: 'Ready', message: 'forks available and routed' }
+      : { status: 'False' as const, reason: notReady.length > 0 ? 'ForksUnavailable' : 'RoutesPending', message: notReady.length > 0 ? notReady.map((f) => f.message).join('; ') : routing.message };
+  conditions = condition(conditions, 'Ready', ready.status, ready.reason, ready.message);
+  return { ...base, conditions, forks, forkNames: forks.map((f) => f.forkOf).join(',') };
+}
+
+/** Whether two statuses say the same thing (the status write is skipped when they do). */
+export function sameStatus(a: SandboxStatusT | undefined, b: SandboxStatusT | undefined): boolean {
+  return canonical(a ?? {}) === canonical(b ?? {});
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y))) : v,
+  );
+}

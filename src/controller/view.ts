@@ -1,0 +1,156 @@
+/**
+ * What the reconciler reads: a snapshot of its informer caches, and the pure helpers that answer
+ * questions about it (who owns a generated object, which sandboxes a VirtualService routes,
+ * which host a fork Service stands in for). Nothing here does I/O.
+ */
+import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROUTE_NAME_PREFIX, SANDBOX_LABEL, ownValue, type KubeObject } from '../planner/kube.js';
+import { CLUSTER_DOMAIN, namespaceOf, resolveHost, type Inventory } from '../planner/inventory.js';
+import { appliesToMesh, virtualServiceHosts, type HttpRoute } from '../planner/virtual-service.js';
+
+/**
+ * Label the controller adds to every object it applies for a Sandbox: the Sandbox's namespace.
+ * `meshfork.dev/sandbox` names the Sandbox only; a fork in another namespace (policy
+ * forkNamespaces) has no owner reference, so this label tells two same-named Sandboxes apart.
+ */
+export const SANDBOX_NAMESPACE_LABEL = 'meshfork.dev/sandbox-namespace';
+/** Label the planner puts on a fork Service: the baseline Service it stands in for. */
+export const FORK_OF_SERVICE_LABEL = 'meshfork.dev/fork-of-service';
+/** Finalizer that keeps a Sandbox until its routes and objects are gone. */
+export const FINALIZER = 'meshfork.dev/cleanup';
+
+export interface ClusterView {
+  readonly sandboxes: readonly SandboxObject[];
+  readonly routeGroups: readonly RouteGroupObject[];
+  /** Every cached Deployment, Service, DestinationRule and VirtualService, meshfork's own included. */
+  readonly deployments: readonly KubeObject[];
+  readonly services: readonly KubeObject[];
+  readonly destinationRules: readonly KubeObject[];
+  readonly virtualServices: readonly KubeObject[];
+  /** EnvoyFilters labelled managed-by=meshfork. */
+  readonly envoyFilters: readonly KubeObject[];
+}
+
+export interface SandboxId {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export function isManaged(object: KubeObject): boolean {
+  return ownValue(object.metadata.labels, MANAGED_BY_LABEL) === MANAGED_BY_VALUE;
+}
+
+/** The Sandbox a generated object belongs to (by its labels), if any. */
+export function ownerOf(object: KubeObject): SandboxId | undefined {
+  if (!isManaged(object)) return undefined;
+  const name = ownValue(object.metadata.labels, SANDBOX_LABEL);
+  if (name === undefined) return undefined;
+  return { namespace: ownValue(object.metadata.labels, SANDBOX_NAMESPACE_LABEL) ?? namespaceOf(object), name };
+}
+
+export function sameId(a: SandboxId, b: SandboxId): boolean {
+  return a.namespace === b.namespace && a.name === b.name;
+}
+
+export function idOf(object: { metadata: { name: string; namespace?: string } }): SandboxId {
+  return { namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
+}
+
+/** The baseline inventory: cached objects, meshfork's own excluded (plan() excludes them too). */
+export function inventoryOfView(view: ClusterView): Inventory {
+  const baseline = (list: readonly KubeObject[]) => list.filter((o) => !isManaged(o));
+  return {
+    deployments: baseline(view.deployments),
+    services: baseline(view.services),
+    virtualServices: baseline(view.virtualServices),
+    destinationRules: baseline(view.destinationRules),
+  };
+}
+
+/** Objects the controller generated for a Sandbox, of the kinds a Sandbox owns (not VirtualServices). */
+export function generatedFor(view: ClusterView, id: SandboxId): KubeObject[] {
+  return [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters].filter((o) => {
+    const owner = ownerOf(o);
+    return owner !== undefined && sameId(owner, id);
+  });
+}
+
+/** Namespaces a Sandbox's forks live in: its own and each `forkOf.namespace`. */
+export function forkNamespaces(sandbox: SandboxObject): string[] {
+  const own = namespaceOf(sandbox);
+  return [...new Set([own, ...sandbox.spec.forks.map((f) => f.forkOf.namespace ?? own)])];
+}
+
+/** `Host/<namespace>/<service>` parts of a Kubernetes Service FQDN; undefined for other hosts. */
+export function serviceOfHost(fqdn: string): { namespace: string; service: string } | undefined {
+  const suffix = `.svc.${CLUSTER_DOMAIN}`;
+  if (!fqdn.endsWith(suffix)) return undefined;
+  const parts = fqdn.slice(0, -suffix.length).split('.');
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return undefined;
+  return { service: parts[0], namespace: parts[1] };
+}
+
+/** The baseline Service a fork Service stands in for. */
+export function baselineServiceOf(forkService: KubeObject): { namespace: string; service: string } | undefined {
+  const service = ownValue(forkService.metadata.labels, FORK_OF_SERVICE_LABEL);
+  return service === undefined ? undefined : { namespace: namespaceOf(forkService), service };
+}
+
+function httpRoutes(vs: KubeObject): HttpRoute[] {
+  const http = (vs.spec as { http?: unknown } | undefined)?.http;
+  return Array.isArray(http) ? (http as HttpRoute[]) : [];
+}
+
+/**
+ * Whether a VirtualService holds routes of a Sandbox: a route named `meshfork-<name>-<index>`
+ * (the planner's sandbox copies) with a destination in a namespace the Sandbox forks into.
+ */
+export function routesSandbox(vs: KubeObject, sandbox: SandboxObject): boolean {
+  const namespaces = new Set(forkNamespaces(sandbox));
+  const name = new RegExp(`^${ROUTE_NAME_PREFIX}${sandbox.metadata.name.replaceAll('.', '\\.')}-[0-9]+$`);
+  return httpRoutes(vs).some(
+    (route) =>
+      typeof route.name === 'string' &&
+      name.test(route.name) &&
+      (route.route ?? []).some((d) => {
+        const host = typeof d?.destination?.host === 'string' ? serviceOfHost(resolveHost(d.destination.host, namespaceOf(vs))) : undefined;
+        return host !== undefined && namespaces.has(host.namespace);
+      }),
+  );
+}
+
+/** Mesh VirtualServices (user or meshfork's own) that name `host` (an FQDN). */
+export function virtualServicesForHost(view: ClusterView, host: string): KubeObject[] {
+  return view.virtualServices.filter((vs) => appliesToMesh(vs) && virtualServiceHosts(vs).includes(host));
+}
+
+/** Kubernetes Service hosts a VirtualService names, as `{ namespace, service }`. */
+export function serviceHostsOf(vs: KubeObject): Array<{ namespace: string; service: string }> {
+  return virtualServiceHosts(vs).flatMap((h) => serviceOfHost(h) ?? []);
+}
+
+/** Whether `a` was created before `b`: creationTimestamp, then namespace/name. */
+export function olderThan(a: { metadata: { name: string; namespace?: string } }, b: { metadata: { name: string; namespace?: string } }): boolean {
+  const time = (o: { metadata: object }) => {
+    const t = serverMeta(o).creationTimestamp;
+    return t === undefined ? Number.POSITIVE_INFINITY : Date.parse(t);
+  };
+  const ta = time(a);
+  const tb = time(b);
+  if (ta !== tb) return ta < tb;
+  return `${a.metadata.namespace ?? 'default'}/${a.metadata.name}` < `${b.metadata.namespace ?? 'default'}/${b.metadata.name}`;
+}
+
+/** Metadata the API server sets, as the caches hold it. */
+export interface ServerMeta {
+  readonly uid?: string;
+  readonly resourceVersion?: string;
+  readonly generation?: number;
+  readonly creationTimestamp?: string;
+  readonly deletionTimestamp?: string;
+  readonly finalizers?: readonly string[];
+}
+
+export function serverMeta(object: { metadata: object }): ServerMeta {
+  return object.metadata as ServerMeta;
+}
