@@ -1,0 +1,121 @@
+/**
+ * How meshfork writes to a cluster; shared by the controller and the CLI's cluster commands.
+ *
+ *  - Objects meshfork owns are server-side applied with one field manager (`meshfork`) and
+ *    `force`: meshfork is the only writer of what it declares, and fields it stops declaring are
+ *    removed by the API server (SSA's managed-fields semantics).
+ *  - Objects meshfork does not own (a user's VirtualService) are never applied: Istio's CRD makes
+ *    `spec.http` an atomic list, so an apply would take ownership of every user route. They are
+ *    changed by a read-modify-write that sends the resourceVersion it read (the API server
+ *    answers 409 Conflict when someone wrote in between) and is retried from a fresh read.
+ *  - Applies are guarded: an object of the same kind, namespace and name that does not carry
+ *    meshfork's managed-by label is never taken over (`NotOwnedError`), so generated objects
+ *    never replace objects meshfork does not own.
+ *  - Deletes are guarded: only objects labelled `app.kubernetes.io/managed-by: meshfork` are
+ *    deleted, with the uid that was checked as a precondition, so an object re-created by a user
+ *    under the same name is never removed.
+ */
+import { ApiException, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../planner/kube.js';
+
+export const FIELD_MANAGER = 'meshfork';
+
+export function apiStatus(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined;
+}
+
+/** An apply refused because the object exists and is not meshfork's. */
+export class NotOwnedError extends Error {
+  constructor(readonly ref: ObjectRef) {
+    super(`${ref.kind} ${ref.namespace}/${ref.name} exists and is not managed by meshfork; not replacing it`);
+    this.name = 'NotOwnedError';
+  }
+}
+
+export function refOf(object: KubernetesObject): ObjectRef {
+  return { apiVersion: object.apiVersion ?? '', kind: object.kind ?? '', namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '' };
+}
+
+function isManaged(object: KubernetesObject | undefined): boolean {
+  return object?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+}
+
+export interface ObjectRef {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export class ClusterWriter {
+  readonly objects: KubernetesObjectApi;
+
+  constructor(kubeConfig: KubeConfig, readonly fieldManager: string = FIELD_MANAGER) {
+    this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
+  }
+
+  /**
+   * Server-side apply of an object meshfork owns; returns the object as stored. `current` is
+   * the stored object when the caller knows it (an informer cache); otherwise it is read.
+   */
+  async apply<T extends KubernetesObject>(object: T, current?: KubernetesObject | null): Promise<T> {
+    if (!isManaged(object)) throw new Error(`${object.kind} ${object.metadata?.namespace}/${object.metadata?.name} lacks meshfork's managed-by label; not applying it`);
+    const existing = current === undefined ? await this.read(refOf(object)) : (current ?? undefined);
+    if (existing !== undefined && !isManaged(existing)) throw new NotOwnedError(refOf(object));
+    // managedFields/resourceVersion in an apply body are errors or conflicts; send the intent only.
+    const { metadata, ...rest } = object;
+    const { managedFields: _m, resourceVersion: _r, uid: _u, creationTimestamp: _c, generation: _g, ...meta } = metadata ?? {};
+    return this.objects.patch({ ...rest, metadata: meta } as T, undefined, undefined, this.fieldManager, true, PatchStrategy.ServerSideApply);
+  }
+
+  async read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined> {
+    try {
+      return (await this.objects.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } })) as T;
+    } catch (error) {
+      if (apiStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Read-modify-write of an object meshfork does not own. `change` gets the current object and
+   * returns the object to store, or `undefined` to leave it as it is; it is called again on a
+   * fresh read after a 409 Conflict (up to `attempts` times). Returns what is stored, or
+   * `undefined` when the object does not exist.
+   */
+  async update<T extends KubernetesObject>(ref: ObjectRef, change: (current: T) => T | undefined | Promise<T | undefined>, attempts = 5): Promise<{ object: T | undefined; written: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.read<T>(ref);
+      if (current === undefined) return { object: undefined, written: false };
+      const next = await change(structuredClone(current));
+      if (next === undefined) return { object: current, written: false };
+      try {
+        const stored = await this.objects.replace({ ...next, metadata: { ...next.metadata, resourceVersion: current.metadata?.resourceVersion } }, undefined, undefined, this.fieldManager);
+        return { object: stored as T, written: true };
+      } catch (error) {
+        if (apiStatus(error) !== 409 || attempt >= attempts) throw error;
+      }
+    }
+  }
+
+  /**
+   * Deletes an object only if it carries meshfork's managed-by label, with its uid as a
+   * precondition. Returns whether a delete was sent.
+   */
+  async deleteManaged(ref: ObjectRef): Promise<boolean> {
+    const current = await this.read(ref);
+    if (current === undefined || !isManaged(current)) return false;
+    try {
+      const uid = current.metadata?.uid;
+      await this.objects.delete(current, undefined, undefined, undefined, undefined, 'Background', {
+        propagationPolicy: 'Background',
+        ...(uid !== undefined ? { preconditions: { uid } } : {}),
+      });
+      return true;
+    } catch (error) {
+      const status = apiStatus(error);
+      if (status === 404 || status === 409) return false;
+      throw error;
+    }
+  }
+}
