@@ -12,7 +12,7 @@
  * restart does not move it).
  */
 import type { Static } from '@sinclair/typebox';
-import { formatProblem } from '../api/problem.js';
+import { escapeText } from '../api/problem.js';
 import type { SandboxObject, SandboxStatus } from '../api/schema.js';
 import { objectRef } from '../planner/plan.js';
 import { namespaceOf } from '../planner/inventory.js';
@@ -67,7 +67,8 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
   };
 
   if (verdict.problems.length > 0) {
-    const message = verdict.problems.map((p) => formatProblem({ ...p, file: 'spec' }).replace(/^spec: /, '')).join('\n');
+    const self = objectRef(sandbox);
+    const message = verdict.problems.map((p) => escapeText(`${p.object === undefined || p.object === self ? '' : `${p.object}: `}${p.path}: ${p.message}`)).join('; ');
     let conditions = condition(previous, 'Ready', 'False', 'InvalidSpec', message);
     conditions = condition(conditions, 'WorkloadsReady', 'Unknown', 'InvalidSpec', 'nothing is deployed for an invalid spec; see the Ready condition');
     conditions = condition(conditions, 'RoutingReady', 'Unknown', 'InvalidSpec', 'nothing is routed for an invalid spec; see the Ready condition');

@@ -1,0 +1,67 @@
+// Event -> work keys: which Sandbox and Host keys a change of each watched kind enqueues.
+import { describe, expect, it } from 'vitest';
+import { allKeys, hostKey, keysForObject, parseKey, sandboxKey } from '../../src/controller/keys.js';
+import { planSandbox } from '../../src/controller/sandbox-plan.js';
+import { planHost } from '../../src/controller/routing.js';
+import type { KubeObject } from '../../src/planner/kube.js';
+import { NS, baseView, routeGroup, sandbox, userPayVirtualService, withApplied, withVirtualServices } from './fixtures.js';
+
+describe('work keys', () => {
+  it('round-trip and refuse malformed keys', () => {
+    expect(parseKey(sandboxKey('shop', 'alice'))).toEqual({ kind: 'Sandbox', namespace: 'shop', name: 'alice' });
+    expect(parseKey(hostKey('shop', 'cart'))).toEqual({ kind: 'Host', namespace: 'shop', service: 'cart' });
+    for (const bad of ['Sandbox/shop', 'Pod/shop/x', 'Host/shop/cart/x', 'Sandbox//x']) expect(() => parseKey(bad)).toThrow(`malformed work key ${JSON.stringify(bad)}`);
+  });
+});
+
+describe('keysForObject', () => {
+  const alice = sandbox('alice', ['cart-v1', 'pay-v1'], { labels: { team: 'x' } });
+  const bob = sandbox('bob', ['cart-v1']);
+  const dave = sandbox('dave', ['pay-v1'], { routingKey: 'sharedkey1' });
+  const erin = sandbox('erin', ['pay-v1'], { routingKey: 'sharedkey1' });
+  const applied = withApplied(withApplied(baseView({ sandboxes: [alice, bob, dave, erin] }), alice, 1), bob, 1);
+  const verdicts = new Map([alice, bob].map((s) => [s.metadata.name, planSandbox(s, applied, undefined)]));
+  const view = withVirtualServices(applied, [
+    ...planHost(applied, { namespace: NS, service: 'cart' }, verdicts, undefined).apply,
+    ...planHost(applied, { namespace: NS, service: 'pay' }, verdicts, undefined).update,
+  ]);
+  const find = (kind: string, name: string) => [...view.deployments, ...view.services, ...view.envoyFilters, ...view.virtualServices].find((o) => o.kind === kind && o.metadata.name === name)!;
+
+  it('a Sandbox: itself, the Sandboxes sharing its routing key, and the hosts it has Services or routes on', () => {
+    expect(keysForObject('Sandbox', alice as unknown as KubeObject, view)).toEqual(['Host/shop/cart', 'Host/shop/pay', 'Sandbox/shop/alice']);
+    expect(keysForObject('Sandbox', dave as unknown as KubeObject, view)).toEqual(['Sandbox/shop/dave', 'Sandbox/shop/erin']);
+  });
+
+  it('a baseline Deployment: only the Sandboxes forking it', () => {
+    expect(keysForObject('Deployment', find('Deployment', 'cart-v1'), view)).toEqual(['Sandbox/shop/alice', 'Sandbox/shop/bob']);
+    expect(keysForObject('Deployment', find('Deployment', 'pay-v1'), view)).toEqual(['Sandbox/shop/alice', 'Sandbox/shop/dave', 'Sandbox/shop/erin']);
+  });
+
+  it("a generated object: its Sandbox, by the labels (the sandbox-namespace label wins over the object's namespace)", () => {
+    expect(keysForObject('Deployment', find('Deployment', 'cart-v1-bob'), view)).toEqual(['Sandbox/shop/bob']);
+    expect(keysForObject('EnvoyFilter', find('EnvoyFilter', 'pay-v1-alice-affinity'), view)).toEqual(['Sandbox/shop/alice']);
+    expect(keysForObject('Service', find('Service', 'cart-alice'), view)).toEqual(['Host/shop/cart', 'Sandbox/shop/alice']);
+    const elsewhere = structuredClone(find('Deployment', 'cart-v1-bob'));
+    elsewhere.metadata.namespace = 'other';
+    elsewhere.metadata.labels!['meshfork.dev/sandbox-namespace'] = 'shop';
+    expect(keysForObject('Deployment', elsewhere, view)).toEqual(['Sandbox/shop/bob']);
+  });
+
+  it('a baseline Service: its host and every Sandbox forking in its namespace', () => {
+    expect(keysForObject('Service', find('Service', 'cart'), view)).toEqual(['Host/shop/cart', 'Sandbox/shop/alice', 'Sandbox/shop/bob', 'Sandbox/shop/dave', 'Sandbox/shop/erin']);
+  });
+
+  it('a VirtualService: its hosts, the Sandboxes it routes and those forking its hosts', () => {
+    expect(keysForObject('VirtualService', find('VirtualService', 'pay'), view)).toEqual(['Host/shop/pay', 'Sandbox/shop/alice']);
+    expect(keysForObject('VirtualService', userPayVirtualService, view)).toEqual(['Host/shop/pay', 'Sandbox/shop/alice']);
+    expect(keysForObject('VirtualService', find('VirtualService', 'cart-meshfork'), view)).toEqual(['Host/shop/cart', 'Sandbox/shop/alice', 'Sandbox/shop/bob']);
+  });
+
+  it('a RouteGroup: every Sandbox of its namespace (its membership before the change is unknown)', () => {
+    expect(keysForObject('RouteGroup', routeGroup('g', 'team', 'x') as unknown as KubeObject, view)).toEqual(['Sandbox/shop/alice', 'Sandbox/shop/bob', 'Sandbox/shop/dave', 'Sandbox/shop/erin']);
+  });
+
+  it('after the caches sync: every Sandbox and every host holding routes or fork Services', () => {
+    expect(allKeys(view)).toEqual(['Host/shop/cart', 'Host/shop/pay', 'Sandbox/shop/alice', 'Sandbox/shop/bob', 'Sandbox/shop/dave', 'Sandbox/shop/erin']);
+  });
+});

@@ -1,0 +1,118 @@
+// Make before break and the per-host plan: which Sandboxes get routes, and what the host's
+// reconcile writes (apply meshfork's VirtualService, read-modify-write the user's, delete).
+import { describe, expect, it } from 'vitest';
+import { planSandbox, type SandboxVerdict } from '../../src/controller/sandbox-plan.js';
+import { eligibility, hostClosure, planHost, userVirtualService } from '../../src/controller/routing.js';
+import type { ClusterView } from '../../src/controller/view.js';
+import type { KubeObject } from '../../src/planner/kube.js';
+import { NS, baseView, routeGroup, sandbox, userPayVirtualService, withApplied, withVirtualServices } from './fixtures.js';
+
+function verdicts(view: ClusterView): Map<string, SandboxVerdict> {
+  return new Map(view.sandboxes.map((s) => [s.metadata.name, planSandbox(s, view, undefined)]));
+}
+
+const routeNames = (vs: KubeObject | undefined) => ((vs?.spec as { http: Array<{ name?: string }> }).http ?? []).map((r) => r.name);
+
+describe('eligibility (make before break)', () => {
+  const alice = sandbox('alice', ['cart-v1']);
+
+  it('waits for the fork Service to exist, then for an available replica', () => {
+    const view = baseView({ sandboxes: [alice] });
+    expect(eligibility(planSandbox(alice, view, undefined), view)).toEqual({ eligible: false, reason: `waiting for fork Service ${NS}/cart-alice to be created` });
+    const created = withApplied(view, alice, 0);
+    expect(eligibility(planSandbox(alice, created, undefined), created)).toEqual({ eligible: false, reason: `waiting for Deployment ${NS}/cart-v1-alice to have an available replica` });
+    const noStatus = withApplied(view, alice, null);
+    expect(eligibility(planSandbox(alice, noStatus, undefined), noStatus).eligible).toBe(false);
+    const up = withApplied(view, alice, 1);
+    expect(eligibility(planSandbox(alice, up, undefined), up)).toEqual({ eligible: true, reason: 'every fork has an available replica' });
+  });
+
+  it('keeps the routes of a routed Sandbox whose fork lost its replicas', () => {
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const routed = withVirtualServices(up, planHost(up, { namespace: NS, service: 'cart' }, verdicts(up), undefined).apply);
+    const down = { ...routed, deployments: routed.deployments.map((d) => (d.metadata.name === 'cart-v1-alice' ? { ...d, status: { availableReplicas: 0, observedGeneration: 1 } } : d)) };
+    expect(eligibility(planSandbox(alice, down, undefined), down)).toEqual({
+      eligible: true,
+      reason: `keeps its routes although Deployment ${NS}/cart-v1-alice has no available replica`,
+    });
+    expect(routeNames(planHost(down, { namespace: NS, service: 'cart' }, verdicts(down), undefined).apply[0])).toEqual(['meshfork-alice-0', 'meshfork-baseline']);
+  });
+
+  it('never routes an invalid Sandbox or one being deleted, even when it is routed now', () => {
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const routed = withVirtualServices(up, planHost(up, { namespace: NS, service: 'cart' }, verdicts(up), undefined).apply);
+    const deleting = sandbox('alice', ['cart-v1'], { deleting: true });
+    const view = { ...routed, sandboxes: [deleting] };
+    expect(eligibility(planSandbox(deleting, view, undefined), view)).toEqual({ eligible: false, reason: 'the Sandbox is being deleted' });
+    const invalid = sandbox('alice', ['cart-v9']);
+    const view2 = { ...routed, sandboxes: [invalid] };
+    expect(eligibility(planSandbox(invalid, view2, undefined), view2)).toEqual({ eligible: false, reason: 'the Sandbox spec is invalid' });
+  });
+});
+
+describe('planHost', () => {
+  it("routes every eligible Sandbox in meshfork's own VirtualService and leaves out the others", () => {
+    const [a, b, c] = [sandbox('alice', ['cart-v1']), sandbox('bob', ['cart-v1']), sandbox('carol', ['cart-v1'])];
+    const view = withApplied(withApplied(withApplied(baseView({ sandboxes: [a, b, c] }), a, 1), b, 1), c, 0);
+    const plan = planHost(view, { namespace: NS, service: 'cart' }, verdicts(view), undefined);
+    expect(plan.apply.map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual([`${NS}/cart-meshfork`]);
+    expect(routeNames(plan.apply[0])).toEqual(['meshfork-alice-0', 'meshfork-bob-0', 'meshfork-baseline']);
+    expect(plan.update).toEqual([]);
+    expect(plan.delete).toEqual([]);
+    expect(plan.routed.map((s) => s.metadata.name)).toEqual(['alice', 'bob']);
+  });
+
+  it("merges into the user's VirtualService (never applies it) and restores it exactly when no Sandbox is left", () => {
+    const a = sandbox('alice', ['pay-v1']);
+    const view = withApplied(baseView({ sandboxes: [a] }), a, 1);
+    const plan = planHost(view, { namespace: NS, service: 'pay' }, verdicts(view), undefined);
+    expect(plan.apply).toEqual([]);
+    expect(plan.update.map((o) => o.metadata.name)).toEqual(['pay']);
+    expect(routeNames(plan.update[0])).toEqual(['meshfork-alice-0', 'canary', 'meshfork-alice-1', 'default']);
+    const merged = plan.update[0]!;
+
+    const gone = withVirtualServices({ ...view, sandboxes: [] }, [merged]);
+    const after = planHost(gone, { namespace: NS, service: 'pay' }, verdicts(gone), undefined);
+    expect(after.update).toEqual([userPayVirtualService]);
+    expect(userVirtualService(gone, after.input, merged, undefined)).toEqual(userPayVirtualService);
+    expect(userVirtualService(gone, after.input, userPayVirtualService, undefined)).toBeUndefined();
+  });
+
+  it("keeps a route the user added between the cache and the write (the merge re-runs on the fresh object)", () => {
+    const a = sandbox('alice', ['pay-v1']);
+    const view = withApplied(baseView({ sandboxes: [a] }), a, 1);
+    const plan = planHost(view, { namespace: NS, service: 'pay' }, verdicts(view), undefined);
+    const fresh = structuredClone(userPayVirtualService);
+    (fresh.spec as { http: unknown[] }).http.unshift({ name: 'mirror', route: [{ destination: { host: 'pay' } }] });
+    expect(routeNames(userVirtualService(view, plan.input, fresh, undefined))).toEqual(['meshfork-alice-0', 'mirror', 'meshfork-alice-1', 'canary', 'meshfork-alice-2', 'default']);
+  });
+
+  it("deletes meshfork's own VirtualService when the last Sandbox goes, and when a user VirtualService appears", () => {
+    const a = sandbox('alice', ['cart-v1']);
+    const up = withApplied(baseView({ sandboxes: [a] }), a, 1);
+    const owned = planHost(up, { namespace: NS, service: 'cart' }, verdicts(up), undefined).apply;
+    const none = withVirtualServices({ ...up, sandboxes: [] }, owned);
+    expect(planHost(none, { namespace: NS, service: 'cart' }, verdicts(none), undefined).delete.map((o) => o.metadata.name)).toEqual(['cart-meshfork']);
+    const userCart: KubeObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'cart', namespace: NS }, spec: { hosts: ['cart'], http: [{ route: [{ destination: { host: 'cart' } }] }] } };
+    const taken = withVirtualServices(up, [...owned, userCart]);
+    const plan = planHost(taken, { namespace: NS, service: 'cart' }, verdicts(taken), undefined);
+    expect(plan.update.map((o) => o.metadata.name)).toEqual(['cart']);
+    expect(plan.delete.map((o) => o.metadata.name)).toEqual(['cart-meshfork']);
+  });
+
+  it('plans hosts tied by one user VirtualService together, and leaves out a RouteGroup whose members fork one workload', () => {
+    const both: KubeObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'both', namespace: NS }, spec: { hosts: ['cart', 'pay'], http: [{ route: [{ destination: { host: 'cart' } }] }, { route: [{ destination: { host: 'pay' } }] }] } };
+    const tied = baseView({ virtualServices: [both] });
+    expect(hostClosure(tied, { namespace: NS, service: 'cart' })).toEqual([
+      { namespace: NS, service: 'cart' },
+      { namespace: NS, service: 'pay' },
+    ]);
+    const a = sandbox('alice', ['cart-v1'], { labels: { team: 'x' } });
+    const b = sandbox('bob', ['cart-v1'], { labels: { team: 'x' } });
+    const group = routeGroup('team-x', 'team', 'x');
+    const view = withApplied(withApplied({ ...baseView(), sandboxes: [a, b], routeGroups: [group] }, a, 1), b, 1);
+    const plan = planHost(view, { namespace: NS, service: 'cart' }, verdicts(view), undefined);
+    expect(plan.excluded).toEqual([{ object: `RouteGroup ${NS}/team-x`, path: 'spec.match', message: `members "alice" and "bob" both fork Deployment ${NS}/cart-v1` }]);
+    expect(routeNames(plan.apply[0])).toEqual(['meshfork-alice-0', 'meshfork-bob-0', 'meshfork-baseline']);
+  });
+});

@@ -1,0 +1,134 @@
+// Status computation, TTL and the per-Sandbox checks a lone plan cannot make (key clashes,
+// objects generated for another Sandbox).
+import { describe, expect, it } from 'vitest';
+import { planSandbox } from '../../src/controller/sandbox-plan.js';
+import { planHost } from '../../src/controller/routing.js';
+import { computeStatus, expiresAt, sameStatus, ttlMs } from '../../src/controller/status.js';
+import type { SandboxObject } from '../../src/api/schema.js';
+import { NS, baseView, routeGroup, sandbox, withApplied, withVirtualServices } from './fixtures.js';
+
+const now = new Date('2026-11-30T10:10:00Z');
+const at = '2026-11-30T10:10:00Z';
+
+describe('computeStatus', () => {
+  it('an invalid Sandbox: Ready=False InvalidSpec with the planner message, the others Unknown', () => {
+    const carol = sandbox('carol', ['nope', 'cart-v1']);
+    const view = baseView({ sandboxes: [carol] });
+    expect(computeStatus(planSandbox(carol, view, undefined), view, now)).toEqual({
+      observedGeneration: 1,
+      routingKey: planSandbox(carol, view, undefined).routingKey,
+      conditions: [
+        { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'spec.forks[0].forkOf.name: Deployment "nope" not found in namespace "shop"', observedGeneration: 1, lastTransitionTime: at },
+        { type: 'RoutingReady', status: 'Unknown', reason: 'InvalidSpec', message: 'nothing is routed for an invalid spec; see the Ready condition', observedGeneration: 1, lastTransitionTime: at },
+        { type: 'WorkloadsReady', status: 'Unknown', reason: 'InvalidSpec', message: 'nothing is deployed for an invalid spec; see the Ready condition', observedGeneration: 1, lastTransitionTime: at },
+      ],
+    });
+  });
+
+  it('forks unavailable, then available but not routed, then Ready', () => {
+    const alice = sandbox('alice', ['cart-v1', 'pay-v1']);
+    const starting = withApplied(baseView({ sandboxes: [alice] }), alice, 0);
+    const s1 = computeStatus(planSandbox(alice, starting, undefined), starting, now);
+    expect(s1.forks).toEqual([
+      { forkOf: 'shop/cart-v1', deployment: 'cart-v1-alice', ready: false, message: 'Deployment shop/cart-v1-alice: 0 of 1 replicas available' },
+      { forkOf: 'shop/pay-v1', deployment: 'pay-v1-alice', ready: false, message: 'Deployment shop/pay-v1-alice: 0 of 1 replicas available' },
+    ]);
+    expect(s1.forkNames).toBe('shop/cart-v1,shop/pay-v1');
+    expect(s1.conditions?.find((c) => c.type === 'RoutingReady')).toMatchObject({
+      status: 'False',
+      reason: 'RoutesPending',
+      message: 'no routes yet for cart.shop.svc.cluster.local, pay.shop.svc.cluster.local: waiting for Deployment shop/cart-v1-alice, Deployment shop/pay-v1-alice to have an available replica',
+    });
+    expect(s1.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ForksUnavailable' });
+
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const s2 = computeStatus(planSandbox(alice, up, undefined), up, now);
+    expect(s2.conditions?.find((c) => c.type === 'WorkloadsReady')).toMatchObject({ status: 'True', reason: 'ForksAvailable', message: '2 forks available' });
+    expect(s2.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'RoutesPending' });
+
+    const verdicts = new Map([['alice', planSandbox(alice, up, undefined)]]);
+    const routed = withVirtualServices(up, [
+      ...planHost(up, { namespace: NS, service: 'cart' }, verdicts, undefined).apply,
+      ...planHost(up, { namespace: NS, service: 'pay' }, verdicts, undefined).update,
+    ]);
+    const later = new Date('2026-11-30T10:20:00Z');
+    const s3 = computeStatus(planSandbox({ ...alice, status: s2 }, routed, undefined), routed, later);
+    expect(s3.conditions).toEqual([
+      { type: 'Ready', status: 'True', reason: 'Ready', message: 'forks available and routed', observedGeneration: 1, lastTransitionTime: '2026-11-30T10:20:00Z' },
+      { type: 'RoutingReady', status: 'True', reason: 'Routed', message: 'routes for 2 hosts installed', observedGeneration: 1, lastTransitionTime: '2026-11-30T10:20:00Z' },
+      // Unchanged status keeps its transition time.
+      { type: 'WorkloadsReady', status: 'True', reason: 'ForksAvailable', message: '2 forks available', observedGeneration: 1, lastTransitionTime: at },
+    ]);
+    expect(sameStatus(s3, computeStatus(planSandbox({ ...alice, status: s3 }, routed, undefined), routed, new Date('2026-11-30T11:00:00Z')))).toBe(true);
+    expect(sameStatus(s3, s2)).toBe(false);
+  });
+
+  it('a fork whose rollout of the current generation is not observed is not ready', () => {
+    const alice = sandbox('alice', ['cart-v1']);
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const stale = { ...up, deployments: up.deployments.map((d) => (d.metadata.name === 'cart-v1-alice' ? { ...d, metadata: { ...d.metadata, generation: 2 } } : d)) };
+    expect(computeStatus(planSandbox(alice, stale, undefined), stale, now).forks).toEqual([
+      { forkOf: 'shop/cart-v1', deployment: 'cart-v1-alice', ready: false, message: 'Deployment shop/cart-v1-alice: rollout of the current spec not observed yet' },
+    ]);
+  });
+});
+
+describe('TTL', () => {
+  const withTtl = (ttl: SandboxObject['spec']['ttl'], extra: Partial<SandboxObject> = {}): SandboxObject => ({ ...sandbox('t', ['cart-v1']), ...extra, spec: { ...sandbox('t', ['cart-v1']).spec, ttl } });
+
+  it('durations', () => {
+    expect([ttlMs('30m'), ttlMs('8h'), ttlMs('2d'), ttlMs('1w')]).toEqual([1_800_000, 28_800_000, 172_800_000, 604_800_000]);
+    expect(() => ttlMs('0h')).toThrow('invalid ttl duration "0h"');
+  });
+
+  it('createdAt counts from creation; updatedAt from the first sight of the current generation, kept across reconciles', () => {
+    expect(expiresAt(withTtl({ duration: '8h' }), now)).toBe('2026-11-30T18:00:00Z');
+    expect(expiresAt(withTtl(undefined), now)).toBeUndefined();
+    const updated = withTtl({ duration: '1h', offsetFrom: 'updatedAt' });
+    expect(expiresAt(updated, now)).toBe('2026-11-30T11:10:00Z');
+    const seen = { ...updated, status: { observedGeneration: 1, expiresAt: '2026-11-30T11:10:00Z' } };
+    expect(expiresAt(seen, new Date('2026-11-30T10:50:00Z'))).toBe('2026-11-30T11:10:00Z');
+    const edited = { ...seen, metadata: { ...seen.metadata, generation: 2 } as SandboxObject['metadata'] };
+    expect(expiresAt(edited, new Date('2026-11-30T10:50:00Z'))).toBe('2026-11-30T11:50:00Z');
+  });
+});
+
+describe('planSandbox: checks across Sandboxes', () => {
+  it('an explicit routing key stays with the older Sandbox; a derived key always with its owner', () => {
+    const older = sandbox('older', ['cart-v1'], { routingKey: 'samekey1', created: '2026-11-30T09:00:00Z' });
+    const newer = sandbox('anewer', ['pay-v1'], { routingKey: 'samekey1', created: '2026-11-30T09:30:00Z' });
+    const view = baseView({ sandboxes: [older, newer] });
+    expect(planSandbox(older, view, undefined).problems).toEqual([]);
+    expect(planSandbox(newer, view, undefined).problems).toEqual([{ object: `Sandbox ${NS}/anewer`, path: 'spec.routingKey', message: `routing key "samekey1" is already used by Sandbox ${NS}/older` }]);
+
+    const victim = sandbox('victim', ['cart-v1'], { created: '2026-11-30T09:30:00Z' });
+    const victimKey = planSandbox(victim, baseView({ sandboxes: [victim] }), undefined).routingKey;
+    const thief = sandbox('thief', ['pay-v1'], { routingKey: victimKey, created: '2026-11-30T08:00:00Z' });
+    const view2 = baseView({ sandboxes: [victim, thief] });
+    expect(planSandbox(victim, view2, undefined).problems).toEqual([]);
+    expect(planSandbox(thief, view2, undefined).problems).toEqual([{ object: `Sandbox ${NS}/thief`, path: 'spec.routingKey', message: `routing key "${victimKey}" is already used by Sandbox ${NS}/victim` }]);
+  });
+
+  it('a RouteGroup that lost its key is not used; a Sandbox matching a valid one gets it', () => {
+    const alice = sandbox('alice', ['cart-v1'], { labels: { team: 'x' } });
+    const group = routeGroup('team-x', 'team', 'x');
+    const view = baseView({ sandboxes: [alice], routeGroups: [group] });
+    expect(planSandbox(alice, view, undefined).routeGroups.map((g) => g.metadata.name)).toEqual(['team-x']);
+    const clash = { ...group, spec: { ...group.spec, routingKey: planSandbox(alice, view, undefined).routingKey } };
+    expect(planSandbox(alice, { ...view, routeGroups: [clash] }, undefined).routeGroups).toEqual([]);
+  });
+
+  it('an object that exists for another Sandbox is a conflict, never taken over', () => {
+    const first = sandbox('x', ['cart-v1']);
+    const applied = withApplied(baseView({ sandboxes: [first] }), first, 1);
+    // Same name in the same namespace as Sandbox shop/x's objects, but labelled for Sandbox other/x.
+    const foreign = {
+      ...applied,
+      deployments: applied.deployments.map((d) => (d.metadata.name === 'cart-v1-x' ? { ...d, metadata: { ...d.metadata, labels: { ...d.metadata.labels, 'meshfork.dev/sandbox-namespace': 'other' } } } : d)),
+    };
+    expect(planSandbox(first, foreign, undefined).problems).toEqual([
+      { object: `Sandbox ${NS}/x`, path: 'metadata.name', message: `generated Deployment ${NS}/cart-v1-x already exists for Sandbox other/x; rename this Sandbox` },
+    ]);
+    expect(planSandbox(first, applied, undefined).problems).toEqual([]);
+  });
+});
