@@ -271,6 +271,15 @@ export class Controller {
 
   /** JSON merge patch of the Sandbox's metadata, checked against the cached resourceVersion. */
   private async patchSandbox(sandbox: SandboxObject, metadata: Record<string, unknown>): Promise<void> {
+    try {
+      await this.patchSandboxMetadata(sandbox, metadata);
+    } catch (error) {
+      // 404: already gone (its finalizer was removed by an earlier reconcile the cache had not seen).
+      if (apiStatus(error) !== 404) throw error;
+    }
+  }
+
+  private async patchSandboxMetadata(sandbox: SandboxObject, metadata: Record<string, unknown>): Promise<void> {
     await this.writer.objects.patch(
       {
         apiVersion: sandbox.apiVersion,
@@ -299,8 +308,9 @@ export class Controller {
         fieldManager: this.writer.fieldManager,
       });
     } catch (error) {
-      // 409: the cache was behind; the newer Sandbox's event reconciles it again.
-      if (apiStatus(error) !== 409) throw error;
+      // 409: the cache was behind, the newer Sandbox's event reconciles it again; 404: it is gone.
+      const status = apiStatus(error);
+      if (status !== 409 && status !== 404) throw error;
     }
   }
 

@@ -81,10 +81,10 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
     const deployment = stored.get(`Deployment ${namespace}/${f.deployment}`);
     if (deployment === undefined) return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment} is not created yet` };
     const a = deploymentAvailability(deployment);
-    if (!a.current) return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment}: rollout of the current spec not observed yet` };
     if (a.available < a.desired) {
       return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment}: ${a.available} of ${a.desired} replicas available` };
     }
+    if (!a.current) return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment}: rollout of the current spec not observed yet` };
     return { forkOf: f.forkOf, deployment: f.deployment, ready: true };
   });
   const notReady = forks.filter((f) => !f.ready);

@@ -1,0 +1,296 @@
+// The reconciler in-process against a real kube-apiserver (+ kube-controller-manager's garbage
+// collector): Sandbox create -> forks, fork Services, DestinationRules, EnvoyFilters with owner
+// references and the finalizer; routes only once forks are available; an invalid Sandbox beside
+// a valid one; two Sandboxes in one VirtualService; RouteGroup membership; delete -> routes
+// first, then every generated object, and the user's VirtualService exactly as it was; TTL.
+//
+// No kubelet runs here and the deployment controller is off, so a fork becomes "available" when
+// the test writes its Deployment status (what the deployment controller would report).
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Controller, type LogEntry } from '../../src/controller/reconciler.js';
+import { SharedInformer } from '../../src/cluster/informer.js';
+import { deriveRoutingKey } from '../../src/planner/routing-key.js';
+import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+
+const hasBins = requireTestbin();
+const NS = 'ctl';
+const GROUP = { group: 'meshfork.dev', version: 'v1alpha1', namespace: NS };
+
+type Obj = KubernetesObject & { spec?: unknown; status?: unknown };
+
+function deployment(name: string, app: string): Obj {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NS, labels: { app, version: 'v1' } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app, version: 'v1' } },
+      template: { metadata: { labels: { app, version: 'v1' } }, spec: { containers: [{ name: 'main', image: `registry.example.com/${app}:1` }] } },
+    },
+  } as Obj;
+}
+
+function service(name: string): Obj {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 8080, targetPort: 8080 }] } } as Obj;
+}
+
+const userVirtualService: Obj = {
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'VirtualService',
+  metadata: { name: 'pay', namespace: NS, labels: { team: 'payments' }, annotations: { 'example.com/owner': 'payments' } },
+  spec: {
+    hosts: ['pay'],
+    http: [
+      { name: 'canary', match: [{ headers: { 'x-canary': { exact: '1' } } }], route: [{ destination: { host: 'pay', port: { number: 8080 } } }], timeout: '3s' },
+      { name: 'default', route: [{ destination: { host: 'pay', port: { number: 8080 } } }], retries: { attempts: 2 } },
+    ],
+  },
+} as Obj;
+
+const userDestinationRule: Obj = {
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'DestinationRule',
+  metadata: { name: 'pay', namespace: NS },
+  spec: { host: 'pay', trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } } },
+} as Obj;
+
+function sandboxObject(name: string, forks: string[], extra: { labels?: Record<string, string>; ttl?: { duration: string } } = {}): Obj {
+  return {
+    apiVersion: 'meshfork.dev/v1alpha1',
+    kind: 'Sandbox',
+    metadata: { name, namespace: NS, ...(extra.labels ? { labels: extra.labels } : {}) },
+    spec: { forks: forks.map((f) => ({ forkOf: { kind: 'Deployment', name: f }, customizations: { images: [{ container: 'main', image: `registry.example.com/${f}:${name}` }] } })), ...(extra.ttl ? { ttl: extra.ttl } : {}) },
+  } as Obj;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const t0 = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
+  const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'], controllerManager: true });
+  let controller: Controller;
+  let objects: KubernetesObjectApi;
+  let custom: CustomObjectsApi;
+  let apps: AppsV1Api;
+  const logs: LogEntry[] = [];
+  let skewMs = 0;
+  // Order in which the cluster saw things happen (a watch of our own).
+  const seen: Array<{ at: number; what: string }> = [];
+  const watchers: Array<SharedInformer<KubernetesObject>> = [];
+
+  const get = async (apiVersion: string, kind: string, name: string): Promise<Obj | undefined> => {
+    try {
+      return (await objects.read({ apiVersion, kind, metadata: { name, namespace: NS } })) as Obj;
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return undefined;
+      throw error;
+    }
+  };
+  const sandboxStatus = async (name: string) => ((await get('meshfork.dev/v1alpha1', 'Sandbox', name))?.status ?? {}) as { conditions?: Condition[]; routingKey?: string; forks?: unknown[]; expiresAt?: string; observedGeneration?: number };
+  const condition = async (name: string, type: string) => (await sandboxStatus(name)).conditions?.find((c) => c.type === type);
+  const routeNames = (vs: Obj | undefined) => ((vs?.spec as { http?: Array<{ name?: string }> } | undefined)?.http ?? []).map((r) => r.name);
+  const userPart = (vs: Obj | undefined) => ({ spec: vs?.spec, labels: vs?.metadata?.labels, annotations: vs?.metadata?.annotations });
+  const managedBy = async (sandbox: string) => {
+    const out: string[] = [];
+    for (const [apiVersion, kind] of [
+      ['apps/v1', 'Deployment'],
+      ['v1', 'Service'],
+      ['networking.istio.io/v1', 'DestinationRule'],
+      ['networking.istio.io/v1alpha3', 'EnvoyFilter'],
+    ] as const) {
+      const list = await objects.list(apiVersion, kind, NS, undefined, undefined, undefined, undefined, `app.kubernetes.io/managed-by=meshfork,meshfork.dev/sandbox=${sandbox}`);
+      out.push(...list.items.map((o) => `${kind} ${o.metadata?.name}`));
+    }
+    return out.sort();
+  };
+  /** What the deployment controller would write once the fork's pods are up. */
+  const markAvailable = async (name: string, available = 1) => {
+    const d = await apps.readNamespacedDeployment({ name, namespace: NS });
+    await apps.replaceNamespacedDeploymentStatus({
+      name,
+      namespace: NS,
+      body: { ...d, status: { observedGeneration: d.metadata?.generation, replicas: 1, updatedReplicas: 1, readyReplicas: available, availableReplicas: available } } as V1Deployment,
+    });
+  };
+
+  beforeAll(async () => {
+    const kc = cp().kubeConfig;
+    objects = KubernetesObjectApi.makeApiClient(kc);
+    custom = kc.makeApiClient(CustomObjectsApi);
+    apps = kc.makeApiClient(AppsV1Api);
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
+    for (const o of [deployment('cart-v1', 'cart'), service('cart'), deployment('pay-v1', 'pay'), service('pay'), deployment('tmp-v1', 'tmp'), service('tmp'), userVirtualService, userDestinationRule]) {
+      await objects.create(o);
+    }
+    for (const [apiVersion, kind, plural] of [
+      ['networking.istio.io/v1', 'VirtualService', 'virtualservices'],
+      ['v1', 'Service', 'services'],
+    ] as const) {
+      const informer = new SharedInformer<KubernetesObject>(kc, { apiVersion, kind, plural, namespace: NS }, { resyncMs: 0 });
+      informer.onEvent((type, o) => seen.push({ at: Date.now(), what: `${type} ${kind} ${o.metadata?.name} ${kind === 'VirtualService' ? routeNames(o as Obj).join(',') : ''}`.trim() }));
+      await informer.start();
+      watchers.push(informer);
+    }
+    controller = new Controller({ kubeConfig: kc, namespaces: [NS], workers: 4, routeWaitMs: 200, log: (e) => logs.push(e), now: () => new Date(Date.now() + skewMs) });
+    await controller.start();
+  });
+
+  afterAll(async () => {
+    await controller?.stop();
+    for (const w of watchers) await w.stop();
+    const errors = logs.filter((l) => l.level === 'error');
+    if (errors.length > 0) console.log(`controller errors:\n${errors.map((e) => JSON.stringify(e)).join('\n')}`);
+  });
+
+  it('creates forks with owner references and the finalizer, and routes them only once they are available', async () => {
+    const userBefore = await get('networking.istio.io/v1', 'VirtualService', 'pay');
+    const created = await objects.create(sandboxObject('alice', ['cart-v1', 'pay-v1']));
+    const uid = created.metadata?.uid;
+    await until('fork objects of alice', async () => (await managedBy('alice')).length === 7);
+    expect(await managedBy('alice')).toEqual([
+      'Deployment cart-v1-alice',
+      'Deployment pay-v1-alice',
+      'DestinationRule pay-alice',
+      'EnvoyFilter cart-v1-alice-affinity',
+      'EnvoyFilter pay-v1-alice-affinity',
+      'Service cart-alice',
+      'Service pay-alice',
+    ]);
+    const fork = await get('apps/v1', 'Deployment', 'cart-v1-alice');
+    expect(fork?.metadata?.ownerReferences).toEqual([{ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', name: 'alice', uid, controller: true, blockOwnerDeletion: true }]);
+    expect(fork?.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'meshfork', 'meshfork.dev/sandbox': 'alice', 'meshfork.dev/sandbox-namespace': NS });
+    expect(fork?.metadata?.managedFields?.map((f) => [f.manager, f.operation])).toEqual([['meshfork', 'Apply']]);
+    const forkRule = await get('networking.istio.io/v1', 'DestinationRule', 'pay-alice');
+    expect((forkRule?.spec as { host: string; trafficPolicy: unknown }).trafficPolicy).toEqual({ connectionPool: { tcp: { maxConnections: 7 } } });
+    expect((await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice'))?.metadata?.finalizers).toEqual(['meshfork.dev/cleanup']);
+
+    // Make before break: no route while the forks have no available replica.
+    await until('alice WorkloadsReady=False', async () => (await condition('alice', 'WorkloadsReady'))?.status === 'False');
+    expect(await condition('alice', 'WorkloadsReady')).toMatchObject({
+      reason: 'ForksUnavailable',
+      message: `Deployment ${NS}/cart-v1-alice: 0 of 1 replicas available; Deployment ${NS}/pay-v1-alice: 0 of 1 replicas available`,
+    });
+    expect(await condition('alice', 'RoutingReady')).toMatchObject({ status: 'False', reason: 'RoutesPending' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork')).toBeUndefined();
+    expect((await get('networking.istio.io/v1', 'VirtualService', 'pay'))?.metadata?.resourceVersion).toBe(userBefore?.metadata?.resourceVersion);
+
+    await markAvailable('cart-v1-alice');
+    await markAvailable('pay-v1-alice');
+    await until('alice Ready', async () => (await condition('alice', 'Ready'))?.status === 'True');
+    expect(routeNames(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork'))).toEqual(['meshfork-alice-0', 'meshfork-baseline']);
+    const merged = await get('networking.istio.io/v1', 'VirtualService', 'pay');
+    expect(routeNames(merged)).toEqual(['meshfork-alice-0', 'canary', 'meshfork-alice-1', 'default']);
+    expect(merged?.metadata?.labels).toEqual({ team: 'payments' });
+    // The user's VirtualService is written by update, never applied.
+    expect(merged?.metadata?.managedFields?.some((f) => f.operation === 'Apply')).toBe(false);
+    const status = await sandboxStatus('alice');
+    expect(status.routingKey).toBe(deriveRoutingKey('Sandbox', NS, 'alice'));
+    expect(status.forks).toEqual([
+      { forkOf: `${NS}/cart-v1`, deployment: 'cart-v1-alice', ready: true },
+      { forkOf: `${NS}/pay-v1`, deployment: 'pay-v1-alice', ready: true },
+    ]);
+  });
+
+  it('reports an invalid Sandbox with the planner message and keeps reconciling a valid one beside it', async () => {
+    await objects.create(sandboxObject('broken', ['missing-v1']));
+    await objects.create(sandboxObject('bob', ['cart-v1']));
+    await until('broken Ready=False', async () => (await condition('broken', 'Ready'))?.reason === 'InvalidSpec');
+    expect(await condition('broken', 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: `spec.forks[0].forkOf.name: Deployment "missing-v1" not found in namespace "${NS}"` });
+    await until('bob forks', async () => (await managedBy('bob')).length === 3);
+    expect(await managedBy('bob')).toEqual(['Deployment cart-v1-bob', 'EnvoyFilter cart-v1-bob-affinity', 'Service cart-bob']);
+    expect(await managedBy('broken')).toEqual([]);
+  });
+
+  it('routes two Sandboxes forking one host in one VirtualService', async () => {
+    await markAvailable('cart-v1-bob');
+    await until('bob routed', async () => JSON.stringify(routeNames(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork'))) === JSON.stringify(['meshfork-alice-0', 'meshfork-bob-0', 'meshfork-baseline']));
+    await until('bob Ready', async () => (await condition('bob', 'Ready'))?.status === 'True');
+  });
+
+  it('follows RouteGroup membership: a member gets the group key in its routes, and loses it when it leaves', async () => {
+    const groupKey = deriveRoutingKey('RouteGroup', NS, 'team-x');
+    await objects.create({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'RouteGroup', metadata: { name: 'team-x', namespace: NS }, spec: { match: { label: { key: 'team', value: 'x' } } } } as Obj);
+    const aliceRoute = async () => JSON.stringify(((await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork'))?.spec as { http: Array<{ name?: string }> }).http.find((r) => r.name === 'meshfork-alice-0'));
+    const bobRoute = async () => JSON.stringify(((await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork'))?.spec as { http: Array<{ name?: string }> }).http.find((r) => r.name === 'meshfork-bob-0'));
+    expect(await aliceRoute()).not.toContain(groupKey);
+    await custom.patchNamespacedCustomObject(
+      { ...GROUP, plural: 'sandboxes', name: 'alice', body: [{ op: 'add', path: '/metadata/labels', value: { team: 'x' } }] },
+    );
+    await until('group key in alice route', async () => (await aliceRoute()).includes(groupKey));
+    expect(await bobRoute()).not.toContain(groupKey);
+    await custom.patchNamespacedCustomObject({ ...GROUP, plural: 'sandboxes', name: 'alice', body: [{ op: 'remove', path: '/metadata/labels' }] });
+    await until('group key gone from alice route', async () => !(await aliceRoute()).includes(groupKey));
+  });
+
+  it('deletes routes first, then every generated object, and leaves the user VirtualService exactly as it was', async () => {
+    await objects.delete({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'bob', namespace: NS } });
+    await until('bob gone', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'bob')) === undefined);
+    expect(await managedBy('bob')).toEqual([]);
+    expect(routeNames(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork'))).toEqual(['meshfork-alice-0', 'meshfork-baseline']);
+    expect((await condition('alice', 'Ready'))?.status).toBe('True');
+
+    const t0 = Date.now();
+    await objects.delete({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'alice', namespace: NS } });
+    await until('alice gone', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice')) === undefined);
+    expect(await managedBy('alice')).toEqual([]);
+    expect(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork')).toBeUndefined();
+    expect(userPart(await get('networking.istio.io/v1', 'VirtualService', 'pay'))).toEqual(userPart(userVirtualService));
+    // Routes went before the fork Services did.
+    const events = seen.filter((e) => e.at >= t0).map((e) => e.what);
+    const routesGone = events.findIndex((e) => e === 'update VirtualService pay canary,default');
+    const serviceGone = events.findIndex((e) => e === 'delete Service pay-alice');
+    expect(routesGone).toBeGreaterThanOrEqual(0);
+    expect(serviceGone).toBeGreaterThan(routesGone);
+    expect(events.findIndex((e) => e === 'delete VirtualService cart-meshfork')).toBeLessThan(events.findIndex((e) => e === 'delete Service cart-alice'));
+  });
+
+  it('cleans up a Sandbox whose forked Deployment is already gone', async () => {
+    await objects.create(sandboxObject('carl', ['tmp-v1']));
+    await until('carl forks', async () => (await managedBy('carl')).length === 3);
+    await markAvailable('tmp-v1-carl');
+    await until('carl routed', async () => routeNames(await get('networking.istio.io/v1', 'VirtualService', 'tmp-meshfork')).includes('meshfork-carl-0'));
+    await objects.delete(deployment('tmp-v1', 'tmp'));
+    await until('carl invalid', async () => (await condition('carl', 'Ready'))?.reason === 'InvalidSpec');
+    expect(await condition('carl', 'Ready')).toMatchObject({ message: `spec.forks[0].forkOf.name: Deployment "tmp-v1" not found in namespace "${NS}"` });
+    await objects.delete({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'carl', namespace: NS } });
+    await until('carl gone', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'carl')) === undefined);
+    expect(await managedBy('carl')).toEqual([]);
+    expect(await get('networking.istio.io/v1', 'VirtualService', 'tmp-meshfork')).toBeUndefined();
+  });
+
+  it('deletes a Sandbox whose TTL ran out, and reports when it will', async () => {
+    await objects.create(sandboxObject('short', ['cart-v1'], { ttl: { duration: '1h' } }));
+    await until('short expiresAt', async () => (await sandboxStatus('short')).expiresAt);
+    const created = (await get('meshfork.dev/v1alpha1', 'Sandbox', 'short'))?.metadata?.creationTimestamp as unknown as string;
+    expect((await sandboxStatus('short')).expiresAt).toBe(new Date(Date.parse(String(created)) + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    await until('short forks', async () => (await managedBy('short')).length === 3);
+    skewMs = 2 * 3_600_000; // the controller's clock is now past the expiry
+    await custom.patchNamespacedCustomObject({ ...GROUP, plural: 'sandboxes', name: 'short', body: [{ op: 'add', path: '/metadata/labels', value: { touched: 'yes' } }] });
+    await until('short deleted', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'short')) === undefined);
+    expect(await managedBy('short')).toEqual([]);
+    skewMs = 0;
+    expect(logs.some((l) => l.msg === 'TTL expired; deleting the Sandbox' && l['sandbox'] === 'short')).toBe(true);
+  });
+});
