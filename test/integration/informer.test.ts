@@ -1,0 +1,64 @@
+// SharedInformer against a real kube-apiserver: synced cache on start, add/update/delete events,
+// resync, namespace and label scoping.
+import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { SharedInformer, resourcePath, type InformerEventType } from '../../src/cluster/informer.js';
+import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+
+const hasBins = requireTestbin();
+
+describe('resourcePath', () => {
+  it('builds core, grouped, namespaced and cluster-wide paths', () => {
+    expect(resourcePath({ apiVersion: 'v1', kind: 'Service', plural: 'services' })).toBe('/api/v1/services');
+    expect(resourcePath({ apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespace: 'shop' })).toBe('/apis/apps/v1/namespaces/shop/deployments');
+  });
+});
+
+describe.skipIf(!hasBins)('SharedInformer on a real API server', () => {
+  const cp = useControlPlane();
+
+  async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+    const t0 = Date.now();
+    while (!condition()) {
+      if (Date.now() - t0 > ms) throw new Error(`condition not met within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  it('is synced when start() resolves, then reports every change of its namespace and labels only', async () => {
+    const core = cp().kubeConfig.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: 'inf-a' } } });
+    await core.createNamespace({ body: { metadata: { name: 'inf-b' } } });
+    const cm = (ns: string, name: string, labels: Record<string, string>, data: Record<string, string> = {}): V1ConfigMap => ({ metadata: { name, namespace: ns, labels }, data });
+    await core.createNamespacedConfigMap({ namespace: 'inf-a', body: cm('inf-a', 'before', { watched: 'yes' }) });
+
+    const informer = new SharedInformer<V1ConfigMap>(cp().kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: 'inf-a', labelSelector: 'watched=yes' }, { resyncMs: 0 });
+    const events: Array<[InformerEventType, string, string | undefined]> = [];
+    informer.onEvent((type, o) => events.push([type, o.metadata!.name!, o.data?.['v']]));
+    await informer.start();
+    expect(informer.hasSynced).toBe(true);
+    expect(informer.list().map((o) => o.metadata?.name)).toEqual(['before']);
+    expect(events).toEqual([['add', 'before', undefined]]);
+    // Listed objects look like watched ones: plain JSON (timestamps as strings), apiVersion and kind set.
+    const listed = informer.get('before', 'inf-a') as V1ConfigMap & { metadata: { creationTimestamp: unknown } };
+    expect([listed.apiVersion, listed.kind, typeof listed.metadata.creationTimestamp]).toEqual(['v1', 'ConfigMap', 'string']);
+
+    await core.createNamespacedConfigMap({ namespace: 'inf-a', body: cm('inf-a', 'x', { watched: 'yes' }, { v: '1' }) });
+    await core.createNamespacedConfigMap({ namespace: 'inf-a', body: cm('inf-a', 'unlabelled', {}) });
+    await core.createNamespacedConfigMap({ namespace: 'inf-b', body: cm('inf-b', 'elsewhere', { watched: 'yes' }) });
+    await core.replaceNamespacedConfigMap({ name: 'x', namespace: 'inf-a', body: cm('inf-a', 'x', { watched: 'yes' }, { v: '2' }) });
+    await core.deleteNamespacedConfigMap({ name: 'x', namespace: 'inf-a' });
+    await until(() => events.length === 4);
+    expect(events).toEqual([
+      ['add', 'before', undefined],
+      ['add', 'x', '1'],
+      ['update', 'x', '2'],
+      ['delete', 'x', '2'],
+    ]);
+    expect(informer.get('x', 'inf-a')).toBeUndefined();
+
+    informer.resync();
+    expect(events.at(-1)).toEqual(['resync', 'before', undefined]);
+    await informer.stop();
+  });
+});
