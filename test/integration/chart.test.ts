@@ -68,9 +68,72 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
     expect(withoutLuaComments(rendered[0]!)).toEqual(withoutLuaComments(expected));
   });
 
-  it('refuses a token digest that is not a hex SHA-256, naming the value', () => {
-    const r = helm('template', 'mf', CHART, '--set', 'ingressGuard.enabled=true', '--set', 'ingressGuard.tokenSha256[0]=not-a-digest');
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('ingressGuard.tokenSha256: not a hex SHA-256');
+  it('quotes every value: YAML 1.1 look-alikes stay strings', () => {
+    const r = helm(
+      'template', 'mf', CHART,
+      '--set', 'ingressGuard.enabled=true',
+      '--set', 'ingressGuard.namespace=on',
+      '--set-string', 'ingressGuard.gatewaySelector.istio=true',
+      '--set', 'ingressGuard.gatewaySelector.y=0o7',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('  namespace: "on"\n');
+    expect(r.stdout).toContain('      "istio": "true"\n      "y": "0o7"\n');
+    const expected = ingressGuardEnvoyFilter({
+      namespace: 'on',
+      keyNames: ['meshfork-routing-key'],
+      headers: [],
+      tokenSha256: [],
+      gatewaySelector: { istio: 'true', y: '0o7' },
+    });
+    expect(withoutLuaComments(objects(r.stdout)[0]!)).toEqual(withoutLuaComments(expected));
+  });
+
+  /**
+   * `helm template` and `helm lint` with `args` (`--set`/`--set-json` pairs) must fail with exactly
+   * these schema errors (helm's own report: the path of the value, and the value where the
+   * validator prints it).
+   */
+  function refused(args: string[], errors: string[]): void {
+    const r = helm('template', 'mf', CHART, '--set', 'ingressGuard.enabled=true', ...args);
+    expect(r.code, r.stdout).not.toBe(0);
+    expect(r.stderr).toContain("values don't meet the specifications of the schema(s) in the following chart(s):\nmeshfork:\n");
+    expect(schemaErrors(r.stderr), r.stderr).toEqual(errors);
+    const lint = helm('lint', CHART, '--set', 'ingressGuard.enabled=true', ...args);
+    expect(lint.code, lint.stdout).not.toBe(0);
+    expect(lint.stdout + lint.stderr).toContain(errors[0]!.slice(2));
+  }
+
+  it('refuses a missing or empty key-name list and invalid key names', () => {
+    refused(['--set', 'routing.keyNames=null'], ["- at '/routing': missing property 'keyNames'"]);
+    refused(['--set-json', 'routing.keyNames=[]'], ["- at '/routing/keyNames': minItems: got 0, want 1"]);
+    refused(['--set', 'routing.keyNames={Bad Key}'], ["- at '/routing/keyNames/0': 'Bad Key' does not match pattern '^[a-z0-9][a-z0-9._-]{0,62}$'"]);
+  });
+
+  it('refuses host, baggage, tracestate, the token header, pseudo-headers and invalid names as strip headers', () => {
+    for (const header of ['host', 'baggage', 'tracestate', 'traceparent', 'x-meshfork-preview-token']) {
+      refused(['--set', `routing.headers={${header}}`], ["- at '/routing/headers/0': 'not' failed"]);
+      // Rendered without the schema, the template's own check names the header.
+      const r = helm('template', 'mf', CHART, '--skip-schema-validation', '--set', 'ingressGuard.enabled=true', '--set', `routing.headers={${header}}`);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`routing.headers: the ingress guard cannot remove the ${header} header wholesale`);
+    }
+    refused(['--set', 'routing.headers={x-ok,:authority}'], ["- at '/routing/headers/1': ':authority' does not match pattern '^[a-z0-9][a-z0-9-]{0,126}$'"]);
+    refused(['--set', 'routing.headers={X-Upper}'], ["- at '/routing/headers/0': 'X-Upper' does not match pattern '^[a-z0-9][a-z0-9-]{0,126}$'"]);
+  });
+
+  it('refuses an empty gateway selector, a bad namespace and a token digest that is not lower-case hex SHA-256', () => {
+    refused(['--set', 'ingressGuard.gatewaySelector.istio=null'], ["- at '/ingressGuard/gatewaySelector': minProperties: got 0, want 1"]);
+    refused(['--set', 'ingressGuard.namespace=Istio System'], ["- at '/ingressGuard/namespace': 'Istio System' does not match pattern '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'"]);
+    refused(['--set', 'ingressGuard.tokenSha256[0]=not-a-digest'], ["- at '/ingressGuard/tokenSha256/0': 'not-a-digest' does not match pattern '^[0-9a-f]{64}$'"]);
+    refused(['--set', `ingressGuard.tokenSha256[0]=${'AB'.repeat(32)}`], [`- at '/ingressGuard/tokenSha256/0': '${'AB'.repeat(32)}' does not match pattern '^[0-9a-f]{64}$'`]);
   });
 });
+
+/** The error lines of helm's schema report (after the chart name line). */
+function schemaErrors(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('- '));
+}
