@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # npm run testbin — builds (or reuses) the upstream binaries the integration and e2e suites run:
-#   kube-apiserver, kube-controller-manager, kubectl   (tools/kubernetes)
+#   kube-apiserver, kube-controller-manager, kubectl, kube-scheduler   (tools/kubernetes)
 #   etcd                                               (tools/etcd)
 #   istioctl, pilot-discovery + Istio's crd-all.gen.yaml (tools/istio)
 #   helm                                               (tools/helm; renders charts/meshfork)
+#   kwok + its node and pod stages in kwok-stages/     (tools/kwok; fake nodes for the controller tests)
 #
 # Each comes from a wrapper Go module under tools/ whose go.mod/go.sum pin the upstream version;
 # nothing prebuilt is downloaded. Binaries land in a cache directory keyed by the pinned versions,
@@ -13,8 +14,15 @@
 set -euo pipefail
 
 tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BINARIES=(kube-apiserver kube-controller-manager kubectl etcd istioctl pilot-discovery helm)
+BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler etcd istioctl pilot-discovery helm kwok)
 CRD_FILE=istio-crd-all.gen.yaml
+# KWOK's stages (paths in the sigs.k8s.io/kwok module, under kustomize/stage/), copied into
+# kwok-stages/<file name>: KWOK refuses to start without stages, and these make a managed Node
+# Ready and keep it so (heartbeat), and take a scheduled pod to Running/Ready, Succeeded (pods of
+# Jobs) and gone once it is deleted.
+KWOK_STAGES=(node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml pod/fast/pod-ready.yaml
+  pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml)
+STAGES_DIR=kwok-stages
 
 ts() { date -u +%H:%M:%S; }
 log() { echo "[testbin $(ts)] $*" >&2; }
@@ -32,20 +40,30 @@ K8S_VERSION=$(pinned kubernetes k8s.io/kubernetes)
 ETCD_VERSION=$(pinned etcd go.etcd.io/etcd/server/v3)
 ISTIO_VERSION=$(pinned istio istio.io/istio)
 HELM_VERSION=$(pinned helm helm.sh/helm/v3)
+KWOK_VERSION=$(pinned kwok sigs.k8s.io/kwok)
 KEY="${K8S_VERSION}-${ETCD_VERSION}-${ISTIO_VERSION}"
 
 dir="${MESHFORK_TESTBIN:-${XDG_CACHE_HOME:-$HOME/.cache}/meshfork/testbin/$KEY}"
 
+# The version a kwok binary reports (`kwok version v0.8.0 go1.26.8 (linux/amd64)`). HOME points
+# at an empty directory so that no ~/.kwok/kwok.yaml is read.
+kwok_version() {
+  [[ -x "$1" ]] || return 0
+  HOME=/nonexistent "$1" --version 2>/dev/null | sed -n -E 's/^kwok version ([^ ]+).*/\1/p' | head -n1
+}
+
 complete() {
-  local b
+  local b s
   for b in "${BINARIES[@]}"; do [[ -x "$1/$b" ]] || return 1; done
   [[ -s "$1/$CRD_FILE" ]] || return 1
-  # helm is not part of the directory key: a cached helm of another pin is rebuilt.
+  for s in "${KWOK_STAGES[@]}"; do [[ -s "$1/$STAGES_DIR/${s##*/}" ]] || return 1; done
+  # helm and kwok are not part of the directory key: a cached one of another pin is rebuilt.
   [[ "$("$1/helm" version --template '{{.Version}}' 2>/dev/null)" == "$HELM_VERSION" ]] || return 1
+  [[ "$(kwok_version "$1/kwok")" == "$KWOK_VERSION" ]] || return 1
 }
 
 if complete "$dir"; then
-  log "reusing $dir (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION)"
+  log "reusing $dir (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION, helm $HELM_VERSION, kwok $KWOK_VERSION)"
   echo "$dir"
   exit 0
 fi
@@ -65,7 +83,7 @@ if ! flock -n 9; then
 fi
 
 log "building into $dir with $(go version | cut -d' ' -f3) on $(nproc) cores"
-log "pinned: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION"
+log "pinned: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION, helm $HELM_VERSION, kwok $KWOK_VERSION"
 log "go caches: GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
 
 # Time of a module version's commit as UTC ISO-8601, used as buildDate so that rebuilds of one
@@ -117,12 +135,13 @@ k8s_ldflags() {
   echo "$flags"
 }
 need_k8s=0
-for b in kube-apiserver kube-controller-manager kubectl; do [[ -x "$dir/$b" ]] || need_k8s=1; done
+for b in kube-apiserver kube-controller-manager kubectl kube-scheduler; do [[ -x "$dir/$b" ]] || need_k8s=1; done
 if (( need_k8s )); then
   flags=$(k8s_ldflags)
   build kubernetes k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$flags"
   build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$flags"
   build kubernetes k8s.io/kubernetes/cmd/kubectl kubectl "$flags"
+  build kubernetes k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$flags"
 fi
 
 # --- etcd: its version is a constant in go.etcd.io/etcd/api/v3/version; only the git SHA is
@@ -149,17 +168,43 @@ if [[ -x "$dir/helm" && "$("$dir/helm" version --template '{{.Version}}' 2>/dev/
 fi
 build helm helm.sh/helm/v3/cmd/helm helm "-X 'helm.sh/helm/v3/internal/version.version=$HELM_VERSION'"
 
+# --- kwok: hack/releases.sh stamps sigs.k8s.io/kwok/pkg/consts.Version (the release tag) and
+# PreRelease ("GA" for a release; anything else is appended to the version as a pre-release).
+if [[ -x "$dir/kwok" && "$(kwok_version "$dir/kwok")" != "$KWOK_VERSION" ]]; then
+  log "kwok: cached binary is not $KWOK_VERSION, rebuilding"
+  rm -f "$dir/kwok"
+fi
+build kwok sigs.k8s.io/kwok/cmd/kwok kwok \
+  "-X 'sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION' -X 'sigs.k8s.io/kwok/pkg/consts.PreRelease=GA'"
+
+# Path of a module version's extracted source in the module cache (downloaded if missing).
+module_dir() {
+  (cd "$tools_dir/$1" && go mod download -json "$2@$3") | sed -n -E 's/^[[:space:]]*"Dir": "([^"]+)".*/\1/p'
+}
+
 # Istio's CRDs, from the very module version the binaries were built from.
 if [[ ! -s "$dir/$CRD_FILE" ]]; then
-  istio_src=$(cd "$tools_dir/istio" && go mod download -json istio.io/istio@"$ISTIO_VERSION" | sed -n -E 's/^[[:space:]]*"Dir": "([^"]+)".*/\1/p')
+  istio_src=$(module_dir istio istio.io/istio "$ISTIO_VERSION")
   src="$istio_src/manifests/charts/base/files/crd-all.gen.yaml"
   [[ -s "$src" ]] || die "no $src in the module cache"
   cp "$src" "$dir/$CRD_FILE.tmp" && chmod 0644 "$dir/$CRD_FILE.tmp" && mv -f "$dir/$CRD_FILE.tmp" "$dir/$CRD_FILE"
   log "copied manifests/charts/base/files/crd-all.gen.yaml to $CRD_FILE"
 fi
 
+# KWOK's stages, from the very module version kwok was built from (always recopied: a kwok
+# rebuilt for another pin gets that pin's stages).
+kwok_src=$(module_dir kwok sigs.k8s.io/kwok "$KWOK_VERSION")
+mkdir -p "$dir/$STAGES_DIR"
+for s in "${KWOK_STAGES[@]}"; do
+  src="$kwok_src/kustomize/stage/$s"
+  [[ -s "$src" ]] || die "no $src in the module cache"
+  f="$dir/$STAGES_DIR/${s##*/}"
+  cp "$src" "$f.tmp" && chmod 0644 "$f.tmp" && mv -f "$f.tmp" "$f"
+done
+log "copied kwok's stages from kustomize/stage/ (${KWOK_STAGES[*]}) to $STAGES_DIR/"
+
 cat > "$dir/versions.json" <<JSON
-{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION", "helm": "$HELM_VERSION"}
+{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION", "helm": "$HELM_VERSION", "kwok": "$KWOK_VERSION"}
 JSON
 
 complete "$dir" || die "build finished but $dir is incomplete"
@@ -174,9 +219,11 @@ check_version() {
 check_version kube-apiserver "Kubernetes $K8S_VERSION" --version
 check_version kube-controller-manager "Kubernetes $K8S_VERSION" --version
 check_version kubectl "Client Version: $K8S_VERSION" version --client
+check_version kube-scheduler "Kubernetes $K8S_VERSION" --version
 check_version etcd "etcd Version: ${ETCD_VERSION#v}" --version
 check_version istioctl "$ISTIO_VERSION" version --remote=false
 check_version pilot-discovery "$ISTIO_VERSION" version -s
 check_version helm "$HELM_VERSION" version --short
+HOME=/nonexistent check_version kwok "kwok version $KWOK_VERSION " --version
 log "done in $(( SECONDS - total_start ))s"
 echo "$dir"

@@ -3,7 +3,8 @@
  *
  * The directory is `$MESHFORK_TESTBIN` when set, else the cache directory that tools/testbin.sh
  * uses by default: `${XDG_CACHE_HOME:-~/.cache}/meshfork/testbin/<kubernetes>-<etcd>-<istio>/`,
- * keyed by the versions pinned in tools/{kubernetes,etcd,istio}/go.mod.
+ * keyed by the versions pinned in tools/{kubernetes,etcd,istio}/go.mod (helm and kwok are checked
+ * by version, not by the directory name).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -18,21 +19,36 @@ export const TESTBIN_BINARIES = [
   'kube-apiserver',
   'kube-controller-manager',
   'kubectl',
+  'kube-scheduler',
   'etcd',
   'istioctl',
   'pilot-discovery',
   'helm',
+  'kwok',
 ] as const;
 export type TestbinBinary = (typeof TESTBIN_BINARIES)[number];
 
 /** Istio's `manifests/charts/base/files/crd-all.gen.yaml`, copied beside the binaries. */
 export const ISTIO_CRD_FILE = 'istio-crd-all.gen.yaml';
 
+/**
+ * KWOK's stages, copied by testbin.sh from `kustomize/stage/{node/fast,node/heartbeat,pod/fast}/`
+ * of the pinned sigs.k8s.io/kwok module into `kwok-stages/` beside the binaries.
+ */
+export const KWOK_STAGE_FILES = [
+  'kwok-stages/node-initialize.yaml',
+  'kwok-stages/node-heartbeat.yaml',
+  'kwok-stages/pod-ready.yaml',
+  'kwok-stages/pod-complete.yaml',
+  'kwok-stages/pod-delete.yaml',
+] as const;
+
 /** Upstream versions pinned by the tools/ wrapper modules. */
 export interface PinnedVersions {
   readonly kubernetes: string;
   readonly etcd: string;
   readonly istio: string;
+  readonly kwok: string;
 }
 
 function pinnedIn(toolsModule: string, modulePath: string): string {
@@ -43,12 +59,13 @@ function pinnedIn(toolsModule: string, modulePath: string): string {
   return m[1];
 }
 
-/** The versions pinned in tools/{kubernetes,etcd,istio}/go.mod (what testbin.sh builds). */
+/** The versions pinned in tools/{kubernetes,etcd,istio,kwok}/go.mod (what testbin.sh builds). */
 export function pinnedVersions(): PinnedVersions {
   return {
     kubernetes: pinnedIn('kubernetes', 'k8s.io/kubernetes'),
     etcd: pinnedIn('etcd', 'go.etcd.io/etcd/server/v3'),
     istio: pinnedIn('istio', 'istio.io/istio'),
+    kwok: pinnedIn('kwok', 'sigs.k8s.io/kwok'),
   };
 }
 
@@ -74,14 +91,14 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
-/** Files the directory lacks (binaries and the Istio CRD file); empty when complete. */
+/** Files the directory lacks (binaries, the Istio CRD file, KWOK's stages); empty when complete. */
 export function missingTestbin(dir: string = testbinDir()): string[] {
   const missing: string[] = TESTBIN_BINARIES.filter((b) => !isExecutableFile(join(dir, b)));
-  if (!existsSync(join(dir, ISTIO_CRD_FILE))) missing.push(ISTIO_CRD_FILE);
+  for (const f of [ISTIO_CRD_FILE, ...KWOK_STAGE_FILES]) if (!existsSync(join(dir, f))) missing.push(f);
   return missing;
 }
 
-/** Whether every test binary and the Istio CRD file are present in `dir`. */
+/** Whether every test binary, the Istio CRD file and KWOK's stages are present in `dir`. */
 export function testbinAvailable(dir: string = testbinDir()): boolean {
   return missingTestbin(dir).length === 0;
 }
@@ -105,7 +122,7 @@ export function requireTestbin(dir: string = testbinDir()): boolean {
   if (missing.length === 0) return true;
   const msg =
     `test binaries missing in ${dir} (${missing.join(', ')}): run \`npm run testbin\` ` +
-    '(needs Go; builds kube-apiserver, etcd, istioctl, ... from tools/) and set MESHFORK_TESTBIN ' +
+    '(needs Go; builds kube-apiserver, etcd, istioctl, kwok, ... from tools/) and set MESHFORK_TESTBIN ' +
     'to the directory it prints if it is not the default';
   if (process.env.CI === 'true') {
     throw new Error(`CI=true and ${msg}`);

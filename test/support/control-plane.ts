@@ -2,7 +2,9 @@
  * A real Kubernetes control plane on loopback for integration tests (the envtest pattern):
  * etcd + kube-apiserver (+ optionally kube-controller-manager for owner-reference garbage
  * collection and namespace deletion), built by `npm run testbin`, with Istio's CRDs and any
- * further CRDs installed and Established.
+ * further CRDs installed and Established. With `nodes: true` it is a cluster whose Deployments
+ * become Available: kube-scheduler, KWOK with one fake Node, and kube-controller-manager with
+ * the deployment, replicaset, garbage-collector and node-lifecycle controllers.
  *
  * Flags follow controller-runtime's envtest (pkg/internal/testing/controlplane/apiserver.go and
  * etcd.go): RBAC authorization, the ServiceAccount admission plugin disabled (no controller
@@ -44,6 +46,7 @@ import {
 } from './control-plane-reaper.js';
 import {
   ISTIO_CRD_FILE,
+  KWOK_STAGE_FILES,
   missingTestbin,
   pinnedVersions,
   testbinDir,
@@ -61,6 +64,7 @@ export {
   testbinDir,
   testbinPath,
   ISTIO_CRD_FILE,
+  KWOK_STAGE_FILES,
   TESTBIN_BINARIES,
 } from './control-plane-testbin.js';
 export { reapStrayControlPlanes } from './control-plane-reaper.js';
@@ -77,10 +81,22 @@ export interface ControlPlaneOptions {
    */
   readonly controllerManager?: boolean;
   /**
-   * kube-controller-manager `--controllers` when {@link controllerManager} is set.
+   * kube-controller-manager `--controllers` when {@link controllerManager} or {@link nodes} is
+   * set; {@link nodes} adds {@link NODE_CONTROLLERS} to it.
    * @default ['garbage-collector-controller', 'namespace-controller']
    */
   readonly controllers?: readonly string[];
+  /**
+   * A cluster whose Deployments become Available without a container runtime: also starts
+   * kube-scheduler, KWOK managing one fake Node ({@link FAKE_NODE}, by annotation), and
+   * kube-controller-manager with {@link NODE_CONTROLLERS} added to {@link controllers}. KWOK's
+   * stages make the Node Ready and a scheduled pod Running/Ready (and gone once deleted). Ready
+   * when the Node is Ready and schedulable. Pod IPs are fake (KWOK allocates them from
+   * 127.77.0.0/16, the Node's InternalIP is 127.0.0.1): nothing listens on them, so tests must
+   * never send traffic to a pod IP.
+   * @default false
+   */
+  readonly nodes?: boolean;
   /** Extra kube-apiserver flags (`--name=value`), appended after the defaults. */
   readonly apiServerFlags?: readonly string[];
   /** Directory holding the binaries. @default testbinDir() */
@@ -120,6 +136,8 @@ export interface ControlPlane {
   readonly versions: PinnedVersions & { readonly server: KubeVersionInfo; readonly etcdServer: string };
   /** Names of the CRDs installed (Istio's and the extra ones). */
   readonly crds: readonly string[];
+  /** The fake Nodes KWOK manages (`[FAKE_NODE]` with `nodes: true`, else empty). */
+  readonly nodes: readonly string[];
   /** Milliseconds from start to ready (servers up, CRDs Established). */
   readonly startupMs: number;
   /** Server-side applies (force, field manager `meshfork-test`) and waits for Established. */
@@ -133,6 +151,20 @@ export interface ControlPlane {
 }
 
 const FIELD_MANAGER = 'meshfork-test';
+
+/** kube-controller-manager controllers that `nodes: true` adds. */
+export const NODE_CONTROLLERS = [
+  'deployment-controller',
+  'replicaset-controller',
+  'garbage-collector-controller',
+  // The API server's TaintNodesByCondition admission taints every new Node
+  // node.kubernetes.io/not-ready:NoSchedule; only this controller lifts it once the Node is Ready.
+  'node-lifecycle-controller',
+] as const;
+
+/** The fake Node of `nodes: true`, and the annotation KWOK selects the Nodes it manages by. */
+export const FAKE_NODE = 'kwok-node-0';
+export const FAKE_NODE_ANNOTATION = { key: 'kwok.x-k8s.io/node', value: 'fake' } as const;
 
 let active: ControlPlane | undefined;
 let printedVersions = false;
@@ -172,11 +204,11 @@ function tail(file: string, lines = 40): string {
   }
 }
 
-function spawnServer(name: string, bin: string, args: string[], dir: string): Proc {
+function spawnServer(name: string, bin: string, args: string[], dir: string, env?: NodeJS.ProcessEnv): Proc {
   const logFile = join(dir, `${name}.log`);
   const fd = openSync(logFile, 'a');
   // detached: each server leads its own process group, which stop() and the reaper kill whole.
-  const child = spawn(bin, args, { cwd: dir, detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(bin, args, { cwd: dir, detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env });
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`could not start ${bin}`);
   const proc: Proc = {
@@ -306,8 +338,9 @@ interface CrdStatus {
 }
 
 /**
- * Starts etcd + kube-apiserver (+ kube-controller-manager), installs Istio's CRDs and `crds`,
- * and waits until every CRD is Established and served. Reaps strays of killed runs first.
+ * Starts etcd + kube-apiserver (+ kube-controller-manager, + kube-scheduler and KWOK with a fake
+ * Node), installs Istio's CRDs and `crds`, and waits until every CRD is Established and served
+ * (and the fake Node is Ready and schedulable). Reaps strays of killed runs first.
  * Throws if the binaries are missing (gate suites with requireTestbin()).
  */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -364,7 +397,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    // Reverse start order: controller-manager, apiserver, etcd.
+    // Reverse start order: kwok, scheduler, controller-manager, apiserver, etcd.
     for (const p of [...procs].reverse()) await stopProc(p);
     if (process.env.MESHFORK_CP_KEEP === '1') {
       console.warn(`control plane: MESHFORK_CP_KEEP=1, keeping ${dir}`);
@@ -385,7 +418,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   };
 
   try {
-    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await freePorts(4);
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort, schedulerPort] = (await freePorts(5)) as [number, number, number, number, number];
     const pki: ControlPlanePki = await createPki(dir);
     const tls: TlsCreds = { ca: pki.pem.ca, cert: pki.pem.adminCert, key: pki.pem.adminKey };
 
@@ -487,30 +520,80 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(kubeconfigPath);
 
-    // --- kube-controller-manager (owner-reference GC, namespace deletion)
-    if (options.controllerManager) {
-      const controllers = options.controllers ?? ['garbage-collector-controller', 'namespace-controller'];
-      const kcm = spawnServer('kube-controller-manager', testbinPath('kube-controller-manager', bin), [
-        `--kubeconfig=${kubeconfigPath}`,
-        `--authentication-kubeconfig=${kubeconfigPath}`,
-        `--authorization-kubeconfig=${kubeconfigPath}`,
-        '--bind-address=127.0.0.1',
-        `--secure-port=${kcmPort}`,
-        `--cert-dir=${join(dir, 'kcm-certs')}`,
-        '--leader-elect=false',
+    // --- kube-controller-manager (owner-reference GC, namespace deletion; with `nodes`, also
+    // Deployments, ReplicaSets and the Node's not-ready taint). With `nodes`, kube-scheduler and
+    // KWOK start right after it and all three come up together.
+    const nodes = options.nodes === true;
+    let kcm: Proc | undefined;
+    if (options.controllerManager || nodes) {
+      const controllers = [
+        ...new Set([...(options.controllers ?? ['garbage-collector-controller', 'namespace-controller']), ...(nodes ? NODE_CONTROLLERS : [])]),
+      ];
+      kcm = spawnServer('kube-controller-manager', testbinPath('kube-controller-manager', bin), [
+        ...componentFlags(kubeconfigPath, kcmPort, join(dir, 'kcm-certs')),
         '--use-service-account-credentials=false',
         `--controllers=${controllers.join(',')}`,
         `--service-account-private-key-file=${pki.saKey}`,
         `--root-ca-file=${pki.caCert}`,
       ], dir);
       track(kcm);
-      // /healthz is in --authorization-always-allow-paths by default.
-      await waitFor('kube-controller-manager /healthz', [etcd, apiserver, kcm], timeoutMs, async () => {
-        // Its serving certificate is self-signed in --cert-dir: liveness is all we need from it.
+    }
+    const fakeNodes: string[] = [];
+    let scheduler: Proc | undefined;
+    let kwok: Proc | undefined;
+    if (nodes) {
+      scheduler = spawnServer('kube-scheduler', testbinPath('kube-scheduler', bin), [
+        ...componentFlags(kubeconfigPath, schedulerPort, join(dir, 'scheduler-certs')),
+      ], dir);
+      track(scheduler);
+      // KWOK plays the kubelet of every Node carrying the annotation: its stages (--config) set
+      // the Node's status and heartbeat and take pods bound to it to Running/Ready. It serves
+      // nothing itself (no --server-address, no --node-port). HOME is the plane's directory so
+      // that no ~/.kwok/kwok.yaml is read.
+      kwok = spawnServer('kwok', testbinPath('kwok', bin), [
+        `--kubeconfig=${kubeconfigPath}`,
+        `--manage-nodes-with-annotation-selector=${FAKE_NODE_ANNOTATION.key}=${FAKE_NODE_ANNOTATION.value}`,
+        '--cidr=127.77.0.0/16',
+        '--node-ip=127.0.0.1',
+        ...KWOK_STAGE_FILES.map((f) => `--config=${join(bin, f)}`),
+      ], dir, { ...process.env, HOME: dir });
+      track(kwok);
+      const node = {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: FAKE_NODE,
+          annotations: { [FAKE_NODE_ANNOTATION.key]: FAKE_NODE_ANNOTATION.value },
+          labels: { 'kubernetes.io/hostname': FAKE_NODE, 'kubernetes.io/os': 'linux', type: 'kwok' },
+        },
+      };
+      const r = await request('POST', '/api/v1/nodes', node);
+      if (r.status !== 201) throw new Error(`creating Node ${FAKE_NODE}: HTTP ${r.status}: ${r.body.slice(0, 2000)}`);
+      fakeNodes.push(FAKE_NODE);
+    }
+    if (kcm) {
+      await waitFor('kube-controller-manager /healthz', procs, timeoutMs, async () => {
+        // /healthz and /readyz are in --authorization-always-allow-paths by default. The serving
+        // certificate is self-signed in --cert-dir: liveness is all we need from it.
         const r = await rawRequestInsecure(`https://127.0.0.1:${kcmPort}/healthz`);
         return r.status === 200;
       });
       phase('kube-controller-manager');
+    }
+    if (scheduler) {
+      await waitFor('kube-scheduler /readyz', procs, timeoutMs, async () => {
+        const r = await rawRequestInsecure(`https://127.0.0.1:${schedulerPort}/readyz`);
+        return r.status === 200;
+      });
+      phase('kube-scheduler');
+    }
+    if (kwok) {
+      await waitFor(`Node ${FAKE_NODE} Ready and schedulable`, procs, timeoutMs, async () => {
+        const r = await request('GET', `/api/v1/nodes/${FAKE_NODE}`);
+        if (r.status !== 200) return false;
+        return nodeSchedulable(JSON.parse(r.body) as NodeStatusView);
+      });
+      phase('kwok Node Ready');
     }
 
     // --- CRDs
@@ -584,6 +667,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       testbin: bin,
       versions: { ...pinned, server: serverVersion, etcdServer },
       crds,
+      nodes: fakeNodes,
       startupMs,
       installCrds,
       exec,
@@ -596,7 +680,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       console.log(
         `control plane: kube-apiserver ${serverVersion.gitVersion} (${serverVersion.goVersion ?? '?'}), ` +
           `etcd ${etcdServer}, istio ${pinned.istio} CRDs (${crds.length} CRDs)` +
-          `${options.controllerManager ? ', kube-controller-manager' : ''}; ready in ${(startupMs / 1000).toFixed(1)}s (${phases.join(', ')}) at ${server}`,
+          `${kcm ? ', kube-controller-manager' : ''}${nodes ? `, kube-scheduler, kwok ${pinned.kwok} (Node ${FAKE_NODE})` : ''}; ready in ${(startupMs / 1000).toFixed(1)}s (${phases.join(', ')}) at ${server}`,
       );
     }
     return plane;
@@ -604,6 +688,36 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     await stop();
     throw err;
   }
+}
+
+/** Flags kube-controller-manager and kube-scheduler share: admin kubeconfig, loopback serving. */
+function componentFlags(kubeconfigPath: string, port: number, certDir: string): string[] {
+  return [
+    `--kubeconfig=${kubeconfigPath}`,
+    `--authentication-kubeconfig=${kubeconfigPath}`,
+    `--authorization-kubeconfig=${kubeconfigPath}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--cert-dir=${certDir}`,
+    '--leader-elect=false',
+  ];
+}
+
+interface NodeStatusView {
+  spec?: { taints?: { key: string; effect: string }[] };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+/**
+ * Ready=True and none of the taints the API server and node-lifecycle-controller put on a Node
+ * that is not (yet) Ready, so the scheduler places pods there.
+ */
+function nodeSchedulable(node: NodeStatusView): boolean {
+  const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const notReadyTaint = (node.spec?.taints ?? []).some(
+    (t) => t.key === 'node.kubernetes.io/not-ready' || t.key === 'node.kubernetes.io/unreachable',
+  );
+  return ready && !notReadyTaint;
 }
 
 function rawRequestInsecure(url: string): Promise<{ status: number; body: string }> {
