@@ -7,8 +7,9 @@
 -- OT propagators turn them into baggage whether or not the mesh routes on them). The credential
 -- header itself is always removed. Other members stay untouched and in order.
 -- Header names need no case handling: Envoy keeps header names lower-cased (HTTP/2 and HTTP/3
--- require it; its HTTP/1 codec lower-cases them on receipt, and the header map is keyed by
--- LowerCaseString), so removing `uberctx-k` removes `Uberctx-K` as received too.
+-- require it; for HTTP/1.1 "Envoy will normalize the header keys to be all lowercase", Envoy docs
+-- "HTTP/1.1 Header Casing"; a preserve-case formatter only changes how names are written out),
+-- so removing `uberctx-k` removes `Uberctx-K` as received too.
 -- `meshfork` (keyNames, headers, tokenSha256, tokenHeader) is defined by the generated prelude
 -- (src/lua/index.ts). Design, credential choice and references: docs/adr/0003-lua-filters.md.
 local bit = require("bit")
