@@ -6,7 +6,7 @@
 //
 // No kubelet runs here and the deployment controller is off, so a fork becomes "available" when
 // the test writes its Deployment status (what the deployment controller would report).
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, type LogEntry } from '../../src/controller/reconciler.js';
 import { SharedInformer } from '../../src/cluster/informer.js';
@@ -251,9 +251,58 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect(routeNames(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork'))).toEqual(['meshfork-alice-0', 'meshfork-baseline']);
     expect((await condition('alice', 'Ready'))?.status).toBe('True');
 
+    // While the user's VirtualService cannot be written (an admission policy refuses updates of a
+    // VirtualService labelled freeze=true that stays so), alice's routes in it cannot go, so her
+    // forks must stay however long that lasts.
+    await objects.create({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: 'freeze-virtualservices' },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: ['networking.istio.io'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['virtualservices'] }] },
+        validations: [
+          {
+            expression: "!(has(oldObject.metadata.labels) && 'freeze' in oldObject.metadata.labels && has(object.metadata.labels) && 'freeze' in object.metadata.labels)",
+            message: 'frozen by the test',
+          },
+        ],
+      },
+    } as Obj);
+    await objects.create({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: 'freeze-virtualservices' },
+      spec: { policyName: 'freeze-virtualservices', validationActions: ['Deny'], matchResources: { namespaceSelector: {} } },
+    } as Obj);
+    const setFreeze = async (on: boolean) =>
+      objects.patch(
+        { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'pay', namespace: NS, labels: { freeze: on ? 'true' : null } } } as unknown as Obj,
+        undefined,
+        undefined,
+        'test',
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+    await setFreeze(true);
+    await until('the policy refuses updates', async () => {
+      try {
+        await objects.patch({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'pay', namespace: NS, annotations: { probe: 'x' } } } as Obj, undefined, 'All', 'test', undefined, PatchStrategy.MergePatch);
+        return false;
+      } catch (error) {
+        return (error as { code?: number }).code === 422 || (error as { code?: number }).code === 403;
+      }
+    });
+
     const t0 = Date.now();
     await objects.delete({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'alice', namespace: NS } });
-    await until('alice gone', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice')) === undefined);
+    await until('cart-meshfork gone', async () => (await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork')) === undefined);
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(routeNames(await get('networking.istio.io/v1', 'VirtualService', 'pay'))).toEqual(['meshfork-alice-0', 'canary', 'meshfork-alice-1', 'default']);
+    expect(await managedBy('alice')).toHaveLength(7);
+    expect((await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice'))?.metadata?.finalizers).toEqual(['meshfork.dev/cleanup']);
+    await setFreeze(false);
+    await until('alice gone', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice')) === undefined, 90_000);
     expect(await managedBy('alice')).toEqual([]);
     expect(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork')).toBeUndefined();
     expect(userPart(await get('networking.istio.io/v1', 'VirtualService', 'pay'))).toEqual(userPart(userVirtualService));
