@@ -4,6 +4,7 @@ import { allKeys, hostKey, keysForObject, parseKey, sandboxKey } from '../../src
 import { planSandbox } from '../../src/controller/sandbox-plan.js';
 import { planHost } from '../../src/controller/routing.js';
 import type { KubeObject } from '../../src/planner/kube.js';
+import { routesSandbox } from '../../src/controller/view.js';
 import { NS, baseView, routeGroup, sandbox, userPayVirtualService, withApplied, withVirtualServices } from './fixtures.js';
 
 describe('work keys', () => {
@@ -63,5 +64,24 @@ describe('keysForObject', () => {
 
   it('after the caches sync: every Sandbox and every host holding routes or fork Services', () => {
     expect(allKeys(view)).toEqual(['Host/shop/cart', 'Host/shop/pay', 'Sandbox/shop/alice', 'Sandbox/shop/bob', 'Sandbox/shop/dave', 'Sandbox/shop/erin']);
+  });
+});
+
+describe('routesSandbox', () => {
+  it("recognises a Sandbox's routes by name and by a destination in a namespace it forks into", () => {
+    const alice = sandbox('alice', ['cart-v1']);
+    const vs = (name: string, host: string): KubeObject => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'v', namespace: 'elsewhere' },
+      spec: { hosts: ['x'], http: [{ name, route: [{ destination: { host } }] }] },
+    });
+    expect(routesSandbox(vs('meshfork-alice-0', `cart-alice.${NS}.svc.cluster.local`), alice)).toBe(true);
+    expect(routesSandbox(vs('meshfork-alice-12', `cart-alice.${NS}.svc.cluster.local`), alice)).toBe(true);
+    // Same name, routed into a namespace alice does not fork into: another namespace's "alice".
+    expect(routesSandbox(vs('meshfork-alice-0', 'cart-alice.elsewhere.svc.cluster.local'), alice)).toBe(false);
+    expect(routesSandbox(vs('meshfork-alice-0', 'cart-alice'), alice)).toBe(false);
+    expect(routesSandbox(vs('meshfork-alice-bob-0', `cart-alice-bob.${NS}.svc.cluster.local`), alice)).toBe(false);
+    expect(routesSandbox(vs('meshfork-baseline', `cart.${NS}.svc.cluster.local`), alice)).toBe(false);
   });
 });
