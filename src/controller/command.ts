@@ -72,13 +72,24 @@ async function run(flags: ControllerFlags): Promise<void> {
     return;
   }
   let lost = false;
+  const identity = `${hostname()}-${randomBytes(4).toString('hex')}`;
+  const info = (msg: string) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, identity, lease: `${flags.leaseNamespace}/${flags.leaseName}` })}\n`);
+  info('campaigning for the Lease');
   const elector = new LeaderElector({
     api: kubeConfig.makeApiClient(CoordinationV1Api),
     namespace: flags.leaseNamespace,
     name: flags.leaseName,
-    identity: `${hostname()}-${randomBytes(4).toString('hex')}`,
-    onStartedLeading: () => void controller.start(),
+    identity,
+    onStartedLeading: () => {
+      info('started leading');
+      void controller.start().catch((error: unknown) => {
+        process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'controller failed to start', error: String(error) })}\n`);
+        process.exitCode = 1;
+        abort.abort();
+      });
+    },
     onStoppedLeading: () => {
+      info('stopped leading');
       lost = !abort.signal.aborted;
     },
     onError: (error) => process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'leader election', error: String(error) })}\n`),

@@ -1,0 +1,100 @@
+// `meshfork controller` as real processes (the bin dispatcher through tsx) against a real
+// kube-apiserver: two replicas with --leader-elect, exactly one reconciling; SIGTERM makes the
+// leader finish, release the Lease and exit 0, and the standby takes over at its next retry.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CoordinationV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+
+const hasBins = requireTestbin();
+const NS = 'proc';
+const REPO = new URL('../../', import.meta.url).pathname;
+
+interface Replica {
+  child: ChildProcess;
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.skipIf(!hasBins)('meshfork controller processes', () => {
+  const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });
+  const replicas: Replica[] = [];
+
+  function start(): Replica {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--leader-elect', '--lease-namespace', NS],
+      { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const stderr: string[] = [];
+    child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+    const replica = { child, stderr, exited: new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code))) };
+    replicas.push(replica);
+    return replica;
+  }
+
+  afterAll(async () => {
+    for (const r of replicas) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+  });
+
+  const sandbox = (name: string): KubernetesObject =>
+    ({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name, namespace: NS }, spec: { forks: [{ forkOf: { kind: 'Deployment', name: 'web-v1' } }] } }) as KubernetesObject;
+
+  it('one leader reconciles; SIGTERM releases the Lease and exits 0; the standby takes over', async () => {
+    const kc = cp().kubeConfig;
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    const leases = kc.makeApiClient(CoordinationV1Api);
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
+    await objects.create({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web-v1', namespace: NS, labels: { app: 'web' } },
+      spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'registry.example.com/web:1' }] } } },
+    } as KubernetesObject);
+    const forkExists = (name: string) => async () => {
+      try {
+        return (await objects.read({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: NS } })) !== undefined;
+      } catch {
+        return false;
+      }
+    };
+
+    const a = start();
+    const b = start();
+    const leading = (r: Replica) => r.stderr.join('').includes('"msg":"started leading"');
+    await until('a leader', async () => leading(a) || leading(b), 60_000);
+    await objects.create(sandbox('one'));
+    await until('fork of one', forkExists('web-v1-one'), 60_000);
+    expect([leading(a), leading(b)].filter(Boolean)).toHaveLength(1);
+    const [leader, standby] = leading(a) ? [a, b] : [b, a];
+    const holder = (await leases.readNamespacedLease({ name: 'meshfork-controller', namespace: NS })).spec?.holderIdentity;
+    expect(leader.stderr.join('')).toContain(`"identity":"${holder}"`);
+
+    leader.child.kill('SIGTERM');
+    const stoppedAt = Date.now();
+    expect(await leader.exited).toBe(0);
+    expect(leader.stderr.join('')).toContain('"msg":"stopped leading"');
+    await until('the standby leads', async () => leading(standby), 15_000);
+    // Released, so the standby takes over at its next retry (2 s plus jitter), not after 12 s.
+    expect(Date.now() - stoppedAt).toBeLessThan(8_000);
+    await objects.create(sandbox('two'));
+    await until('fork of two (reconciled by the new leader)', forkExists('web-v1-two'), 30_000);
+
+    standby.child.kill('SIGTERM');
+    expect(await standby.exited).toBe(0);
+    const released = await leases.readNamespacedLease({ name: 'meshfork-controller', namespace: NS });
+    expect(released.spec?.holderIdentity ?? undefined).toBeUndefined();
+    const errors = [...a.stderr, ...b.stderr].join('').split('\n').filter((l) => l.includes('"level":"error"'));
+    expect(errors).toEqual([]);
+  });
+});
