@@ -9,7 +9,7 @@ import { FAKE_NODE, FAKE_NODE_ANNOTATION, requireTestbin, useControlPlane } from
 const hasBins = requireTestbin();
 
 const NS = 'kwok-apps';
-/** Upper bound for a Deployment to become Available (about 2 s measured on the 2-core machine). */
+/** Upper bound for a Deployment to become Available (0.2–0.3 s measured on the shared 2-core machine). */
 const AVAILABLE_WITHIN_MS = 30_000;
 /** Upper bound for pods and ReplicaSets to disappear after a scale-down or delete. */
 const GONE_WITHIN_MS = 30_000;

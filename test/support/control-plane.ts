@@ -590,8 +590,11 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     if (kwok) {
       await waitFor(`Node ${FAKE_NODE} Ready and schedulable`, procs, timeoutMs, async () => {
         const r = await request('GET', `/api/v1/nodes/${FAKE_NODE}`);
-        if (r.status !== 200) return false;
-        return nodeSchedulable(JSON.parse(r.body) as NodeStatusView);
+        if (r.status !== 200) throw new Error(`GET Node ${FAKE_NODE}: HTTP ${r.status}`);
+        const unschedulable = whyUnschedulable(JSON.parse(r.body) as NodeStatusView);
+        // Thrown, so that a timeout names what is still missing.
+        if (unschedulable) throw new Error(unschedulable);
+        return true;
       });
       phase('kwok Node Ready');
     }
@@ -709,15 +712,18 @@ interface NodeStatusView {
 }
 
 /**
- * Ready=True and none of the taints the API server and node-lifecycle-controller put on a Node
- * that is not (yet) Ready, so the scheduler places pods there.
+ * Why the scheduler would not place a pod without tolerations on the Node (its Ready condition
+ * is not True, or it carries a NoSchedule/NoExecute taint such as the not-ready taint the API
+ * server puts on every new Node), or undefined when it would.
  */
-function nodeSchedulable(node: NodeStatusView): boolean {
-  const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  const notReadyTaint = (node.spec?.taints ?? []).some(
-    (t) => t.key === 'node.kubernetes.io/not-ready' || t.key === 'node.kubernetes.io/unreachable',
-  );
-  return ready && !notReadyTaint;
+function whyUnschedulable(node: NodeStatusView): string | undefined {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  const taints = (node.spec?.taints ?? []).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
+  const reasons = [
+    ...(ready?.status === 'True' ? [] : [`condition Ready is ${ready?.status ?? 'absent'}`]),
+    ...(taints.length > 0 ? [`tainted ${taints.map((t) => `${t.key}:${t.effect}`).join(', ')}`] : []),
+  ];
+  return reasons.length > 0 ? reasons.join('; ') : undefined;
 }
 
 function rawRequestInsecure(url: string): Promise<{ status: number; body: string }> {
