@@ -23,14 +23,20 @@ export interface Eligibility {
   readonly reason: string;
 }
 
-/** Availability of a Deployment as its status reports it. */
-export function deploymentAvailability(deployment: KubeObject): { desired: number; available: number; current: boolean } {
+/**
+ * A Deployment's rollout as its status reports it. Rolled out (as `kubectl rollout status` reads
+ * it): the controller observed the current generation, every desired replica is updated and
+ * available, and no old replica is left.
+ */
+export function deploymentAvailability(deployment: KubeObject): { desired: number; available: number; updated: number; total: number; current: boolean } {
   const spec = (deployment.spec ?? {}) as { replicas?: number };
-  const status = (deployment['status'] ?? {}) as { availableReplicas?: number; observedGeneration?: number };
+  const status = (deployment['status'] ?? {}) as { availableReplicas?: number; updatedReplicas?: number; replicas?: number; observedGeneration?: number };
   const generation = serverMeta(deployment).generation;
   return {
     desired: spec.replicas ?? 1,
     available: status.availableReplicas ?? 0,
+    updated: status.updatedReplicas ?? 0,
+    total: status.replicas ?? 0,
     current: generation === undefined || (status.observedGeneration ?? 0) >= generation,
   };
 }

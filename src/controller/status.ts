@@ -2,8 +2,8 @@
  * A Sandbox's status, computed from its plan and the cluster view (pure).
  *
  * Conditions (Kubernetes conventions, see conditions.ts):
- *  - WorkloadsReady: every fork Deployment has `availableReplicas >= spec.replicas` and its
- *    controller has observed the current generation;
+ *  - WorkloadsReady: every fork Deployment is rolled out (its controller observed the current
+ *    generation, every desired replica is updated and available, no old replica is left);
  *  - RoutingReady: the VirtualService of every host the Sandbox forks holds its routes;
  *  - Ready: both. An invalid spec is `Ready=False` reason `InvalidSpec`, message the planner's
  *    problems; the other two are then `Unknown` with the same reason.
@@ -85,6 +85,9 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
       return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment}: ${a.available} of ${a.desired} replicas available` };
     }
     if (!a.current) return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment}: rollout of the current spec not observed yet` };
+    if (a.updated < a.desired || a.total > a.updated) {
+      return { forkOf: f.forkOf, deployment: f.deployment, ready: false, message: `Deployment ${namespace}/${f.deployment}: rolling out, ${a.updated} of ${a.desired} replicas updated` };
+    }
     return { forkOf: f.forkOf, deployment: f.deployment, ready: true };
   });
   const notReady = forks.filter((f) => !f.ready);

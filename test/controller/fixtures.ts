@@ -87,7 +87,7 @@ export function withApplied(view: ClusterView, s: SandboxObject, available: numb
   const applied = verdict.objects.map((o) => ({
     ...structuredClone(o),
     metadata: { ...structuredClone(o.metadata), labels: { ...o.metadata.labels, [SANDBOX_NAMESPACE_LABEL]: NS }, generation: 1 },
-    ...(o.kind === 'Deployment' && available !== null ? { status: { observedGeneration: 1, availableReplicas: available, replicas: 1 } } : {}),
+    ...(o.kind === 'Deployment' && available !== null ? { status: { observedGeneration: 1, availableReplicas: available, updatedReplicas: 1, replicas: 1 } } : {}),
   }));
   const of = (kind: string) => applied.filter((o) => o.kind === kind);
   return {

@@ -63,6 +63,21 @@ describe('computeStatus', () => {
     expect(sameStatus(s3, s2)).toBe(false);
   });
 
+  it('a fork still rolling out (old replicas left, or not all updated) is not ready', () => {
+    const alice = sandbox('alice', ['cart-v1']);
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const rolling = (status: object) => ({ ...up, deployments: up.deployments.map((d) => (d.metadata.name === 'cart-v1-alice' ? { ...d, status } : d)) });
+    for (const status of [
+      { observedGeneration: 1, replicas: 2, updatedReplicas: 1, availableReplicas: 1 },
+      { observedGeneration: 1, replicas: 1, updatedReplicas: 0, availableReplicas: 1 },
+    ]) {
+      const view = rolling(status);
+      expect(computeStatus(planSandbox(alice, view, undefined), view, now).forks).toEqual([
+        { forkOf: 'shop/cart-v1', deployment: 'cart-v1-alice', ready: false, message: `Deployment shop/cart-v1-alice: rolling out, ${status.updatedReplicas} of 1 replicas updated` },
+      ]);
+    }
+  });
+
   it('a fork whose rollout of the current generation is not observed is not ready', () => {
     const alice = sandbox('alice', ['cart-v1']);
     const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
