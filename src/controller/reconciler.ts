@@ -16,7 +16,7 @@
  * Errors put the key back with per-key exponential backoff; success forgets the backoff.
  */
 import { createHash } from 'node:crypto';
-import { CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
 import { ClusterWriter, apiStatus, refOf } from '../cluster/write.js';
 import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
@@ -77,6 +77,24 @@ function defaultLog(entry: LogEntry): void {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 }
 
+/** An error as one line: an API error's code and the API server's message, not the HTTP dump. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body: unknown = typeof error.body === 'string' ? safeJson(error.body) : error.body;
+    const message = typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : String(error.body);
+    return `HTTP ${error.code}: ${message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 function digest(object: KubeObject): string {
   return createHash('sha256').update(JSON.stringify(object)).digest('hex').slice(0, 32);
 }
@@ -109,7 +127,7 @@ export class Controller {
         (namespace) =>
           new SharedInformer<KubernetesObject>(this.options.kubeConfig, namespace === undefined ? target : { ...target, namespace }, {
             resyncMs: this.options.resyncMs ?? 600_000,
-            onError: (t, error) => this.log({ level: 'error', msg: 'list/watch failed; restarting', kind: t.kind, namespace: t.namespace, error: String(error) }),
+            onError: (t, error) => this.log({ level: 'error', msg: 'list/watch failed; restarting', kind: t.kind, namespace: t.namespace, error: describeError(error) }),
           }),
       );
       for (const informer of list) informer.onEvent((_type, object) => this.onEvent(kind, object));
@@ -161,7 +179,7 @@ export class Controller {
       } catch (error) {
         const delay = this.queue.addRateLimited(key);
         this.count(key, 'error');
-        this.log({ level: 'error', msg: 'reconcile failed; retrying', key, retryInMs: delay, error: error instanceof Error ? error.message : String(error), durationMs: Date.now() - started });
+        this.log({ level: 'error', msg: 'reconcile failed; retrying', key, retryInMs: delay, error: describeError(error), durationMs: Date.now() - started });
       } finally {
         this.queue.done(key);
       }

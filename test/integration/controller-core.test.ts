@@ -159,8 +159,6 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
   afterAll(async () => {
     await controller?.stop();
     for (const w of watchers) await w.stop();
-    const errors = logs.filter((l) => l.level === 'error');
-    if (errors.length > 0) console.log(`controller errors:\n${errors.map((e) => JSON.stringify(e)).join('\n')}`);
   });
 
   it('creates forks with owner references and the finalizer, and routes them only once they are available', async () => {
@@ -315,6 +313,16 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect(events.findIndex((e) => e === 'delete VirtualService cart-meshfork')).toBeLessThan(events.findIndex((e) => e === 'delete Service cart-alice'));
   });
 
+  it('logged no errors but the refused writes of the frozen VirtualService, each as one line', () => {
+    const errors = logs.filter((l) => l.level === 'error');
+    expect(errors.length).toBeGreaterThan(0);
+    for (const e of errors) {
+      expect(e).toMatchObject({ msg: 'reconcile failed; retrying', key: `Host/${NS}/pay` });
+      expect(e['error']).toMatch(/^HTTP 422: virtualservices\.networking\.istio\.io "pay" is forbidden: ValidatingAdmissionPolicy 'freeze-virtualservices' .*frozen by the test/);
+    }
+    logs.length = 0;
+  });
+
   it('cleans up a Sandbox whose forked Deployment is already gone', async () => {
     await objects.create(sandboxObject('carl', ['tmp-v1']));
     await until('carl forks', async () => (await managedBy('carl')).length === 3);
@@ -341,5 +349,6 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect(await managedBy('short')).toEqual([]);
     skewMs = 0;
     expect(logs.some((l) => l.msg === 'TTL expired; deleting the Sandbox' && l['sandbox'] === 'short')).toBe(true);
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 });
