@@ -535,6 +535,10 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
         `--controllers=${controllers.join(',')}`,
         `--service-account-private-key-file=${pki.saKey}`,
         `--root-ca-file=${pki.caCert}`,
+        // KWOK's heartbeat stage refreshes the Node's conditions every 20-45 s and it keeps no
+        // Lease; the default 50 s grace would let one late heartbeat on a loaded machine mark the
+        // Node NotReady (and its pods not Ready) in the middle of a long test.
+        ...(nodes ? ['--node-monitor-grace-period=3m'] : []),
       ], dir);
       track(kcm);
     }
