@@ -49,12 +49,12 @@ export const COMPAT_PRESETS: Readonly<Record<string, RoutingKeyConfig>> = Object
 /** A routing key: short, `[a-z0-9]` only, so it can never change the meaning of a regex. */
 export const ROUTING_KEY_PATTERN = '^[a-z0-9]{4,32}$';
 /**
- * A baggage/tracestate key meshfork accepts: lower-case token characters only, at most 45 of
- * them. The header regexes grow by about 20 characters per key-name character, and Istio refuses
- * a regex longer than 1024 characters (pilot validation `validateStringRegexp`); 45 is the longest
+ * A baggage/tracestate key meshfork accepts: lower-case token characters only, at most 42 of
+ * them. The header regexes grow by about 19 characters per key-name character, and Istio refuses
+ * a regex longer than 1024 characters (pilot validation `validateStringRegexp`); 42 is the longest
  * name whose regexes all fit, whatever its characters (checked by test/routing/regex-size.test.ts).
  */
-export const KEY_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,44}$';
+export const KEY_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,41}$';
 /** An HTTP header name as Istio's VirtualService header match requires it (lower case). */
 export const HEADER_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,126}$';
 
@@ -128,23 +128,26 @@ function literal(text: string): string {
 /**
  * RE2 for one comma-free list segment that is NOT a member with key `keyName`, i.e. that does not
  * match `OWS keyName SEP .*` where SEP is `OWS "="` (baggage) or `"="` (tracestate). Built as the
- * complement over the key name's characters: after the leading OWS the segment is empty, or
- * diverges from the key name at some position, or ends inside it, or has the whole key name
- * followed by something other than SEP. The alternatives at each position are disjoint, so the
- * regex is unambiguous and its RE2 program grows linearly with the key name.
+ * complement over the key name's characters k1..kn: after the leading OWS, either the segment
+ * DIVERGES — a character other than k(i+1) after k1..ki, or after the whole name (and OWS, for
+ * baggage) a character other than '=' — followed by anything; or it ENDS early — a proper prefix
+ * of the name, or the name (and OWS, for baggage) and nothing else. The two are disjoint and so
+ * are the alternatives at each position: the regex is unambiguous and grows linearly.
  */
 function nonMemberSegment(keyName: string, owsBeforeEquals: boolean): string {
   const chars = [...checkedKeyName(keyName)];
-  let rest = owsBeforeEquals ? `${OWS}(?:[^,= \\t][^,]*)?` : '(?:[^,=][^,]*)?';
+  let diverges = owsBeforeEquals ? `${OWS}[^,= \\t]` : '[^,=]';
+  let endsEarly = owsBeforeEquals ? OWS : '';
   for (let i = chars.length - 1; i >= 0; i--) {
     const c = chars[i] as string;
     // In a class '.' and a final '-' mean themselves. At the first position the segment's
     // leading OWS has been consumed, so SP/HTAB are excluded too (the first character is never
     // '.' or '-').
     const other = i === 0 ? `[^, \\t${c}]` : `[^,${c}]`;
-    rest = `(?:${other}[^,]*|${literal(c)}${rest})?`;
+    diverges = `(?:${other}|${literal(c)}${diverges})`;
+    endsEarly = `(?:${literal(c)}${endsEarly})?`;
   }
-  return `${OWS}${rest}`;
+  return `${OWS}(?:${diverges}[^,]*|${endsEarly})`;
 }
 
 /**

@@ -236,7 +236,7 @@ describe('meshfork synth output', () => {
   });
 
   it('rejects a bad --key-name', () => {
-    expectRejected(cli('synth', '--key-name', 'Bad Key', '-f', BOOKINFO, good), ['<flags>: -: --key-name: must match ^[a-z0-9][a-z0-9._-]{0,44}$']);
+    expectRejected(cli('synth', '--key-name', 'Bad Key', '-f', BOOKINFO, good), ['<flags>: -: --key-name: must match ^[a-z0-9][a-z0-9._-]{0,41}$']);
   });
 });
 
