@@ -147,6 +147,20 @@ export class Controller {
     await Promise.all([...this.informers.values()].flat().map((i) => i.stop()));
   }
 
+  /** Enqueues every key (what the caches hold), as after the first sync. */
+  resync(): void {
+    for (const key of allKeys(this.view())) this.queue.add(key);
+  }
+
+  /** Resolves once no key is waiting, delayed by less than `horizonMs`, or being processed. */
+  async idle(horizonMs = 1_000): Promise<void> {
+    for (;;) {
+      const m = this.queue.metrics();
+      if (m.depth === 0 && m.processing === 0 && this.queue.nextDelayedWithin(horizonMs) === false) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** A snapshot of the caches. */
   view(): ClusterView {
     const list = (kind: WatchedKind) => (this.informers.get(kind) ?? []).flatMap((i) => i.list()) as unknown as KubeObject[];

@@ -15,7 +15,7 @@ import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
 import { ownedVirtualServiceName, virtualServiceHosts } from '../planner/virtual-service.js';
 import type { SandboxVerdict } from './sandbox-plan.js';
-import { generatedFor, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
+import { canonicalJson, generatedFor, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
 
 export interface Eligibility {
   readonly eligible: boolean;
@@ -175,7 +175,7 @@ export function userVirtualService(view: ClusterView, input: HostPlan['input'], 
   const merged = result.objects.find((o) => objectRef(o) === objectRef(fresh));
   if (merged === undefined) return undefined;
   const same = (a: KubeObject, b: KubeObject) =>
-    JSON.stringify([a.spec, a.metadata.labels ?? {}, a.metadata.annotations ?? {}]) === JSON.stringify([b.spec, b.metadata.labels ?? {}, b.metadata.annotations ?? {}]);
+    canonicalJson([a.spec, a.metadata.labels ?? {}, a.metadata.annotations ?? {}]) === canonicalJson([b.spec, b.metadata.labels ?? {}, b.metadata.annotations ?? {}]);
   return same(merged, fresh) ? undefined : merged;
 }
 

@@ -19,7 +19,7 @@ import { namespaceOf } from '../planner/inventory.js';
 import { setCondition, type ConditionT } from './conditions.js';
 import { deploymentAvailability, eligibility, unroutedHosts } from './routing.js';
 import type { SandboxVerdict } from './sandbox-plan.js';
-import { generatedFor, idOf, serverMeta, type ClusterView } from './view.js';
+import { canonicalJson, generatedFor, idOf, serverMeta, type ClusterView } from './view.js';
 
 export type SandboxStatusT = Static<typeof SandboxStatus>;
 
@@ -116,11 +116,5 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
 
 /** Whether two statuses say the same thing (the status write is skipped when they do). */
 export function sameStatus(a: SandboxStatusT | undefined, b: SandboxStatusT | undefined): boolean {
-  return canonical(a ?? {}) === canonical(b ?? {});
-}
-
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => x.localeCompare(y))) : v,
-  );
+  return canonicalJson(a ?? {}) === canonicalJson(b ?? {});
 }

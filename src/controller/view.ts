@@ -154,3 +154,13 @@ export interface ServerMeta {
 export function serverMeta(object: { metadata: object }): ServerMeta {
   return object.metadata as ServerMeta;
 }
+
+/**
+ * JSON with object keys sorted: the API server stores custom resources as maps and returns their
+ * keys sorted, so objects built in another key order must be compared this way.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) : v,
+  );
+}

@@ -81,6 +81,13 @@ export class WorkQueue {
     return { depth: this.queue.length, delayed: this.delayed.size, processing: this.processing.size };
   }
 
+  /** Whether a delayed key becomes due within `ms`. */
+  nextDelayedWithin(ms: number): boolean {
+    const limit = this.clock.now() + ms;
+    for (const { at } of this.delayed.values()) if (at <= limit) return true;
+    return false;
+  }
+
   add(key: string): void {
     if (this.stopped || this.dirty.has(key)) return;
     this.dirty.add(key);

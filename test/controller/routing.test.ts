@@ -116,3 +116,16 @@ describe('planHost', () => {
     expect(routeNames(plan.apply[0])).toEqual(['meshfork-alice-0', 'meshfork-bob-0', 'meshfork-baseline']);
   });
 });
+
+describe('userVirtualService', () => {
+  it('sees no change in a stored object whose keys the API server sorted', () => {
+    const a = sandbox('alice', ['pay-v1']);
+    const view = withApplied(baseView({ sandboxes: [a] }), a, 1);
+    const plan = planHost(view, { namespace: NS, service: 'pay' }, verdicts(view), undefined);
+    const sortKeys = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(sortKeys) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, x]) => [k, sortKeys(x)])) : v;
+    const stored = sortKeys(plan.update[0]) as KubeObject;
+    expect(JSON.stringify(stored)).not.toBe(JSON.stringify(plan.update[0]));
+    expect(userVirtualService(view, plan.input, stored, undefined)).toBeUndefined();
+  });
+});

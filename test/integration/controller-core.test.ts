@@ -227,6 +227,34 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     await until('bob Ready', async () => (await condition('bob', 'Ready'))?.status === 'True');
   });
 
+  it('writes nothing when nothing changed: every key reconciled again sends no write to the API server', async () => {
+    // apiserver_request_total counts every request by verb and resource (APPLY is a server-side apply).
+    const writes = async () => {
+      const metrics = (await cp().request('GET', '/metrics')).body;
+      const out: Record<string, number> = {};
+      for (const line of metrics.split('\n')) {
+        if (!line.startsWith('apiserver_request_total{')) continue;
+        const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+        if (!['APPLY', 'PATCH', 'POST', 'PUT', 'DELETE'].includes(labels['verb'] ?? '')) continue;
+        if (!['deployments', 'services', 'destinationrules', 'envoyfilters', 'virtualservices', 'sandboxes'].includes(labels['resource'] ?? '')) continue;
+        const id = `${labels['verb']} ${labels['resource']}${labels['subresource'] ? `/${labels['subresource']}` : ''}`;
+        out[id] = (out[id] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return out;
+    };
+    await controller.idle();
+    const before = await writes();
+    expect(before['APPLY deployments']).toBeGreaterThan(0); // the counter does see the controller's writes
+    const reconciled = (k: string) => controller.counts.get(k) ?? 0;
+    const [sandboxes, hosts] = [reconciled('Sandbox/success'), reconciled('Host/success')];
+    controller.resync();
+    await new Promise((r) => setTimeout(r, 200));
+    await controller.idle();
+    expect(reconciled('Sandbox/success') - sandboxes).toBeGreaterThanOrEqual(3); // alice, bob, broken
+    expect(reconciled('Host/success') - hosts).toBeGreaterThanOrEqual(2); // cart, pay
+    expect(await writes()).toEqual(before);
+  });
+
   it('follows RouteGroup membership: a member gets the group key in its routes, and loses it when it leaves', async () => {
     const groupKey = deriveRoutingKey('RouteGroup', NS, 'team-x');
     await objects.create({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'RouteGroup', metadata: { name: 'team-x', namespace: NS }, spec: { match: { label: { key: 'team', value: 'x' } } } } as Obj);
