@@ -15,8 +15,9 @@
  *    meshfork's own when no Sandbox is left (a user's is written back restored).
  * Errors put the key back with per-key exponential backoff; success forgets the backoff.
  */
-import { createHash } from 'node:crypto';
-import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
 import { ClusterWriter, apiStatus, refOf } from '../cluster/write.js';
 import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
@@ -28,7 +29,7 @@ import { WorkQueue } from './work-queue.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, type WatchedKind } from './keys.js';
 import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
-import { computeStatus, expiresAt, sameStatus } from './status.js';
+import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
 import { FINALIZER, SANDBOX_NAMESPACE_LABEL, forkNamespaces, generatedFor, idOf, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
@@ -104,6 +105,7 @@ export class Controller {
   private readonly informers = new Map<WatchedKind, Array<SharedInformer<KubernetesObject>>>();
   private readonly writer: ClusterWriter;
   private readonly customObjects: CustomObjectsApi;
+  private readonly core: CoreV1Api;
   private readonly workers: Array<Promise<void>> = [];
   private synced = false;
   private readonly log: (entry: LogEntry) => void;
@@ -114,6 +116,7 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.writer = new ClusterWriter(options.kubeConfig);
     this.customObjects = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
     this.log = options.log ?? defaultLog;
     this.now = options.now ?? (() => new Date());
@@ -329,8 +332,9 @@ export class Controller {
   private async writeStatus(sandbox: SandboxObject, verdict: SandboxVerdict): Promise<void> {
     const status = computeStatus(verdict, this.view(), this.now());
     if (sameStatus(status, sandbox.status)) return;
+    let stored: { metadata?: { resourceVersion?: string } } | undefined;
     try {
-      await this.customObjects.replaceNamespacedCustomObjectStatus({
+      stored = (await this.customObjects.replaceNamespacedCustomObjectStatus({
         group: API_GROUP,
         version: API_VERSION,
         namespace: namespaceOf(sandbox),
@@ -338,11 +342,39 @@ export class Controller {
         name: sandbox.metadata.name,
         body: { ...sandbox, status },
         fieldManager: this.writer.fieldManager,
-      });
+      })) as { metadata?: { resourceVersion?: string } };
     } catch (error) {
       // 409: the cache was behind, the newer Sandbox's event reconciles it again; 404: it is gone.
-      const status = apiStatus(error);
-      if (status !== 409 && status !== 404) throw error;
+      const code = apiStatus(error);
+      if (code !== 409 && code !== 404) throw error;
+      return;
+    }
+    for (const t of transitions(sandbox.status, status)) await this.recordEvent(sandbox, stored?.metadata?.resourceVersion, t);
+  }
+
+  /** A Kubernetes Event on the Sandbox for a condition transition; failures are logged, not retried. */
+  private async recordEvent(sandbox: SandboxObject, resourceVersion: string | undefined, t: Transition): Promise<void> {
+    const now = this.now();
+    const namespace = namespaceOf(sandbox);
+    try {
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${sandbox.metadata.name}.${now.getTime().toString(16)}${randomBytes(2).toString('hex')}`, namespace },
+          involvedObject: { apiVersion: sandbox.apiVersion, kind: sandbox.kind, name: sandbox.metadata.name, namespace, uid: serverMeta(sandbox).uid, ...(resourceVersion ? { resourceVersion } : {}) },
+          type: t.status === 'True' ? 'Normal' : 'Warning',
+          reason: t.reason,
+          message: `${t.type}=${t.status}: ${t.message}`.slice(0, 1024),
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+          source: { component: 'meshfork-controller' },
+          reportingComponent: 'meshfork.dev/controller',
+          reportingInstance: hostname(),
+        },
+      });
+    } catch (error) {
+      this.log({ level: 'error', msg: 'recording an Event failed', key: `Sandbox/${namespace}/${sandbox.metadata.name}`, error: describeError(error) });
     }
   }
 

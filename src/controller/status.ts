@@ -103,7 +103,7 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
       : {
           status: 'False' as const,
           reason: 'RoutesPending',
-          message: `no routes yet for ${unrouted.join(', ')}: ${eligibility(verdict, view).reason}`,
+          message: `no routes yet for ${unrouted.join(', ')}: ${routesWaitFor(verdict, view)}`,
         };
   conditions = condition(conditions, 'RoutingReady', routing.status, routing.reason, routing.message);
   const ready =
@@ -114,7 +114,37 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
   return { ...base, conditions, forks, forkNames: forks.map((f) => f.forkOf).join(',') };
 }
 
+function routesWaitFor(verdict: SandboxVerdict, view: ClusterView): string {
+  const e = eligibility(verdict, view);
+  return e.eligible ? 'its forks are up; the VirtualService is being updated' : e.reason;
+}
+
 /** Whether two statuses say the same thing (the status write is skipped when they do). */
 export function sameStatus(a: SandboxStatusT | undefined, b: SandboxStatusT | undefined): boolean {
   return canonicalJson(a ?? {}) === canonicalJson(b ?? {});
 }
+
+/** A condition that changed status (or reason) between two statuses: one Kubernetes Event each. */
+export interface Transition {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/**
+ * The condition transitions from `previous` to `next`, Ready first: a condition whose status or
+ * reason changed (a new message alone is no transition).
+ */
+export function transitions(previous: SandboxStatusT | undefined, next: SandboxStatusT): Transition[] {
+  const before = new Map((previous?.conditions ?? []).map((c) => [c.type, c]));
+  const order = (type: string) => (type === 'Ready' ? 0 : 1);
+  return (next.conditions ?? [])
+    .filter((c) => {
+      const old = before.get(c.type);
+      return old === undefined || old.status !== c.status || old.reason !== c.reason;
+    })
+    .sort((a, b) => order(a.type) - order(b.type) || a.type.localeCompare(b.type))
+    .map((c) => ({ type: c.type, status: c.status, reason: c.reason ?? c.type, message: c.message ?? '' }));
+}
+

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { planSandbox } from '../../src/controller/sandbox-plan.js';
 import { planHost } from '../../src/controller/routing.js';
-import { computeStatus, expiresAt, sameStatus, ttlMs } from '../../src/controller/status.js';
+import { computeStatus, expiresAt, sameStatus, transitions, ttlMs } from '../../src/controller/status.js';
 import type { SandboxObject } from '../../src/api/schema.js';
 import { NS, baseView, routeGroup, sandbox, withApplied, withVirtualServices } from './fixtures.js';
 
@@ -145,5 +145,26 @@ describe('planSandbox: checks across Sandboxes', () => {
       { object: `Sandbox ${NS}/x`, path: 'metadata.name', message: `generated Deployment ${NS}/cart-v1-x already exists for Sandbox other/x; rename this Sandbox` },
     ]);
     expect(planSandbox(first, applied, undefined).problems).toEqual([]);
+  });
+});
+
+describe('transitions', () => {
+  it('one per condition whose status or reason changed, Ready first; a new message alone is none', () => {
+    const alice = sandbox('alice', ['cart-v1']);
+    const starting = withApplied(baseView({ sandboxes: [alice] }), alice, 0);
+    const s1 = computeStatus(planSandbox(alice, starting, undefined), starting, now);
+    expect(transitions(undefined, s1).map((t) => [t.type, t.status, t.reason])).toEqual([
+      ['Ready', 'False', 'ForksUnavailable'],
+      ['RoutingReady', 'False', 'RoutesPending'],
+      ['WorkloadsReady', 'False', 'ForksUnavailable'],
+    ]);
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const s2 = computeStatus(planSandbox({ ...alice, status: s1 }, up, undefined), up, now);
+    expect(transitions(s1, s2)).toEqual([
+      { type: 'Ready', status: 'False', reason: 'RoutesPending', message: 'no routes yet for cart.shop.svc.cluster.local: its forks are up; the VirtualService is being updated' },
+      { type: 'WorkloadsReady', status: 'True', reason: 'ForksAvailable', message: '1 fork available' },
+    ]);
+    const reworded = { ...s2, conditions: s2.conditions!.map((c) => ({ ...c, message: `${c.message}!` })) };
+    expect(transitions(s2, reworded)).toEqual([]);
   });
 });

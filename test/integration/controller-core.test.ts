@@ -99,6 +99,7 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
   const seen: Array<{ at: number; what: string }> = [];
   const watchers: Array<SharedInformer<KubernetesObject>> = [];
 
+  const kcCore = () => cp().kubeConfig.makeApiClient(CoreV1Api);
   const get = async (apiVersion: string, kind: string, name: string): Promise<Obj | undefined> => {
     try {
       return (await objects.read({ apiVersion, kind, metadata: { name, namespace: NS } })) as Obj;
@@ -203,6 +204,15 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect(merged?.metadata?.labels).toEqual({ team: 'payments' });
     // The user's VirtualService is written by update, never applied.
     expect(merged?.metadata?.managedFields?.some((f) => f.operation === 'Apply')).toBe(false);
+    // One Event per transition, on the Sandbox.
+    const events = await until('alice Ready Event', async () => {
+      const list = await kcCore().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=alice' });
+      return list.items.some((e) => e.reason === 'Ready') ? list.items : undefined;
+    });
+    expect(events.find((e) => e.reason === 'Ready')).toMatchObject({ type: 'Normal', message: 'Ready=True: forks available and routed', involvedObject: { kind: 'Sandbox', name: 'alice', uid } });
+    // Ready=False may come twice (ForksUnavailable, then RoutesPending) depending on timing.
+    expect([...new Set(events.filter((e) => e.type === 'Warning').map((e) => e.message?.split(':')[0]))].sort()).toEqual(['Ready=False', 'RoutingReady=False', 'WorkloadsReady=False']);
+    expect(events.filter((e) => e.type === 'Normal').map((e) => e.message?.split(':')[0]).sort()).toEqual(['Ready=True', 'RoutingReady=True', 'WorkloadsReady=True']);
     const status = await sandboxStatus('alice');
     expect(status.routingKey).toBe(deriveRoutingKey('Sandbox', NS, 'alice'));
     expect(status.forks).toEqual([
@@ -219,6 +229,11 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     await until('bob forks', async () => (await managedBy('bob')).length === 3);
     expect(await managedBy('bob')).toEqual(['Deployment cart-v1-bob', 'EnvoyFilter cart-v1-bob-affinity', 'Service cart-bob']);
     expect(await managedBy('broken')).toEqual([]);
+    const events = await kcCore().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=broken' });
+    expect(events.items.find((e) => e.reason === 'InvalidSpec' && e.message?.startsWith('Ready=False'))).toMatchObject({
+      type: 'Warning',
+      message: `Ready=False: spec.forks[0].forkOf.name: Deployment "missing-v1" not found in namespace "${NS}"`,
+    });
   });
 
   it('routes two Sandboxes forking one host in one VirtualService', async () => {
