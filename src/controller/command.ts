@@ -15,6 +15,7 @@ import { readTextFile } from '../manifests/files.js';
 import type { PlanConfig } from '../planner/plan.js';
 import { LeaderElector } from './leader-election.js';
 import { Controller } from './reconciler.js';
+import { ControllerMetrics, serveHealth } from './metrics.js';
 
 interface ControllerFlags {
   kubeconfig?: string;
@@ -25,6 +26,7 @@ interface ControllerFlags {
   leaderElect?: boolean;
   leaseNamespace: string;
   leaseName: string;
+  healthAddress: string;
 }
 
 const NAMESPACE = new RegExp(DNS_LABEL_PATTERN);
@@ -62,9 +64,26 @@ export function kubeConfigFrom(flags: { kubeconfig?: string; context?: string })
 async function run(flags: ControllerFlags): Promise<void> {
   const kubeConfig = kubeConfigFrom(flags);
   const config = loadPlanConfig(flags.config);
-  const controller = new Controller({ kubeConfig, workers: flags.workers, config, ...(flags.namespaces ? { namespaces: flags.namespaces } : {}) });
+  let controller: Controller | undefined;
+  const metrics = new ControllerMetrics({
+    depth: () => controller?.queue.metrics() ?? { depth: 0, delayed: 0, processing: 0 },
+    managed: () => controller?.managedCounts() ?? {},
+  });
+  controller = new Controller({ kubeConfig, workers: flags.workers, config, metrics, ...(flags.namespaces ? { namespaces: flags.namespaces } : {}) });
   const abort = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
+  let leading = false;
+  // A standby is ready: it serves its purpose by waiting for the Lease.
+  const health = flags.healthAddress === 'off' ? undefined : await serveHealth(flags.healthAddress, metrics, () => (flags.leaderElect && !leading) || controller.hasSynced);
+  if (health) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'serving /metrics, /healthz, /readyz', address: health.address })}\n`);
+  try {
+    await runElected(flags, kubeConfig, controller, abort, (l) => (leading = l));
+  } finally {
+    await health?.close();
+  }
+}
+
+async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, controller: Controller, abort: AbortController, setLeading: (leading: boolean) => void): Promise<void> {
   if (!flags.leaderElect) {
     await controller.start();
     await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -81,6 +100,7 @@ async function run(flags: ControllerFlags): Promise<void> {
     name: flags.leaseName,
     identity,
     onStartedLeading: () => {
+      setLeading(true);
       info('started leading');
       void controller.start().catch((error: unknown) => {
         process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'controller failed to start', error: String(error) })}\n`);
@@ -89,6 +109,7 @@ async function run(flags: ControllerFlags): Promise<void> {
       });
     },
     onStoppedLeading: () => {
+      setLeading(false);
       info('stopped leading');
       lost = !abort.signal.aborted;
     },
@@ -111,6 +132,7 @@ export function controllerCommand(): Command {
     .option('--leader-elect', 'take part in leader election on a coordination.k8s.io Lease (run several replicas)')
     .option('--lease-namespace <namespace>', 'namespace of the Lease', process.env['POD_NAMESPACE'] ?? 'default')
     .option('--lease-name <name>', 'name of the Lease', 'meshfork-controller')
+    .option('--health-address <host:port>', "address of /metrics, /healthz and /readyz ('off': none)", '0.0.0.0:8080')
     .action(async (flags: ControllerFlags) => {
       try {
         await run(flags);

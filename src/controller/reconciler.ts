@@ -26,11 +26,12 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/
 import { namespaceOf, resolveHost } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { WorkQueue } from './work-queue.js';
+import type { ControllerMetrics } from './metrics.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, type WatchedKind } from './keys.js';
 import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
-import { FINALIZER, SANDBOX_NAMESPACE_LABEL, forkNamespaces, generatedFor, idOf, serverMeta, type ClusterView } from './view.js';
+import { FINALIZER, SANDBOX_NAMESPACE_LABEL, forkNamespaces, generatedFor, idOf, isManaged, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
 export const APPLIED_DIGEST_ANNOTATION = 'meshfork.dev/applied-digest';
@@ -60,6 +61,8 @@ export interface ControllerOptions {
   readonly routeWaitMs?: number;
   readonly now?: () => Date;
   readonly log?: (entry: LogEntry) => void;
+  /** Prometheus metrics to record into (see metrics.ts). */
+  readonly metrics?: ControllerMetrics;
 }
 
 const SANDBOX_PLURAL = 'sandboxes';
@@ -120,6 +123,25 @@ export class Controller {
     this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
     this.log = options.log ?? defaultLog;
     this.now = options.now ?? (() => new Date());
+    this.queue.onDequeue = (key, waitedMs) => options.metrics?.queueSeconds.observe({ kind: key.split('/')[0] }, waitedMs / 1000);
+  }
+
+  /** Whether the caches have synced (readiness). */
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Objects labelled managed-by=meshfork in the caches, by kind (a metric). */
+  managedCounts(): Record<string, number> {
+    const view = this.view();
+    const count = (list: readonly KubeObject[]) => list.filter(isManaged).length;
+    return {
+      Deployment: count(view.deployments),
+      Service: count(view.services),
+      DestinationRule: count(view.destinationRules),
+      VirtualService: count(view.virtualServices),
+      EnvoyFilter: count(view.envoyFilters),
+    };
   }
 
   /** Starts the informers, waits until their caches are synced, enqueues every key and starts the workers. */
@@ -130,7 +152,10 @@ export class Controller {
         (namespace) =>
           new SharedInformer<KubernetesObject>(this.options.kubeConfig, namespace === undefined ? target : { ...target, namespace }, {
             resyncMs: this.options.resyncMs ?? 600_000,
-            onError: (t, error) => this.log({ level: 'error', msg: 'list/watch failed; restarting', kind: t.kind, namespace: t.namespace, error: describeError(error) }),
+            onError: (t, error) => {
+              this.options.metrics?.apiErrors.inc({ code: String(apiStatus(error) ?? 0) });
+              this.log({ level: 'error', msg: 'list/watch failed; restarting', kind: t.kind, namespace: t.namespace, error: describeError(error) });
+            },
           }),
       );
       for (const informer of list) informer.onEvent((_type, object) => this.onEvent(kind, object));
@@ -192,10 +217,11 @@ export class Controller {
         const result = await this.reconcile(key);
         this.queue.forget(key);
         if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
-        this.count(key, 'success');
+        this.count(key, 'success', (Date.now() - started) / 1000);
       } catch (error) {
         const delay = this.queue.addRateLimited(key);
-        this.count(key, 'error');
+        this.count(key, 'error', (Date.now() - started) / 1000);
+        if (error instanceof ApiException) this.options.metrics?.apiErrors.inc({ code: String(error.code) });
         this.log({ level: 'error', msg: 'reconcile failed; retrying', key, retryInMs: delay, error: describeError(error), durationMs: Date.now() - started });
       } finally {
         this.queue.done(key);
@@ -203,9 +229,12 @@ export class Controller {
     }
   }
 
-  private count(key: string, result: string): void {
-    const name = `${key.split('/')[0]}/${result}`;
+  private count(key: string, result: string, seconds: number): void {
+    const kind = key.split('/')[0] ?? '';
+    const name = `${kind}/${result}`;
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    this.options.metrics?.reconciles.inc({ kind, result });
+    this.options.metrics?.reconcileSeconds.observe({ kind, result }, seconds);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {

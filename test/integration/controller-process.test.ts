@@ -1,6 +1,7 @@
 // `meshfork controller` as real processes (the bin dispatcher through tsx) against a real
-// kube-apiserver: two replicas with --leader-elect, exactly one reconciling; SIGTERM makes the
-// leader finish, release the Lease and exit 0, and the standby takes over at its next retry.
+// kube-apiserver: two replicas with --leader-elect, exactly one reconciling; /healthz, /readyz and
+// the leader's /metrics; SIGTERM makes the leader finish, release the Lease and exit 0, and the
+// standby takes over at its next retry.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CoordinationV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,7 +34,7 @@ describe.skipIf(!hasBins)('meshfork controller processes', () => {
   function start(): Replica {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--leader-elect', '--lease-namespace', NS],
+      ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--leader-elect', '--lease-namespace', NS, '--health-address', '127.0.0.1:0'],
       { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const stderr: string[] = [];
@@ -77,6 +78,26 @@ describe.skipIf(!hasBins)('meshfork controller processes', () => {
     await until('fork of one', forkExists('web-v1-one'), 60_000);
     expect([leading(a), leading(b)].filter(Boolean)).toHaveLength(1);
     const [leader, standby] = leading(a) ? [a, b] : [b, a];
+
+    // /healthz, /readyz (a standby is ready too) and the leader's /metrics.
+    const addressOf = (r: Replica) => /"msg":"serving \/metrics, \/healthz, \/readyz","address":"([^"]+)"/.exec(r.stderr.join(''))?.[1];
+    const http = async (r: Replica, path: string) => {
+      const res = await fetch(`http://${addressOf(r)}${path}`);
+      return { status: res.status, body: await res.text() };
+    };
+    for (const r of [leader, standby]) {
+      expect(await http(r, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
+      expect(await http(r, '/readyz')).toEqual({ status: 200, body: 'ok\n' });
+    }
+    const metrics = (await http(leader, '/metrics')).body;
+    const sample = (name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    expect(sample('meshfork_reconcile_total{kind="Sandbox",result="success"}')).toBeGreaterThanOrEqual(1);
+    expect(sample('meshfork_managed_objects{kind="Deployment"}')).toBe(1);
+    expect(sample('meshfork_managed_objects{kind="Service"}')).toBe(0);
+    expect(sample('meshfork_workqueue_depth{state="processing"}')).toBeGreaterThanOrEqual(0);
+    expect(metrics).toContain('meshfork_reconcile_duration_seconds_bucket{le="0.005",kind="Sandbox",result="success"}');
+    expect(metrics).toContain('meshfork_workqueue_queue_duration_seconds_count{kind="Sandbox"}');
+    expect((await http(standby, '/metrics')).body).not.toContain('meshfork_reconcile_total{');
     const holder = (await leases.readNamespacedLease({ name: 'meshfork-controller', namespace: NS })).spec?.holderIdentity;
     expect(leader.stderr.join('')).toContain(`"identity":"${holder}"`);
 
