@@ -270,6 +270,20 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect(await writes()).toEqual(before);
   });
 
+  it('keeps the routes of a fork that lost its replicas, and says so in status and an Event', async () => {
+    await markAvailable('cart-v1-bob', 0);
+    await until('bob WorkloadsReady=False', async () => (await condition('bob', 'WorkloadsReady'))?.status === 'False');
+    expect(await condition('bob', 'WorkloadsReady')).toMatchObject({ reason: 'ForksUnavailable', message: `Deployment ${NS}/cart-v1-bob: 0 of 1 replicas available` });
+    expect(await condition('bob', 'Ready')).toMatchObject({ status: 'False', reason: 'ForksUnavailable' });
+    expect(await condition('bob', 'RoutingReady')).toMatchObject({ status: 'True', reason: 'Routed' });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(routeNames(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork'))).toEqual(['meshfork-alice-0', 'meshfork-bob-0', 'meshfork-baseline']);
+    const events = await kcCore().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=bob' });
+    expect(events.items.some((e) => e.type === 'Warning' && e.message === `WorkloadsReady=False: Deployment ${NS}/cart-v1-bob: 0 of 1 replicas available`)).toBe(true);
+    await markAvailable('cart-v1-bob', 1);
+    await until('bob Ready again', async () => (await condition('bob', 'Ready'))?.status === 'True');
+  });
+
   it('follows RouteGroup membership: a member gets the group key in its routes, and loses it when it leaves', async () => {
     const groupKey = deriveRoutingKey('RouteGroup', NS, 'team-x');
     await objects.create({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'RouteGroup', metadata: { name: 'team-x', namespace: NS }, spec: { match: { label: { key: 'team', value: 'x' } } } } as Obj);
