@@ -8,8 +8,9 @@ import { createHash } from 'node:crypto';
  * (any value):
  *  1. `baggage` (repeated headers joined with ','): the LAST member whose key, OWS-trimmed, is
  *     exactly the key name (OpenTelemetry JS and Go keep the last duplicate member);
- *  2. `tracestate` (joined with ','), when enabled: the FIRST member with that key (W3C Trace
- *     Context: the leftmost member is the most recent one);
+ *  2. `tracestate` (joined with ','), when enabled: the LAST member whose key is exactly the key
+ *     name (OpenTelemetry JS's TraceState keeps the last duplicate; W3C Trace Context says keys
+ *     are unique, and OpenTelemetry Go refuses a tracestate with a duplicate key altogether);
  *  3. each plain header in config order, then `uberctx-<keyName>` and `ot-baggage-<keyName>`
  *     when enabled: the whole value.
  * The key is that member's value as raw text (OWS trimmed, baggage `;properties` dropped, never
@@ -57,6 +58,22 @@ export const ROUTING_KEY_PATTERN = '^[a-z0-9]{4,32}$';
 export const KEY_NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,41}$';
 /** An HTTP header name as Istio's VirtualService header match requires it (lower case). */
 export const HEADER_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,126}$';
+/**
+ * Header names that are never a plain routing-key header (`routing.headers`), whose whole value
+ * would be the key and which the ingress guard removes wholesale: `baggage` and `tracestate` carry
+ * the key as a list member among other members; `traceparent`, `host`, `content-length` and `te`
+ * are needed by the request itself; `x-meshfork-preview-token` is the guard's preview credential.
+ * The chart's values.schema.json refuses the same names.
+ */
+export const RESERVED_HEADER_NAMES: readonly string[] = Object.freeze([
+  'baggage',
+  'tracestate',
+  'traceparent',
+  'host',
+  'content-length',
+  'te',
+  'x-meshfork-preview-token',
+]);
 
 /**
  * Derives a stable routing key for a sandbox without one, so that `synth` output is
@@ -162,13 +179,14 @@ export function baggageMemberRegex(keyName: string, key: string): string {
 }
 
 /**
- * RE2 that fully matches a joined `tracestate` value whose FIRST member with key `keyName` is
- * `keyName=key`. W3C Trace Context: list-member = key "=" value, members separated by OWS "," OWS;
- * no whitespace around "=" and no properties.
+ * RE2 that fully matches a joined `tracestate` value whose LAST member with key `keyName` is
+ * `keyName=key`: `^(.*,)? OWS K=V OWS (,NOT_K)*$`, the construction of the baggage regex. W3C
+ * Trace Context: list-member = key "=" value, members separated by OWS "," OWS; no whitespace
+ * around "=" and no properties. `K=V,K=W`, `K =V` and `K=Vx` never match.
  */
 export function tracestateMemberRegex(keyName: string, key: string): string {
   const k = literal(checkedKeyName(keyName));
-  return `^(?:${nonMemberSegment(keyName, false)},)*${OWS}${k}=${checkedKey(key)}${OWS}(?:,.*)?$`;
+  return `^(?:.*,)?${OWS}${k}=${checkedKey(key)}${OWS}(?:,${nonMemberSegment(keyName, false)})*$`;
 }
 
 /**

@@ -8,7 +8,7 @@ import { tracestateKeyValue } from './request-key.js';
 /**
  * The routing key in `ctx`, by the precedence rule (request-key.ts): the baggage member named
  * {@link currentKeyName} when there is one (its raw value), else, when tracestate is read, the
- * first `tracestate` member of that name. Undefined when absent or not `[a-z0-9]{4,32}`.
+ * last `tracestate` member of that name. Undefined when absent or not `[a-z0-9]{4,32}`.
  */
 export function routingKeyIn(ctx: Context): string | undefined {
   const name = currentKeyName();

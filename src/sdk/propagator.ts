@@ -159,9 +159,17 @@ export function isCanonicalTraceState(text: string): boolean {
  * precedence rule, see request-key.ts), serializes to it when it is canonical (see
  * isCanonicalTraceState) and is parsed into the API's own TraceState only when read, changed or
  * serialized from a non-canonical text.
+ *
+ * That parse has its routing-key member made to say what the precedence rule reads from the
+ * received text, for `get`, `set`, `unset` and `serialize` alike: the API's parser skips invalid
+ * members and trims Unicode spaces, so it can find a member the rule does not (`K=a=b,K=key1` or
+ * `\u00a0K=key1`), and of duplicate members it keeps the FIRST (`createTraceState` folds the list
+ * from the right, @opentelemetry/api 1.9 tracestate-impl.js `_parse`) where the rule and
+ * @opentelemetry/core's TraceState keep the last. Without the correction the next hop, or an
+ * application reading the trace state, would see another key than the one the mesh routed on.
  */
 export class ReceivedTraceState implements TraceState {
-  private parsed: TraceState | undefined;
+  private parsed: { readonly name: string; readonly state: TraceState } | undefined;
 
   constructor(
     readonly text: string,
@@ -169,7 +177,16 @@ export class ReceivedTraceState implements TraceState {
   ) {}
 
   private impl(): TraceState {
-    return (this.parsed ??= createTraceState(this.text));
+    const name = currentKeyName();
+    if (this.parsed?.name === name) return this.parsed.state;
+    let state = createTraceState(this.text);
+    const raw = tracestateKeyValue(this.text, name);
+    if (state.get(name) !== raw) {
+      state = state.unset(name);
+      if (isRoutingKey(raw)) state = state.set(name, raw);
+    }
+    this.parsed = { name, state };
+    return state;
   }
 
   set(key: string, value: string): TraceState {
@@ -184,22 +201,9 @@ export class ReceivedTraceState implements TraceState {
     return this.impl().get(key);
   }
 
-  /**
-   * The received text when canonical. Otherwise the API's serialization, with the routing-key
-   * member made to say what the precedence rule read from the received text: the API's parser
-   * skips invalid members and trims Unicode spaces, so it can find a member the rule does not
-   * (`K=a=b,K=key1` or `\u00a0K=key1`), which would make the next hop tagged.
-   */
+  /** The received text when canonical; otherwise the corrected parse, serialized. */
   serialize(): string {
-    if (this.canonical) return this.text;
-    let ts = this.impl();
-    const name = currentKeyName();
-    const raw = tracestateKeyValue(this.text, name);
-    if (ts.get(name) !== raw) {
-      ts = ts.unset(name);
-      if (isRoutingKey(raw)) ts = ts.set(name, raw);
-    }
-    return ts.serialize();
+    return this.canonical ? this.text : this.impl().serialize();
   }
 }
 

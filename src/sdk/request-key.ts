@@ -6,8 +6,8 @@
  * name (any value):
  *  1. `baggage` (repeated headers joined with ','): the LAST list member whose key text, OWS
  *     trimmed, is exactly the key name (OpenTelemetry JS and Go keep the last duplicate member);
- *  2. `tracestate` (joined with ','), when enabled: the FIRST member whose key is exactly the key
- *     name (W3C Trace Context: the leftmost member is the most recent);
+ *  2. `tracestate` (joined with ','), when enabled: the LAST member whose key is exactly the key
+ *     name (OpenTelemetry JS's W3C trace-context propagator keeps the last duplicate too);
  *  3. each configured plain header in order, then `uberctx-<keyName>` and `ot-baggage-<keyName>`
  *     when enabled: the whole value.
  * The key is that member's value as raw text (OWS trimmed, baggage `;properties` dropped, never
@@ -89,11 +89,12 @@ export function baggageKeyValue(text: string, keyName: string): string | undefin
 }
 
 /**
- * The raw value of the FIRST tracestate member keyed exactly `keyName` (OWS trimmed around the
+ * The raw value of the LAST tracestate member keyed exactly `keyName` (OWS trimmed around the
  * member only), or undefined when no member has that key.
  */
 export function tracestateKeyValue(text: string, keyName: string): string | undefined {
   if (!text.includes(keyName)) return undefined;
+  let found: string | undefined;
   let eq = -2; // as in baggageKeyValue: each '=' searched once
   for (let start = 0; start <= text.length; ) {
     let end = text.indexOf(',', start);
@@ -101,10 +102,10 @@ export function tracestateKeyValue(text: string, keyName: string): string | unde
     const ms = skipOws(text, start, end);
     const me = skipOwsBack(text, ms, end);
     if (eq !== -1 && eq < ms) eq = text.indexOf('=', ms);
-    if (eq !== -1 && eq < me && textAt(text, ms, eq, keyName)) return text.slice(eq + 1, me);
+    if (eq !== -1 && eq < me && textAt(text, ms, eq, keyName)) found = text.slice(eq + 1, me);
     start = end + 1;
   }
-  return undefined;
+  return found;
 }
 
 const HEADERS_OF = new WeakMap<KeyCarriers, readonly string[]>();

@@ -8,7 +8,7 @@
  *  - tracestate (W3C Trace Context): members split on ',', trimmed of OWS; key and value split at
  *    the first '='; no OWS around '=' and no properties;
  *  - plain / legacy headers: the whole value;
- *  - precedence: the LAST baggage member with the key name, else the FIRST tracestate member with
+ *  - precedence: the LAST baggage member with the key name, else the LAST tracestate member with
  *    it, else the first plain/legacy header sent; a value that is not `[a-z0-9]{4,32}` leaves the
  *    request untagged (no fallback).
  * Repeated headers are joined with ',' in arrival order, as Envoy and gRPC present them.
@@ -70,7 +70,7 @@ export function plainCarriers(config: RoutingKeyConfig): string[] {
 
 /**
  * The raw routing-key text of a request by the precedence rule, or null when no carrier holds the
- * key name at all: the LAST baggage member with the key name, else the FIRST tracestate member
+ * key name at all: the LAST baggage member with the key name, else the LAST tracestate member
  * with it (when enabled), else the first plain/legacy header sent (its whole joined value).
  */
 export function routingKeyText(config: RoutingKeyConfig, headers: RouteRequest['headers']): string | null {
@@ -79,8 +79,8 @@ export function routingKeyText(config: RoutingKeyConfig, headers: RouteRequest['
   if (inBaggage.length > 0) return (inBaggage[inBaggage.length - 1] as [string, string])[1];
   if (config.tracestate) {
     const ts = joinedHeader(headers, 'tracestate');
-    const first = ts === undefined ? undefined : tracestateMembers(ts).find(([k]) => k === config.keyName);
-    if (first !== undefined) return first[1];
+    const last = ts === undefined ? undefined : tracestateMembers(ts).findLast(([k]) => k === config.keyName);
+    if (last !== undefined) return last[1];
   }
   for (const name of plainCarriers(config)) {
     const value = joinedHeader(headers, name);

@@ -249,7 +249,9 @@ describe('routing-key precedence through the VirtualServices meshfork writes', (
     expect(route({ baggage: `k=${KEY.a},k=Alpha001` })).toBeUndefined(); // invalid last member: untagged, no fallback
     expect(route({ baggage: `k=${KEY.a};k=${KEY.b}` })).toBe('meshfork-a-1'); // a property is not a member
     expect(route({ baggage: `k=${KEY.a}`, tracestate: `k=${KEY.b}` })).toBe('meshfork-a-1'); // baggage before tracestate
-    expect(route({ baggage: 'x=1', tracestate: `k=${KEY.b},k=${KEY.a}` })).toBe('meshfork-b-1'); // first tracestate member
+    expect(route({ baggage: 'x=1', tracestate: `k=${KEY.b},k=${KEY.a}` })).toBe('meshfork-a-1'); // last tracestate member
+    expect(route({ tracestate: [`k=${KEY.a}`, ` k=${KEY.b} ,v=1`] })).toBe('meshfork-b-1'); // joined lines, OWS around the member
+    expect(route({ tracestate: `k=${KEY.a},k=` })).toBeUndefined(); // invalid last member: untagged, no fallback
     expect(route({ tracestate: `k =${KEY.b},k=${KEY.a}` })).toBe('meshfork-a-1'); // `k =` is not the key k
     expect(route({ tracestate: `k=zulu0005`, 'x-route': KEY.a })).toBeUndefined(); // a foreign key decides
     expect(route({ 'x-route': [KEY.a, KEY.a] })).toBeUndefined(); // joined `a,a` is not a key

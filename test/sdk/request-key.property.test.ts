@@ -4,10 +4,11 @@
  *   rule's text;
  * - the context the SDK's inbound path builds (`inboundContext`, through meshfork's propagator and
  *   its lazily parsed baggage/tracestate) gives the same key via `routingKeyIn`;
- * - what the SDK sends on reads as the same key at the next hop;
+ * - what the SDK sends on reads as the same key at the next hop, and so does the received trace
+ *   state (`get`, and `serialize` after the application adds a member);
  * - the baggage reader used by queues (`routingKeyFromBaggage`, general parser) agrees with the scan.
  */
-import { ROOT_CONTEXT, defaultTextMapSetter, propagation } from '@opentelemetry/api';
+import { ROOT_CONTEXT, defaultTextMapSetter, propagation, trace } from '@opentelemetry/api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoutingKey, routingKeyFromBaggage } from '../../src/sdk/baggage.js';
@@ -31,7 +32,7 @@ function oracle(h: Record<string, string>, c: KeyCarriers): { carrier: string | 
     if (values.length > 0) return { carrier: 'baggage', key: keyOf(values.at(-1)) };
   }
   if (c.tracestate !== false && h.tracestate !== undefined) {
-    const m = h.tracestate.split(',').map(trimOws).find((x) => x.includes('=') && x.slice(0, x.indexOf('=')) === c.keyName);
+    const m = h.tracestate.split(',').map(trimOws).findLast((x) => x.includes('=') && x.slice(0, x.indexOf('=')) === c.keyName);
     if (m !== undefined) return { carrier: 'tracestate', key: keyOf(m.slice(m.indexOf('=') + 1)) };
   }
   const plain = [...(c.headers ?? []), ...(c.legacyHeaders ? [`uberctx-${c.keyName}`, `ot-baggage-${c.keyName}`] : [])];
@@ -82,8 +83,11 @@ describe('routing key of a request (precedence rule)', () => {
       [{ baggage: `${K}=abcd1234, ${K}=zzzz9999` }, 'baggage', 'zzzz9999'],
       [{ baggage: `${K}=abcd1234, ${K}=BAD!` }, 'baggage', undefined],
       [{ baggage: `${K}=BAD!`, tracestate: `${K}=abcd1234`, 'x-a': 'abcd1234' }, 'baggage', undefined],
-      [{ baggage: `a=1`, tracestate: `${K}=abcd1234,${K}=zzzz9999` }, 'tracestate', 'abcd1234'],
-      [{ tracestate: `${K}=ab=cd,${K}=abcd1234` }, 'tracestate', undefined],
+      [{ baggage: `a=1`, tracestate: `${K}=abcd1234,${K}=zzzz9999` }, 'tracestate', 'zzzz9999'],
+      [{ traceparent: TP, tracestate: `${K}=zzzz9999,a=1, ${K}=abcd1234 ` }, 'tracestate', 'abcd1234'],
+      [{ tracestate: `${K}=abcd1234,${K}=ab=cd` }, 'tracestate', undefined],
+      [{ traceparent: TP, tracestate: `${K}=abcd1234,${K}=ab=cd` }, 'tracestate', undefined],
+      [{ tracestate: `${K}=ab=cd,${K}=abcd1234` }, 'tracestate', 'abcd1234'],
       [{ tracestate: `${K}= abcd1234` }, 'tracestate', undefined],
       [{ tracestate: ` ${K}=abcd1234 ` }, 'tracestate', 'abcd1234'],
       [{ 'x-b': 'zzzz9999', 'x-a': 'abcd1234' }, 'x-a', 'abcd1234'],
@@ -113,6 +117,12 @@ describe('routing key of a request (precedence rule)', () => {
         const next: Record<string, string> = {};
         propagation.inject(ctx, next, defaultTextMapSetter);
         expect(requestRoutingKey(recordGetter(next), carriers).key, JSON.stringify(next)).toBe(expected.key);
+        // the received trace state says the same to the application, and after it adds a member
+        const ts = trace.getSpanContext(ctx)?.traceState;
+        if (ts !== undefined && expected.carrier === 'tracestate') {
+          expect(keyOf(ts.get(K)), headers.tracestate).toBe(expected.key);
+          expect(requestRoutingKey(recordGetter({ tracestate: ts.set('zz', '1').serialize() }), carriers).key, headers.tracestate).toBe(expected.key);
+        }
         if (headers.baggage !== undefined && expected.carrier === 'baggage') {
           expect(routingKeyFromBaggage(headers.baggage, K)).toBe(expected.key);
         }

@@ -3,7 +3,7 @@
  * the planner writes (Bookinfo reviews with Istio's own `end-user: jason` VirtualService, the
  * sandboxes of test/security/inputs/precedence-routes/), evaluated with Envoy's semantics
  * (test/support/route-eval.ts). One precedence rule (the ingress guard and the SDK apply it too):
- * the LAST baggage member with the key name, else the FIRST tracestate member with it, else the
+ * the LAST baggage member with the key name, else the LAST tracestate member with it, else the
  * first key header sent; a value that is not a key leaves the request untagged, without falling
  * back. A split takes only requests holding no key-name member and no key header at all, so a
  * request keyed for a sandbox that does not fork reviews (`elsewhere`) is never split.
@@ -70,7 +70,11 @@ describe('several routing keys in one request: one precedence rule in the routes
     ['two members, other order', { baggage: `${K}=bravo002, ${K}=alpha001` }, 'alpha'],
     ['two baggage lines: joined in arrival order, the last wins', { baggage: [`${K}=alpha001`, `${K}=group003`] }, 'beta'],
     ['baggage before tracestate', { baggage: `${K}=alpha001`, tracestate: `${K}=bravo002` }, 'alpha'],
-    ['tracestate: the first member wins', { baggage: 'foo=1', tracestate: `${K}=bravo002,${K}=alpha001` }, 'beta'],
+    ['tracestate: the last member wins', { baggage: 'foo=1', tracestate: `${K}=bravo002,${K}=alpha001` }, 'alpha'],
+    ['tracestate: the last member wins (other order)', { tracestate: `${K}=alpha001,v=1,${K}=bravo002` }, 'beta'],
+    ['tracestate: two lines joined in arrival order, the last member wins', { tracestate: [`${K}=bravo002`, `${K}=group003`] }, 'beta'],
+    ['tracestate: an invalid last member: untagged, no fallback', { tracestate: `${K}=alpha001,${K}=NOPE` }, USER],
+    ['tracestate: a foreign last member is not split', { tracestate: `${K}=alpha001,${K}=zulu0005` }, USER],
     ['tracestate: `k =v` is no member of the key', { tracestate: `${K} =bravo002,${K}=alpha001` }, 'alpha'],
     ['a property is no member', { baggage: `${K}=alpha001;${K}=bravo002` }, 'alpha'],
     ['a value holding the member is no member', { baggage: `foo=${K}=bravo002,${K}=alpha001` }, 'alpha'],

@@ -21,7 +21,8 @@ const NOT_KEYS: Record<string, string>[] = [
   { baggage: `${K}\u3000=abcd1234` },
   { baggage: `${K}=%61bcd1234` },
   { traceparent: TP, tracestate: `\u00a0${K}=abcd1234` },
-  { traceparent: TP, tracestate: `${K}=ab=cd,${K}=abcd1234` },
+  { traceparent: TP, tracestate: `${K}=abcd1234,${K}=ab=cd` },
+  { traceparent: TP, tracestate: `${K}=abcd1234,v=1,${K}=BAD!` },
   { baggage: `${K}=BAD!`, traceparent: TP, tracestate: `${K}=abcd1234` },
 ];
 
