@@ -6,7 +6,14 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { fieldPath, type Problem } from './problem.js';
-import { COMPAT_PRESETS, DEFAULT_ROUTING_KEY_CONFIG, HEADER_NAME_PATTERN, KEY_NAME_PATTERN, type RoutingKeyConfig } from '../planner/routing-key.js';
+import {
+  COMPAT_PRESETS,
+  DEFAULT_ROUTING_KEY_CONFIG,
+  HEADER_NAME_PATTERN,
+  KEY_NAME_PATTERN,
+  RESERVED_HEADER_NAMES,
+  type RoutingKeyConfig,
+} from '../planner/routing-key.js';
 import type { PlanConfig } from '../planner/plan.js';
 import { DEFAULT_FORK_POLICY, resolveForkPolicy } from '../planner/fork-policy.js';
 import { DNS_LABEL_PATTERN } from './schema.js';
@@ -85,6 +92,17 @@ export interface RoutingOverrides {
   headers?: string[];
 }
 
+/** Why a reserved header (RESERVED_HEADER_NAMES) cannot be a plain routing-key header. */
+function reservedHeaderMessage(header: string): string {
+  const why =
+    header === 'baggage' || header === 'tracestate'
+      ? `meshfork reads the routing key from its "<keyName>=<key>" member (routing.keyName${header === 'tracestate' ? ', routing.tracestate' : ''}), never from the whole header`
+      : header === 'x-meshfork-preview-token'
+        ? "it is the ingress guard's preview credential"
+        : 'every request needs it as it is';
+  return `"${header}" cannot be a plain routing-key header: ${why}; not allowed: ${RESERVED_HEADER_NAMES.join(', ')}`;
+}
+
 /** Resolves file + flag settings to a PlanConfig, or the problems with them. */
 export function resolveConfig(file: unknown, overrides: RoutingOverrides): { config?: PlanConfig; problems: Problem[] } {
   const problems: Problem[] = [];
@@ -106,8 +124,13 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
   }
   const keyName = overrides.keyName ?? raw.routing?.keyName ?? routing.keyName;
   if (!new RegExp(KEY_NAME_PATTERN).test(keyName)) problems.push({ path: '--key-name', message: `must match ${KEY_NAME_PATTERN}` });
+  const fromFlags = overrides.headers !== undefined;
   const headers = overrides.headers ?? raw.routing?.headers ?? [...routing.headers];
-  for (const h of headers) if (!new RegExp(HEADER_NAME_PATTERN).test(h)) problems.push({ path: '--header', message: `"${h}" must match ${HEADER_NAME_PATTERN}` });
+  headers.forEach((h, i) => {
+    const path = fromFlags ? '--header' : fieldPath(['routing', 'headers', i]);
+    if (!new RegExp(HEADER_NAME_PATTERN).test(h)) problems.push({ path, message: `"${h}" must match ${HEADER_NAME_PATTERN}` });
+    else if (RESERVED_HEADER_NAMES.includes(h)) problems.push({ path, message: reservedHeaderMessage(h) });
+  });
   if (problems.length > 0) return { problems };
   return {
     config: {

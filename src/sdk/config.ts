@@ -19,8 +19,20 @@ export function currentCarriers(): KeyCarriers {
   return carriers;
 }
 
-const NAME = /^[!#$&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * A member name meshfork's routes can match (its KEY_NAME_PATTERN): lower-case, at most 42
+ * characters, the longest whose header regexes stay within Istio's 1024-character regex limit.
+ */
+const NAME = /^[a-z0-9][a-z0-9._-]{0,41}$/;
 const HEADER = /^[a-z0-9][a-z0-9-]{0,126}$/;
+/** Never plain routing-key headers (meshfork's RESERVED_HEADER_NAMES): read by member, or needed as they are. */
+const RESERVED = ['baggage', 'tracestate', 'traceparent', 'host', 'content-length', 'te', 'x-meshfork-preview-token'];
+
+/** `name` when meshfork's routes can match it as the routing-key member name; else throws a TypeError. */
+export function checkedKeyName(name: string): string {
+  if (!NAME.test(name)) throw new TypeError(`meshfork: invalid routing-key member name ${JSON.stringify(name)} (must match ${NAME.source})`);
+  return name;
+}
 
 export interface CarrierOptions {
   readonly keyName?: string | undefined;
@@ -39,10 +51,11 @@ export interface CarrierOptions {
  */
 export function setKeyName(opts: CarrierOptions): void {
   const next = opts.keyName ?? (opts.preset !== undefined ? PRESETS[opts.preset] : undefined);
-  if (next !== undefined && !NAME.test(next)) throw new TypeError(`meshfork: invalid routing-key member name ${JSON.stringify(next)}`);
+  if (next !== undefined) checkedKeyName(next);
   const headers = opts.headers?.map((h) => h.toLowerCase());
   for (const h of headers ?? []) {
     if (!HEADER.test(h)) throw new TypeError(`meshfork: invalid routing-key header name ${JSON.stringify(h)}`);
+    if (RESERVED.includes(h)) throw new TypeError(`meshfork: ${JSON.stringify(h)} cannot be a plain routing-key header (not allowed: ${RESERVED.join(', ')})`);
   }
   if (next !== undefined) keyName = next;
   carriers = Object.freeze({

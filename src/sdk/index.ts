@@ -13,7 +13,7 @@
  */
 import { context } from '@opentelemetry/api';
 import { isRoutingKey } from './baggage.js';
-import { PRESETS, type Preset, currentKeyName } from './config.js';
+import { PRESETS, type Preset, checkedKeyName, currentKeyName } from './config.js';
 import { ensureInstalled } from './install.js';
 import { contextWithRoutingKey } from './key.js';
 
@@ -71,6 +71,6 @@ export interface SandboxHeaderOptions {
  */
 export function headersForSandbox(key: string, options: SandboxHeaderOptions = {}): { baggage: string } {
   if (!isRoutingKey(key)) throw new TypeError(`meshfork: routing key must match [a-z0-9]{4,32}, got ${JSON.stringify(key)}`);
-  const name = options.keyName ?? (options.preset !== undefined ? PRESETS[options.preset] : currentKeyName());
+  const name = options.keyName !== undefined ? checkedKeyName(options.keyName) : options.preset !== undefined ? PRESETS[options.preset] : currentKeyName();
   return { baggage: `${name}=${key}` };
 }

@@ -107,7 +107,10 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
   it('refuses a missing or empty key-name list and invalid key names', () => {
     refused(['--set', 'routing.keyNames=null'], ["- at '/routing': missing property 'keyNames'"]);
     refused(['--set-json', 'routing.keyNames=[]'], ["- at '/routing/keyNames': minItems: got 0, want 1"]);
-    refused(['--set', 'routing.keyNames={Bad Key}'], ["- at '/routing/keyNames/0': 'Bad Key' does not match pattern '^[a-z0-9][a-z0-9._-]{0,62}$'"]);
+    refused(['--set', 'routing.keyNames={Bad Key}'], ["- at '/routing/keyNames/0': 'Bad Key' does not match pattern '^[a-z0-9][a-z0-9._-]{0,41}$'"]);
+    // 42 characters at most (KEY_NAME_PATTERN: the longest name whose regexes fit Istio's 1024-character limit)
+    const name43 = `k${'.'.repeat(42)}`;
+    refused(['--set', `routing.keyNames={${name43}}`], [`- at '/routing/keyNames/0': '${name43}' does not match pattern '^[a-z0-9][a-z0-9._-]{0,41}$'`]);
   });
 
   it('refuses host, baggage, tracestate, the token header, pseudo-headers and invalid names as strip headers', () => {
