@@ -6,7 +6,8 @@
  *  - `Sandbox/<namespace>/<name>`: its forks, fork Services, DestinationRules, EnvoyFilters,
  *    finalizer, TTL and status;
  *  - `Host/<namespace>/<service>`: the VirtualService(s) routing one baseline Service, holding the
- *    routes of every Sandbox forking it.
+ *    routes of every Sandbox forking it;
+ *  - `RouteGroup/<namespace>/<name>`: its status (key, members, conflicts).
  * The mapping may over-approximate (a change enqueues every key it might concern); a reconcile of
  * a key with nothing to do writes nothing.
  */
@@ -19,7 +20,10 @@ import { baselineServiceOf, forkNamespaces, isManaged, ownerOf, routesSandbox, s
 
 export type WatchedKind = 'Sandbox' | 'RouteGroup' | 'Deployment' | 'Service' | 'DestinationRule' | 'VirtualService' | 'EnvoyFilter';
 
-export type WorkKey = { kind: 'Sandbox'; namespace: string; name: string } | { kind: 'Host'; namespace: string; service: string };
+export type WorkKey =
+  | { kind: 'Sandbox'; namespace: string; name: string }
+  | { kind: 'Host'; namespace: string; service: string }
+  | { kind: 'RouteGroup'; namespace: string; name: string };
 
 export function sandboxKey(namespace: string, name: string): string {
   return `Sandbox/${namespace}/${name}`;
@@ -29,10 +33,14 @@ export function hostKey(namespace: string, service: string): string {
   return `Host/${namespace}/${service}`;
 }
 
+export function routeGroupKey(namespace: string, name: string): string {
+  return `RouteGroup/${namespace}/${name}`;
+}
+
 export function parseKey(key: string): WorkKey {
   const [kind, namespace, name, ...rest] = key.split('/');
   if (rest.length > 0 || !namespace || !name) throw new Error(`malformed work key ${JSON.stringify(key)}`);
-  if (kind === 'Sandbox') return { kind, namespace, name };
+  if (kind === 'Sandbox' || kind === 'RouteGroup') return { kind, namespace, name };
   if (kind === 'Host') return { kind, namespace, service: name };
   throw new Error(`malformed work key ${JSON.stringify(key)}`);
 }
@@ -75,11 +83,14 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
       const key = effectiveRoutingKey(sandbox);
       for (const other of view.sandboxes) if (effectiveRoutingKey(other) === key) add(sandboxKeyOf(other));
       hostKeysOfSandbox(view, sandbox).forEach(add);
+      // Membership and member conflicts of the RouteGroups of its namespace.
+      for (const g of view.routeGroups) if (namespaceOf(g) === namespace) add(routeGroupKey(namespace, g.metadata.name));
       break;
     }
     case 'RouteGroup': {
       // Membership before the change is unknown: every Sandbox of the namespace may be concerned.
       const group = object as unknown as RouteGroupObject;
+      add(routeGroupKey(namespace, group.metadata.name));
       for (const s of view.sandboxes) if (namespaceOf(s) === namespace) add(sandboxKeyOf(s));
       const key = effectiveRoutingKey(group);
       for (const s of view.sandboxes) if (effectiveRoutingKey(s) === key) add(sandboxKeyOf(s));
@@ -145,6 +156,7 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
 export function allKeys(view: ClusterView): string[] {
   const keys = new Set<string>();
   for (const s of view.sandboxes) keys.add(sandboxKeyOf(s));
+  for (const g of view.routeGroups) keys.add(routeGroupKey(namespaceOf(g), g.metadata.name));
   for (const vs of view.virtualServices) {
     const http = (vs.spec as { http?: unknown } | undefined)?.http;
     const holdsRoutes = isManaged(vs) || (Array.isArray(http) && http.some((r) => isMeshforkRoute(r as HttpRoute)));

@@ -10,6 +10,7 @@
  *    it. TTL expiry deletes the Sandbox. Deletion: its hosts are reconciled without it (routes
  *    go first); once no VirtualService holds its routes, its objects are deleted and the
  *    finalizer removed.
+ *  - RouteGroup key: its status (routing key, members, conflicts).
  *  - Host key: plan the VirtualService(s) of the host from the eligible Sandboxes (routing.ts);
  *    apply meshfork's own, read-modify-write a user's (never server-side apply it), delete
  *    meshfork's own when no Sandbox is left (a user's is written back restored).
@@ -27,11 +28,12 @@ import { namespaceOf, resolveHost } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { WorkQueue } from './work-queue.js';
 import type { ControllerMetrics } from './metrics.js';
+import { computeRouteGroupStatus } from './route-group-status.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, type WatchedKind } from './keys.js';
 import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
-import { FINALIZER, SANDBOX_NAMESPACE_LABEL, forkNamespaces, generatedFor, idOf, isManaged, serverMeta, type ClusterView } from './view.js';
+import { FINALIZER, SANDBOX_NAMESPACE_LABEL, canonicalJson, forkNamespaces, generatedFor, idOf, isManaged, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
 export const APPLIED_DIGEST_ANNOTATION = 'meshfork.dev/applied-digest';
@@ -239,7 +241,33 @@ export class Controller {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const parsed = parseKey(key);
-    return parsed.kind === 'Sandbox' ? this.reconcileSandbox(parsed.namespace, parsed.name) : this.reconcileHost(parsed.namespace, parsed.service);
+    if (parsed.kind === 'Sandbox') return this.reconcileSandbox(parsed.namespace, parsed.name);
+    if (parsed.kind === 'RouteGroup') return this.reconcileRouteGroup(parsed.namespace, parsed.name);
+    return this.reconcileHost(parsed.namespace, parsed.service);
+  }
+
+  /** RouteGroup status: key, members, conflicts; written only when it changed. */
+  private async reconcileRouteGroup(namespace: string, name: string): Promise<ReconcileResult> {
+    const view = this.view();
+    const group = view.routeGroups.find((g) => namespaceOf(g) === namespace && g.metadata.name === name);
+    if (group === undefined) return {};
+    const status = computeRouteGroupStatus(group, view, this.options.config, this.now());
+    if (canonicalJson(status) === canonicalJson(group.status ?? {})) return {};
+    try {
+      await this.customObjects.replaceNamespacedCustomObjectStatus({
+        group: API_GROUP,
+        version: API_VERSION,
+        namespace,
+        plural: 'routegroups',
+        name,
+        body: { ...group, status },
+        fieldManager: this.writer.fieldManager,
+      });
+    } catch (error) {
+      const code = apiStatus(error);
+      if (code !== 409 && code !== 404) throw error;
+    }
+    return {};
   }
 
   private async reconcileSandbox(namespace: string, name: string): Promise<ReconcileResult> {

@@ -58,8 +58,17 @@ describe('keysForObject', () => {
     expect(keysForObject('VirtualService', find('VirtualService', 'cart-meshfork'), view)).toEqual(['Host/shop/cart', 'Sandbox/shop/alice', 'Sandbox/shop/bob']);
   });
 
-  it('a RouteGroup: every Sandbox of its namespace (its membership before the change is unknown)', () => {
-    expect(keysForObject('RouteGroup', routeGroup('g', 'team', 'x') as unknown as KubeObject, view)).toEqual(['Sandbox/shop/alice', 'Sandbox/shop/bob', 'Sandbox/shop/dave', 'Sandbox/shop/erin']);
+  it('a RouteGroup: itself and every Sandbox of its namespace (its membership before the change is unknown)', () => {
+    expect(keysForObject('RouteGroup', routeGroup('g', 'team', 'x') as unknown as KubeObject, view)).toEqual([
+      'RouteGroup/shop/g',
+      'Sandbox/shop/alice',
+      'Sandbox/shop/bob',
+      'Sandbox/shop/dave',
+      'Sandbox/shop/erin',
+    ]);
+    // A Sandbox change may change the membership of every RouteGroup of its namespace.
+    const withGroup = { ...view, routeGroups: [routeGroup('g', 'team', 'x')] };
+    expect(keysForObject('Sandbox', bob as unknown as KubeObject, withGroup)).toEqual(['Host/shop/cart', 'RouteGroup/shop/g', 'Sandbox/shop/bob']);
   });
 
   it('after the caches sync: every Sandbox and every host holding routes or fork Services', () => {

@@ -5,6 +5,8 @@ import { planSandbox } from '../../src/controller/sandbox-plan.js';
 import { planHost } from '../../src/controller/routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, ttlMs } from '../../src/controller/status.js';
 import type { SandboxObject } from '../../src/api/schema.js';
+import { computeRouteGroupStatus } from '../../src/controller/route-group-status.js';
+import { effectiveRoutingKey } from '../../src/planner/plan.js';
 import { NS, baseView, routeGroup, sandbox, withApplied, withVirtualServices } from './fixtures.js';
 
 const now = new Date('2026-11-30T10:10:00Z');
@@ -166,5 +168,29 @@ describe('transitions', () => {
     ]);
     const reworded = { ...s2, conditions: s2.conditions!.map((c) => ({ ...c, message: `${c.message}!` })) };
     expect(transitions(s2, reworded)).toEqual([]);
+  });
+});
+
+describe('computeRouteGroupStatus', () => {
+  it('lists its members and its key; Ready=False when its key is taken or two members fork one workload', () => {
+    const group = routeGroup('team-x', 'team', 'x');
+    const alice = sandbox('alice', ['cart-v1'], { labels: { team: 'x' } });
+    const bob = sandbox('bob', ['pay-v1'], { labels: { team: 'x' } });
+    const other = sandbox('other', ['pay-v1'], { labels: { team: 'y' } });
+    const view = baseView({ sandboxes: [alice, bob, other], routeGroups: [group] });
+    const key = effectiveRoutingKey(group);
+    expect(computeRouteGroupStatus(group, view, undefined, now)).toEqual({
+      routingKey: key,
+      sandboxes: ['alice', 'bob'],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: '2 members', lastTransitionTime: at }],
+    });
+    const carol = sandbox('carol', ['cart-v1'], { labels: { team: 'x' } });
+    expect(computeRouteGroupStatus(group, { ...view, sandboxes: [alice, bob, carol] }, undefined, now).conditions).toEqual([
+      { type: 'Ready', status: 'False', reason: 'MembersConflict', message: 'spec.match: members "alice" and "carol" both fork Deployment shop/cart-v1', lastTransitionTime: at },
+    ]);
+    const thief = { ...group, spec: { ...group.spec, routingKey: planSandbox(other, view, undefined).routingKey } };
+    expect(computeRouteGroupStatus(thief, { ...view, routeGroups: [thief] }, undefined, now).conditions).toEqual([
+      { type: 'Ready', status: 'False', reason: 'KeyConflict', message: `spec.routingKey: routing key "${planSandbox(other, view, undefined).routingKey}" is already used by Sandbox shop/other`, lastTransitionTime: at },
+    ]);
   });
 });

@@ -295,8 +295,12 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     );
     await until('group key in alice route', async () => (await aliceRoute()).includes(groupKey));
     expect(await bobRoute()).not.toContain(groupKey);
+    const groupStatus = async () => (await get('meshfork.dev/v1alpha1', 'RouteGroup', 'team-x'))?.status as { routingKey?: string; sandboxes?: string[]; conditions?: Condition[] } | undefined;
+    await until('RouteGroup status lists alice', async () => JSON.stringify((await groupStatus())?.sandboxes) === '["alice"]');
+    expect(await groupStatus()).toMatchObject({ routingKey: groupKey, sandboxes: ['alice'], conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: '1 member' }] });
     await custom.patchNamespacedCustomObject({ ...GROUP, plural: 'sandboxes', name: 'alice', body: [{ op: 'remove', path: '/metadata/labels' }] });
     await until('group key gone from alice route', async () => !(await aliceRoute()).includes(groupKey));
+    await until('RouteGroup status lists no member', async () => JSON.stringify((await groupStatus())?.sandboxes) === '[]');
   });
 
   it('deletes routes first, then every generated object, and leaves the user VirtualService exactly as it was', async () => {
