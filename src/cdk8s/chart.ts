@@ -260,6 +260,7 @@ export class MeshforkChart extends Chart {
       services: withNamespace(inventory.services),
       virtualServices: withNamespace(inventory.virtualServices),
       destinationRules: withNamespace(inventory.destinationRules),
+      envoyFilters: withNamespace(inventory.envoyFilters ?? []),
     };
   }
 }

@@ -1,6 +1,8 @@
 /**
- * The baseline the planner reads: Deployments, Services, VirtualServices and DestinationRules,
- * each with its namespace filled in. Hosts are compared as fully qualified names.
+ * The baseline the planner reads: Deployments, Services, VirtualServices, DestinationRules and
+ * EnvoyFilters, each with its namespace filled in. Hosts are compared as fully qualified names.
+ * EnvoyFilters are read only for their identity (kind, namespace, name) and labels: a generated
+ * EnvoyFilter must not replace one meshfork did not make.
  */
 import { describeValue, type Problem } from '../api/problem.js';
 import type { KubeObject } from './kube.js';
@@ -12,6 +14,8 @@ export interface Inventory {
   readonly services: readonly KubeObject[];
   readonly virtualServices: readonly KubeObject[];
   readonly destinationRules: readonly KubeObject[];
+  /** networking.istio.io EnvoyFilters; absent reads as none. */
+  readonly envoyFilters?: readonly KubeObject[];
 }
 
 /** Sorts a mixed list of objects into an Inventory; other kinds are ignored. */
@@ -23,6 +27,7 @@ export function inventoryOf(objects: readonly KubeObject[]): Inventory {
     services: of('Service', ''),
     virtualServices: of('VirtualService', 'networking.istio.io'),
     destinationRules: of('DestinationRule', 'networking.istio.io'),
+    envoyFilters: of('EnvoyFilter', 'networking.istio.io'),
   };
 }
 
@@ -85,7 +90,7 @@ export function inventoryProblems(inventory: Inventory): Problem[] {
     c.metadata(object.metadata, kind === 'services' ? 'service' : 'subdomain');
     SPEC_CHECKS[kind](c, object['spec']);
   };
-  for (const kind of Object.keys(SPEC_CHECKS) as Array<keyof typeof SPEC_CHECKS>) for (const object of inventory[kind]) check(object, kind);
+  for (const kind of Object.keys(SPEC_CHECKS) as Array<keyof typeof SPEC_CHECKS>) for (const object of inventory[kind] ?? []) check(object, kind);
   return problems;
 }
 
@@ -253,5 +258,10 @@ const SPEC_CHECKS = {
     c.string(spec['host'], 'spec.host');
     c.record(spec['trafficPolicy'], 'spec.trafficPolicy');
     c.stringList(spec['exportTo'], 'spec.exportTo', 'namespaces');
+  },
+
+  /** Only metadata is read (the collision check); the spec is never looked at. */
+  envoyFilters(c: ShapeChecker, spec: unknown): void {
+    c.record(spec, 'spec');
   },
 };

@@ -79,6 +79,8 @@ export interface PlanResult {
   readonly routeGroupKeys: ReadonlyArray<{ namespace: string; name: string; routingKey: string; members: readonly string[] }>;
 }
 
+/** Owner of the objects the configuration asks for (the ingress guard), in problems. */
+const CONFIG_REF = 'config';
 const KIND_ORDER = ['Deployment', 'Service', 'DestinationRule', 'EnvoyFilter', 'VirtualService'];
 const MAX_SERVICE_NAME = 63;
 
@@ -310,22 +312,21 @@ export function plan(input: PlanInput): PlanResult {
   for (const [host, entry] of hostRoutes) {
     for (const owner of hostOwners.get(host) ?? []) recordOwner(`VirtualService ${entry.namespace}/${ownedVirtualServiceName(entry.serviceName)}`, owner.ref, owner.path);
   }
-  problems.push(...generatedIsolationProblems(forkRecords, objects, ownersOf));
-  problems.push(...replacedObjectProblems(input.inventory, objects, ownersOf));
   if (config.ingressGuard?.enabled) {
     const headers = [...config.routing.headers];
     if (config.routing.legacyHeaders) headers.push(`uberctx-${config.routing.keyName}`, `ot-baggage-${config.routing.keyName}`);
-    objects.push(
-      ingressGuardEnvoyFilter({
-        keyNames: [config.routing.keyName],
-        headers,
-        tokenSha256: config.ingressGuard.tokenSha256 ?? [],
-        ...(config.ingressGuard.gatewaySelector ? { gatewaySelector: config.ingressGuard.gatewaySelector } : {}),
-        ...(config.ingressGuard.namespace ? { namespace: config.ingressGuard.namespace } : {}),
-      }),
-    );
+    const guard = ingressGuardEnvoyFilter({
+      keyNames: [config.routing.keyName],
+      headers,
+      tokenSha256: config.ingressGuard.tokenSha256 ?? [],
+      ...(config.ingressGuard.gatewaySelector ? { gatewaySelector: config.ingressGuard.gatewaySelector } : {}),
+      ...(config.ingressGuard.namespace ? { namespace: config.ingressGuard.namespace } : {}),
+    });
+    recordOwner(objectRef(guard), CONFIG_REF, 'ingressGuard');
+    objects.push(guard);
   }
-
+  problems.push(...generatedIsolationProblems(forkRecords, objects, ownersOf));
+  problems.push(...replacedObjectProblems(input.inventory, objects, ownersOf));
   const failed = problems.length > 0;
   return {
     objects: failed ? [] : objects.sort(compareObjects),
@@ -362,11 +363,14 @@ function generatedIsolationProblems(
 /**
  * Generated objects replace only what they are meant to: the user VirtualServices meshfork
  * merges, and meshfork's own earlier output for the same Sandbox (same managed-by and sandbox
- * labels). Any other inventory object with the same kind, namespace and name is refused.
+ * labels; for the ingress guard, managed-by and no sandbox label). Any other inventory object
+ * with the same kind, namespace and name is refused, EnvoyFilters included (a fork's
+ * `<deployment>-<sandbox>-affinity` and the ingress guard). Two generated affinity filters never
+ * share a name without their fork Deployments sharing one, which claimName reports.
  */
 function replacedObjectProblems(inventory: Inventory, objects: readonly KubeObject[], ownersOf: ReadonlyMap<string, ReadonlyArray<{ ref: string; path: string }>>): Problem[] {
   const existing = new Map<string, KubeObject>();
-  for (const object of [...inventory.deployments, ...inventory.services, ...inventory.virtualServices, ...inventory.destinationRules]) {
+  for (const object of [...inventory.deployments, ...inventory.services, ...inventory.virtualServices, ...inventory.destinationRules, ...(inventory.envoyFilters ?? [])]) {
     existing.set(objectRef(object), object);
   }
   const problems: Problem[] = [];
@@ -378,7 +382,8 @@ function replacedObjectProblems(inventory: Inventory, objects: readonly KubeObje
     const sandboxOf = (o: KubeObject) => ownValue(o.metadata.labels, SANDBOX_LABEL);
     if (isManaged(other) && sandboxOf(other) === sandboxOf(object)) continue;
     for (const owner of ownersOf.get(id) ?? []) {
-      problems.push({ object: owner.ref, path: owner.path, message: `would replace ${id}, which already exists and is not meshfork's output for this Sandbox` });
+      const whose = owner.ref === CONFIG_REF ? "meshfork's output" : "meshfork's output for this Sandbox";
+      problems.push({ object: owner.ref, path: owner.path, message: `would replace ${id}, which already exists and is not ${whose}` });
     }
   }
   return problems;

@@ -4,7 +4,8 @@
  * matchExpressions included; selectors that cannot be read are reported, not guessed), no
  * Service or Deployment generated for another fork selects them, and no generated object has
  * the kind/namespace/name of an inventory object it does not mean to replace (only the user
- * VirtualServices meshfork merges, and meshfork's own earlier output for the same Sandbox).
+ * VirtualServices meshfork merges, and meshfork's own earlier output for the same Sandbox),
+ * EnvoyFilters (a fork's affinity filter, the ingress guard) included.
  * Inputs: test/security/inputs/planner-isolation/, read with the real loader; baseline: Bookinfo.
  */
 import { describe, expect, it } from 'vitest';
@@ -22,9 +23,13 @@ const BOOKINFO = `${FIXTURES}bookinfo/bookinfo.yaml`;
 const BOOKINFO_MTLS = `${FIXTURES}bookinfo/destination-rule-all-mtls.yaml`;
 
 function planFiles(...files: string[]) {
+  return planWith({}, ...files);
+}
+
+function planWith(config: NonNullable<Parameters<typeof plan>[0]['config']>, ...files: string[]) {
   const input = loadInputs(files.map((f) => (f.startsWith('/') ? f : INPUTS + f)), 'default');
   expect(input.problems).toEqual([]);
-  return { input, result: plan({ inventory: input.inventory, sandboxes: input.sandboxes }) };
+  return { input, result: plan({ inventory: input.inventory, sandboxes: input.sandboxes, config }) };
 }
 
 const replaced = (id: string) => `would replace ${id}, which already exists and is not meshfork's output for this Sandbox`;
@@ -46,6 +51,42 @@ describe('generated objects never replace objects they do not own', () => {
     ]);
   });
 
+  it("a fork's affinity EnvoyFilter and the ingress guard named like user EnvoyFilters", () => {
+    const { result } = planWith({ ingressGuard: { enabled: true } }, BOOKINFO, 'user-envoy-filters.yaml', 's1.yaml');
+    expect(result.objects).toEqual([]);
+    expect(result.problems).toEqual([
+      { object: 'Sandbox default/s1', path: 'spec.forks[0].forkOf.name', message: replaced('EnvoyFilter default/reviews-v1-s1-affinity') },
+      { object: 'config', path: 'ingressGuard', message: "would replace EnvoyFilter istio-system/meshfork-ingress-guard, which already exists and is not meshfork's output" },
+    ]);
+  });
+
+  it("replaces meshfork's own earlier EnvoyFilters: the guard, and a Sandbox's affinity filter only for that Sandbox", () => {
+    const { input, result } = planWith({ ingressGuard: { enabled: true } }, BOOKINFO, 's1.yaml');
+    expect(result.problems).toEqual([]);
+    const filters = result.objects.filter((o) => o.kind === 'EnvoyFilter');
+    expect(filters.map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['default/reviews-v1-s1-affinity', 'istio-system/meshfork-ingress-guard']);
+    const again = inventoryOf([...input.inventory.deployments, ...input.inventory.services, ...filters]);
+    expect(again.envoyFilters).toEqual(filters);
+    expect(plan({ inventory: again, sandboxes: input.sandboxes, config: { ingressGuard: { enabled: true } } })).toEqual(result);
+    const relabel = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, [SANDBOX_LABEL]: 'other' } } });
+    const foreign = inventoryOf([...input.inventory.deployments, ...input.inventory.services, ...filters.map(relabel)]);
+    expect(plan({ inventory: foreign, sandboxes: input.sandboxes, config: { ingressGuard: { enabled: true } } }).problems).toEqual([
+      { object: 'Sandbox default/s1', path: 'spec.forks[0].forkOf.name', message: replaced('EnvoyFilter default/reviews-v1-s1-affinity') },
+      { object: 'config', path: 'ingressGuard', message: "would replace EnvoyFilter istio-system/meshfork-ingress-guard, which already exists and is not meshfork's output" },
+    ]);
+  });
+
+  it('an EnvoyFilter whose metadata cannot be read is a problem, not a guess', () => {
+    const input = loadInputs([BOOKINFO, INPUTS + 's1.yaml'], 'default');
+    const odd = { apiVersion: 'networking.istio.io/v1alpha3', kind: 'EnvoyFilter', metadata: { name: 'Bad_Name', labels: { a: 1 } }, spec: [] } as unknown as KubeObject;
+    const result = plan({ inventory: { ...input.inventory, envoyFilters: [odd] }, sandboxes: input.sandboxes });
+    expect(result.problems).toEqual([
+      { object: 'EnvoyFilter default/Bad_Name', path: 'metadata.name', message: 'must be an RFC 1123 subdomain (a-z, 0-9, - and ., at most 253 characters)' },
+      { object: 'EnvoyFilter default/Bad_Name', path: 'metadata.labels["a"]', message: 'must be a string (label maps and selectors map strings to strings), not the number 1' },
+      { object: 'EnvoyFilter default/Bad_Name', path: 'spec', message: 'must be an object, not a list' },
+    ]);
+  });
+
   it("replaces meshfork's own earlier output for the same Sandbox, not another Sandbox's", () => {
     const { input, result } = planFiles(BOOKINFO, BOOKINFO_MTLS, 's1.yaml');
     expect(result.problems).toEqual([]);
@@ -64,7 +105,7 @@ describe('generated objects never replace objects they do not own', () => {
     const relabel = (o: KubeObject): KubeObject => (o.metadata.labels?.[SANDBOX_LABEL] ? { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, [SANDBOX_LABEL]: 'other' } } } : o);
     const foreign = inventoryOf([...input.inventory.deployments, ...input.inventory.services, ...input.inventory.destinationRules, ...result.objects.map(relabel)]);
     expect(plan({ inventory: foreign, sandboxes: input.sandboxes }).problems).toEqual(
-      ['Deployment default/reviews-v1-s1', 'Service default/reviews-s1', 'DestinationRule default/reviews-s1'].map((id) => ({
+      ['Deployment default/reviews-v1-s1', 'EnvoyFilter default/reviews-v1-s1-affinity', 'Service default/reviews-s1', 'DestinationRule default/reviews-s1'].map((id) => ({
         object: 'Sandbox default/s1',
         path: 'spec.forks[0].forkOf.name',
         message: replaced(id),
