@@ -4,7 +4,7 @@
  * deterministic output (fixed key order, sorted label maps). See docs/adr/0003-lua-filters.md.
  */
 import { forkAffinityLua, ingressGuardLua } from '../lua/index.js';
-import { managedLabels, SANDBOX_LABEL, type KubeObject } from './kube.js';
+import { managedLabels, SANDBOX_LABEL, setOwn, type KubeObject } from './kube.js';
 
 export const ENVOY_FILTER_API_VERSION = 'networking.istio.io/v1alpha3';
 export const LUA_FILTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua';
@@ -30,9 +30,10 @@ export const INGRESS_GUARD_DEFAULT_SELECTOR: Readonly<Record<string, string>> = 
   istio: 'ingressgateway',
 });
 
+/** A copy with keys in sorted order; every key an own data property (`__proto__` too). */
 function sortedLabels(labels: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of Object.keys(labels).sort()) out[key] = labels[key] as string;
+  for (const key of Object.keys(labels).sort()) setOwn(out, key, labels[key] as string);
   return out;
 }
 

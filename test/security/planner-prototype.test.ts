@@ -129,4 +129,23 @@ describe('patches cannot reach the object prototype', () => {
     expect(Object.getPrototypeOf(target.spec.template)).toBe(Object.prototype);
     expectUnpolluted();
   });
+
+  it("a __proto__ pod label reaches the affinity EnvoyFilter's workloadSelector as an own key", () => {
+    const input = loadInputs([INPUTS + 'proto-pod-label.yaml'], 'default');
+    expect(input.problems).toEqual([]);
+    const result = plan({ inventory: input.inventory, sandboxes: input.sandboxes });
+    expect(result.problems).toEqual([]);
+    const filter = result.objects.find((o) => o.kind === 'EnvoyFilter') as { spec: { workloadSelector: { labels: Record<string, string> } } } | undefined;
+    const labels = filter!.spec.workloadSelector.labels;
+    expect(Object.getPrototypeOf(labels)).toBe(Object.prototype);
+    expect(Object.entries(labels)).toEqual([
+      ['__proto__', 'x'],
+      ['app', 'web-alice'],
+      ['meshfork.dev/sandbox', 'alice'],
+      ['prototype', 'y'],
+      ['service.istio.io/canonical-name', 'web'],
+      ['service.istio.io/canonical-revision', 'alice'],
+    ]);
+    expectUnpolluted();
+  });
 });
