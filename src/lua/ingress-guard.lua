@@ -1,8 +1,8 @@
 -- meshfork ingress guard: Envoy HTTP Lua filter (LuaJIT) on ingress gateways (context GATEWAY).
 -- Requests from outside must not choose a sandbox: unless the request carries a valid preview
--- credential, remove from `baggage` and `tracestate` every member that any downstream propagator
--- could read as a routing key (keys in meshfork.keyNames, see `normalised` below), and remove the
--- routing-key headers entirely: meshfork.headers and, for every key name, the Jaeger
+-- credential, remove every member that any downstream propagator could read as a routing key
+-- (see `strip` below) from the list headers that propagators read into baggage (LISTS), and
+-- remove the routing-key headers entirely: meshfork.headers and, for every key name, the Jaeger
 -- `uberctx-<key>` and OpenTracing `ot-baggage-<key>` forms (always: OpenTelemetry's Jaeger and
 -- OT propagators turn them into baggage whether or not the mesh routes on them). The credential
 -- header itself is always removed. Other members stay untouched and in order.
@@ -106,20 +106,32 @@ local function normalised(key)
   return nil
 end
 
--- Returns `line` without the list members whose key could be read as one of meshfork.keyNames,
--- and whether any was removed. The key is the text before the first '=' or ';' of the member,
--- normalised as above: a superset of what the VirtualService regexes (`(.*,)?[ \t]*KEY[ \t]*=...`),
--- the SDK (raw key text) and OpenTelemetry's propagators accept, so nothing that routes survives
--- here or after any later hop. Everything else, including empty or malformed members, is kept
--- byte for byte.
+-- Whether a normalised key could become a routing key: it contains a key name anywhere. A key
+-- that merely equals a name is the plain case; one that only contains it (`x;KEY`, `KEY=k;` from
+-- `KEY%3Dk%3B`, `KEYx`) turns into a routing member wherever a propagator splits or writes keys
+-- differently from W3C baggage (a decoded key written back raw gives `KEY=k;=v`, which the
+-- VirtualService regex accepts), so it goes too.
+local function routingKey(key)
+  for name in pairs(meshfork.keyNames) do
+    if find(key, name, 1, true) then return true end
+  end
+  return false
+end
+
+-- Returns `line` without the list members whose key could be read as a routing key, and whether
+-- any was removed. The key is the member's text before its first '=' (properties after ';'
+-- included: Jaeger clients split `jaeger-baggage` members on '=' only), normalised as above: a
+-- superset of what the VirtualService regexes (`(.*,)?[ \t]*KEY[ \t]*=...`), the SDK (raw key
+-- text) and the propagators accept, so nothing that routes survives here or after any later
+-- hop. Everything else, including empty or malformed members, is kept byte for byte.
 local function strip(line)
   local kept, removed, pos = {}, false, 1
   while pos <= #line + 1 do
     local comma = find(line, ",", pos, true) or #line + 1
-    local e = find(line, "[=;,]", pos) or comma
+    local e = find(line, "=", pos, true) or comma
     if e > comma then e = comma end
     local key = normalised(sub(line, pos, e - 1))
-    if key == nil or meshfork.keyNames[key] then
+    if key == nil or routingKey(key) then
       removed = true
     else
       kept[#kept + 1] = sub(line, pos, comma - 1)
@@ -143,7 +155,20 @@ local function stripList(headers, name)
   return true
 end
 
--- Every header removed wholesale: the configured ones and both legacy forms of every key name.
+-- Headers whose comma-separated `key=value[;properties]` members propagators read into baggage:
+-- - `baggage` (W3C Baggage) and `tracestate` (W3C Trace Context);
+-- - `jaeger-baggage`: Jaeger's ad-hoc baggage header (`k1=v1, k2=v2`), read by the Jaeger
+--   clients (jaeger-client-go `JaegerBaggageHeader`, jaeger-client-java, -node, -cpp) and by
+--   OpenTelemetry Java's JaegerPropagator (`BAGGAGE_HEADER = "jaeger-baggage"`, members split on
+--   `\s*,\s*`, key and value on `\s*=\s*`) and OpenTelemetry Swift's JaegerBaggagePropagator;
+-- - `correlation-context`: the W3C Correlation Context draft that became Baggage
+--   (w3c/correlation-context HTTP_HEADER_FORMAT.md: `name1=value1[;properties1],...`, names
+--   url-encoded, spaces around them ignored), still read by .NET (`Correlation-Context`,
+--   System.Diagnostics.Activity baggage) and by early OpenTelemetry SDKs.
+local LISTS = { "baggage", "tracestate", "jaeger-baggage", "correlation-context" }
+
+-- Every header removed wholesale: the configured ones and both legacy forms of every key name
+-- (Jaeger `uberctx-<key>`, Jaeger "Propagation Format"; OpenTracing `ot-baggage-<key>`).
 local HEADERS = {}
 for _, name in ipairs(meshfork.headers) do HEADERS[#HEADERS + 1] = name end
 for key in pairs(meshfork.keyNames) do
@@ -159,8 +184,8 @@ local function guard(handle, headers)
       if #token <= MAX_TOKEN_BYTES and meshfork.tokenSha256[sha256hex(token)] then return end
     end
   end
-  local stripped = stripList(headers, "baggage")
-  stripped = stripList(headers, "tracestate") or stripped
+  local stripped = false
+  for _, name in ipairs(LISTS) do stripped = stripList(headers, name) or stripped end
   for _, name in ipairs(HEADERS) do
     if headers:get(name) ~= nil then
       headers:remove(name)
@@ -177,9 +202,8 @@ function envoy_on_request(handle)
     -- Envoy lets a request through when its Lua script fails (envoyproxy/envoy#14980), so fail
     -- closed here: drop every routing-key carrier wholesale.
     headers:remove(meshfork.tokenHeader)
-    headers:remove("baggage")
-    headers:remove("tracestate")
+    for _, name in ipairs(LISTS) do headers:remove(name) end
     for _, name in ipairs(HEADERS) do headers:remove(name) end
-    handle:logErr("meshfork ingress guard failed, removed baggage and tracestate: " .. tostring(err))
+    handle:logErr("meshfork ingress guard failed, removed every routing-key carrier: " .. tostring(err))
   end
 end

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ingressGuardLua, PREVIEW_TOKEN_HEADER } from '../../src/lua/index.js';
+import { baggageMemberRegex } from '../../src/planner/routing-key.js';
 import { luajitAvailable, runLua, type HeaderLine } from './harness.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -36,9 +37,39 @@ describe.skipIf(!luajitAvailable())('ingress-guard.lua under LuaJIT', () => {
     ]);
   });
 
-  it('strips every form the routing regex could accept, and keeps look-alikes', () => {
-    const r = run([['baggage', ' mf-key = v ;p, x=1, xmf-key=2, mf-keyx=3, foo=1;mf-key=4, sd-routing-key=5, mf-key;p=6, mf-key']]);
-    expect(r.headers).toEqual([['baggage', ' x=1, xmf-key=2, mf-keyx=3, foo=1;mf-key=4']]);
+  it('strips every form the routing regex could accept, and keeps members that only carry the name in a value or property', () => {
+    const r = run([['baggage', ' mf-key = v ;p, x=1, xmf-key=2, mf-keyx=3, foo=1;mf-key=4, sd-routing-key=5, mf-key;p=6, mf-key, foo=mf-key']]);
+    expect(r.headers).toEqual([['baggage', ' x=1, foo=1;mf-key=4, foo=mf-key']]);
+  });
+
+  it('strips members of jaeger-baggage and correlation-context like baggage members', () => {
+    const r = run([
+      ['jaeger-baggage', 'a=1, mf-key=abcd1234, b=2'],
+      ['correlation-context', 'MF%2Dkey=abcd1234;p=1,c=3'],
+      ['jaeger-baggage', ' sd-routing-key = abcd1234 '],
+      ['correlation-context', '\tmf-key=abcd1234'],
+      ['x-keep', '1'],
+    ]);
+    expect(r.headers).toEqual([
+      ['x-keep', '1'],
+      ['jaeger-baggage', 'a=1, b=2'],
+      ['correlation-context', 'c=3'],
+    ]);
+    const untouched: HeaderLine[] = [['jaeger-baggage', 'a=1, b=2'], ['correlation-context', 'c=3;p=mf-key']];
+    const same = run(untouched);
+    expect(same.headers).toEqual(untouched);
+    expect(same.mutations).toBe(0);
+  });
+
+  it('strips every member whose decoded key contains a key name, in every list header', () => {
+    // `mf-key%3Dabcd1234%3B` decodes to `mf-key=abcd1234;`: a propagator that decodes keys and
+    // writes them back raw would emit `mf-key=abcd1234;=x`, which the routing regex accepts.
+    expect(new RegExp(baggageMemberRegex('mf-key', 'abcd1234')).test('a=1,mf-key=abcd1234;=x')).toBe(true);
+    const line = 'a=1,mf-key%3Dabcd1234%3B=x,xmf-key=2,mf-keyx=3,foo;mf-key=4,%78MF%2Dkey%3Bp=5,t@mf-key=6,sd-routing-key-2=7,b=8';
+    for (const name of ['baggage', 'tracestate', 'jaeger-baggage', 'correlation-context']) {
+      const r = run([[name, line]]);
+      expect(r.headers, name).toEqual([[name, 'a=1,b=8']]);
+    }
   });
 
   // Bytes of the characters JavaScript's String.prototype.trim removes (OpenTelemetry JS trims
@@ -111,10 +142,11 @@ describe.skipIf(!luajitAvailable())('ingress-guard.lua under LuaJIT', () => {
     );
   });
 
-  it('keeps look-alikes that no decoding or trimming turns into a key name', () => {
-    const line = 'xmf-key=1,mf-keyx=2,mf%2Dkeyx=3,mf%2Dkey%2Dx=4,a%20b=5,foo=mf-key,foo=1;mf-key=6,mf_key=7,mf%zzkey=8,%252525=9';
-    const r = run([['baggage', line], ['tracestate', line]]);
-    expect(r.headers).toEqual([['baggage', line], ['tracestate', line]]);
+  it('keeps look-alikes whose key no decoding or trimming turns into text containing a key name', () => {
+    const line = 'mf-ke=1,f-key=2,mf%2Dk%65x=3,a%20b=5,foo=mf-key,foo=1;mf-key=6,mf_key=7,mf%zzkey=8,%252525=9,m%66key=10';
+    const headers: HeaderLine[] = ['baggage', 'tracestate', 'jaeger-baggage', 'correlation-context'].map((n) => [n, line]);
+    const r = run(headers);
+    expect(r.headers).toEqual(headers);
     expect(r.mutations).toBe(0);
   });
 
@@ -205,6 +237,8 @@ describe.skipIf(!luajitAvailable())('ingress-guard.lua under LuaJIT', () => {
         [
           ['baggage', 'a=1,mf-key=x'],
           ['tracestate', 'v=1'],
+          ['jaeger-baggage', 'mf-key=x'],
+          ['correlation-context', 'mf-key=x'],
           ['x-meshfork-routing-key', 'x'],
           [PREVIEW_TOKEN_HEADER, TOKEN],
           ['x-other', '1'],

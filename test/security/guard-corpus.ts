@@ -29,6 +29,10 @@ export interface HostileRequest {
 
 const bag = (id: string, value: string): HostileRequest => ({ id, headers: [['baggage', `a=1,${value},b=2`]] });
 const ts = (id: string, value: string): HostileRequest => ({ id, headers: [['tracestate', `${value},v=1`]] });
+/** Jaeger's ad-hoc baggage header (`k1=v1, k2=v2`). */
+const jb = (id: string, value: string): HostileRequest => ({ id, headers: [['jaeger-baggage', `a=1, ${value}, b=2`]] });
+/** The W3C Correlation Context draft header (.NET, early OpenTelemetry). */
+const cc = (id: string, value: string): HostileRequest => ({ id, headers: [['correlation-context', `a=1,${value},b=2`]] });
 
 export const CORPUS: HostileRequest[] = [
   bag('baggage plain', `${KEY}=${RK}`),
@@ -45,12 +49,21 @@ export const CORPUS: HostileRequest[] = [
   bag('baggage encoded NBSP', `%C2%A0${KEY}=${RK}`),
   bag('baggage NEL (U+0085)', `${utf8(0x85)}${KEY}=${RK}`),
   ...JS_TRIM.map((cp) => bag(`baggage U+${cp.toString(16).padStart(4, '0').toUpperCase()} (UTF-8) before and after`, `${utf8(cp)}${KEY}${utf8(cp)}=${RK}`)),
+  bag('baggage key decoding to KEY=value;', `${KEY}%3D${RK}%3B=x`),
   ts('tracestate plain', `${KEY}=${RK}`),
   ts('tracestate raw A0', `\xa0${KEY}=${RK}`),
   ts('tracestate NBSP (UTF-8)', `${utf8(0xa0)}${KEY}=${RK}`),
   ts('tracestate U+3000 (UTF-8)', `${utf8(0x3000)}${KEY}=${RK}`),
   ts('tracestate upper case', `Meshfork-Routing-Key=${RK}`),
   ts('tracestate percent', `meshfork%2Drouting%2Dkey=${RK}`),
+  jb('jaeger-baggage plain', `${KEY}=${RK}`),
+  jb('jaeger-baggage OWS', `${KEY} = ${RK}`),
+  jb('jaeger-baggage upper case', `Meshfork-Routing-Key=${RK}`),
+  jb('jaeger-baggage raw A0', `\xa0${KEY}=${RK}`),
+  { id: 'jaeger-baggage, repeated lines', headers: [['jaeger-baggage', 'a=1'], ['jaeger-baggage', `${KEY}=${RK}`]] },
+  cc('correlation-context plain', `${KEY}=${RK}`),
+  cc('correlation-context percent', `meshfork%2Drouting%2Dkey=${RK};p=1`),
+  cc('correlation-context NBSP (UTF-8)', `${utf8(0xa0)}${KEY}=${RK}`),
   { id: 'plain header', headers: [[HEADER, RK]] },
   { id: 'plain header, mixed case name', headers: [['X-Meshfork-Routing-Key', RK]] },
   { id: 'uberctx', headers: [[`uberctx-${KEY}`, RK]] },
@@ -67,6 +80,8 @@ export const CORPUS: HostileRequest[] = [
       [`uberctx-${KEY}`, RK],
       [`ot-baggage-${KEY}`, RK],
       [HEADER, RK],
+      ['jaeger-baggage', `c=3, ${KEY}=${RK}`],
+      ['correlation-context', `%6Deshfork-routing-key=${RK}`],
     ],
   },
 ];

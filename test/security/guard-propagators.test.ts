@@ -6,7 +6,10 @@
  * context and injects it into a fresh carrier, which goes over the wire to the next hop (header
  * names lower-cased, as Envoy and Node do):
  *   W3CTraceContextPropagator + W3CBaggagePropagator (@opentelemetry/core), JaegerPropagator
- *   (`uberctx-*` baggage), OTTracePropagator (`ot-baggage-*`), alone and combined in both orders.
+ *   (`uberctx-*` baggage), OTTracePropagator (`ot-baggage-*`), alone and combined in both orders;
+ *   plus two extract-only readers for headers no JavaScript propagator reads but other runtimes
+ *   do: `jaeger-baggage` as OpenTelemetry Java's JaegerPropagator and the Jaeger clients read it,
+ *   and `correlation-context` (the W3C draft that became Baggage, read by .NET) in its W3C format.
  * A service reads header bytes as latin1 (Node) or as UTF-8 (other runtimes), which decides
  * whether a multi-byte space is one the JavaScript trim removes.
  *
@@ -16,10 +19,13 @@
  * Without the guard the same corpus does reach a sandbox (the test can fail).
  */
 import {
+  type Context,
   ROOT_CONTEXT,
+  type TextMapGetter,
   type TextMapPropagator,
   defaultTextMapGetter,
   defaultTextMapSetter,
+  propagation,
 } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { JaegerPropagator } from '@opentelemetry/propagator-jaeger';
@@ -37,6 +43,57 @@ const GUARD = ingressGuardLua({ keyNames: [KEY], headers: [HEADER], tokenSha256:
 /** Every carrier the mesh can be configured to route on (legacy headers included). */
 const READ: KeyCarriers = { keyName: KEY, tracestate: true, headers: [HEADER], legacyHeaders: true };
 
+/** Adds `entries` to the context's baggage (later entries win, as in every baggage builder). */
+function withEntries(ctx: Context, entries: Array<[string, string]>): Context {
+  let bag = propagation.getBaggage(ctx) ?? propagation.createBaggage();
+  for (const [key, value] of entries) bag = bag.setEntry(key, { value });
+  return entries.length === 0 ? ctx : propagation.setBaggage(ctx, bag);
+}
+
+const headerValue = (carrier: unknown, getter: TextMapGetter, name: string): string | undefined => {
+  const v = getter.get(carrier, name);
+  return Array.isArray(v) ? v.join(',') : v;
+};
+
+/**
+ * Reads `jaeger-baggage: k1=v1, k2=v2` into baggage the way OpenTelemetry Java's JaegerPropagator
+ * does (members split on `\s*,\s*`, key and value on `\s*=\s*`, exactly two parts, no decoding;
+ * Java's split drops trailing empty parts). Injects nothing: the other propagators of the set
+ * write the baggage on.
+ */
+class JaegerBaggageHeaderReader implements TextMapPropagator {
+  extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
+    const value = headerValue(carrier, getter, 'jaeger-baggage');
+    if (value === undefined) return ctx;
+    const entries: Array<[string, string]> = [];
+    for (const part of value.split(/\s*,\s*/)) {
+      const kv = part.split(/\s*=\s*/);
+      while (kv.length > 0 && kv[kv.length - 1] === '') kv.pop();
+      if (kv.length === 2) entries.push([kv[0]!, kv[1]!]);
+    }
+    return withEntries(ctx, entries);
+  }
+  inject(): void {}
+  fields(): string[] {
+    return ['jaeger-baggage'];
+  }
+}
+
+/** Reads `correlation-context` into baggage with W3C baggage parsing (the draft's format); injects nothing. */
+class CorrelationContextReader implements TextMapPropagator {
+  private readonly w3c = new W3CBaggagePropagator();
+  extract(ctx: Context, carrier: unknown, getter: TextMapGetter): Context {
+    const value = headerValue(carrier, getter, 'correlation-context');
+    if (value === undefined) return ctx;
+    const read = propagation.getBaggage(this.w3c.extract(ROOT_CONTEXT, { baggage: value }, defaultTextMapGetter));
+    return withEntries(ctx, (read?.getAllEntries() ?? []).map(([k, e]) => [k, e.value]));
+  }
+  inject(): void {}
+  fields(): string[] {
+    return ['correlation-context'];
+  }
+}
+
 const w3c = () => [new W3CTraceContextPropagator(), new W3CBaggagePropagator()];
 const SETUPS: Record<string, () => TextMapPropagator> = {
   'W3C trace-context + baggage': () => new CompositePropagator({ propagators: w3c() }),
@@ -44,6 +101,10 @@ const SETUPS: Record<string, () => TextMapPropagator> = {
   OT: () => new OTTracePropagator(),
   'W3C, Jaeger, OT': () => new CompositePropagator({ propagators: [...w3c(), new JaegerPropagator(), new OTTracePropagator()] }),
   'Jaeger, OT, W3C': () => new CompositePropagator({ propagators: [new JaegerPropagator(), new OTTracePropagator(), ...w3c()] }),
+  'W3C, Jaeger, jaeger-baggage and correlation-context readers': () =>
+    new CompositePropagator({
+      propagators: [...w3c(), new JaegerPropagator(), new JaegerBaggageHeaderReader(), new CorrelationContextReader()],
+    }),
 };
 type Reading = 'latin1' | 'utf8';
 
@@ -148,6 +209,8 @@ describe.skipIf(!luajitAvailable())('ingress guard + real OpenTelemetry propagat
     expect(tagged.get('baggage U+3000 (UTF-8) before and after')).toMatch(/^hop 1 .*utf8/);
     expect(tagged.get('baggage upper case')).toMatch(/^hop [12] .*Jaeger/);
     expect(tagged.get('ot-baggage')).toMatch(/^hop 0/); // legacy headers routed on directly
+    expect(tagged.get('jaeger-baggage plain')).toMatch(/^hop 1 \(W3C, Jaeger, jaeger-baggage/);
+    expect(tagged.get('correlation-context percent')).toMatch(/^hop 1 \(W3C, Jaeger, jaeger-baggage/);
   });
 });
 
@@ -158,12 +221,15 @@ describe.skipIf(!luajitAvailable())('ingress guard + real OpenTelemetry propagat
  * - double-encoded: core decodes once and re-encodes with encodeURIComponent, so it stays encoded;
  * - encoded NBSP: core trims before it decodes (`decodeURIComponent(key.trim())` order);
  * - NEL (U+0085): not in JavaScript's trim set (Go's unicode.IsSpace and Python's strip remove it);
- * - tracestate upper case / percent: the API's TraceState refuses such keys and nobody decodes them.
+ * - tracestate upper case / percent: the API's TraceState refuses such keys and nobody decodes them;
+ * - a key decoding to `KEY=value;`: core re-encodes decoded keys; a propagator that writes them
+ *   back raw would emit `KEY=value;=x`, which the routing regex accepts.
  */
 const EXPECTED_UNTAGGED_WITHOUT_GUARD: string[] = [
   'baggage double-encoded',
   'baggage encoded NBSP',
   'baggage NEL (U+0085)',
+  'baggage key decoding to KEY=value;',
   'tracestate upper case',
   'tracestate percent',
 ];
