@@ -15,7 +15,7 @@ import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
 import { ownedVirtualServiceName, virtualServiceHosts } from '../planner/virtual-service.js';
 import type { SandboxVerdict } from './sandbox-plan.js';
-import { canonicalJson, generatedFor, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
+import { baselineServiceOf, canonicalJson, generatedFor, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
 
 export interface Eligibility {
   readonly eligible: boolean;
@@ -46,22 +46,50 @@ export function isRouted(view: ClusterView, sandbox: SandboxObject): boolean {
   return view.virtualServices.some((vs) => routesSandbox(vs, sandbox));
 }
 
-export function eligibility(verdict: SandboxVerdict, view: ClusterView): Eligibility {
+/**
+ * The fork Services and fork Deployments behind one forked host (FQDN) of a valid Sandbox, or
+ * behind all of its hosts when `host` is undefined; `forks` are indexes into spec.forks.
+ */
+export function forksBehind(verdict: SandboxVerdict, host?: string): { services: KubeObject[]; deployments: KubeObject[]; forks: number[] } {
+  const services = verdict.objects.filter((o) => {
+    if (o.kind !== 'Service') return false;
+    const baseline = baselineServiceOf(o);
+    return host === undefined || (baseline !== undefined && serviceFqdn(baseline.service, baseline.namespace) === host);
+  });
+  const names = new Set(services.map(objectRef));
+  const forks: number[] = [];
+  const deployments: KubeObject[] = [];
+  (verdict.plan?.forks ?? []).forEach((f, i) => {
+    const namespace = f.forkOf.split('/')[0] ?? '';
+    if (host !== undefined && !f.services.some((s) => names.has(`Service ${namespace}/${s}`))) return;
+    forks.push(i);
+    const deployment = verdict.objects.find((o) => o.kind === 'Deployment' && objectRef(o) === `Deployment ${namespace}/${f.deployment}`);
+    if (deployment !== undefined) deployments.push(deployment);
+  });
+  return { services, deployments, forks };
+}
+
+/**
+ * Whether a Sandbox may have routes on `host` (an FQDN; every host it forks when undefined): valid,
+ * not being deleted, the fork Services exist, and the forks behind them have an available
+ * replica — or it is routed there already (a fork that loses its replicas keeps its routes).
+ */
+export function eligibility(verdict: SandboxVerdict, view: ClusterView, host?: string): Eligibility {
   const sandbox = verdict.sandbox;
   if (serverMeta(sandbox).deletionTimestamp !== undefined) return { eligible: false, reason: 'the Sandbox is being deleted' };
   if (verdict.problems.length > 0) return { eligible: false, reason: 'the Sandbox spec is invalid' };
   const existing = new Map(generatedFor(view, idOf(sandbox)).map((o) => [objectRef(o), o]));
-  const missing = verdict.objects.filter((o) => o.kind === 'Service' && !existing.has(objectRef(o)));
+  const behind = forksBehind(verdict, host);
+  const missing = behind.services.filter((o) => !existing.has(objectRef(o)));
   if (missing.length > 0) return { eligible: false, reason: `waiting for fork ${missing.map(objectRef).join(', ')} to be created` };
-  const unavailable = verdict.objects
-    .filter((o) => o.kind === 'Deployment')
-    .filter((o) => {
-      const stored = existing.get(objectRef(o));
-      return stored === undefined || deploymentAvailability(stored).available < 1;
-    });
+  const unavailable = behind.deployments.filter((o) => {
+    const stored = existing.get(objectRef(o));
+    return stored === undefined || deploymentAvailability(stored).available < 1;
+  });
   if (unavailable.length === 0) return { eligible: true, reason: 'every fork has an available replica' };
   const names = unavailable.map(objectRef).join(', ');
-  if (isRouted(view, sandbox)) return { eligible: true, reason: `keeps its routes although ${names} has no available replica` };
+  const routed = host === undefined ? isRouted(view, sandbox) : virtualServicesForHost(view, host).some((vs) => routesSandbox(vs, sandbox));
+  if (routed) return { eligible: true, reason: `keeps its routes although ${names} has no available replica` };
   return { eligible: false, reason: `waiting for ${names} to have an available replica` };
 }
 
@@ -113,10 +141,22 @@ export function planHost(
 ): HostPlan {
   const closure = hostClosure(view, host);
   const fqdns = new Set(closure.map((h) => serviceFqdn(h.service, h.namespace)));
-  const candidates = [...verdicts.values()].filter(
-    (v) => v.hosts.some((h) => fqdns.has(serviceFqdn(h.service, h.namespace))) && eligibility(v, view).eligible,
-  );
-  let sandboxes = candidates.map((v) => v.sandbox);
+  const candidates: SandboxVerdict[] = [];
+  let sandboxes: SandboxObject[] = [];
+  for (const v of verdicts.values()) {
+    const hosts = [...new Set(v.hosts.map((h) => serviceFqdn(h.service, h.namespace)).filter((h) => fqdns.has(h)))];
+    const ineligible = hosts.filter((h) => !eligibility(v, view, h).eligible);
+    if (hosts.length === 0 || ineligible.length === hosts.length) continue;
+    candidates.push(v);
+    if (ineligible.length === 0) {
+      sandboxes.push(v.sandbox);
+      continue;
+    }
+    // Routes only on the hosts it is eligible for: plan it without the forks behind the others.
+    const dropped = new Set(ineligible.flatMap((h) => forksBehind(v, h).forks));
+    const forks = v.sandbox.spec.forks.filter((_f, i) => !dropped.has(i));
+    if (forks.length > 0 && (v.plan?.forks.length ?? -1) === v.sandbox.spec.forks.length) sandboxes.push({ ...v.sandbox, spec: { ...v.sandbox.spec, forks } });
+  }
   let routeGroups = uniqueGroups(candidates.flatMap((v) => v.routeGroups));
   const excluded: Problem[] = [];
   const inventory = inventoryOfView(view);

@@ -103,7 +103,7 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
       : {
           status: 'False' as const,
           reason: 'RoutesPending',
-          message: `no routes yet for ${unrouted.join(', ')}: ${routesWaitFor(verdict, view)}`,
+          message: `no routes yet for ${unrouted.map((h) => `${h} (${routesWaitFor(verdict, view, h)})`).join(', ')}`,
         };
   conditions = condition(conditions, 'RoutingReady', routing.status, routing.reason, routing.message);
   const ready =
@@ -114,8 +114,8 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
   return { ...base, conditions, forks, forkNames: forks.map((f) => f.forkOf).join(',') };
 }
 
-function routesWaitFor(verdict: SandboxVerdict, view: ClusterView): string {
-  const e = eligibility(verdict, view);
+function routesWaitFor(verdict: SandboxVerdict, view: ClusterView, host: string): string {
+  const e = eligibility(verdict, view, host);
   return e.eligible ? 'its forks are up; the VirtualService is being updated' : e.reason;
 }
 

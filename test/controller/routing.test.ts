@@ -50,6 +50,46 @@ describe('eligibility (make before break)', () => {
   });
 });
 
+describe('per-host make before break', () => {
+  it('a routed Sandbox that adds a fork gets routes to it only once that fork is available', () => {
+    const before = sandbox('alice', ['cart-v1']);
+    const up = withApplied(baseView({ sandboxes: [before] }), before, 1);
+    const routed = withVirtualServices(up, planHost(up, { namespace: NS, service: 'cart' }, verdicts(up), undefined).apply);
+    // The spec now forks pay-v1 too: its fork Service exists, its Deployment has no replica yet.
+    const after = { ...before, spec: { ...before.spec, forks: [...before.spec.forks, { forkOf: { kind: 'Deployment' as const, name: 'pay-v1' }, customizations: {} }] } };
+    const applied = withApplied({ ...routed, sandboxes: [after] }, after, 0);
+    const view = {
+      ...applied,
+      // cart-v1-alice exists twice now (before and after); keep the available one.
+      deployments: applied.deployments.filter((d, i, all) => all.findIndex((o) => o.metadata.name === d.metadata.name) === i),
+      services: applied.services.filter((d, i, all) => all.findIndex((o) => o.metadata.name === d.metadata.name) === i),
+      envoyFilters: applied.envoyFilters.filter((d, i, all) => all.findIndex((o) => o.metadata.name === d.metadata.name) === i),
+    };
+    const v = verdicts(view);
+    expect(eligibility(v.get('alice')!, view, `pay.${NS}.svc.cluster.local`)).toEqual({ eligible: false, reason: `waiting for Deployment ${NS}/pay-v1-alice to have an available replica` });
+    expect(eligibility(v.get('alice')!, view, `cart.${NS}.svc.cluster.local`)).toEqual({ eligible: true, reason: 'every fork has an available replica' });
+    const pay = planHost(view, { namespace: NS, service: 'pay' }, v, undefined);
+    expect(pay.update).toEqual([]); // no meshfork route in it, nothing to write
+    expect(pay.routed).toEqual([]);
+    expect(routeNames(planHost(view, { namespace: NS, service: 'cart' }, v, undefined).apply[0])).toEqual(['meshfork-alice-0', 'meshfork-baseline']);
+  });
+
+  it('a user VirtualService naming two hosts gets the routes of the eligible one only', () => {
+    const both: KubeObject = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'both', namespace: NS }, spec: { hosts: ['cart', 'pay'], http: [{ route: [{ destination: { host: 'cart' } }] }, { route: [{ destination: { host: 'pay' } }] }] } };
+    const alice = sandbox('alice', ['cart-v1', 'pay-v1']);
+    const applied = withApplied(baseView({ sandboxes: [alice], virtualServices: [both] }), alice, 1);
+    const view = { ...applied, deployments: applied.deployments.map((d) => (d.metadata.name === 'pay-v1-alice' ? { ...d, status: { availableReplicas: 0, observedGeneration: 1 } } : d)) };
+    const plan = planHost(view, { namespace: NS, service: 'cart' }, verdicts(view), undefined);
+    expect(plan.update.map((o) => o.metadata.name)).toEqual(['both']);
+    const http = (plan.update[0]!.spec as { http: Array<{ name?: string; route: Array<{ destination: { host: string } }> }> }).http;
+    expect(http.map((r) => [r.name, r.route[0]!.destination.host])).toEqual([
+      ['meshfork-alice-0', `cart-alice.${NS}.svc.cluster.local`],
+      [undefined, 'cart'],
+      [undefined, 'pay'],
+    ]);
+  });
+});
+
 describe('planHost', () => {
   it("routes every eligible Sandbox in meshfork's own VirtualService and leaves out the others", () => {
     const [a, b, c] = [sandbox('alice', ['cart-v1']), sandbox('bob', ['cart-v1']), sandbox('carol', ['cart-v1'])];

@@ -39,7 +39,9 @@ describe('computeStatus', () => {
     expect(s1.conditions?.find((c) => c.type === 'RoutingReady')).toMatchObject({
       status: 'False',
       reason: 'RoutesPending',
-      message: 'no routes yet for cart.shop.svc.cluster.local, pay.shop.svc.cluster.local: waiting for Deployment shop/cart-v1-alice, Deployment shop/pay-v1-alice to have an available replica',
+      message:
+        'no routes yet for cart.shop.svc.cluster.local (waiting for Deployment shop/cart-v1-alice to have an available replica), ' +
+        'pay.shop.svc.cluster.local (waiting for Deployment shop/pay-v1-alice to have an available replica)',
     });
     expect(s1.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ForksUnavailable' });
 
@@ -163,7 +165,7 @@ describe('transitions', () => {
     const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
     const s2 = computeStatus(planSandbox({ ...alice, status: s1 }, up, undefined), up, now);
     expect(transitions(s1, s2)).toEqual([
-      { type: 'Ready', status: 'False', reason: 'RoutesPending', message: 'no routes yet for cart.shop.svc.cluster.local: its forks are up; the VirtualService is being updated' },
+      { type: 'Ready', status: 'False', reason: 'RoutesPending', message: 'no routes yet for cart.shop.svc.cluster.local (its forks are up; the VirtualService is being updated)' },
       { type: 'WorkloadsReady', status: 'True', reason: 'ForksAvailable', message: '1 fork available' },
     ]);
     const reworded = { ...s2, conditions: s2.conditions!.map((c) => ({ ...c, message: `${c.message}!` })) };
