@@ -12,8 +12,12 @@
  * `automountServiceAccountToken` unset means the ServiceAccount's setting, so false -> unset and
  * unset -> true both turn it on; capabilities are compared without the `CAP_` prefix and case.
  * A container is compared with the baseline container of the same name in the same list
- * (containers, initContainers, ephemeralContainers); an added container with a container that
- * sets nothing, so it may not be privileged or add capabilities.
+ * (containers, initContainers, ephemeralContainers). A container with no such namesake (added,
+ * or renamed by the patch) is compared with every baseline container of the pod, and refused
+ * if it turns on anything relative to any one of them: it is at most as open as the most
+ * restrictive baseline container, so renaming `app` to `app2` cannot shed `app`'s
+ * `allowPrivilegeEscalation: false` or `capabilities.drop`. (A pod with no container at all is
+ * compared with a container that sets nothing.)
  */
 import type { KubeObject } from './kube.js';
 import { ownValue } from './kube.js';
@@ -140,37 +144,84 @@ function normalizeCapability(capability: unknown): string {
   return String(capability).toUpperCase().replace(/^CAP_/, '');
 }
 
+/** The baseline container a fork container is compared with, and how a message names it. */
+interface Reference {
+  readonly container: unknown;
+  /** `the baseline container "app" has false`, with `verb` and `what` filled in. */
+  was(verb: string, what: string): string;
+}
+
+/**
+ * One privilege check of a fork container against a reference container: the message when the
+ * fork turns something on that the reference has off, else undefined.
+ */
+type ContainerCheck = (at: string, fork: unknown, reference: Reference) => string | undefined;
+
+function turnedOnCheck(keys: readonly string[], flag: keyof ForkPolicyAllow, isOn: (before: unknown, after: unknown) => boolean): { flag: keyof ForkPolicyAllow; check: ContainerCheck } {
+  return {
+    flag,
+    check: (at, fork, reference) => {
+      const before = get(reference.container, 'securityContext', ...keys);
+      const after = get(fork, 'securityContext', ...keys);
+      if (!isOn(before, after)) return undefined;
+      return `${change(`${at}.${keys.join('.')}`, before, after, reference.was('has', show(before)))}; ${allowedOnly(flag)}`;
+    },
+  };
+}
+
+const CONTAINER_CHECKS: ReadonlyArray<{ flag: keyof ForkPolicyAllow; check: ContainerCheck }> = [
+  turnedOnCheck(['privileged'], 'privileged', (before, after) => after === true && before !== true),
+  // Unset means allowed (as true does): only an explicit false keeps escalation off.
+  turnedOnCheck(['allowPrivilegeEscalation'], 'privileged', (before, after) => before === false && after !== false),
+  turnedOnCheck(['windowsOptions', 'hostProcess'], 'privileged', (before, after) => after === true && before !== true),
+  {
+    flag: 'capabilities',
+    check: (at, fork, reference) => {
+      const baselineAdd = new Set(list(get(reference.container, 'securityContext', 'capabilities', 'add')).map(normalizeCapability));
+      const added = list(get(fork, 'securityContext', 'capabilities', 'add'))
+        .map(normalizeCapability)
+        .filter((c) => !baselineAdd.has(c) && !baselineAdd.has('ALL'));
+      if (added.length === 0) return undefined;
+      const had = reference.was('adds', baselineAdd.size ? [...baselineAdd].join(', ') : 'none');
+      return `would add capabilities ${[...new Set(added)].join(', ')} in ${at}.capabilities.add (${had}); ${allowedOnly('capabilities')}`;
+    },
+  },
+  {
+    flag: 'capabilities',
+    check: (at, fork, reference) => {
+      const forkDrop = new Set(list(get(fork, 'securityContext', 'capabilities', 'drop')).map(normalizeCapability));
+      const undropped = list(get(reference.container, 'securityContext', 'capabilities', 'drop'))
+        .map(normalizeCapability)
+        .filter((c) => !forkDrop.has(c) && !forkDrop.has('ALL'));
+      if (undropped.length === 0) return undefined;
+      return `would no longer drop capabilities ${[...new Set(undropped)].join(', ')} in ${at}.capabilities.drop (${reference.was('drops', 'them')}); ${allowedOnly('capabilities')}`;
+    },
+  },
+];
+
 function containerProblems(policy: ForkPolicy, baselinePod: unknown, forkPod: unknown): string[] {
   const messages: string[] = [];
+  const checks = CONTAINER_CHECKS.filter((c) => !policy.allow[c.flag]);
   for (const listName of CONTAINER_LISTS) {
-    const baselineContainers = list(get(baselinePod, listName));
+    const sameList = list(get(baselinePod, listName));
+    // Every baseline container of the pod, those of the same list first.
+    const everyBaseline = [...sameList, ...CONTAINER_LISTS.filter((l) => l !== listName).flatMap((l) => list(get(baselinePod, l)))];
     list(get(forkPod, listName)).forEach((container, index) => {
       const name = get(container, 'name');
-      const baseline = baselineContainers.find((c) => get(c, 'name') === name);
-      const baselineContainer = `the baseline container ${show(name)}`;
-      const was = (verb: string, what: string) => (baseline === undefined ? `the baseline has no container ${show(name)}` : `${baselineContainer} ${verb} ${what}`);
       const at = `spec.template.spec.${listName}[${index}].securityContext`;
-      const before = (...keys: string[]) => get(baseline, 'securityContext', ...keys);
-      const after = (...keys: string[]) => get(container, 'securityContext', ...keys);
-      const turnedOn = (keys: string[], flag: keyof ForkPolicyAllow) =>
-        messages.push(`${change(`${at}.${keys.join('.')}`, before(...keys), after(...keys), was('has', show(before(...keys))))}; ${allowedOnly(flag)}`);
-      if (!policy.allow.privileged) {
-        if (after('privileged') === true && before('privileged') !== true) turnedOn(['privileged'], 'privileged');
-        // Unset means allowed (as true does): only an explicit false keeps escalation off.
-        if (before('allowPrivilegeEscalation') === false && after('allowPrivilegeEscalation') !== false) turnedOn(['allowPrivilegeEscalation'], 'privileged');
-        if (after('windowsOptions', 'hostProcess') === true && before('windowsOptions', 'hostProcess') !== true) turnedOn(['windowsOptions', 'hostProcess'], 'privileged');
-      }
-      if (!policy.allow.capabilities) {
-        const baselineAdd = new Set(list(before('capabilities', 'add')).map(normalizeCapability));
-        const added = list(after('capabilities', 'add')).map(normalizeCapability).filter((c) => !baselineAdd.has(c) && !baselineAdd.has('ALL'));
-        if (added.length > 0) {
-          const had = was('adds', baselineAdd.size ? [...baselineAdd].join(', ') : 'none');
-          messages.push(`would add capabilities ${[...new Set(added)].join(', ')} in ${at}.capabilities.add (${had}); ${allowedOnly('capabilities')}`);
-        }
-        const forkDrop = new Set(list(after('capabilities', 'drop')).map(normalizeCapability));
-        const undropped = list(before('capabilities', 'drop')).map(normalizeCapability).filter((c) => !forkDrop.has(c) && !forkDrop.has('ALL'));
-        if (undropped.length > 0) {
-          messages.push(`would no longer drop capabilities ${[...new Set(undropped)].join(', ')} in ${at}.capabilities.drop (${baselineContainer} drops them); ${allowedOnly('capabilities')}`);
+      const sameName = sameList.find((c) => get(c, 'name') === name);
+      const named = (c: unknown, prefix = ''): Reference => ({ container: c, was: (verb, what) => `${prefix}the baseline container ${show(get(c, 'name'))} ${verb} ${what}` });
+      let references: Reference[];
+      if (sameName !== undefined) references = [named(sameName)];
+      else if (everyBaseline.length > 0) references = everyBaseline.map((c) => named(c, `the baseline has no container ${show(name)}; `));
+      else references = [{ container: undefined, was: () => `the baseline has no container ${show(name)}` }];
+      // Each check reports against the first reference the fork container is more open than.
+      for (const { check } of checks) {
+        for (const reference of references) {
+          const message = check(at, container, reference);
+          if (message === undefined) continue;
+          messages.push(message);
+          break;
         }
       }
     });

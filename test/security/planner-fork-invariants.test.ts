@@ -3,7 +3,8 @@
  * apiVersion, kind, name, namespace, selector and meshfork labels the planner gives it, and,
  * unless meshfork's `policy.allow` says otherwise, the baseline's service account, host
  * namespaces, privileges, capabilities and hostPath volumes. What the baseline already has is
- * kept. A Sandbox forks only from its own namespace (and those in `policy.forkNamespaces`) and
+ * kept; a container the baseline has no namesake for (added, or renamed) is at most as open as
+ * the most restrictive baseline container. A Sandbox forks only from its own namespace (and those in `policy.forkNamespaces`) and
  * takes at most `policy.maxSplitWeight` percent of untagged traffic.
  * Inputs: test/security/inputs/planner-fork-invariants/, read with the real loader; baseline:
  * Bookinfo from the shared fixtures, or the *-baseline.yaml inventories there.
@@ -83,11 +84,11 @@ const CASES: Array<{ file: string; baseline?: string; problems: Problem[]; allow
     allowedBy: { privileged: true, capabilities: true },
     problems: at(
       'priv',
-      'would set spec.template.spec.initContainers[0].securityContext.privileged to true (the baseline has no container "setup"); allowed only with policy.allow.privileged',
-      'would add capabilities NET_ADMIN in spec.template.spec.initContainers[0].securityContext.capabilities.add (the baseline has no container "setup"); allowed only with policy.allow.capabilities',
+      'would set spec.template.spec.initContainers[0].securityContext.privileged to true (the baseline has no container "setup"; the baseline container "reviews" has (unset)); allowed only with policy.allow.privileged',
+      'would add capabilities NET_ADMIN in spec.template.spec.initContainers[0].securityContext.capabilities.add (the baseline has no container "setup"; the baseline container "reviews" adds none); allowed only with policy.allow.capabilities',
       'would set spec.template.spec.containers[0].securityContext.privileged to true (the baseline container "reviews" has (unset)); allowed only with policy.allow.privileged',
       'would add capabilities SYS_ADMIN, NET_RAW in spec.template.spec.containers[0].securityContext.capabilities.add (the baseline container "reviews" adds none); allowed only with policy.allow.capabilities',
-      'would set spec.template.spec.ephemeralContainers[0].securityContext.privileged to true (the baseline has no container "debug"); allowed only with policy.allow.privileged',
+      'would set spec.template.spec.ephemeralContainers[0].securityContext.privileged to true (the baseline has no container "debug"; the baseline container "reviews" has (unset)); allowed only with policy.allow.privileged',
     ),
   },
   {
@@ -104,6 +105,36 @@ const CASES: Array<{ file: string; baseline?: string; problems: Problem[]; allow
       'would remove spec.template.spec.automountServiceAccountToken (the baseline has false); allowed only with policy.allow.serviceAccountName',
       'would remove spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation (the baseline container "api" has false); allowed only with policy.allow.privileged',
       'would no longer drop capabilities ALL in spec.template.spec.containers[0].securityContext.capabilities.drop (the baseline container "api" drops them); allowed only with policy.allow.capabilities',
+    ),
+  },
+  {
+    file: 'renamed-json.yaml',
+    baseline: 'hardened-baseline.yaml',
+    allowedBy: { privileged: true, capabilities: true },
+    problems: at(
+      'renamed',
+      'would remove spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation (the baseline has no container "api2"; the baseline container "api" has false); allowed only with policy.allow.privileged',
+      'would no longer drop capabilities ALL in spec.template.spec.containers[0].securityContext.capabilities.drop (the baseline has no container "api2"; the baseline container "api" drops them); allowed only with policy.allow.capabilities',
+    ),
+  },
+  {
+    file: 'renamed-strategic.yaml',
+    baseline: 'hardened-baseline.yaml',
+    allowedBy: { privileged: true, capabilities: true },
+    problems: at(
+      'swapped',
+      'would remove spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation (the baseline has no container "api2"; the baseline container "api" has false); allowed only with policy.allow.privileged',
+      'would no longer drop capabilities ALL in spec.template.spec.containers[0].securityContext.capabilities.drop (the baseline has no container "api2"; the baseline container "api" drops them); allowed only with policy.allow.capabilities',
+    ),
+  },
+  {
+    file: 'added-sidecar.yaml',
+    baseline: 'two-containers-baseline.yaml',
+    allowedBy: { privileged: true, capabilities: true },
+    problems: at(
+      'sidecar',
+      'would remove spec.template.spec.containers[2].securityContext.allowPrivilegeEscalation (the baseline has no container "tap"; the baseline container "proxy" has false); allowed only with policy.allow.privileged',
+      'would no longer drop capabilities NET_RAW in spec.template.spec.containers[2].securityContext.capabilities.drop (the baseline has no container "tap"; the baseline container "proxy" drops them); allowed only with policy.allow.capabilities',
     ),
   },
   {
@@ -139,6 +170,13 @@ describe('a patch cannot change what a fork is', () => {
       expect(planFiles([c.baseline ?? BOOKINFO, c.file], { allow: NONE_ALLOWED }).problems).toEqual(c.problems);
     });
   }
+
+  it('a renamed or added container as closed as the baseline container is planned', () => {
+    const result = planFiles(['hardened-baseline.yaml', 'renamed-keep.yaml']);
+    expect(result.problems).toEqual([]);
+    const fork = result.objects.find((o) => o.kind === 'Deployment') as KubeObject & { spec: { template: { spec: { containers: Array<{ name: string }> } } } };
+    expect(fork.spec.template.spec.containers.map((c) => c.name)).toEqual(['api2', 'debug']);
+  });
 
   it('keeps what the baseline already has: host namespaces, privileges, capabilities and hostPath', () => {
     const result = planFiles(['node-agent-baseline.yaml', 'node-agent-keep.yaml']);
