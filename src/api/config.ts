@@ -45,6 +45,9 @@ export const PolicyConfig = Type.Object(
           privileged: allowFlag('Forks may turn on privileged, allowPrivilegeEscalation and Windows hostProcess.'),
           capabilities: allowFlag("Fork containers may add capabilities beyond (and drop fewer than) the baseline container's."),
           hostPath: allowFlag('Forks may add or change hostPath volumes.'),
+          podMetadata: allowFlag(
+            'Forks may change their pod-template labels beyond the planner\'s rewrites and set, change or remove pod annotations of the istio.io, kubernetes.io and k8s.io domains (e.g. sidecar.istio.io/inject).',
+          ),
         },
         { additionalProperties: false, description: "Fork changes allowed beyond the baseline's own settings." },
       ),

@@ -56,7 +56,7 @@ export interface MeshforkChartProps {
   /**
    * meshfork configuration, the same document as `meshfork synth --config <file>`
    * (`routing: { compat, keyName, tracestate, headers, legacyHeaders }`, `ingressGuard: { enabled, ... }`,
-   * `policy: { forkNamespaces, maxSplitWeight, allow: { serviceAccountName, hostNamespaces, privileged, capabilities, hostPath } }`).
+   * `policy: { forkNamespaces, maxSplitWeight, allow: { serviceAccountName, hostNamespaces, privileged, capabilities, hostPath, podMetadata } }`).
    * @default - routing key `meshfork-routing-key` in baggage and tracestate, no ingress guard, and the
    * default policy: forks from the Sandbox's own namespace only, split weight at most 50, no
    * fork change to service account, host namespaces, privileges, capabilities or hostPath volumes

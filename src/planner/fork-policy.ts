@@ -3,8 +3,10 @@
  * baseline's identities and nothing more: a fork keeps the apiVersion, kind, name, namespace,
  * selector and meshfork labels the planner gives it, and, unless the administrator's policy
  * allows it, the baseline's service account, host namespaces, privileges, capabilities and
- * hostPath volumes. What the baseline already has is kept (the fork is a copy); only what the
- * Sandbox's customizations add is checked.
+ * hostPath volumes, and the pod-template labels and mesh/cluster annotations the planner gives it
+ * (label-selected policies must treat the fork as they treat its baseline; an annotation such as
+ * `sidecar.istio.io/inject: "false"` would take it out of the mesh). What the baseline already
+ * has is kept (the fork is a copy); only what the Sandbox's customizations add is checked.
  *
  * The privilege fields follow the Pod API (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/)
  * and the Pod Security Standards' "baseline" controls (https://kubernetes.io/docs/concepts/security/pod-security-standards/):
@@ -34,6 +36,11 @@ export interface ForkPolicyAllow {
   readonly capabilities: boolean;
   /** A fork may add or change `hostPath` volumes. @default false */
   readonly hostPath: boolean;
+  /**
+   * A fork may change its pod-template labels (beyond the planner's own rewrites) and set, change
+   * or remove pod-template annotations of the istio.io, kubernetes.io and k8s.io domains. @default false
+   */
+  readonly podMetadata: boolean;
 }
 
 /** What Sandboxes may ask of the planner (`policy` in meshfork's configuration). */
@@ -55,7 +62,7 @@ export interface ForkPolicyInput {
 export const DEFAULT_FORK_POLICY: ForkPolicy = Object.freeze({
   forkNamespaces: Object.freeze([]) as readonly string[],
   maxSplitWeight: 50,
-  allow: Object.freeze({ serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: false }),
+  allow: Object.freeze({ serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: false, podMetadata: false }),
 });
 
 /** A complete policy from a partial one, missing fields taking their defaults. */
@@ -71,6 +78,7 @@ export function resolveForkPolicy(input: ForkPolicyInput | undefined): ForkPolic
       privileged: allow.privileged ?? defaults.privileged,
       capabilities: allow.capabilities ?? defaults.capabilities,
       hostPath: allow.hostPath ?? defaults.hostPath,
+      podMetadata: allow.podMetadata ?? defaults.podMetadata,
     },
   };
 }
@@ -110,6 +118,11 @@ function change(field: string, before: unknown, after: unknown, was = `the basel
 
 const allowedOnly = (flag: keyof ForkPolicyAllow) => `allowed only with policy.allow.${flag}`;
 
+/** meshfork's own labels and annotations, which identityProblems keeps as planned. */
+function isMeshforkKey(key: string): boolean {
+  return key.startsWith('meshfork.dev/') || key === 'app.kubernetes.io/managed-by';
+}
+
 /** Fields of a Deployment the planner decides; no customization may change them. */
 function identityProblems(planned: KubeObject, fork: KubeObject): string[] {
   const messages: string[] = [];
@@ -126,7 +139,7 @@ function identityProblems(planned: KubeObject, fork: KubeObject): string[] {
   for (const at of [['metadata'], ['spec', 'template', 'metadata']]) {
     for (const field of ['labels', 'annotations']) {
       const plannedMap = asObject(get(planned, ...at, field)) ?? {};
-      for (const key of Object.keys(plannedMap).filter((k) => k.startsWith('meshfork.dev/') || k === 'app.kubernetes.io/managed-by')) {
+      for (const key of Object.keys(plannedMap).filter(isMeshforkKey)) {
         same(`${[...at, field].join('.')}["${key}"]`, plannedMap[key], get(fork, ...at, field, key));
       }
     }
@@ -273,6 +286,58 @@ function podProblems(policy: ForkPolicy, baselinePod: unknown, forkPod: unknown)
 }
 
 /**
+ * Domains (the prefix before `/`, itself or as a parent domain) of pod annotations that change
+ * how the pod joins the mesh or the cluster: `sidecar.istio.io/inject: "false"` takes the pod out
+ * of the mesh (no mTLS identity, no AuthorizationPolicy enforced at its sidecar),
+ * `traffic.sidecar.istio.io/excludeOutboundIPRanges` lets its traffic bypass the sidecar, and
+ * kubernetes.io / k8s.io annotations are read by cluster components (e.g. seccomp and AppArmor
+ * profiles, `cluster-autoscaler.kubernetes.io/safe-to-evict`).
+ * https://istio.io/latest/docs/reference/config/annotations/
+ * https://kubernetes.io/docs/reference/labels-annotations-taints/
+ */
+const PROTECTED_ANNOTATION_DOMAINS = ['istio.io', 'kubernetes.io', 'k8s.io'];
+
+function isProtectedAnnotation(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return false;
+  const prefix = key.slice(0, slash).toLowerCase();
+  return PROTECTED_ANNOTATION_DOMAINS.some((domain) => prefix === domain || prefix.endsWith(`.${domain}`));
+}
+
+/**
+ * Pod-template labels and mesh/cluster annotations the customizations change, compared with the
+ * planned fork (the baseline's plus the planner's own rewrites). Labels decide which
+ * NetworkPolicies, AuthorizationPolicies and other label-selected policies apply to the pods, so
+ * any added, changed or removed label could make the fork more open than its baseline.
+ */
+function podMetadataProblems(policy: ForkPolicy, planned: KubeObject, fork: KubeObject): string[] {
+  if (policy.allow.podMetadata) return [];
+  const messages: string[] = [];
+  const at = ['spec', 'template', 'metadata'];
+  const fields = [
+    { field: 'labels', checked: () => true, why: 'label-selected policies (NetworkPolicy, AuthorizationPolicy) would not treat the fork as its baseline' },
+    {
+      field: 'annotations',
+      checked: isProtectedAnnotation,
+      why: `annotations of the ${PROTECTED_ANNOTATION_DOMAINS.join(', ')} domains change how the pod joins the mesh and the cluster`,
+    },
+  ];
+  for (const { field, checked, why } of fields) {
+    const before = asObject(get(planned, ...at, field)) ?? {};
+    const after = asObject(get(fork, ...at, field)) ?? {};
+    // meshfork's planned keys are identityProblems' to report.
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => checked(k) && !(isMeshforkKey(k) && Object.hasOwn(before, k))).sort();
+    for (const key of keys) {
+      const was = ownValue(before, key);
+      const now = ownValue(after, key);
+      if (canonical(was) === canonical(now)) continue;
+      messages.push(`${change(`${at.join('.')}.${field}["${key}"]`, was, now, `the planned fork has ${show(was)}`)}; ${why}; ${allowedOnly('podMetadata')}`);
+    }
+  }
+  return messages;
+}
+
+/**
  * How the customized `fork` breaks the policy, compared with `planned` (the fork as the planner
  * made it, before customizations) for identity fields and with `baseline` for privileges.
  * Each message names the field and what changed; the caller prefixes the Sandbox field.
@@ -282,6 +347,7 @@ export function forkPolicyViolations(args: { policy: ForkPolicy; baseline: KubeO
   const forkPod = get(args.fork, 'spec', 'template', 'spec');
   return [
     ...identityProblems(args.planned, args.fork),
+    ...podMetadataProblems(args.policy, args.planned, args.fork),
     ...podProblems(args.policy, baselinePod, forkPod),
     ...containerProblems(args.policy, baselinePod, forkPod),
   ];

@@ -46,7 +46,8 @@ export interface PlanConfig {
   /**
    * What Sandboxes may ask for: namespaces to fork from besides their own, the largest split
    * weight, and fork changes beyond the baseline's settings (service account, host namespaces,
-   * privileges, capabilities, hostPath volumes). Missing fields take their defaults.
+   * privileges, capabilities, hostPath volumes, pod labels and mesh annotations). Missing fields
+   * take their defaults.
    * @default { forkNamespaces: [], maxSplitWeight: 50, allow: all false } (DEFAULT_FORK_POLICY)
    */
   readonly policy?: ForkPolicyInput;

@@ -29,6 +29,8 @@ function planFiles(files: string[], policy?: ForkPolicyInput, namespace = 'defau
   return plan({ inventory: input.inventory, sandboxes: input.sandboxes, ...(policy ? { config: { policy } } : {}) });
 }
 
+const LABELS = 'label-selected policies (NetworkPolicy, AuthorizationPolicy) would not treat the fork as its baseline; allowed only with policy.allow.podMetadata';
+const ANNOTATIONS = 'annotations of the istio.io, kubernetes.io, k8s.io domains change how the pod joins the mesh and the cluster; allowed only with policy.allow.podMetadata';
 const FIXED = '; a fork keeps the apiVersion, kind, name, namespace, selector and meshfork labels the planner gives it';
 const at = (sandbox: string, ...messages: string[]): Problem[] =>
   messages.map((message) => ({ object: `Sandbox default/${sandbox}`, path: 'spec.forks[0].customizations.patch', message }));
@@ -138,6 +140,28 @@ const CASES: Array<{ file: string; baseline?: string; problems: Problem[]; allow
     ),
   },
   {
+    file: 'pod-metadata.yaml',
+    allowedBy: { podMetadata: true },
+    problems: at(
+      'podmeta',
+      `would set spec.template.metadata.labels["meshfork.dev/other"] to "x" (the planned fork has (unset)); ${LABELS}`,
+      `would set spec.template.metadata.labels["role"] to "db-admin" (the planned fork has (unset)); ${LABELS}`,
+      `would set spec.template.metadata.annotations["container.apparmor.security.beta.kubernetes.io/reviews"] to "unconfined" (the planned fork has (unset)); ${ANNOTATIONS}`,
+      `would set spec.template.metadata.annotations["sidecar.istio.io/inject"] to "false" (the planned fork has (unset)); ${ANNOTATIONS}`,
+      `would set spec.template.metadata.annotations["traffic.sidecar.istio.io/excludeOutboundIPRanges"] to "0.0.0.0/0" (the planned fork has (unset)); ${ANNOTATIONS}`,
+    ),
+  },
+  {
+    file: 'pod-metadata-removed.yaml',
+    baseline: 'injected-baseline.yaml',
+    allowedBy: { podMetadata: true },
+    problems: at(
+      'unmeshed',
+      `would remove spec.template.metadata.labels["egress"] (the planned fork has "restricted"); ${LABELS}`,
+      `would remove spec.template.metadata.annotations["sidecar.istio.io/inject"] (the planned fork has "true"); ${ANNOTATIONS}`,
+    ),
+  },
+  {
     file: 'node-agent-widen.yaml',
     baseline: 'node-agent-baseline.yaml',
     allowedBy: { hostPath: true, capabilities: true },
@@ -149,7 +173,7 @@ const CASES: Array<{ file: string; baseline?: string; problems: Problem[]; allow
   },
 ];
 
-const NONE_ALLOWED = { serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: false };
+const NONE_ALLOWED = { serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: false, podMetadata: false };
 
 describe('a patch cannot change what a fork is', () => {
   for (const c of CASES) {
@@ -226,13 +250,13 @@ describe('policy in the configuration file', () => {
     expect(resolveConfig({}, {}).config?.policy).toEqual({
       forkNamespaces: [],
       maxSplitWeight: 50,
-      allow: { serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: false },
+      allow: { serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: false, podMetadata: false },
     });
     const { config } = resolveConfig({ policy: { maxSplitWeight: 100, forkNamespaces: ['shop'], allow: { hostPath: true } } }, {});
     expect(config?.policy).toEqual({
       forkNamespaces: ['shop'],
       maxSplitWeight: 100,
-      allow: { serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: true },
+      allow: { serviceAccountName: false, hostNamespaces: false, privileged: false, capabilities: false, hostPath: true, podMetadata: false },
     });
     const input = loadInputs([BOOKINFO, INPUTS + 'split.yaml'], 'default');
     expect(plan({ inventory: input.inventory, sandboxes: input.sandboxes, config: config! }).problems).toEqual([]);

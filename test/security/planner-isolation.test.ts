@@ -136,7 +136,8 @@ describe('no other selector reaches the fork pods', () => {
   });
 
   it("a patch that puts a fork behind another fork's Service", () => {
-    const { result } = planFiles('tiers.yaml', 'tiers-sandbox.yaml');
+    // Pod labels changed with policy.allow.podMetadata: isolation is still checked.
+    const { result } = planWith({ policy: { allow: { podMetadata: true } } }, 'tiers.yaml', 'tiers-sandbox.yaml');
     expect(result.objects).toEqual([]);
     expect(result.problems).toEqual([
       { object: 'Sandbox default/s', path: 'spec.forks[1].customizations.patch.value', message: 'after the patch Service default/web-s (generated for Sandbox default/s) selects the fork pods' },
