@@ -166,5 +166,10 @@ export function allKeys(view: ClusterView): string[] {
     const baseline = baselineServiceOf(svc);
     if (ownerOf(svc) && baseline) keys.add(hostKey(baseline.namespace, baseline.service));
   }
+  // Owners of generated objects, existing or not (a missing one's objects are orphans to delete).
+  for (const o of [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters]) {
+    const owner = ownerOf(o);
+    if (owner) keys.add(sandboxKey(owner.namespace, owner.name));
+  }
   return [...keys].sort();
 }

@@ -33,7 +33,7 @@ import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, type Watc
 import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
-import { FINALIZER, SANDBOX_NAMESPACE_LABEL, canonicalJson, forkNamespaces, generatedFor, idOf, isManaged, serverMeta, type ClusterView } from './view.js';
+import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, idOf, isManaged, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
 export const APPLIED_DIGEST_ANNOTATION = 'meshfork.dev/applied-digest';
@@ -273,7 +273,7 @@ export class Controller {
   private async reconcileSandbox(namespace: string, name: string): Promise<ReconcileResult> {
     const view = this.view();
     const sandbox = view.sandboxes.find((s) => namespaceOf(s) === namespace && s.metadata.name === name);
-    if (sandbox === undefined) return {};
+    if (sandbox === undefined) return this.collectOrphans({ namespace, name }, view);
     if (serverMeta(sandbox).deletionTimestamp !== undefined) return this.finalize(sandbox, view);
     const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
     if (!finalizers.includes(FINALIZER)) {
@@ -335,17 +335,47 @@ export class Controller {
    */
   private async deleteStale(sandbox: SandboxObject, verdict: SandboxVerdict, view: ClusterView): Promise<number | undefined> {
     const wanted = new Set(verdict.objects.map(objectRef));
-    const stale = generatedFor(view, idOf(sandbox)).filter((o) => !wanted.has(objectRef(o)));
-    if (stale.length === 0) return undefined;
-    const staleHosts = new Set(stale.filter((o) => o.kind === 'Service').map((o) => `${o.metadata.name}.${namespaceOf(o)}.svc.cluster.local`));
+    return this.deleteUnrouted(
+      generatedFor(view, idOf(sandbox)).filter((o) => !wanted.has(objectRef(o))),
+      view,
+    );
+  }
+
+  /**
+   * Deletes generated objects once no VirtualService routes to their fork Services; returns a
+   * requeue delay while one still does.
+   */
+  private async deleteUnrouted(objects: readonly KubeObject[], view: ClusterView): Promise<number | undefined> {
+    if (objects.length === 0) return undefined;
+    const hosts = new Set(objects.filter((o) => o.kind === 'Service').map((o) => `${o.metadata.name}.${namespaceOf(o)}.svc.cluster.local`));
     const stillRouted = view.virtualServices.some((vs) =>
       ((vs.spec as { http?: Array<{ route?: Array<{ destination?: { host?: string } }> }> } | undefined)?.http ?? []).some((r) =>
-        (r.route ?? []).some((d) => typeof d.destination?.host === 'string' && staleHosts.has(resolveHost(d.destination.host, namespaceOf(vs)))),
+        (r.route ?? []).some((d) => typeof d.destination?.host === 'string' && hosts.has(resolveHost(d.destination.host, namespaceOf(vs)))),
       ),
     );
     if (stillRouted) return this.options.routeWaitMs ?? 1_000;
-    for (const object of stale) await this.writer.deleteManaged(refOf(object as KubernetesObject));
+    for (const object of objects) await this.writer.deleteManaged(refOf(object as KubernetesObject));
     return undefined;
+  }
+
+  /**
+   * Objects generated for a Sandbox that no longer exists (removed without its finalizer running,
+   * e.g. with the finalizer edited away while the controller was down): their routes go first
+   * (the hosts are reconciled without it), then they are deleted. The Sandbox's absence is
+   * confirmed with a read, so a cache that has not seen a new Sandbox yet deletes nothing.
+   */
+  private async collectOrphans(id: { namespace: string; name: string }, view: ClusterView): Promise<ReconcileResult> {
+    const orphans = generatedFor(view, id);
+    if (orphans.length === 0) return {};
+    const live = await this.writer.read({ apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'Sandbox', namespace: id.namespace, name: id.name });
+    if (live !== undefined) return { requeueAfterMs: this.options.routeWaitMs ?? 1_000 };
+    for (const service of orphans) {
+      const baseline = service.kind === 'Service' ? baselineServiceOf(service) : undefined;
+      if (baseline) this.queue.add(hostKey(baseline.namespace, baseline.service));
+    }
+    const wait = await this.deleteUnrouted(orphans, view);
+    if (wait === undefined) this.log({ level: 'info', msg: 'deleted objects of a Sandbox that no longer exists', key: `Sandbox/${id.namespace}/${id.name}`, sandbox: id.name, namespace: id.namespace, objects: orphans.map(objectRef) });
+    return wait === undefined ? {} : { requeueAfterMs: wait };
   }
 
   private async finalize(sandbox: SandboxObject, view: ClusterView): Promise<ReconcileResult> {

@@ -398,6 +398,21 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect(await get('networking.istio.io/v1', 'VirtualService', 'tmp-meshfork')).toBeUndefined();
   });
 
+  it('after a restart, deletes what it generated for a Sandbox that no longer exists, and nothing else', async () => {
+    await controller.stop();
+    const orphan = (name: string, labels: Record<string, string>): Obj => ({ ...deployment(name, name), metadata: { name, namespace: NS, labels } }) as Obj;
+    // Left behind by a Sandbox deleted with its finalizer edited away while no controller ran.
+    await objects.create(orphan('web-v1-ghost', { 'app.kubernetes.io/managed-by': 'meshfork', 'meshfork.dev/sandbox': 'ghost', 'meshfork.dev/sandbox-namespace': NS }));
+    // Not meshfork's: the same sandbox label without managed-by.
+    await objects.create(orphan('web-v1-lookalike', { 'meshfork.dev/sandbox': 'ghost' }));
+    controller = new Controller({ kubeConfig: cp().kubeConfig, namespaces: [NS], workers: 4, routeWaitMs: 200, log: (e) => logs.push(e), now: () => new Date(Date.now() + skewMs) });
+    await controller.start();
+    await until('orphan deleted', async () => (await get('apps/v1', 'Deployment', 'web-v1-ghost')) === undefined);
+    await controller.idle();
+    expect(await get('apps/v1', 'Deployment', 'web-v1-lookalike')).toBeDefined();
+    expect(logs.find((l) => l.msg === 'deleted objects of a Sandbox that no longer exists')).toMatchObject({ sandbox: 'ghost', objects: [`Deployment ${NS}/web-v1-ghost`] });
+  });
+
   it('deletes a Sandbox whose TTL ran out, and reports when it will', async () => {
     await objects.create(sandboxObject('short', ['cart-v1'], { ttl: { duration: '1h' } }));
     await until('short expiresAt', async () => (await sandboxStatus('short')).expiresAt);
