@@ -260,6 +260,11 @@ describe('policy in the configuration file', () => {
     });
     const input = loadInputs([BOOKINFO, INPUTS + 'split.yaml'], 'default');
     expect(plan({ inventory: input.inventory, sandboxes: input.sandboxes, config: config! }).problems).toEqual([]);
+    const podMetadata = resolveConfig({ policy: { allow: { podMetadata: true } } }, {});
+    expect(podMetadata.problems).toEqual([]);
+    expect(podMetadata.config?.policy?.allow?.podMetadata).toBe(true);
+    const meta = loadInputs([BOOKINFO, INPUTS + 'pod-metadata.yaml'], 'default');
+    expect(plan({ inventory: meta.inventory, sandboxes: meta.sandboxes, config: podMetadata.config! }).problems).toEqual([]);
   });
 
   it('reaches the planner from the cdk8s chart config', () => {
