@@ -5,9 +5,10 @@
  * Each suite bounds its own time; the whole run stays well under two minutes.
  */
 import { type BenchResult, type BenchSuite, benchLine, table } from './report.js';
+import { manifestsSuite } from './manifests.js';
 import { sdkSuite } from './sdk.js';
 
-const SUITES: readonly BenchSuite[] = [sdkSuite];
+const SUITES: readonly BenchSuite[] = [sdkSuite, manifestsSuite];
 
 const only = process.argv.slice(2);
 const started = Date.now();

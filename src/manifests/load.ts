@@ -4,7 +4,7 @@
  * refused), namespaces defaulted like kubectl does, and Sandbox / RouteGroup objects validated.
  * Every problem carries the file (and line) it came from; nothing in the input makes this throw.
  */
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { isCollection, isMap, isPair, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import { describeValue, type Problem } from '../api/problem.js';
 import { DNS_LABEL_PATTERN, GROUP_VERSION, type RouteGroupObject, type SandboxObject } from '../api/schema.js';
 import { routeGroupValidParts, sandboxValidParts, validateRouteGroup, validateSandbox } from '../api/validate.js';
@@ -85,14 +85,20 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
       continue;
     }
     const lineCounter = new LineCounter();
-    const documents = parseAllDocuments(decoded.text, { lineCounter, prettyErrors: false });
+    // The parser's own duplicate-key check compares each key with every earlier key of its map
+    // (quadratic: 40k keys in one map take half a minute); duplicateKeyOffsets does it in one pass.
+    const documents = parseAllDocuments(decoded.text, { lineCounter, prettyErrors: false, uniqueKeys: false });
     const list = Array.isArray(documents) ? documents : [documents];
     let fileExpanded = 0;
     for (const [index, doc] of list.entries()) {
-      if (doc.errors.length > 0) {
+      const errors = [
+        ...doc.errors.map((error) => ({ offset: error.pos[0], message: error.message })),
+        ...duplicateKeyOffsets(doc.contents).map((offset) => ({ offset, message: DUPLICATE_KEY })),
+      ].sort((a, b) => a.offset - b.offset);
+      if (errors.length > 0) {
         complete = false;
-        for (const error of doc.errors) {
-          const pos = lineCounter.linePos(error.pos[0]);
+        for (const error of errors) {
+          const pos = lineCounter.linePos(error.offset);
           const message = error.message.includes('Maximum call stack size exceeded') ? `nested too deeply to parse (at most ${MAX_DEPTH} levels are read)` : error.message.split('\n')[0];
           problems.push({ file: `${file}:${pos.line}:${pos.col}`, path: '', message: `YAML: ${message}` });
         }
@@ -198,6 +204,38 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
   }
 
   return { inventory: inventoryOf(objects), sandboxes, routeGroups, partial, complete, sources, problems };
+}
+
+const DUPLICATE_KEY = 'Map keys must be unique';
+
+/**
+ * Source offsets, ascending, of the keys that repeat an earlier key of the same map, anywhere in
+ * a composed YAML node tree, in one pass (a Set per map). Keys are equal as the yaml library defines it for
+ * its own check: scalars with strictly equal values (`k`, `"k"` and `!!str k` are one key, so are
+ * `1` and `1.0`, `null` and `~`; `.nan` never repeats); collection and alias keys never repeat.
+ * Walks with an explicit stack, so nesting depth costs no call stack.
+ */
+export function duplicateKeyOffsets(root: unknown): number[] {
+  const offsets: number[] = [];
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (!isCollection(node)) continue;
+    const seen = isMap(node) ? new Set<unknown>() : undefined;
+    for (const item of node.items) {
+      if (!isPair(item)) {
+        stack.push(item);
+        continue;
+      }
+      const key = item.key;
+      if (seen !== undefined && isScalar(key) && !Number.isNaN(key.value)) {
+        if (seen.has(key.value)) offsets.push(key.range?.[0] ?? 0);
+        else seen.add(key.value);
+      }
+      stack.push(key, item.value);
+    }
+  }
+  return offsets.sort((a, b) => a - b);
 }
 
 /** What is wrong with an object's name and namespace, if anything. */
