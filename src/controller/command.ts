@@ -27,6 +27,7 @@ interface ControllerFlags {
   leaseNamespace: string;
   leaseName: string;
   healthAddress: string;
+  configMap?: { namespace: string; name: string };
 }
 
 const NAMESPACE = new RegExp(DNS_LABEL_PATTERN);
@@ -36,6 +37,15 @@ function parseNamespaces(text: string): string[] {
   const bad = list.filter((n) => n.length > 63 || !NAMESPACE.test(n));
   if (list.length === 0 || bad.length > 0) throw new InvalidArgumentError('give namespace names separated by commas (RFC 1123 labels)');
   return list;
+}
+
+function parseConfigMap(text: string): { namespace: string; name: string } {
+  const [namespace, name, ...rest] = text.split('/');
+  const subdomain = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+  if (rest.length > 0 || !namespace || !name || !NAMESPACE.test(namespace) || namespace.length > 63 || !subdomain.test(name)) {
+    throw new InvalidArgumentError('give <namespace>/<name> of a ConfigMap');
+  }
+  return { namespace, name };
 }
 
 function parseWorkers(text: string): number {
@@ -69,7 +79,14 @@ async function run(flags: ControllerFlags): Promise<void> {
     depth: () => controller?.queue.metrics() ?? { depth: 0, delayed: 0, processing: 0 },
     managed: () => controller?.managedCounts() ?? {},
   });
-  controller = new Controller({ kubeConfig, workers: flags.workers, config, metrics, ...(flags.namespaces ? { namespaces: flags.namespaces } : {}) });
+  controller = new Controller({
+    kubeConfig,
+    workers: flags.workers,
+    config,
+    metrics,
+    ...(flags.namespaces ? { namespaces: flags.namespaces } : {}),
+    ...(flags.configMap ? { configMap: flags.configMap } : {}),
+  });
   const abort = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
   let leading = false;
@@ -129,6 +146,7 @@ export function controllerCommand(): Command {
     .option('--namespaces <list>', 'watch only these namespaces, comma-separated (default: all)', parseNamespaces)
     .option('--workers <n>', 'concurrent reconciles', parseWorkers, 4)
     .option('--config <file>', 'meshfork configuration file (routing keys, policy), as for synth')
+    .option('--config-map <namespace/name>', 'follow the configuration in this ConfigMap (key config.yaml; a bad edit is reported and ignored)', parseConfigMap)
     .option('--leader-elect', 'take part in leader election on a coordination.k8s.io Lease (run several replicas)')
     .option('--lease-namespace <namespace>', 'namespace of the Lease', process.env['POD_NAMESPACE'] ?? 'default')
     .option('--lease-name <name>', 'name of the Lease', 'meshfork-controller')

@@ -18,7 +18,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
 import { ClusterWriter, apiStatus, refOf } from '../cluster/write.js';
 import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
@@ -29,6 +29,7 @@ import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { WorkQueue } from './work-queue.js';
 import type { ControllerMetrics } from './metrics.js';
 import { computeRouteGroupStatus } from './route-group-status.js';
+import { configFromData } from './config-map.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, type WatchedKind } from './keys.js';
 import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
@@ -65,6 +66,8 @@ export interface ControllerOptions {
   readonly log?: (entry: LogEntry) => void;
   /** Prometheus metrics to record into (see metrics.ts). */
   readonly metrics?: ControllerMetrics;
+  /** Read the configuration from this ConfigMap (key config.yaml) and follow its edits. */
+  readonly configMap?: { readonly namespace: string; readonly name: string };
 }
 
 const SANDBOX_PLURAL = 'sandboxes';
@@ -115,6 +118,9 @@ export class Controller {
   private synced = false;
   private readonly log: (entry: LogEntry) => void;
   private readonly now: () => Date;
+  /** The configuration in effect (the last good one of the ConfigMap, when one is watched). */
+  private config: Partial<PlanConfig> | undefined;
+  private configInformer: SharedInformer<V1ConfigMap & KubernetesObject> | undefined;
   /** Reconciles finished, by key kind and result (for tests and metrics). */
   readonly counts = new Map<string, number>();
 
@@ -125,6 +131,7 @@ export class Controller {
     this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
     this.log = options.log ?? defaultLog;
     this.now = options.now ?? (() => new Date());
+    this.config = options.config;
     this.queue.onDequeue = (key, waitedMs) => options.metrics?.queueSeconds.observe({ kind: key.split('/')[0] }, waitedMs / 1000);
   }
 
@@ -163,6 +170,7 @@ export class Controller {
       for (const informer of list) informer.onEvent((_type, object) => this.onEvent(kind, object));
       this.informers.set(kind, list);
     }
+    if (this.options.configMap !== undefined) await this.watchConfigMap(this.options.configMap);
     await Promise.all([...this.informers.values()].flat().map((i) => i.start()));
     this.synced = true;
     for (const key of allKeys(this.view())) this.queue.add(key);
@@ -175,7 +183,47 @@ export class Controller {
     await this.queue.drained();
     await Promise.all(this.workers);
     await Promise.all([...this.informers.values()].flat().map((i) => i.stop()));
+    await this.configInformer?.stop();
   }
+
+  /** The configuration in effect. */
+  get currentConfig(): Partial<PlanConfig> | undefined {
+    return this.config;
+  }
+
+  /**
+   * Follows the ConfigMap: a valid version replaces the configuration and every key is
+   * reconciled again; an invalid one is logged and recorded as a Warning Event on the ConfigMap,
+   * and the last good configuration stays (also when the ConfigMap is deleted).
+   */
+  private async watchConfigMap(ref: { namespace: string; name: string }): Promise<void> {
+    const informer = new SharedInformer<V1ConfigMap & KubernetesObject>(this.options.kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: ref.namespace }, { resyncMs: 0 });
+    let lastVersion: string | undefined;
+    informer.onEvent((type, cm) => {
+      if (cm.metadata?.name !== ref.name || type === 'delete' || cm.metadata.resourceVersion === lastVersion) return;
+      lastVersion = cm.metadata.resourceVersion;
+      const result = configFromData(cm.data);
+      const key = `ConfigMap/${ref.namespace}/${ref.name}`;
+      if ('problems' in result) {
+        const message = result.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+        this.log({ level: 'error', msg: 'configuration refused; the last good one stays', key, problems: message });
+        void this.configEvent(cm, 'Warning', 'InvalidConfig', `refused, the last good configuration stays: ${message}`);
+        return;
+      }
+      this.config = { ...(this.options.config ?? {}), ...result.config };
+      this.log({ level: 'info', msg: 'configuration loaded', key, resourceVersion: lastVersion });
+      void this.configEvent(cm, 'Normal', 'ConfigLoaded', 'configuration in effect');
+      if (this.synced) this.resync();
+    });
+    this.configInformer = informer;
+    await informer.start();
+  }
+
+  private async configEvent(cm: V1ConfigMap, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const m = cm.metadata ?? {};
+    await this.postEvent({ apiVersion: 'v1', kind: 'ConfigMap', name: m.name ?? '', namespace: m.namespace ?? 'default', uid: m.uid, resourceVersion: m.resourceVersion }, type, reason, message, `ConfigMap/${m.namespace}/${m.name}`);
+  }
+
 
   /** Enqueues every key (what the caches hold), as after the first sync. */
   resync(): void {
@@ -251,7 +299,7 @@ export class Controller {
     const view = this.view();
     const group = view.routeGroups.find((g) => namespaceOf(g) === namespace && g.metadata.name === name);
     if (group === undefined) return {};
-    const status = computeRouteGroupStatus(group, view, this.options.config, this.now());
+    const status = computeRouteGroupStatus(group, view, this.config, this.now());
     if (canonicalJson(status) === canonicalJson(group.status ?? {})) return {};
     try {
       await this.customObjects.replaceNamespacedCustomObjectStatus({
@@ -291,7 +339,7 @@ export class Controller {
       return {};
     }
 
-    const verdict = planSandbox(sandbox, view, this.options.config);
+    const verdict = planSandbox(sandbox, view, this.config);
     let requeueAfterMs: number | undefined;
     if (verdict.problems.length === 0) {
       for (const object of verdict.objects) await this.applyOwned(this.decorate(object, sandbox), view);
@@ -381,7 +429,7 @@ export class Controller {
   private async finalize(sandbox: SandboxObject, view: ClusterView): Promise<ReconcileResult> {
     const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
     if (!finalizers.includes(FINALIZER)) return {};
-    const verdict = planSandbox(sandbox, view, this.options.config);
+    const verdict = planSandbox(sandbox, view, this.config);
     for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
     // Routes go first: the host reconciles drop a Sandbox being deleted.
     if (isRouted(view, sandbox)) return { requeueAfterMs: this.options.routeWaitMs ?? 1_000 };
@@ -439,19 +487,43 @@ export class Controller {
     for (const t of transitions(sandbox.status, status)) await this.recordEvent(sandbox, stored?.metadata?.resourceVersion, t);
   }
 
-  /** A Kubernetes Event on the Sandbox for a condition transition; failures are logged, not retried. */
+  /** A Kubernetes Event on the Sandbox for a condition transition. */
   private async recordEvent(sandbox: SandboxObject, resourceVersion: string | undefined, t: Transition): Promise<void> {
-    const now = this.now();
     const namespace = namespaceOf(sandbox);
+    await this.postEvent(
+      { apiVersion: sandbox.apiVersion, kind: sandbox.kind, name: sandbox.metadata.name, namespace, uid: serverMeta(sandbox).uid, resourceVersion },
+      t.status === 'True' ? 'Normal' : 'Warning',
+      t.reason,
+      `${t.type}=${t.status}: ${t.message}`,
+      `Sandbox/${namespace}/${sandbox.metadata.name}`,
+    );
+  }
+
+  /** Records a core/v1 Event about an object; a failure is logged, never retried. */
+  private async postEvent(
+    about: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string | undefined; resourceVersion?: string | undefined },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    key: string,
+  ): Promise<void> {
+    const now = this.now();
     try {
       await this.core.createNamespacedEvent({
-        namespace,
+        namespace: about.namespace,
         body: {
-          metadata: { name: `${sandbox.metadata.name}.${now.getTime().toString(16)}${randomBytes(2).toString('hex')}`, namespace },
-          involvedObject: { apiVersion: sandbox.apiVersion, kind: sandbox.kind, name: sandbox.metadata.name, namespace, uid: serverMeta(sandbox).uid, ...(resourceVersion ? { resourceVersion } : {}) },
-          type: t.status === 'True' ? 'Normal' : 'Warning',
-          reason: t.reason,
-          message: `${t.type}=${t.status}: ${t.message}`.slice(0, 1024),
+          metadata: { name: `${about.name}.${now.getTime().toString(16)}${randomBytes(2).toString('hex')}`, namespace: about.namespace },
+          involvedObject: {
+            apiVersion: about.apiVersion,
+            kind: about.kind,
+            name: about.name,
+            namespace: about.namespace,
+            ...(about.uid ? { uid: about.uid } : {}),
+            ...(about.resourceVersion ? { resourceVersion: about.resourceVersion } : {}),
+          },
+          type,
+          reason,
+          message: message.slice(0, 1024),
           firstTimestamp: now,
           lastTimestamp: now,
           count: 1,
@@ -461,9 +533,10 @@ export class Controller {
         },
       });
     } catch (error) {
-      this.log({ level: 'error', msg: 'recording an Event failed', key: `Sandbox/${namespace}/${sandbox.metadata.name}`, error: describeError(error) });
+      this.log({ level: 'error', msg: 'recording an Event failed', key, error: describeError(error) });
     }
   }
+
 
   private async reconcileHost(namespace: string, service: string): Promise<ReconcileResult> {
     const view = this.view();
@@ -471,16 +544,16 @@ export class Controller {
     const verdicts = new Map<string, SandboxVerdict>();
     for (const sandbox of view.sandboxes) {
       if (!forkNamespaces(sandbox).some((ns) => closureNamespaces.has(ns))) continue;
-      verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.options.config));
+      verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.config));
     }
-    const plan = planHost(view, { namespace, service }, verdicts, this.options.config);
+    const plan = planHost(view, { namespace, service }, verdicts, this.config);
     const key = `Host/${namespace}/${service}`;
     for (const problem of plan.excluded) this.log({ level: 'info', msg: 'left out of the routes of a host', key, object: problem.object, path: problem.path, problem: problem.message });
     for (const vs of plan.apply) await this.applyOwned(this.digested(vs), view);
     for (const vs of plan.update) {
       const cached = view.virtualServices.find((o) => objectRef(o) === objectRef(vs));
-      if (cached !== undefined && userVirtualService(view, plan.input, cached, this.options.config) === undefined) continue;
-      await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.options.config) as KubernetesObject | undefined);
+      if (cached !== undefined && userVirtualService(view, plan.input, cached, this.config) === undefined) continue;
+      await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.config) as KubernetesObject | undefined);
     }
     for (const vs of plan.delete) await this.writer.deleteManaged(refOf(vs as KubernetesObject));
     return {};
