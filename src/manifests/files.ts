@@ -10,7 +10,9 @@
  *  - unreadable files and directories are reported with the system's reason;
  *  - a per-file and a total size cap bound the bytes read (checked on the open descriptor, so a
  *    file growing between stat and read is still cut off);
- *  - text must be valid UTF-8 (decoded with a fatal decoder, never silently replaced).
+ *  - text must be valid UTF-8 (decoded with a fatal decoder, never silently replaced), and so
+ *    must the names of the files and directories a walk would read (shown with their bytes
+ *    escaped, never decoded with replacement characters into a name that does not exist).
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join, relative, isAbsolute, sep } from 'node:path';
@@ -53,6 +55,30 @@ function reason(error: unknown): string {
   }
 }
 
+const NOT_UTF8_NAME = 'file name is not valid UTF-8 (shown with \\xHH for each byte that is not printable ASCII, and for \\); rename it to have it read';
+
+/** A directory entry: its name, or for a name that is not UTF-8 its bytes escaped and the raw bytes. */
+interface Entry {
+  readonly name: string;
+  readonly raw?: Buffer;
+}
+
+function entryOf(raw: Buffer): Entry {
+  const decoded = decodeUtf8(raw);
+  if ('text' in decoded) return { name: decoded.text };
+  let name = '';
+  for (const b of raw) name += b >= 0x20 && b <= 0x7e && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  return { name, raw };
+}
+
+function isDirectory(path: Buffer): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function isInside(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
@@ -80,15 +106,24 @@ export function expandPaths(paths: readonly string[]): { files: string[]; realPa
   const walkDirectory = (shown: string, real: string, root: string) => {
     if (seen.has(real)) return;
     seen.add(real);
-    let entries: string[];
+    let entries: Entry[];
     try {
-      entries = readdirSync(real).sort();
+      // Names as bytes: a name that is not UTF-8 would otherwise be decoded lossily into a
+      // path that does not exist.
+      entries = readdirSync(real, { encoding: 'buffer' })
+        .map(entryOf)
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     } catch (e) {
       problem(shown, `cannot read directory: ${reason(e)}`);
       return;
     }
-    for (const entry of entries) {
+    for (const { name: entry, raw } of entries) {
       const child = join(shown, entry);
+      if (raw !== undefined) {
+        // Said only of names that would otherwise be read: manifests and directories.
+        if (MANIFEST_FILE.test(entry) || isDirectory(Buffer.concat([Buffer.from(`${real}${sep}`), raw]))) problem(child, NOT_UTF8_NAME);
+        continue;
+      }
       const realChild = join(real, entry);
       let stat: Stats;
       try {
