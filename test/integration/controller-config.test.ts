@@ -5,19 +5,11 @@ import { AppsV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject, type 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, type LogEntry } from '../../src/controller/reconciler.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { until } from './controller-support.js';
 
 const hasBins = requireTestbin();
 const NS = 'ctl-config';
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!hasBins)('meshfork controller configuration from a ConfigMap', () => {
   const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });

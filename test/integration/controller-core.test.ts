@@ -12,6 +12,7 @@ import { Controller, type LogEntry } from '../../src/controller/reconciler.js';
 import { SharedInformer } from '../../src/cluster/informer.js';
 import { deriveRoutingKey } from '../../src/planner/routing-key.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { until } from './controller-support.js';
 
 const hasBins = requireTestbin();
 const NS = 'ctl';
@@ -65,20 +66,6 @@ function sandboxObject(name: string, forks: string[], extra: { labels?: Record<s
   } as Obj;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const t0 = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface Condition {
   type: string;

@@ -7,21 +7,13 @@ import { AppsV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject, type 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, type LogEntry } from '../../src/controller/reconciler.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { until } from './controller-support.js';
 
 const hasBins = requireTestbin();
 const NS = 'ctl-nodes';
 
 type Obj = KubernetesObject & { spec?: unknown; status?: unknown };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const baseline = (env: string): V1Deployment => ({
   apiVersion: 'apps/v1',
@@ -93,7 +85,7 @@ describe.skipIf(!hasBins)('meshfork controller with Deployments that become Avai
   it("a Sandbox's image update rolls its fork, and Ready follows the new generation", async () => {
     const current = await get('meshfork.dev/v1alpha1', 'Sandbox', 'alpha');
     await objects.replace({ ...current, spec: (sandbox('alpha', 'registry.invalid/shop:alpha-2') as { spec: unknown }).spec } as Obj);
-    await until('fork image', async () => (await container('shop-v1-alpha'))?.image === 'registry.invalid/shop:alpha-2');
+    await until('fork image', async () => (await container('shop-v1-alpha'))?.image === 'registry.invalid/shop:alpha-2', 60_000);
     await until('alpha Ready for generation 2', async () => {
       const c = await ready('alpha');
       return c?.status === 'True' && c.observedGeneration === 2;
@@ -108,7 +100,7 @@ describe.skipIf(!hasBins)('meshfork controller with Deployments that become Avai
     const current = await apps.readNamespacedDeployment({ name: 'shop-v1', namespace: NS });
     await apps.replaceNamespacedDeployment({ name: 'shop-v1', namespace: NS, body: { ...current, spec: baseline('2').spec! } });
     for (const name of ['shop-v1-alpha', 'shop-v1-beta']) {
-      await until(`${name} env`, async () => (await container(name))?.env?.find((e) => e.name === 'LEVEL')?.value === '2');
+      await until(`${name} env`, async () => (await container(name))?.env?.find((e) => e.name === 'LEVEL')?.value === '2', 60_000);
     }
     expect((await container('shop-v1-beta'))?.env?.find((e) => e.name === 'KEEP')?.value).toBe('beta');
     expect((await container('shop-v1-beta'))?.image).toBe('registry.invalid/shop:beta');

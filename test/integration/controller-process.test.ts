@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { CoordinationV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { until } from './controller-support.js';
 
 const hasBins = requireTestbin();
 const NS = 'proc';
@@ -17,15 +18,6 @@ interface Replica {
   exited: Promise<number | null>;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!hasBins)('meshfork controller processes', () => {
   const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });
