@@ -45,6 +45,18 @@ export interface SandboxVerdict {
 
 type Keyed = SandboxObject | RouteGroupObject;
 
+/** Effective routing keys by object (a derived key costs a SHA-256; objects are immutable snapshots). */
+const keys = new WeakMap<Keyed, string>();
+
+function keyOf(object: Keyed): string {
+  let key = keys.get(object);
+  if (key === undefined) {
+    key = effectiveRoutingKey(object);
+    keys.set(object, key);
+  }
+  return key;
+}
+
 function derivedKeyOwner(object: Keyed): boolean {
   return object.spec.routingKey === undefined;
 }
@@ -54,10 +66,10 @@ function derivedKeyOwner(object: Keyed): boolean {
  * key always stays its owner's; an explicit key loses to a derived one and to older explicit ones.
  */
 export function keyHolder(object: Keyed, others: readonly Keyed[]): Keyed | undefined {
-  const key = effectiveRoutingKey(object);
+  const key = keyOf(object);
   for (const other of others) {
     if (other === object || (other.kind === object.kind && sameId(idOf(other), idOf(object)))) continue;
-    if (effectiveRoutingKey(other) !== key) continue;
+    if (keyOf(other) !== key) continue;
     if (derivedKeyOwner(object)) continue;
     if (derivedKeyOwner(other) || olderThan(other, object)) return other;
   }
@@ -83,6 +95,19 @@ function asWritten(sandbox: SandboxObject): unknown {
   };
 }
 
+const byRef = new WeakMap<ClusterView, Map<string, KubeObject>>();
+
+/** Cached Deployments, Services, DestinationRules and EnvoyFilters by `Kind ns/name`, once per view. */
+function generatedByRef(view: ClusterView): Map<string, KubeObject> {
+  let map = byRef.get(view);
+  if (map === undefined) {
+    map = new Map();
+    for (const o of [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters]) map.set(objectRef(o), o);
+    byRef.set(view, map);
+  }
+  return map;
+}
+
 export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: Partial<PlanConfig> | undefined): SandboxVerdict {
   const ref = objectRef(sandbox);
   const routingKey = effectiveRoutingKey(sandbox);
@@ -101,8 +126,7 @@ export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: P
   if (problems.length > 0) return invalid(problems, planned);
 
   const objects = result.objects.filter((o) => o.kind !== 'VirtualService');
-  const existing = new Map<string, KubeObject>();
-  for (const o of [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters]) existing.set(objectRef(o), o);
+  const existing = generatedByRef(view);
   const conflicts: Problem[] = [];
   for (const object of objects) {
     const other = existing.get(objectRef(object));

@@ -56,23 +56,42 @@ export function idOf(object: { metadata: { name: string; namespace?: string } })
   return { namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
 }
 
-/** The baseline inventory: cached objects, meshfork's own excluded (plan() excludes them too). */
+const inventories = new WeakMap<ClusterView, Inventory>();
+
+/**
+ * The baseline inventory: cached objects, meshfork's own excluded (plan() excludes them too).
+ * Computed once per view (a reconcile plans many Sandboxes against one snapshot).
+ */
 export function inventoryOfView(view: ClusterView): Inventory {
+  const known = inventories.get(view);
+  if (known !== undefined) return known;
   const baseline = (list: readonly KubeObject[]) => list.filter((o) => !isManaged(o));
-  return {
+  const inventory = {
     deployments: baseline(view.deployments),
     services: baseline(view.services),
     virtualServices: baseline(view.virtualServices),
     destinationRules: baseline(view.destinationRules),
   };
+  inventories.set(view, inventory);
+  return inventory;
 }
+
+const generatedIndex = new WeakMap<ClusterView, Map<string, KubeObject[]>>();
 
 /** Objects the controller generated for a Sandbox, of the kinds a Sandbox owns (not VirtualServices). */
 export function generatedFor(view: ClusterView, id: SandboxId): KubeObject[] {
-  return [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters].filter((o) => {
-    const owner = ownerOf(o);
-    return owner !== undefined && sameId(owner, id);
-  });
+  let index = generatedIndex.get(view);
+  if (index === undefined) {
+    index = new Map();
+    for (const o of [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters]) {
+      const owner = ownerOf(o);
+      if (owner === undefined) continue;
+      const key = `${owner.namespace}/${owner.name}`;
+      index.set(key, [...(index.get(key) ?? []), o]);
+    }
+    generatedIndex.set(view, index);
+  }
+  return [...(index.get(`${id.namespace}/${id.name}`) ?? [])];
 }
 
 /** Namespaces a Sandbox's forks live in: its own and each `forkOf.namespace`. */
