@@ -24,13 +24,13 @@ import { ClusterWriter, apiStatus, refOf } from '../cluster/write.js';
 import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
 import { objectRef, type PlanConfig } from '../planner/plan.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/kube.js';
-import { namespaceOf, resolveHost } from '../planner/inventory.js';
+import { namespaceOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { WorkQueue } from './work-queue.js';
 import type { ControllerMetrics } from './metrics.js';
 import { computeRouteGroupStatus } from './route-group-status.js';
 import { configFromData } from './config-map.js';
-import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, type WatchedKind } from './keys.js';
+import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type WatchedKind } from './keys.js';
 import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
@@ -118,6 +118,8 @@ export class Controller {
   private synced = false;
   private readonly log: (entry: LogEntry) => void;
   private readonly now: () => Date;
+  /** Why the VirtualService of a host (FQDN) could not be written, until it is (for status). */
+  private readonly hostErrors = new Map<string, string>();
   /** The configuration in effect (the last good one of the ConfigMap, when one is watched). */
   private config: Partial<PlanConfig> | undefined;
   private configInformer: SharedInformer<V1ConfigMap & KubernetesObject> | undefined;
@@ -465,7 +467,7 @@ export class Controller {
   }
 
   private async writeStatus(sandbox: SandboxObject, verdict: SandboxVerdict): Promise<void> {
-    const status = computeStatus(verdict, this.view(), this.now());
+    const status = computeStatus(verdict, this.view(), this.now(), this.hostErrors);
     if (sameStatus(status, sandbox.status)) return;
     let stored: { metadata?: { resourceVersion?: string } } | undefined;
     try {
@@ -549,13 +551,37 @@ export class Controller {
     const plan = planHost(view, { namespace, service }, verdicts, this.config);
     const key = `Host/${namespace}/${service}`;
     for (const problem of plan.excluded) this.log({ level: 'info', msg: 'left out of the routes of a host', key, object: problem.object, path: problem.path, problem: problem.message });
-    for (const vs of plan.apply) await this.applyOwned(this.digested(vs), view);
-    for (const vs of plan.update) {
-      const cached = view.virtualServices.find((o) => objectRef(o) === objectRef(vs));
-      if (cached !== undefined && userVirtualService(view, plan.input, cached, this.config) === undefined) continue;
-      await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.config) as KubernetesObject | undefined);
+    const hosts = hostClosure(view, { namespace, service }).map((h) => serviceFqdn(h.service, h.namespace));
+    // Sandboxes whose RoutingReady message reads the write failures of these hosts.
+    const concerned = () => [...verdicts.values()].filter((v) => v.hosts.some((h) => hosts.includes(serviceFqdn(h.service, h.namespace))));
+    let writing: KubeObject | undefined;
+    try {
+      for (const vs of plan.apply) {
+        writing = vs;
+        await this.applyOwned(this.digested(vs), view);
+      }
+      for (const vs of plan.update) {
+        writing = vs;
+        const cached = view.virtualServices.find((o) => objectRef(o) === objectRef(vs));
+        if (cached !== undefined && userVirtualService(view, plan.input, cached, this.config) === undefined) continue;
+        await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.config) as KubernetesObject | undefined);
+      }
+      for (const vs of plan.delete) {
+        writing = vs;
+        await this.writer.deleteManaged(refOf(vs as KubernetesObject));
+      }
+    } catch (error) {
+      const message = `${objectRef(writing!)} could not be written: ${describeError(error)}`;
+      if (hosts.some((h) => this.hostErrors.get(h) !== message)) {
+        for (const h of hosts) this.hostErrors.set(h, message);
+        for (const v of concerned()) this.queue.add(sandboxKey(namespaceOf(v.sandbox), v.sandbox.metadata.name));
+      }
+      throw error;
     }
-    for (const vs of plan.delete) await this.writer.deleteManaged(refOf(vs as KubernetesObject));
+    if (hosts.some((h) => this.hostErrors.has(h))) {
+      for (const h of hosts) this.hostErrors.delete(h);
+      for (const v of concerned()) this.queue.add(sandboxKey(namespaceOf(v.sandbox), v.sandbox.metadata.name));
+    }
     return {};
   }
 

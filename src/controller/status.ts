@@ -52,7 +52,11 @@ function rfc3339(now: Date): string {
   return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: Date): SandboxStatusT {
+/**
+ * `hostErrors`: why the VirtualService of a host (FQDN) could not be written, where it could not;
+ * a host without this Sandbox's routes says so instead of waiting.
+ */
+export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: Date, hostErrors: ReadonlyMap<string, string> = new Map()): SandboxStatusT {
   const sandbox = verdict.sandbox;
   const generation = serverMeta(sandbox).generation;
   const at = rfc3339(now);
@@ -103,7 +107,7 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
       : {
           status: 'False' as const,
           reason: 'RoutesPending',
-          message: `no routes yet for ${unrouted.map((h) => `${h} (${routesWaitFor(verdict, view, h)})`).join(', ')}`,
+          message: `no routes yet for ${unrouted.map((h) => `${h} (${hostErrors.get(h) ?? routesWaitFor(verdict, view, h)})`).join(', ')}`,
         };
   conditions = condition(conditions, 'RoutingReady', routing.status, routing.reason, routing.message);
   const ready =

@@ -340,6 +340,20 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
       }
     });
 
+    // A Sandbox whose routes cannot be written says why.
+    await objects.create(sandboxObject('dora', ['pay-v1']));
+    await until('dora forks', async () => (await managedBy('dora')).length === 4);
+    await markAvailable('pay-v1-dora');
+    await until('dora RoutingReady names the refused write', async () => (await condition('dora', 'RoutingReady'))?.message?.includes('could not be written'));
+    expect(await condition('dora', 'RoutingReady')).toMatchObject({
+      status: 'False',
+      reason: 'RoutesPending',
+      message: expect.stringMatching(
+        new RegExp(`^no routes yet for pay\\.${NS}\\.svc\\.cluster\\.local \\(VirtualService ${NS}/pay could not be written: HTTP 422: .*frozen by the test`),
+      ),
+    });
+    await objects.delete({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'dora', namespace: NS } });
+
     const t0 = Date.now();
     await objects.delete({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'alice', namespace: NS } });
     await until('cart-meshfork gone', async () => (await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork')) === undefined);
@@ -349,7 +363,9 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect((await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice'))?.metadata?.finalizers).toEqual(['meshfork.dev/cleanup']);
     await setFreeze(false);
     await until('alice gone', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice')) === undefined, 90_000);
+    await until('dora gone', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'dora')) === undefined);
     expect(await managedBy('alice')).toEqual([]);
+    expect(await managedBy('dora')).toEqual([]);
     expect(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork')).toBeUndefined();
     expect(userPart(await get('networking.istio.io/v1', 'VirtualService', 'pay'))).toEqual(userPart(userVirtualService));
     // Routes went before the fork Services did.
