@@ -16,6 +16,7 @@ import {
 } from '../planner/routing-key.js';
 import type { PlanConfig } from '../planner/plan.js';
 import { DEFAULT_FORK_POLICY, resolveForkPolicy } from '../planner/fork-policy.js';
+import { ingressGuardSettingProblems } from '../planner/envoy-filter.js';
 import { DNS_LABEL_PATTERN } from './schema.js';
 
 const allowFlag = (description: string) => Type.Optional(Type.Boolean({ default: false, description: `${description} Default false.` }));
@@ -75,8 +76,12 @@ export const MeshforkConfig = Type.Object(
         {
           enabled: Type.Boolean({ description: 'Emit the ingress guard EnvoyFilter.' }),
           tokenSha256: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { description: 'SHA-256 of preview tokens.' })),
-          gatewaySelector: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Gateway pod labels.' })),
-          namespace: Type.Optional(Type.String({ description: 'Namespace of the EnvoyFilter.' })),
+          gatewaySelector: Type.Optional(
+            Type.Record(Type.String(), Type.String(), {
+              description: 'Labels of the ingress gateway pods (valid Kubernetes label keys and values); never empty. Default istio: ingressgateway.',
+            }),
+          ),
+          namespace: Type.Optional(Type.String({ description: 'Namespace of the EnvoyFilter (a DNS label). Default istio-system.' })),
         },
         { additionalProperties: false },
       ),
@@ -134,6 +139,7 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
     if (!new RegExp(HEADER_NAME_PATTERN).test(h)) problems.push({ path, message: `"${h}" must match ${HEADER_NAME_PATTERN}` });
     else if (RESERVED_HEADER_NAMES.includes(h)) problems.push({ path, message: reservedHeaderMessage(h) });
   });
+  for (const p of ingressGuardSettingProblems(raw.ingressGuard ?? {})) problems.push({ path: `ingressGuard.${p.path}`, message: p.message });
   if (problems.length > 0) return { problems };
   return {
     config: {

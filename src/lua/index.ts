@@ -7,7 +7,7 @@
  * byte by byte, so no input can escape its Lua string literal. See docs/adr/0003-lua-filters.md.
  */
 import { readFileSync } from 'node:fs';
-import { HEADER_NAME_PATTERN, KEY_NAME_PATTERN, ROUTING_KEY_PATTERN } from '../planner/routing-key.js';
+import { HEADER_NAME_PATTERN, KEY_NAME_PATTERN, RESERVED_HEADER_NAMES, ROUTING_KEY_PATTERN } from '../planner/routing-key.js';
 
 /** Hex SHA-256 digest of an allowed preview token. */
 const SHA256_HEX_PATTERN = /^[0-9a-f]{64}$/;
@@ -16,9 +16,6 @@ const ROUTING_KEY = new RegExp(ROUTING_KEY_PATTERN);
 const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN);
 /** Request header carrying a preview credential through the ingress guard; never forwarded. */
 export const PREVIEW_TOKEN_HEADER = 'x-meshfork-preview-token';
-
-/** Headers the ingress guard must never remove wholesale (it edits their members instead). */
-const PROTECTED_HEADERS = new Set(['baggage', 'tracestate', 'traceparent', 'host', 'content-length', 'te']);
 
 const sources = new Map<string, string>();
 
@@ -93,7 +90,11 @@ export function forkAffinityLua(opts: ForkAffinityLuaOptions): string {
 export interface IngressGuardLuaOptions {
   /** Every routing-key name in use (baggage and tracestate member keys); at least one. */
   readonly keyNames: readonly string[];
-  /** Extra routing-key headers removed entirely, e.g. `x-meshfork-routing-key`, `uberctx-<key>`. */
+  /**
+   * Extra routing-key headers removed entirely, e.g. `x-meshfork-routing-key`, `uberctx-<key>`;
+   * never one of RESERVED_HEADER_NAMES (the guard edits their members, or the request needs them
+   * as they are). `uberctx-<key>` and `ot-baggage-<key>` of every key name are removed anyway.
+   */
   readonly headers: readonly string[];
   /**
    * Lower-case hex SHA-256 digests of the preview tokens that may keep routing keys
@@ -106,12 +107,15 @@ export interface IngressGuardLuaOptions {
 export function ingressGuardLua(opts: IngressGuardLuaOptions): string {
   const keyNames = sortedUnique(opts.keyNames.map((k) => check('key name', k, KEY_NAME)));
   if (keyNames.length === 0) throw new Error('meshfork lua: ingress guard needs at least one key name');
+  // The legacy forms of the key names (which the filter removes anyway) may carry the `.` and `_`
+  // a key name allows and HEADER_NAME_PATTERN does not; both are HTTP token characters.
+  const legacy = new Set(keyNames.flatMap((k) => [`uberctx-${k}`, `ot-baggage-${k}`]));
   const headers = sortedUnique(
     opts.headers.map((h) => {
-      const name = check('header name', String(h).toLowerCase(), HEADER_NAME);
-      if (PROTECTED_HEADERS.has(name) || name === PREVIEW_TOKEN_HEADER) {
-        throw new Error(`meshfork lua: the ingress guard cannot remove the ${name} header wholesale`);
-      }
+      const lower = String(h).toLowerCase();
+      if (legacy.has(lower)) return lower;
+      const name = check('header name', lower, HEADER_NAME);
+      if (RESERVED_HEADER_NAMES.includes(name)) throw new Error(`meshfork lua: the ingress guard cannot remove the ${name} header wholesale`);
       return name;
     }),
   );

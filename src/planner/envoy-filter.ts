@@ -3,7 +3,10 @@
  * Both insert one Envoy HTTP Lua filter (src/lua/*.lua) right before the router. Pure functions,
  * deterministic output (fixed key order, sorted label maps). See docs/adr/0003-lua-filters.md.
  */
+import { describeValue } from '../api/problem.js';
+import { DNS_LABEL_PATTERN, LABEL_KEY_PATTERN } from '../api/schema.js';
 import { forkAffinityLua, ingressGuardLua } from '../lua/index.js';
+import { NAMESPACE_RULE } from './inventory.js';
 import { managedLabels, SANDBOX_LABEL, setOwn, type KubeObject } from './kube.js';
 
 export const ENVOY_FILTER_API_VERSION = 'networking.istio.io/v1alpha3';
@@ -125,15 +128,72 @@ export interface IngressGuardEnvoyFilterArgs {
   readonly tokenSha256: readonly string[];
 }
 
+const LABEL_KEY = new RegExp(LABEL_KEY_PATTERN);
+/** Kubernetes label value: empty, or at most 63 of [A-Za-z0-9._-] beginning and ending alphanumeric. */
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const DNS_LABEL = new RegExp(DNS_LABEL_PATTERN);
+/** Longest DNS-subdomain prefix of a label key (`<prefix>/<name>`). */
+const MAX_LABEL_PREFIX = 253;
+
+/** A setting of the ingress guard that is wrong: `path` is relative to the `ingressGuard` settings. */
+export interface IngressGuardSettingProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * What is wrong with the ingress guard's placement settings, the same rules as the chart's
+ * values.schema.json: the gateway selector names at least one label (an empty selector would
+ * patch every gateway, egress gateways included) with valid Kubernetes label keys and values,
+ * and the namespace is a DNS label.
+ */
+export function ingressGuardSettingProblems(settings: { readonly gatewaySelector?: unknown; readonly namespace?: unknown }): IngressGuardSettingProblem[] {
+  const problems: IngressGuardSettingProblem[] = [];
+  const selector = settings.gatewaySelector;
+  if (selector !== undefined) {
+    if (selector === null || typeof selector !== 'object' || Array.isArray(selector)) {
+      problems.push({ path: 'gatewaySelector', message: 'must be a map of gateway pod labels' });
+    } else if (Object.keys(selector).length === 0) {
+      problems.push({
+        path: 'gatewaySelector',
+        message: 'must name at least one label of the ingress gateway pods; an empty selector would patch every gateway, egress gateways included',
+      });
+    } else {
+      for (const [key, value] of Object.entries(selector)) {
+        const path = `gatewaySelector[${JSON.stringify(key)}]`;
+        const slash = key.indexOf('/');
+        if (!LABEL_KEY.test(key) || slash > MAX_LABEL_PREFIX) {
+          problems.push({
+            path,
+            message: `${JSON.stringify(key)} is not a Kubernetes label key: an optional DNS-subdomain prefix and "/", then a name of at most 63 characters (letters, digits, "-", "_", "."), beginning and ending with a letter or digit`,
+          });
+        }
+        if (typeof value !== 'string' || !LABEL_VALUE.test(value)) {
+          problems.push({
+            path,
+            message: `${describeValue(value)} is not a Kubernetes label value: at most 63 characters (letters, digits, "-", "_", "."), beginning and ending with a letter or digit, or empty`,
+          });
+        }
+      }
+    }
+  }
+  const namespace = settings.namespace;
+  if (namespace !== undefined && (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace))) {
+    problems.push({ path: 'namespace', message: `${NAMESPACE_RULE}, not ${describeValue(namespace)}` });
+  }
+  return problems;
+}
+
 /**
  * Mesh-wide EnvoyFilter for ingress gateways: removes routing keys from requests arriving from
  * outside unless they carry a valid preview token, so outsiders cannot choose a sandbox.
+ * Settings that ingressGuardSettingProblems reports are a programming error here (configuration
+ * is checked before planning): it throws.
  */
 export function ingressGuardEnvoyFilter(args: IngressGuardEnvoyFilterArgs): KubeObject {
   const selector = args.gatewaySelector ?? INGRESS_GUARD_DEFAULT_SELECTOR;
-  if (Object.keys(selector).length === 0) {
-    throw new Error('ingressGuardEnvoyFilter: gatewaySelector must not be empty (it would patch every gateway, egress gateways included)');
-  }
+  const wrong = ingressGuardSettingProblems({ gatewaySelector: selector, namespace: args.namespace });
+  if (wrong.length > 0) throw new Error(`ingressGuardEnvoyFilter: ${wrong.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
   return {
     apiVersion: ENVOY_FILTER_API_VERSION,
     kind: 'EnvoyFilter',

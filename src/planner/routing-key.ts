@@ -61,9 +61,10 @@ export const HEADER_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,126}$';
 /**
  * Header names that are never a plain routing-key header (`routing.headers`), whose whole value
  * would be the key and which the ingress guard removes wholesale: `baggage` and `tracestate` carry
- * the key as a list member among other members; `traceparent`, `host`, `content-length` and `te`
- * are needed by the request itself; `x-meshfork-preview-token` is the guard's preview credential.
- * The chart's values.schema.json refuses the same names.
+ * the key as a list member among other members; `traceparent`, `host` and the framing headers
+ * `content-length`, `te`, `connection` and `transfer-encoding` are needed by the request itself;
+ * `x-meshfork-preview-token` is the guard's preview credential. The chart's values.schema.json
+ * refuses the same names.
  */
 export const RESERVED_HEADER_NAMES: readonly string[] = Object.freeze([
   'baggage',
@@ -72,6 +73,8 @@ export const RESERVED_HEADER_NAMES: readonly string[] = Object.freeze([
   'host',
   'content-length',
   'te',
+  'connection',
+  'transfer-encoding',
   'x-meshfork-preview-token',
 ]);
 

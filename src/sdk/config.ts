@@ -26,7 +26,7 @@ export function currentCarriers(): KeyCarriers {
 const NAME = /^[a-z0-9][a-z0-9._-]{0,41}$/;
 const HEADER = /^[a-z0-9][a-z0-9-]{0,126}$/;
 /** Never plain routing-key headers (meshfork's RESERVED_HEADER_NAMES): read by member, or needed as they are. */
-const RESERVED = ['baggage', 'tracestate', 'traceparent', 'host', 'content-length', 'te', 'x-meshfork-preview-token'];
+const RESERVED = ['baggage', 'tracestate', 'traceparent', 'host', 'content-length', 'te', 'connection', 'transfer-encoding', 'x-meshfork-preview-token'];
 
 /** `name` when meshfork's routes can match it as the routing-key member name; else throws a TypeError. */
 export function checkedKeyName(name: string): string {

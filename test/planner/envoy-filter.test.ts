@@ -173,6 +173,12 @@ describe('ingressGuardEnvoyFilter', () => {
     expect(() =>
       ingressGuardEnvoyFilter({ gatewaySelector: {}, keyNames: ['k'], headers: [], tokenSha256: [] }),
     ).toThrow(/gatewaySelector/);
+    expect(() =>
+      ingressGuardEnvoyFilter({ gatewaySelector: { 'bad key!': 'v' }, keyNames: ['k'], headers: [], tokenSha256: [] }),
+    ).toThrow('ingressGuardEnvoyFilter: gatewaySelector["bad key!"]: "bad key!" is not a Kubernetes label key');
+    expect(() => ingressGuardEnvoyFilter({ namespace: 'Bad/../NS', keyNames: ['k'], headers: [], tokenSha256: [] })).toThrow(
+      'ingressGuardEnvoyFilter: namespace: must be an RFC 1123 label',
+    );
   });
 
   it('writes a sorted, de-duplicated, quoted configuration prelude', () => {

@@ -16,7 +16,7 @@ import { cli, FIXTURES } from '../support/cli.js';
 const INPUTS = new URL('./inputs/precedence-headers/', import.meta.url).pathname;
 const BOOKINFO = `${FIXTURES}bookinfo/bookinfo.yaml`;
 const SANDBOXES = new URL('./inputs/precedence-routes/sandboxes.yaml', import.meta.url).pathname;
-const NOT_ALLOWED = 'not allowed: baggage, tracestate, traceparent, host, content-length, te, x-meshfork-preview-token';
+const NOT_ALLOWED = 'not allowed: baggage, tracestate, traceparent, host, content-length, te, connection, transfer-encoding, x-meshfork-preview-token';
 const MESSAGES: Record<string, string> = {
   baggage: `"baggage" cannot be a plain routing-key header: meshfork reads the routing key from its "<keyName>=<key>" member (routing.keyName), never from the whole header; ${NOT_ALLOWED}`,
   tracestate: `"tracestate" cannot be a plain routing-key header: meshfork reads the routing key from its "<keyName>=<key>" member (routing.keyName, routing.tracestate), never from the whole header; ${NOT_ALLOWED}`,

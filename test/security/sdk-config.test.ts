@@ -10,7 +10,7 @@ import { KEY_NAME_PATTERN, RESERVED_HEADER_NAMES } from '../../src/planner/routi
 import * as sdk from '../../src/sdk/index.js';
 
 const NAME42 = 'abcdefghijklmnopqrstuvwxyzabcdefghijklmnop';
-const NOT_ALLOWED = 'not allowed: baggage, tracestate, traceparent, host, content-length, te, x-meshfork-preview-token';
+const NOT_ALLOWED = 'not allowed: baggage, tracestate, traceparent, host, content-length, te, connection, transfer-encoding, x-meshfork-preview-token';
 
 describe('SDK routing-key settings agree with the mesh', () => {
   afterEach(() => {
