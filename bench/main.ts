@@ -6,9 +6,10 @@
  */
 import { type BenchResult, type BenchSuite, benchLine, table } from './report.js';
 import { manifestsSuite } from './manifests.js';
+import { plannerSuite } from './planner.js';
 import { sdkSuite } from './sdk.js';
 
-const SUITES: readonly BenchSuite[] = [sdkSuite, manifestsSuite];
+const SUITES: readonly BenchSuite[] = [sdkSuite, manifestsSuite, plannerSuite];
 
 const only = process.argv.slice(2);
 const started = Date.now();

@@ -86,3 +86,70 @@ export function serviceSelectorSelects(selector: Readonly<Record<string, unknown
   const entries = Object.entries(selector);
   return entries.length > 0 && entries.every(([k, v]) => typeof v === 'string' && ownValue(labels, k) === v);
 }
+
+/**
+ * What a selector requires, for {@link LabelIndex}: `exact` when it selects exactly the label
+ * sets holding every one of `entries` (a non-empty list), `none` when it selects nothing, `any`
+ * when it must be evaluated for every label set (set-based requirements, unreadable shapes).
+ */
+export type SelectorRequirement = { readonly exact: ReadonlyArray<readonly [string, string]> } | 'none' | 'any';
+
+/** A Service selector as serviceSelectorSelects reads it. */
+export function serviceSelectorRequirement(selector: Readonly<Record<string, unknown>> | null | undefined): SelectorRequirement {
+  if (selector === null || selector === undefined || typeof selector !== 'object') return 'none';
+  const entries = Object.entries(selector);
+  if (entries.length === 0 || entries.some(([, v]) => typeof v !== 'string')) return 'none';
+  return { exact: entries as Array<[string, string]> };
+}
+
+/** A Deployment selector as labelSelectorVerdict reads it: only plain matchLabels are exact. */
+export function labelSelectorRequirement(selector: LabelSelector | null | undefined): SelectorRequirement {
+  if (selector === null || selector === undefined) return 'none';
+  if (typeof selector !== 'object' || Array.isArray(selector)) return 'any';
+  const { matchLabels, matchExpressions } = selector;
+  if (matchExpressions !== undefined && matchExpressions !== null && !(Array.isArray(matchExpressions) && matchExpressions.length === 0)) return 'any';
+  if (matchLabels === undefined || matchLabels === null || typeof matchLabels !== 'object' || Array.isArray(matchLabels)) return 'any';
+  const entries = Object.entries(matchLabels);
+  if (entries.length === 0 || entries.some(([, v]) => typeof v !== 'string')) return 'any';
+  return { exact: entries };
+}
+
+/**
+ * Objects indexed by the labels their selectors require, so that finding those that may select
+ * one label set does not evaluate every selector. Each `exact` object is filed under one
+ * `key=value` it requires, the one fewest objects require (so that a label most selectors share
+ * does not collect them all); `any` objects are candidates for every label set; `none` objects
+ * for none. `candidates(labels)` is a superset of the objects selecting `labels`, in their
+ * original order; the caller still evaluates each selector.
+ */
+export class LabelIndex<T> {
+  readonly #items: readonly T[];
+  readonly #buckets = new Map<string, number[]>();
+  readonly #always: number[] = [];
+
+  constructor(items: readonly T[], requirement: (item: T) => SelectorRequirement) {
+    this.#items = items;
+    const requirements = items.map(requirement);
+    const entryKey = (key: string, value: string) => `${key}\u0000${value}`;
+    const counts = new Map<string, number>();
+    for (const r of requirements) {
+      if (typeof r !== 'object') continue;
+      for (const [k, v] of r.exact) counts.set(entryKey(k, v), (counts.get(entryKey(k, v)) ?? 0) + 1);
+    }
+    requirements.forEach((r, index) => {
+      if (r === 'any') this.#always.push(index);
+      if (typeof r !== 'object') return;
+      let best = entryKey(...r.exact[0]!);
+      for (const [k, v] of r.exact) if (counts.get(entryKey(k, v))! < counts.get(best)!) best = entryKey(k, v);
+      const bucket = this.#buckets.get(best);
+      if (bucket === undefined) this.#buckets.set(best, [index]);
+      else bucket.push(index);
+    });
+  }
+
+  candidates(labels: Readonly<Record<string, string>>): T[] {
+    const found = [...this.#always];
+    for (const [key, value] of Object.entries(labels)) found.push(...(this.#buckets.get(`${key}\u0000${value}`) ?? []));
+    return found.sort((a, b) => a - b).map((i) => this.#items[i]!);
+  }
+}

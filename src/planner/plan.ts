@@ -8,8 +8,9 @@
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SANDBOX_LABEL, ownValue, type KubeObject } from './kube.js';
-import { inventoryProblems, namespaceOf, serviceFqdn, type Inventory } from './inventory.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROUTE_NAME_PREFIX, SANDBOX_LABEL, ownValue, type KubeObject } from './kube.js';
+import { deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, resolveHost, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
+import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement } from './label-selector.js';
 import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
 import { resolveForkPolicy, type ForkPolicyInput } from './fork-policy.js';
 import { forkService, forkServiceName } from './fork-service.js';
@@ -27,7 +28,7 @@ import {
   type SandboxRoute,
 } from './virtual-service.js';
 import { DEFAULT_ROUTING_KEY_CONFIG, deriveRoutingKey, routingKeyMatchBlocks, type RoutingKeyConfig } from './routing-key.js';
-import { routeGroupMembers } from './route-group.js';
+import { RouteGroupIndex } from './route-group.js';
 
 export interface IngressGuardConfig {
   /** Emit the mesh-wide ingress guard EnvoyFilter. @default false */
@@ -120,6 +121,13 @@ export function plan(input: PlanInput): PlanResult {
     destinationRules: input.inventory.destinationRules.filter((o) => !isManaged(o)),
   };
   const sandboxes = [...input.sandboxes].sort(byNamespaceAndName);
+  const groupIndex = new RouteGroupIndex(sandboxes);
+  // The first Deployment of each namespace/name (as a search in input order finds it), and the
+  // Services and Deployments of each namespace.
+  const baselineByName = new Map<string, KubeObject>();
+  for (const d of inventory.deployments) if (!baselineByName.has(`${namespaceOf(d)}/${d.metadata.name}`)) baselineByName.set(`${namespaceOf(d)}/${d.metadata.name}`, d);
+  const servicesByNamespace = groupBy(inventory.services, namespaceOf);
+  const deploymentsByNamespace = groupBy(inventory.deployments, namespaceOf);
   const routeGroups = [...(input.routeGroups ?? [])].sort(byNamespaceAndName);
   const problems: Problem[] = [];
   const notes: Problem[] = [];
@@ -145,7 +153,7 @@ export function plan(input: PlanInput): PlanResult {
   const groupNamesOf = new Map<string, string[]>();
   const routeGroupKeys: PlanResult['routeGroupKeys'][number][] = [];
   for (const group of routeGroups) {
-    const members = routeGroupMembers(group, sandboxes);
+    const members = groupIndex.members(group);
     const key = effectiveRoutingKey(group);
     routeGroupKeys.push({ namespace: namespaceOf(group), name: group.metadata.name, routingKey: key, members: members.map((m) => m.metadata.name) });
     const forkedBy = new Map<string, string>();
@@ -170,10 +178,14 @@ export function plan(input: PlanInput): PlanResult {
   const generatedNames = new Map<string, string>();
   // Generated object id -> the Sandbox fields that asked for it (for problems found later).
   const ownersOf = new Map<string, Array<{ ref: string; path: string }>>();
+  const ownerKeys = new Set<string>();
   const recordOwner = (id: string, ref: string, path: string) => {
-    const owners = ownersOf.get(id) ?? [];
-    if (!owners.some((o) => o.ref === ref && o.path === path)) owners.push({ ref, path });
-    ownersOf.set(id, owners);
+    const key = JSON.stringify([id, ref, path]);
+    if (ownerKeys.has(key)) return;
+    ownerKeys.add(key);
+    const owners = ownersOf.get(id);
+    if (owners === undefined) ownersOf.set(id, [{ ref, path }]);
+    else owners.push({ ref, path });
   };
   const claimName = (kind: string, namespace: string, name: string, owner: string, path: string) => {
     const id = `${kind} ${namespace}/${name}`;
@@ -218,12 +230,12 @@ export function plan(input: PlanInput): PlanResult {
         return;
       }
       seen.set(workload, index);
-      const baseline = inventory.deployments.find((d) => d.metadata.name === fork.forkOf.name && namespaceOf(d) === namespace);
+      const baseline = baselineByName.get(workload);
       if (baseline === undefined) {
         problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `Deployment "${fork.forkOf.name}" not found in namespace "${namespace}"`, code: 'BaselineNotFound' });
         return;
       }
-      const services = inventory.services.filter((s) => namespaceOf(s) === namespace);
+      const services = servicesByNamespace.get(namespace) ?? [];
       const { result, problems: forkProblems } = forkDeployment({
         sandbox: sandboxName,
         sandboxNamespace: namespaceOf(sandbox),
@@ -232,7 +244,7 @@ export function plan(input: PlanInput): PlanResult {
         forkPath,
         baseline,
         services,
-        deployments: inventory.deployments.filter((d) => namespaceOf(d) === namespace),
+        deployments: deploymentsByNamespace.get(namespace) ?? [],
         policy,
       });
       problems.push(...forkProblems.map((p) => ({ ...p, object: ref })));
@@ -288,7 +300,9 @@ export function plan(input: PlanInput): PlanResult {
         });
         if (rule !== undefined) objects.push(rule);
         recordOwner(`DestinationRule ${namespace}/${forkSvcName}`, ref, `${forkPath}.forkOf.name`);
-        hostOwners.set(host, [...(hostOwners.get(host) ?? []), { ref, path: `${forkPath}.forkOf.name` }]);
+        const owners = hostOwners.get(host);
+        if (owners === undefined) hostOwners.set(host, [{ ref, path: `${forkPath}.forkOf.name` }]);
+        else owners.push({ ref, path: `${forkPath}.forkOf.name` });
         const entry = hostRoutes.get(host) ?? { serviceName: service.metadata.name, namespace, routes: [], splitOwners: [] };
         const split = sandbox.spec.split?.weight;
         entry.routes.push({ sandbox: sandboxName, forkHost, matchBlocks, ...(split ? { splitWeight: split } : {}) });
@@ -341,6 +355,8 @@ export function plan(input: PlanInput): PlanResult {
 /**
  * A fork's pods may be selected only by its own Deployment and the fork Services made for it:
  * not by the Services and Deployments generated for other forks (of this or another Sandbox).
+ * Generated Services and Deployments are indexed by namespace and selector labels, so each fork
+ * evaluates only the selectors that may select its pods (LabelIndex).
  */
 function generatedIsolationProblems(
   forks: ReadonlyArray<{ ref: string; path: string; prefix: string; deployment: KubeObject; services: ReadonlySet<string> }>,
@@ -349,16 +365,41 @@ function generatedIsolationProblems(
 ): Problem[] {
   const problems: Problem[] = [];
   const describe = (o: KubeObject) => `${objectRef(o)} (generated for ${[...new Set((ownersOf.get(objectRef(o)) ?? []).map((w) => w.ref))].join(', ')})`;
+  const byNamespace = groupBy(
+    objects.filter((o) => o.kind === 'Service' || o.kind === 'Deployment'),
+    namespaceOf,
+  );
+  const indexes = new Map<string, { services: LabelIndex<KubeObject>; deployments: LabelIndex<KubeObject> }>();
+  for (const [namespace, inNamespace] of byNamespace) {
+    indexes.set(namespace, {
+      services: new LabelIndex(inNamespace.filter((o) => o.kind === 'Service'), (o) => serviceSelectorRequirement(serviceSelector(o))),
+      deployments: new LabelIndex(inNamespace.filter((o) => o.kind === 'Deployment'), (o) => labelSelectorRequirement(deploymentSelector(o))),
+    });
+  }
   for (const fork of forks) {
-    const namespace = namespaceOf(fork.deployment);
-    const inNamespace = objects.filter((o) => namespaceOf(o) === namespace && objectRef(o) !== objectRef(fork.deployment));
-    const services = inNamespace.filter((o) => o.kind === 'Service' && !fork.services.has(objectRef(o)));
-    const deployments = inNamespace.filter((o) => o.kind === 'Deployment');
+    const index = indexes.get(namespaceOf(fork.deployment));
+    if (index === undefined) continue;
+    const labels = podTemplateLabels(fork.deployment);
+    const self = objectRef(fork.deployment);
+    const services = index.services.candidates(labels).filter((o) => !fork.services.has(objectRef(o)));
+    const deployments = index.deployments.candidates(labels).filter((o) => objectRef(o) !== self);
     for (const message of podsSelectedBy(fork.deployment, services, deployments, fork.prefix, describe)) {
       problems.push({ object: fork.ref, path: fork.path, message });
     }
   }
   return problems;
+}
+
+/** `items` grouped by `keyOf`, each group in input order. */
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [item]);
+    else group.push(item);
+  }
+  return groups;
 }
 
 /**
@@ -429,13 +470,26 @@ function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, H
       if (http.some(isMeshforkRoute)) out.push(mergeVirtualService(vs, []).virtualService);
       continue;
     }
-    const { virtualService, notes: routeNotes } = mergeVirtualService(vs, hostRoutings);
+    // Only the hosts its routes send traffic to: the others add nothing to it, and each
+    // Sandbox of a host passed costs the merge a pass over that host's routes.
+    const destinationHosts = new Set(((vs.spec as { http?: HttpRoute[] }).http ?? []).flatMap((r) => (r.route ?? []).map((d) => resolveHost(d.destination.host, namespaceOf(vs)))));
+    const { virtualService, notes: routeNotes } = mergeVirtualService(
+      vs,
+      hostRoutings.filter((h) => destinationHosts.has(h.host)),
+    );
     out.push(virtualService);
     for (const n of routeNotes) notes.push({ object: objectRef(vs), path: `spec.http[${n.routeIndex}]`, message: n.message });
     const http = (virtualService.spec as { http?: Array<{ name?: string }> }).http ?? [];
+    // Every `meshfork-<...>-` prefix of a route name, to look up `meshfork-<sandbox>-` directly.
+    const routePrefixes = new Set<string>();
+    for (const route of http) {
+      const name = typeof route.name === 'string' ? route.name : '';
+      if (!name.startsWith(ROUTE_NAME_PREFIX)) continue;
+      for (let dash = name.indexOf('-', ROUTE_NAME_PREFIX.length); dash >= 0; dash = name.indexOf('-', dash + 1)) routePrefixes.add(name.slice(0, dash + 1));
+    }
     for (const routing of hostRoutings.filter((h) => hosts.includes(h.host))) {
       for (const r of routing.routes) {
-        if (!http.some((route) => route.name?.startsWith(`meshfork-${r.sandbox}-`))) {
+        if (!routePrefixes.has(`${ROUTE_NAME_PREFIX}${r.sandbox}-`)) {
           notes.push({ object: objectRef(vs), path: 'spec.http', message: `no HTTP route sends traffic to ${routing.host}, so requests with sandbox "${r.sandbox}"'s key are not routed to its fork` });
         }
       }

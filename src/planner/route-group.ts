@@ -59,8 +59,62 @@ export function routeGroupSelects(match: RouteGroupMatchT, labels: Record<string
 
 /** Members of a RouteGroup among `sandboxes`, in name order. */
 export function routeGroupMembers(group: RouteGroupObject, sandboxes: readonly SandboxObject[]): SandboxObject[] {
-  const namespace = group.metadata.namespace ?? 'default';
-  return sandboxes
-    .filter((s) => (s.metadata.namespace ?? 'default') === namespace && routeGroupSelects(group.spec.match, s.metadata.labels ?? {}))
-    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  return new RouteGroupIndex(sandboxes).members(group);
+}
+
+/**
+ * `sandboxes` indexed by namespace, label key and label value, so that matching many RouteGroups
+ * does not test every Sandbox against every group. A `label` condition can hold only for
+ * Sandboxes with that label (with that exact value when the glob has no `*` or `?`); `all` only
+ * for the candidates of its most selective condition; `any` for the union of its conditions'.
+ * The candidates are then matched as routeGroupSelects does, so members() equals a full scan.
+ */
+export class RouteGroupIndex {
+  readonly #sandboxes: readonly SandboxObject[];
+  /** `namespace\0key` and `namespace\0key\0value` -> indexes into #sandboxes, ascending. */
+  readonly #byLabel = new Map<string, number[]>();
+
+  constructor(sandboxes: readonly SandboxObject[]) {
+    this.#sandboxes = sandboxes;
+    sandboxes.forEach((sandbox, index) => {
+      const namespace = sandbox.metadata.namespace ?? 'default';
+      for (const [key, value] of Object.entries(sandbox.metadata.labels ?? {})) {
+        if (typeof value !== 'string') continue;
+        for (const id of [`${namespace}\u0000${key}`, `${namespace}\u0000${key}\u0000${value}`]) {
+          const list = this.#byLabel.get(id);
+          if (list === undefined) this.#byLabel.set(id, [index]);
+          else list.push(index);
+        }
+      }
+    });
+  }
+
+  /** Indexes of the Sandboxes of `namespace` that `node` may select (a superset of those it does). */
+  #candidates(node: MatchNode, namespace: string): readonly number[] {
+    if (node.label !== undefined) {
+      const exact = !/[*?]/.test(node.label.value);
+      const id = exact ? `${namespace}\u0000${node.label.key}\u0000${node.label.value}` : `${namespace}\u0000${node.label.key}`;
+      return this.#byLabel.get(id) ?? [];
+    }
+    // The same order of fields as matches().
+    if (node.any !== undefined) return [...new Set(node.any.flatMap((child) => [...this.#candidates(child, namespace)]))].sort((a, b) => a - b);
+    if (node.all !== undefined) {
+      let best: readonly number[] | undefined;
+      for (const child of node.all) {
+        const candidates = this.#candidates(child, namespace);
+        if (best === undefined || candidates.length < best.length) best = candidates;
+      }
+      return best ?? [];
+    }
+    return [];
+  }
+
+  /** Members of `group` among the indexed Sandboxes, in name order. */
+  members(group: RouteGroupObject): SandboxObject[] {
+    const namespace = group.metadata.namespace ?? 'default';
+    return this.#candidates(group.spec.match as MatchNode, namespace)
+      .map((i) => this.#sandboxes[i]!)
+      .filter((s) => routeGroupSelects(group.spec.match, s.metadata.labels ?? {}))
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  }
 }
