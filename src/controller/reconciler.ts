@@ -257,7 +257,12 @@ export class Controller {
 
   private onEvent(kind: WatchedKind, object: KubernetesObject): void {
     if (!this.synced) return; // the first pass after sync enqueues every key
-    for (const key of keysForObject(kind, object as KubeObject, this.view())) this.queue.add(key);
+    try {
+      for (const key of keysForObject(kind, object as KubeObject, this.view())) this.queue.add(key);
+    } catch (error) {
+      // An object of an unexpected shape must not stop the informer; the next resync retries it.
+      this.log({ level: 'error', msg: 'mapping a change to work keys failed', kind, name: object.metadata?.name, namespace: object.metadata?.namespace, error: describeError(error) });
+    }
   }
 
   private async work(): Promise<void> {
