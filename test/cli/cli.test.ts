@@ -133,6 +133,7 @@ describe('meshfork synth rejects specs that do not fit the inventory', () => {
     const patch = { type: 'merge', value: { spec: { template: { metadata: { labels: { app: 'reviews' } } } } } };
     const file = writeSpecs(sandbox('leaky', { forks: [{ ...reviewsFork, customizations: { patch } }] }));
     expectRejected(cli('synth', '-f', BOOKINFO, file), [
+      `${file}:2: Sandbox default/leaky: spec.forks[0].customizations.patch: would set spec.template.metadata.labels["app"] to "reviews" (the planned fork has "reviews-leaky"); label-selected policies (NetworkPolicy, AuthorizationPolicy) would not treat the fork as its baseline; allowed only with policy.allow.podMetadata`,
       `${file}:2: Sandbox default/leaky: spec.forks[0].customizations.patch.value: after the patch the fork selector no longer matches its pod labels`,
       `${file}:2: Sandbox default/leaky: spec.forks[0].customizations.patch.value: after the patch baseline Service "reviews" selects the fork pods`,
     ]);
