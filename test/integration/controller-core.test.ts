@@ -87,6 +87,22 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
   const watchers: Array<SharedInformer<KubernetesObject>> = [];
 
   const kcCore = () => cp().kubeConfig.makeApiClient(CoreV1Api);
+  // While the user's VirtualService is labelled freeze=true, an admission policy (created in
+  // beforeAll) refuses its updates that keep the label: the controller cannot change its routes.
+  const patchPay = (metadata: Record<string, unknown>, dryRun?: string) =>
+    objects.patch({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'pay', namespace: NS, ...metadata } } as unknown as Obj, undefined, dryRun, 'test', undefined, PatchStrategy.MergePatch);
+  const setFreeze = async (on: boolean) => {
+    await patchPay({ labels: { freeze: on ? 'true' : null } });
+    if (!on) return;
+    await until('the policy refuses updates', async () => {
+      try {
+        await patchPay({ annotations: { probe: 'x' } }, 'All');
+        return false;
+      } catch (error) {
+        return (error as { code?: number }).code === 422 || (error as { code?: number }).code === 403;
+      }
+    });
+  };
   const get = async (apiVersion: string, kind: string, name: string): Promise<Obj | undefined> => {
     try {
       return (await objects.read({ apiVersion, kind, metadata: { name, namespace: NS } })) as Obj;
@@ -140,6 +156,27 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
       await informer.start();
       watchers.push(informer);
     }
+    await objects.create({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: 'freeze-virtualservices' },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: ['networking.istio.io'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['virtualservices'] }] },
+        validations: [
+          {
+            expression: "!(has(oldObject.metadata.labels) && 'freeze' in oldObject.metadata.labels && has(object.metadata.labels) && 'freeze' in object.metadata.labels)",
+            message: 'frozen by the test',
+          },
+        ],
+      },
+    } as Obj);
+    await objects.create({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: 'freeze-virtualservices' },
+      spec: { policyName: 'freeze-virtualservices', validationActions: ['Deny'], matchResources: { namespaceSelector: {} } },
+    } as Obj);
     controller = new Controller({ kubeConfig: kc, namespaces: [NS], workers: 4, routeWaitMs: 200, log: (e) => logs.push(e), now: () => new Date(Date.now() + skewMs) });
     await controller.start();
   });
@@ -290,6 +327,31 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     await until('RouteGroup status lists no member', async () => JSON.stringify((await groupStatus())?.sandboxes) === '[]');
   });
 
+  it('a fork dropped from the spec loses its routes first, then its objects', async () => {
+    await setFreeze(true);
+    const t0 = Date.now();
+    const current = await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice');
+    await objects.replace({ ...current, spec: (sandboxObject('alice', ['cart-v1']) as { spec: unknown }).spec } as Obj);
+    // The routes to pay-alice cannot go while the user's VirtualService is frozen: nor can the fork.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await managedBy('alice')).toHaveLength(7);
+    expect(routeNames(await get('networking.istio.io/v1', 'VirtualService', 'pay'))).toEqual(['meshfork-alice-0', 'canary', 'meshfork-alice-1', 'default']);
+    await setFreeze(false);
+    await until('pay-v1-alice objects gone', async () => (await managedBy('alice')).length === 3, 90_000);
+    expect(await managedBy('alice')).toEqual(['Deployment cart-v1-alice', 'EnvoyFilter cart-v1-alice-affinity', 'Service cart-alice']);
+    expect(userPart(await get('networking.istio.io/v1', 'VirtualService', 'pay'))).toEqual(userPart(userVirtualService));
+    const events = seen.filter((e) => e.at >= t0).map((e) => e.what);
+    expect(events.indexOf('update VirtualService pay canary,default')).toBeGreaterThanOrEqual(0);
+    expect(events.indexOf('delete Service pay-alice')).toBeGreaterThan(events.indexOf('update VirtualService pay canary,default'));
+    await until('alice Ready', async () => (await condition('alice', 'Ready'))?.status === 'True');
+    // Back to both forks for the deletion test.
+    const again = await get('meshfork.dev/v1alpha1', 'Sandbox', 'alice');
+    await objects.replace({ ...again, spec: (sandboxObject('alice', ['cart-v1', 'pay-v1']) as { spec: unknown }).spec } as Obj);
+    await until('pay-v1-alice again', async () => (await managedBy('alice')).length === 7);
+    await markAvailable('pay-v1-alice');
+    await until('alice routed on pay again', async () => routeNames(await get('networking.istio.io/v1', 'VirtualService', 'pay')).includes('meshfork-alice-0'));
+  });
+
   it('deletes routes first, then every generated object, and leaves the user VirtualService exactly as it was', async () => {
     await objects.delete({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'bob', namespace: NS } });
     await until('bob gone', async () => (await get('meshfork.dev/v1alpha1', 'Sandbox', 'bob')) === undefined);
@@ -300,46 +362,7 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     // While the user's VirtualService cannot be written (an admission policy refuses updates of a
     // VirtualService labelled freeze=true that stays so), alice's routes in it cannot go, so her
     // forks must stay however long that lasts.
-    await objects.create({
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: 'freeze-virtualservices' },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: { resourceRules: [{ apiGroups: ['networking.istio.io'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['virtualservices'] }] },
-        validations: [
-          {
-            expression: "!(has(oldObject.metadata.labels) && 'freeze' in oldObject.metadata.labels && has(object.metadata.labels) && 'freeze' in object.metadata.labels)",
-            message: 'frozen by the test',
-          },
-        ],
-      },
-    } as Obj);
-    await objects.create({
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: 'freeze-virtualservices' },
-      spec: { policyName: 'freeze-virtualservices', validationActions: ['Deny'], matchResources: { namespaceSelector: {} } },
-    } as Obj);
-    const setFreeze = async (on: boolean) =>
-      objects.patch(
-        { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'pay', namespace: NS, labels: { freeze: on ? 'true' : null } } } as unknown as Obj,
-        undefined,
-        undefined,
-        'test',
-        undefined,
-        PatchStrategy.MergePatch,
-      );
     await setFreeze(true);
-    await until('the policy refuses updates', async () => {
-      try {
-        await objects.patch({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'pay', namespace: NS, annotations: { probe: 'x' } } } as Obj, undefined, 'All', 'test', undefined, PatchStrategy.MergePatch);
-        return false;
-      } catch (error) {
-        return (error as { code?: number }).code === 422 || (error as { code?: number }).code === 403;
-      }
-    });
-
     // A Sandbox whose routes cannot be written says why.
     await objects.create(sandboxObject('dora', ['pay-v1']));
     await until('dora forks', async () => (await managedBy('dora')).length === 4);
