@@ -24,6 +24,7 @@ import {
   ownedVirtualService,
   ownedVirtualServiceName,
   virtualServiceHosts,
+  RESERVED_SANDBOX_NAMES,
   type HostRouting,
   type SandboxRoute,
 } from './virtual-service.js';
@@ -207,6 +208,9 @@ export function plan(input: PlanInput): PlanResult {
     const seen = new Map<string, number>();
     const sandboxServices = new Set<string>();
     const forkPlans: Array<{ forkOf: string; deployment: string; services: string[] }> = [];
+    if (RESERVED_SANDBOX_NAMES.has(sandboxName)) {
+      problems.push({ object: ref, path: 'metadata.name', message: `"${sandboxName}" is reserved for the names of meshfork's own routes (meshfork-split-<i>, meshfork-baseline); choose another name` });
+    }
     const splitWeight = sandbox.spec.split?.weight;
     if (splitWeight !== undefined && splitWeight > policy.maxSplitWeight) {
       problems.push({ object: ref, path: 'spec.split.weight', message: `is ${splitWeight}; a Sandbox may take at most ${policy.maxSplitWeight}% of untagged traffic (policy.maxSplitWeight)` });

@@ -60,6 +60,15 @@ export interface RoutingNote {
 /** Number of `meshfork-*` routes in a VirtualService meshfork merged its routes into. */
 export const MERGED_ROUTES_ANNOTATION = 'meshfork.dev/merged-routes';
 
+/**
+ * Route names meshfork uses for routes of no sandbox: `meshfork-split-<i>` and
+ * `meshfork-baseline`. A sandbox's copies are named `meshfork-<sandbox>-<i>`, so a Sandbox
+ * named like one of these would produce route names that are not its own.
+ */
+const SPLIT_ROUTE = 'split';
+const BASELINE_ROUTE = 'baseline';
+export const RESERVED_SANDBOX_NAMES: ReadonlySet<string> = new Set([SPLIT_ROUTE, BASELINE_ROUTE]);
+
 export function isMeshforkRoute(route: HttpRoute): boolean {
   return typeof route.name === 'string' && route.name.startsWith(ROUTE_NAME_PREFIX);
 }
@@ -206,7 +215,7 @@ function splitCopy(route: HttpRoute, userIndex: number, vsNamespace: string, hos
   if (match.length === 0) return undefined;
   const { name: _n, match: _m, route: _r, ...rest } = structuredClone(route);
   const baseline = forkTotal === 100 ? [] : scaleWeights(structuredClone(original), 100 - forkTotal);
-  return { name: `${ROUTE_NAME_PREFIX}split-${userIndex}`, match, ...rest, route: [...baseline, ...forkShares] };
+  return { name: `${ROUTE_NAME_PREFIX}${SPLIT_ROUTE}-${userIndex}`, match, ...rest, route: [...baseline, ...forkShares] };
 }
 
 /** Sandbox names across hosts, in name order. */
@@ -275,7 +284,7 @@ export function ownedVirtualService(args: { name: string; namespace: string; hos
   const { virtualService, notes } = mergeVirtualService(vs, [args.host]);
   // Every route of an owned VirtualService is meshfork's, the catch-all included.
   const http = (virtualService.spec as { http: HttpRoute[] }).http;
-  http[http.length - 1] = { name: `${ROUTE_NAME_PREFIX}baseline`, ...catchAll };
+  http[http.length - 1] = { name: `${ROUTE_NAME_PREFIX}${BASELINE_ROUTE}`, ...catchAll };
   markMergedRoutes(virtualService, 0); // owned objects are marked by their managed-by label
   return { virtualService, notes };
 }

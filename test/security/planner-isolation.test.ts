@@ -182,3 +182,15 @@ describe('one Sandbox cannot take another\'s routing key', () => {
     expect(result.sandboxes.find((s) => s.name === 'b-victim')).toEqual(alone.sandboxes[0]);
   });
 });
+
+describe("a Sandbox cannot take the names of meshfork's own routes", () => {
+  it('refuses Sandboxes named split or baseline', () => {
+    const { result } = planFiles(BOOKINFO, 'reserved-names.yaml');
+    expect(result.objects).toEqual([]);
+    const reserved = (name: string) => `"${name}" is reserved for the names of meshfork's own routes (meshfork-split-<i>, meshfork-baseline); choose another name`;
+    expect(result.problems).toEqual([
+      { object: 'Sandbox default/baseline', path: 'metadata.name', message: reserved('baseline') },
+      { object: 'Sandbox default/split', path: 'metadata.name', message: reserved('split') },
+    ]);
+  });
+});
