@@ -19,6 +19,22 @@ import { DEFAULT_FORK_POLICY, resolveForkPolicy } from '../planner/fork-policy.j
 import { ingressGuardSettingProblems } from '../planner/envoy-filter.js';
 import { DNS_LABEL_PATTERN } from './schema.js';
 
+/**
+ * A routing-key header name as given in the file or with `--header`: HTTP field names are
+ * case-insensitive (RFC 9110 section 5.1), so upper-case ASCII letters are accepted and
+ * lower-cased (headerName) to the form Istio's header matches require (HEADER_NAME_PATTERN).
+ */
+const HEADER_NAME_INPUT_PATTERN = '^[A-Za-z0-9][A-Za-z0-9-]{0,126}$';
+
+/**
+ * `name` with its ASCII letters lower-cased and nothing else changed. Never String#toLowerCase:
+ * it maps non-ASCII letters onto ASCII ones (the Kelvin sign U+212A becomes "k"), which would let
+ * a name that is not a header name pass as one.
+ */
+export function headerName(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
+
 const allowFlag = (description: string) => Type.Optional(Type.Boolean({ default: false, description: `${description} Default false.` }));
 
 /** `policy`: what a Sandbox may ask for. Everything it leaves out takes the safe default. */
@@ -65,7 +81,12 @@ export const MeshforkConfig = Type.Object(
           compat: Type.Optional(Type.Unsafe<'signadot'>({ type: 'string', enum: Object.keys(COMPAT_PRESETS), description: 'Start from a compatibility preset.' })),
           keyName: Type.Optional(Type.String({ pattern: KEY_NAME_PATTERN, description: 'Baggage/tracestate member key.' })),
           tracestate: Type.Optional(Type.Boolean({ description: 'Also match the tracestate member.' })),
-          headers: Type.Optional(Type.Array(Type.String({ pattern: HEADER_NAME_PATTERN }), { description: 'Plain headers holding the key.', maxItems: 8 })),
+          headers: Type.Optional(
+            Type.Array(Type.String({ pattern: HEADER_NAME_INPUT_PATTERN }), {
+              description: 'Plain headers holding the key; names are case-insensitive and lower-cased (ASCII letters only).',
+              maxItems: 8,
+            }),
+          ),
           legacyHeaders: Type.Optional(Type.Boolean({ description: 'Also match uberctx-<key> and ot-baggage-<key>.' })),
         },
         { additionalProperties: false },
@@ -133,12 +154,15 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
   const keyName = overrides.keyName ?? raw.routing?.keyName ?? routing.keyName;
   if (!new RegExp(KEY_NAME_PATTERN).test(keyName)) problems.push({ path: '--key-name', message: `must match ${KEY_NAME_PATTERN}` });
   const fromFlags = overrides.headers !== undefined;
-  const headers = overrides.headers ?? raw.routing?.headers ?? [...routing.headers];
-  headers.forEach((h, i) => {
+  const given = overrides.headers ?? raw.routing?.headers ?? [...routing.headers];
+  given.forEach((h, i) => {
     const path = fromFlags ? '--header' : fieldPath(['routing', 'headers', i]);
-    if (!new RegExp(HEADER_NAME_PATTERN).test(h)) problems.push({ path, message: `"${h}" must match ${HEADER_NAME_PATTERN}` });
-    else if (RESERVED_HEADER_NAMES.includes(h)) problems.push({ path, message: reservedHeaderMessage(h) });
+    const name = headerName(h);
+    if (!new RegExp(HEADER_NAME_PATTERN).test(name)) problems.push({ path, message: `"${h}" must match ${HEADER_NAME_INPUT_PATTERN} (letters are lower-cased)` });
+    else if (RESERVED_HEADER_NAMES.includes(name)) problems.push({ path, message: reservedHeaderMessage(name) });
   });
+  // Names that differ only in case are one header.
+  const headers = [...new Set(given.map(headerName))];
   for (const p of ingressGuardSettingProblems(raw.ingressGuard ?? {})) problems.push({ path: `ingressGuard.${p.path}`, message: p.message });
   if (problems.length > 0) return { problems };
   return {

@@ -104,6 +104,8 @@ function loadAndPlan(io: CliIo, options: CommonOptions): { input: LoadedInput; r
   const config = loadConfig(io, options);
   if (options.namespace.length > 63 || !NAMESPACE.test(options.namespace)) fail(io, [{ file: '<flags>', path: '--namespace', message: NAMESPACE_RULE }]);
   const input = loadInputs(options.file, options.namespace, { maxFileSize: options.maxFileSize, maxInputSize: options.maxInputSize });
+  // How the input was read (kustomizations not applied) matters whatever the outcome: said first.
+  for (const note of input.notes) io.stderr(`note: ${formatProblem(note)}\n`);
   if (!input.complete) fail(io, input.problems);
   const result = plan({
     inventory: input.inventory,

@@ -15,7 +15,7 @@
  *    escaped, never decoded with replacement characters into a name that does not exist).
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { join, relative, isAbsolute, sep } from 'node:path';
+import { dirname, join, relative, isAbsolute, resolve, sep } from 'node:path';
 import type { Problem } from '../api/problem.js';
 
 export interface InputLimits {
@@ -33,6 +33,28 @@ export const DEFAULT_INPUT_LIMITS: InputLimits = { maxFileSize: 4 * MIB, maxInpu
 
 /** Manifest file names picked up when walking a directory. */
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
+/** The file that makes a directory a Helm chart (https://helm.sh/docs/topics/charts/). */
+export const HELM_CHART_FILE = 'Chart.yaml';
+
+/** A chart's own files, relative to the chart directory: what `helm template` reads as templates, values or subcharts. */
+const CHART_OWN_FILE = /^(Chart\.yaml|values\.yaml|values\.schema\.json|(templates|charts|crds)\/.*)$/;
+
+function isRegularFile(path: string | Buffer): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The outermost directory at or above `dir` that holds a Chart.yaml (a chart's subcharts are rendered with it), if any. */
+function chartAbove(dir: string): string | undefined {
+  let chart: string | undefined;
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (isRegularFile(join(d, HELM_CHART_FILE))) chart = d;
+    if (dirname(d) === d) return chart;
+  }
+}
 
 function reason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -94,16 +116,19 @@ function kindOf(stat: Stats): string {
 /**
  * The manifest files under `paths`: files as given, directories walked in name order for
  * `*.yaml`, `*.yml` and `*.json`. Each file is listed once, by the path it was reached by
- * (`<dir>/<entry>`), with its real path (symlinks resolved) in `realPaths`.
+ * (`<dir>/<entry>`), with its real path (symlinks resolved) in `realPaths`, and in `charts` with
+ * the Helm chart directory it belongs to, if any (the outermost directory with a Chart.yaml at or
+ * above it).
  */
-export function expandPaths(paths: readonly string[]): { files: string[]; realPaths: Map<string, string>; problems: Problem[] } {
+export function expandPaths(paths: readonly string[]): { files: string[]; realPaths: Map<string, string>; charts: Map<string, string>; problems: Problem[] } {
   const files: string[] = [];
   const realPaths = new Map<string, string>();
+  const charts = new Map<string, string>();
   const problems: Problem[] = [];
   const seen = new Set<string>();
   const problem = (file: string, message: string) => problems.push({ file, path: '', message });
 
-  const walkDirectory = (shown: string, real: string, root: string) => {
+  const walkDirectory = (shown: string, real: string, root: string, chart: string | undefined) => {
     if (seen.has(real)) return;
     seen.add(real);
     let entries: Entry[];
@@ -117,6 +142,7 @@ export function expandPaths(paths: readonly string[]): { files: string[]; realPa
       problem(shown, `cannot read directory: ${reason(e)}`);
       return;
     }
+    if (chart === undefined && entries.some((e) => e.name === HELM_CHART_FILE && e.raw === undefined) && isRegularFile(join(real, HELM_CHART_FILE))) chart = shown;
     for (const { name: entry, raw } of entries) {
       const child = join(shown, entry);
       if (raw !== undefined) {
@@ -149,12 +175,12 @@ export function expandPaths(paths: readonly string[]): { files: string[]; realPa
           continue;
         }
       }
-      if (stat.isDirectory()) walkDirectory(child, target, root);
-      else if (MANIFEST_FILE.test(entry)) addFile(child, target, stat);
+      if (stat.isDirectory()) walkDirectory(child, target, root, chart);
+      else if (MANIFEST_FILE.test(entry)) addFile(child, target, stat, chart);
     }
   };
 
-  const addFile = (shown: string, real: string, stat: Stats) => {
+  const addFile = (shown: string, real: string, stat: Stats, chart: string | undefined) => {
     if (!stat.isFile()) {
       problem(shown, `${kindOf(stat)}; only regular files are read`);
       return;
@@ -163,6 +189,7 @@ export function expandPaths(paths: readonly string[]): { files: string[]; realPa
     seen.add(real);
     files.push(shown);
     realPaths.set(shown, real);
+    if (chart !== undefined) charts.set(shown, chart);
   };
 
   for (const path of paths) {
@@ -182,10 +209,15 @@ export function expandPaths(paths: readonly string[]): { files: string[]; realPa
       problem(path, dangling ? 'dangling symlink (its target does not exist)' : reason(e));
       continue;
     }
-    if (stat.isDirectory()) walkDirectory(path, real, real);
-    else addFile(path, real, stat);
+    // A directory inside a chart (`-f chart/templates`) belongs to it as much as the chart itself;
+    // a file named directly only when it is one of the chart's own files (a file rendered with
+    // `helm template` into the chart directory is a manifest).
+    const chart = chartAbove(stat.isDirectory() ? path : dirname(path));
+    const shownChart = chart === resolve(path) ? path : chart;
+    if (stat.isDirectory()) walkDirectory(path, real, real, shownChart);
+    else addFile(path, real, stat, chart !== undefined && CHART_OWN_FILE.test(relative(chart, resolve(path))) ? shownChart : undefined);
   }
-  return { files, realPaths, problems };
+  return { files, realPaths, charts, problems };
 }
 
 /** A file's bytes, or why it was not read (`overLimit` when it has more than `limit` bytes). */

@@ -4,7 +4,8 @@
  * refused), namespaces defaulted like kubectl does, and Sandbox / RouteGroup objects validated.
  * Every problem carries the file (and line) it came from; nothing in the input makes this throw.
  */
-import { isCollection, isMap, isPair, isScalar, LineCounter, parseAllDocuments } from 'yaml';
+import { basename, dirname, relative, resolve, sep } from 'node:path';
+import { isCollection, isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import { describeValue, type Problem } from '../api/problem.js';
 import { DNS_LABEL_PATTERN, GROUP_VERSION, type RouteGroupObject, type SandboxObject } from '../api/schema.js';
 import { routeGroupValidParts, sandboxValidParts, validateRouteGroup, validateSandbox } from '../api/validate.js';
@@ -41,6 +42,8 @@ export interface LoadedInput {
   /** `Kind namespace/name` -> file it was read from. */
   readonly sources: Map<string, string>;
   readonly problems: Problem[];
+  /** What was read differently from how the user may expect (kustomizations not applied), with the hint. */
+  readonly notes: Problem[];
 }
 
 /** Cluster-scoped kinds keep no namespace. */
@@ -54,8 +57,9 @@ const MAX_DEPTH = 100;
 const MAX_ALIAS_COUNT = 100;
 
 export function loadInputs(paths: readonly string[], defaultNamespace: string, limits: InputLimits = DEFAULT_INPUT_LIMITS): LoadedInput {
-  const { files, realPaths, problems } = expandPaths(paths);
+  const { files, realPaths, charts, problems } = expandPaths(paths);
   let complete = problems.length === 0;
+  const notes: Problem[] = [];
   const objects: KubeObject[] = [];
   const sandboxes: SandboxObject[] = [];
   const routeGroups: RouteGroupObject[] = [];
@@ -63,18 +67,25 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
   const sources = new Map<string, string>();
   let totalRead = 0;
   let totalExpanded = 0;
+  /** Set once the total input limit is reached: no further file is read. */
+  let stopped = false;
 
-  for (const file of files) {
+  /**
+   * The non-empty documents of one file, parsed with every check (size caps, UTF-8, YAML errors,
+   * duplicate keys, alias expansion, nesting); undefined when the file cannot be used.
+   */
+  const readDocuments = (file: string): ParsedDocument[] | undefined => {
     const remaining = limits.maxInputSize - totalRead;
     const read = readLimited(file, realPaths.get(file) ?? file, Math.min(limits.maxFileSize, remaining), FILE_LIMIT);
     if ('problem' in read) {
       complete = false;
       if (read.overLimit && remaining < limits.maxFileSize) {
         problems.push({ file, path: '', message: `the files given add up to more than the ${INPUT_LIMIT} of ${limits.maxInputSize} bytes; this file and the ones after it are not read` });
-        break;
+        stopped = true;
+        return undefined;
       }
       problems.push(read.problem);
-      continue;
+      return undefined;
     }
     const bytes = read.bytes;
     totalRead += bytes.length;
@@ -82,13 +93,15 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
     if ('invalidAt' in decoded) {
       complete = false;
       problems.push({ file, path: '', message: notUtf8(decoded.invalidAt) });
-      continue;
+      return undefined;
     }
     const lineCounter = new LineCounter();
+    const lineOf = (node: unknown, fallback: number) => `${file}:${lineCounter.linePos((isNode(node) ? node.range?.[0] : undefined) ?? fallback).line}`;
     // The parser's own duplicate-key check compares each key with every earlier key of its map
     // (quadratic: 40k keys in one map take half a minute); duplicateKeyOffsets does it in one pass.
     const documents = parseAllDocuments(decoded.text, { lineCounter, prettyErrors: false, uniqueKeys: false });
     const list = Array.isArray(documents) ? documents : [documents];
+    const parsed: ParsedDocument[] = [];
     let fileExpanded = 0;
     for (const [index, doc] of list.entries()) {
       const errors = [
@@ -104,8 +117,7 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
         }
         continue;
       }
-      const docLine = lineCounter.linePos(doc.contents?.range?.[0] ?? doc.range[0]).line;
-      const where = `${file}:${docLine}`;
+      const where = lineOf(doc.contents, doc.range[0]);
       let value: unknown;
       try {
         value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
@@ -133,36 +145,73 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
       }
       fileExpanded += size;
       totalExpanded += size;
-      if (!readObject(value, index, where)) complete = false;
+      parsed.push({ value, index, where, node: doc.contents, locate: (node) => lineOf(node, doc.range[0]) });
+    }
+    return parsed;
+  };
+
+  // Kustomizations first: they name the files of their directory that are patches or generator
+  // input, which are not objects and are not read.
+  const kustomize = new Map<string, Kustomization>();
+  for (const file of files) {
+    if (stopped) break;
+    if (!KUSTOMIZATION_FILE.has(basename(file)) || charts.has(file)) continue;
+    const documents = readDocuments(file);
+    if (documents !== undefined) kustomize.set(file, kustomizationOf(file, documents[0]?.value));
+  }
+  const notInput = new Map<string, string>();
+  for (const [file, k] of kustomize) for (const ref of k.inputs) for (const f of files) if (isAtOrUnder(resolve(f), ref) && !kustomize.has(f)) notInput.set(f, file);
+  for (const [file, k] of kustomize) {
+    const skipped = files.filter((f) => notInput.get(f) === file).map((f) => relative(dirname(file), f));
+    notes.push({ file, path: '', message: kustomizationNote(k.kind, dirname(file), skipped) });
+  }
+
+  for (const file of files) {
+    if (stopped) break;
+    const chart = charts.get(file);
+    if (chart !== undefined) {
+      complete = false;
+      problems.push({ file, path: '', message: helmChartMessage(chart, file) });
+      continue;
+    }
+    if (kustomize.has(file) || notInput.has(file) || KUSTOMIZATION_FILE.has(basename(file))) continue;
+    for (const document of readDocuments(file) ?? []) {
+      const { value, index, where } = document;
+      if (isKustomizeObject(value)) {
+        notes.push({ file: where, path: '', message: kustomizationNote(value.kind, dirname(file), []) });
+        continue;
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        complete = false;
+        problems.push({ file: where, path: '', message: `document ${index + 1} is not a Kubernetes object` });
+        continue;
+      }
+      if (!readObject(value as Record<string, unknown>, '', where, document.node, document.locate)) complete = false;
     }
   }
 
-  /** Files one object; false when the object has no usable identity. */
-  function readObject(value: unknown, index: number, where: string): boolean {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      problems.push({ file: where, path: '', message: `document ${index + 1} is not a Kubernetes object` });
-      return false;
-    }
-    const object = value as Partial<KubeObject>;
+  /**
+   * Files one object, or each item of a list (`kind: List` or `<Kind>List` with `items`, flattened
+   * like kubectl does, nested lists included); false when an object has no usable identity.
+   * `prefix` is the field path of a list item (`items[2].`), `where` its file and line.
+   */
+  function readObject(object: Record<string, unknown>, prefix: string, where: string, node: unknown, locate: (node: unknown) => string): boolean {
     for (const field of ['apiVersion', 'kind'] as const) {
       if (typeof object[field] !== 'string' || object[field] === '') {
-        problems.push({ file: where, path: field, message: object[field] === undefined ? 'required field is missing' : 'must be a non-empty string' });
+        problems.push({ file: where, path: `${prefix}${field}`, message: object[field] === undefined ? 'required field is missing' : 'must be a non-empty string' });
         return false;
       }
     }
-    const kind = object.kind!;
-    if (kind === 'List' && Array.isArray((object as { items?: unknown }).items)) {
-      problems.push({ file: where, path: 'items', message: 'List objects are not supported; write one document per object' });
-      return false;
-    }
-    const metadata = object.metadata as Record<string, unknown> | undefined;
+    const kind = object['kind'] as string;
+    if (kind.endsWith('List') && object['items'] !== undefined) return readList(object, kind, prefix, where, node, locate);
+    const metadata = object['metadata'] as Record<string, unknown> | undefined;
     const identity = identityProblem(metadata);
     if (identity !== undefined) {
-      problems.push({ file: where, object: kind, ...identity });
+      problems.push({ file: where, object: kind, ...identity, path: `${prefix}${identity.path}` });
       return false;
     }
     if (metadata!['namespace'] === undefined && !CLUSTER_SCOPED.has(kind)) metadata!['namespace'] = defaultNamespace;
-    const kubeObject = object as KubeObject;
+    const kubeObject = object as unknown as KubeObject;
     const ref = objectRef(kubeObject);
     const apiGroup = kubeObject.apiVersion.split('/')[0];
     const isMeshfork = apiGroup === 'meshfork.dev';
@@ -179,7 +228,7 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
     if (isMeshfork && kind === 'Sandbox') {
       const found = validateSandbox(object);
       problems.push(...found.map((p) => ({ ...p, file: where, object: ref })));
-      if (found.length === 0) sandboxes.push(object as SandboxObject);
+      if (found.length === 0) sandboxes.push(object as unknown as SandboxObject);
       else {
         const parts = sandboxValidParts(object);
         if (parts !== undefined) {
@@ -190,7 +239,7 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
     } else if (isMeshfork && kind === 'RouteGroup') {
       const found = validateRouteGroup(object);
       problems.push(...found.map((p) => ({ ...p, file: where, object: ref })));
-      if (found.length === 0) routeGroups.push(object as RouteGroupObject);
+      if (found.length === 0) routeGroups.push(object as unknown as RouteGroupObject);
       else {
         const parts = routeGroupValidParts(object);
         if (parts !== undefined) partial.routeGroups.push(parts);
@@ -203,7 +252,126 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
     return true;
   }
 
-  return { inventory: inventoryOf(objects), sandboxes, routeGroups, partial, complete, sources, problems };
+  /**
+   * The items of a list, each an object of its own. As kubectl decodes lists
+   * (k8s.io/apimachinery unstructured.UnstructuredJSONScheme decodeToList): an item that names
+   * neither apiVersion nor kind takes the list's apiVersion and its kind without the "List"
+   * suffix (a DeploymentList's items are Deployments); an item that names one keeps it. Nested
+   * lists are flattened too (k8s.io/cli-runtime resource.FlattenListVisitor). The list's own
+   * metadata is not an object's and is not checked.
+   */
+  function readList(list: Record<string, unknown>, kind: string, prefix: string, where: string, node: unknown, locate: (node: unknown) => string): boolean {
+    const items = list['items'];
+    if (!Array.isArray(items)) {
+      problems.push({ file: where, object: kind, path: `${prefix}items`, message: `must be a list of objects, not ${describeValue(items)}` });
+      return false;
+    }
+    const itemsNode = isMap(node) ? node.get('items', true) : undefined;
+    let usable = true;
+    for (const [i, item] of items.entries()) {
+      const itemNode = isSeq(itemsNode) ? itemsNode.items[i] : undefined;
+      const itemWhere = itemNode === undefined ? where : locate(itemNode);
+      const itemPrefix = `${prefix}items[${i}].`;
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+        problems.push({ file: itemWhere, object: kind, path: `${prefix}items[${i}]`, message: `must be a Kubernetes object, not ${describeValue(item)}` });
+        usable = false;
+        continue;
+      }
+      const object = item as Record<string, unknown>;
+      const itemKind = kind.slice(0, -'List'.length);
+      if (object['apiVersion'] === undefined && object['kind'] === undefined && itemKind !== '') {
+        object['apiVersion'] = list['apiVersion'];
+        object['kind'] = itemKind;
+      }
+      if (!readObject(object, itemPrefix, itemWhere, itemNode, locate)) usable = false;
+    }
+    return usable;
+  }
+
+  return { inventory: inventoryOf(objects), sandboxes, routeGroups, partial, complete, sources, problems, notes };
+}
+
+/** File names kustomize reads as a directory's kustomization (https://kubectl.docs.kubernetes.io/references/kustomize/glossary/#kustomization). */
+const KUSTOMIZATION_FILE = new Set(['kustomization.yaml', 'kustomization.yml', 'Kustomization']);
+const KUSTOMIZE_GROUP = 'kustomize.config.k8s.io/';
+
+interface Kustomization {
+  readonly kind: string;
+  /** Absolute paths of the files and directories it uses as patches or generator input (never its resources). */
+  readonly inputs: string[];
+}
+
+/** A kustomize Kustomization or Component object (found in a file not named like a kustomization). */
+function isKustomizeObject(value: unknown): value is { kind: string } {
+  if (typeof value !== 'object' || value === null) return false;
+  const { apiVersion, kind } = value as Record<string, unknown>;
+  return typeof apiVersion === 'string' && apiVersion.startsWith(KUSTOMIZE_GROUP) && (kind === 'Kustomization' || kind === 'Component');
+}
+
+/**
+ * What a kustomization file uses besides its resources: the fields of kustomize's Kustomization
+ * type that name patch files (patches[].path, patchesStrategicMerge, patchesJson6902[].path),
+ * generator input (configMapGenerator / secretGenerator files, envs, env), replacement sources
+ * (replacements[].path), plugin configuration (transformers, generators, validators), transformer
+ * configurations, CRD schemas (crds) and the OpenAPI schema (openapi.path). See
+ * https://kubectl.docs.kubernetes.io/references/kustomize/kustomization/. Entries that are inline
+ * YAML (they hold a newline) or URLs name no file.
+ */
+function kustomizationOf(file: string, value: unknown): Kustomization {
+  const k = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  const refs: unknown[] = [];
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const field = (v: unknown, name: string): unknown => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>)[name] : undefined);
+  for (const p of list(k['patches'])) refs.push(field(p, 'path'));
+  for (const p of list(k['patchesJson6902'])) refs.push(field(p, 'path'));
+  for (const r of list(k['replacements'])) refs.push(field(r, 'path'));
+  refs.push(...list(k['patchesStrategicMerge']), ...list(k['transformers']), ...list(k['generators']), ...list(k['validators']));
+  refs.push(...list(k['configurations']), ...list(k['crds']), field(k['openapi'], 'path'));
+  for (const g of [...list(k['configMapGenerator']), ...list(k['secretGenerator'])]) {
+    // `files` entries are `path` or `key=path`.
+    for (const f of list(field(g, 'files'))) refs.push(typeof f === 'string' ? f.slice(f.indexOf('=') + 1) : f);
+    refs.push(...list(field(g, 'envs')), field(g, 'env'));
+  }
+  const inputs = refs
+    .filter((r): r is string => typeof r === 'string' && r !== '' && !r.includes('\n') && !/^[a-z][a-z0-9+.-]*:\/\//i.test(r))
+    .map((r) => resolve(dirname(file), r));
+  return { kind: k['kind'] === 'Component' ? 'Component' : 'Kustomization', inputs };
+}
+
+function isAtOrUnder(path: string, ref: string): boolean {
+  return path === ref || path.startsWith(ref.endsWith(sep) ? ref : `${ref}${sep}`);
+}
+
+/** The note for a kustomization that is not applied: how its directory is read, what was skipped, and the hint. */
+function kustomizationNote(kind: string, dir: string, skipped: readonly string[]): string {
+  return (
+    `kustomize ${kind} not applied: the other files of ${dir} are read as written, without kustomize's namespace, name prefixes and suffixes, labels, patches and generators` +
+    (skipped.length > 0 ? `; not read (patches or generator input): ${skipped.join(', ')}` : '') +
+    `; to plan what kustomize renders, run \`kustomize build ${dir} > rendered.yaml\` and pass -f rendered.yaml`
+  );
+}
+
+/** The problem for a file of a Helm chart: what it is, and the hint to render the chart. */
+function helmChartMessage(chart: string, file: string): string {
+  const own = relative(chart, file);
+  const what = own === 'Chart.yaml' ? "the chart's metadata" : /^values[^/]*$/.test(own) ? 'chart values' : own.split(sep)[0] === 'templates' ? 'a Go template, not YAML' : 'part of the chart';
+  return (
+    `file of the Helm chart ${chart} (${what}); meshfork reads rendered manifests, not charts: ` +
+    `run \`helm template <release-name> ${chart} > rendered.yaml\` (with your values) and pass -f rendered.yaml`
+  );
+}
+
+/** One parsed, non-empty YAML document of a file. */
+interface ParsedDocument {
+  readonly value: unknown;
+  /** Index of the document in its file. */
+  readonly index: number;
+  /** `<file>:<line>` of the document. */
+  readonly where: string;
+  /** The document's YAML node, to locate the items of a list. */
+  readonly node: unknown;
+  /** `<file>:<line>` of a node of this document. */
+  readonly locate: (node: unknown) => string;
 }
 
 const DUPLICATE_KEY = 'Map keys must be unique';

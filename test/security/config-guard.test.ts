@@ -65,8 +65,8 @@ describe('ingress-guard settings in --config', () => {
       `<flags>: -: --header: "x-meshfork-preview-token" cannot be a plain routing-key header: it is the ingress guard's preview credential; ${NOT_ALLOWED}`,
     ]);
     expectRejected(cli('synth', '--ingress-guard', '--header', ':authority', 'Host', '-f', BASE), [
-      '<flags>: -: --header: ":authority" must match ^[a-z0-9][a-z0-9-]{0,126}$',
-      '<flags>: -: --header: "Host" must match ^[a-z0-9][a-z0-9-]{0,126}$',
+      '<flags>: -: --header: ":authority" must match ^[A-Za-z0-9][A-Za-z0-9-]{0,126}$ (letters are lower-cased)',
+      `<flags>: -: --header: "host" cannot be a plain routing-key header: every request needs it as it is; ${NOT_ALLOWED}`,
     ]);
   });
 
