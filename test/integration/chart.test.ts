@@ -121,8 +121,25 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(`routing.headers: the ingress guard cannot remove the ${header} header wholesale`);
     }
-    refused(['--set', 'routing.headers={x-ok,:authority}'], ["- at '/routing/headers/1': ':authority' does not match pattern '^[a-z0-9][a-z0-9-]{0,126}$'"]);
-    refused(['--set', 'routing.headers={X-Upper}'], ["- at '/routing/headers/0': 'X-Upper' does not match pattern '^[a-z0-9][a-z0-9-]{0,126}$'"]);
+    refused(['--set', 'routing.headers={x-ok,:authority}'], ["- at '/routing/headers/1': ':authority' does not match pattern '^[A-Za-z0-9][A-Za-z0-9-]{0,126}$'"]);
+  });
+
+  it('header names are case-insensitive like --header and routing.headers: lower-cased, reserved names refused in any case, ASCII letters only', () => {
+    const r = helm('template', 'mf', CHART, '--set', 'ingressGuard.enabled=true', '--set', 'routing.headers={X-Sandbox,x-sandbox,Uberctx-Key}');
+    expect(r.code, r.stderr).toBe(0);
+    const expected = ingressGuardEnvoyFilter({ keyNames: ['meshfork-routing-key'], headers: ['x-sandbox', 'uberctx-key'], tokenSha256: [], gatewaySelector: { istio: 'ingressgateway' } });
+    expect(withoutLuaComments(objects(r.stdout)[0]!)).toEqual(withoutLuaComments(expected));
+    for (const header of ['Host', 'BAGGAGE', 'Transfer-Encoding', 'X-Meshfork-Preview-Token']) {
+      refused(['--set', `routing.headers={${header}}`], ["- at '/routing/headers/0': 'allOf' failed", "- at '/routing/headers/0': 'not' failed"]);
+      const skipped = helm('template', 'mf', CHART, '--skip-schema-validation', '--set', 'ingressGuard.enabled=true', '--set', `routing.headers={${header}}`);
+      expect(skipped.code).not.toBe(0);
+      expect(skipped.stderr).toContain(`routing.headers: the ingress guard cannot remove the ${header.toLowerCase()} header wholesale`);
+    }
+    // The Kelvin sign (U+212A) lower-cases to "k" in Go: refused before lower-casing, by the schema and by the template.
+    refused(['--set', 'routing.headers={X-\u212Aey}'], ["- at '/routing/headers/0': 'X-\u212Aey' does not match pattern '^[A-Za-z0-9][A-Za-z0-9-]{0,126}$'"]);
+    const kelvin = helm('template', 'mf', CHART, '--skip-schema-validation', '--set', 'ingressGuard.enabled=true', '--set', 'routing.headers={X-\u212Aey}');
+    expect(kelvin.code).not.toBe(0);
+    expect(kelvin.stderr).toContain('routing.headers: invalid header name');
   });
 
   it('refuses an empty gateway selector, a bad namespace and a token digest that is not lower-case hex SHA-256', () => {
