@@ -10,11 +10,11 @@ import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROUTE_NAME_PREFIX, SANDBOX_LABEL, ownValue, type KubeObject } from './kube.js';
 import { deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, resolveHost, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
-import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement } from './label-selector.js';
+import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement, serviceSelectorSelects } from './label-selector.js';
 import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
 import { resolveForkPolicy, type ForkPolicyInput } from './fork-policy.js';
-import { forkService, forkServiceName, lostTargetPorts } from './fork-service.js';
-import { baselineDestinationRule, forkDestinationRule } from './destination-rule.js';
+import { forkService, forkServiceName } from './fork-service.js';
+import { baselineDestinationRule, forkDestinationRule, type ForkedPods } from './destination-rule.js';
 import { forkAffinityEnvoyFilter, ingressGuardEnvoyFilter } from './envoy-filter.js';
 import {
   appliesToMesh,
@@ -25,6 +25,7 @@ import {
   ownedVirtualServiceName,
   virtualServiceHosts,
   RESERVED_SANDBOX_NAMES,
+  versionFamily,
   type HostRouting,
   type SandboxRoute,
 } from './virtual-service.js';
@@ -208,6 +209,8 @@ export function plan(input: PlanInput): PlanResult {
     const seen = new Map<string, number>();
     const sandboxServices = new Set<string>();
     const forkPlans: Array<{ forkOf: string; deployment: string; services: string[] }> = [];
+    // Per fork Service of this sandbox: the forks behind it, for its DestinationRule (subsets).
+    const forkServiceRoutes = new Map<string, { forks: ForkedPods[]; families: string[]; forkedSubsets: string[]; create: () => void }>();
     if (RESERVED_SANDBOX_NAMES.has(sandboxName)) {
       problems.push({ object: ref, path: 'metadata.name', message: `"${sandboxName}" is reserved for the names of meshfork's own routes (meshfork-split-<i>, meshfork-baseline); choose another name` });
     }
@@ -286,42 +289,54 @@ export function plan(input: PlanInput): PlanResult {
           continue;
         }
         serviceNames.push(forkSvcName);
-        // Checked for every fork behind the Service, also when an earlier fork made its fork Service.
-        for (const message of lostTargetPorts(service, { baseline, fork: result.deployment, sandbox: sandboxName, prefix: forkRecord.prefix })) {
-          problems.push({ object: ref, path: forkRecord.path, message });
-        }
         forkRecord.services.add(`Service ${namespace}/${forkSvcName}`);
         // Several forks behind one Service (reviews-v1 and reviews-v3) share one fork Service.
         const serviceId = `${namespace}/${forkSvcName}`;
+        const behind = forkServiceRoutes.get(serviceId);
+        const forked: ForkedPods = { baselineLabels: podTemplateLabels(baseline), labelRewrites: result.labelRewrites };
+        const family = versionFamily(namespace, podTemplateLabels(baseline), baseline.metadata.name);
+        if (behind !== undefined) {
+          behind.forks.push(forked);
+          if (!behind.families.includes(family)) behind.families.push(family);
+        }
         if (sandboxServices.has(serviceId)) continue;
         sandboxServices.add(serviceId);
         claimName('Service', namespace, forkSvcName, ref, `${forkPath}.forkOf.name`);
         const host = serviceFqdn(service.metadata.name, namespace);
         const forkHost = serviceFqdn(forkSvcName, namespace);
-        const copy = forkService(service, sandboxName, result.labelRewrites);
-        problems.push(...copy.problems.map((message) => ({ object: ref, path: `${forkPath}.forkOf.name`, message })));
-        notes.push(...copy.notes.map((message) => ({ object: ref, path: `${forkPath}.forkOf.name`, message })));
-        if (copy.service !== undefined) objects.push(copy.service);
-        const rule = forkDestinationRule({
-          baselineRule: baselineDestinationRule(inventory.destinationRules, host, namespace),
-          name: forkSvcName,
-          namespace,
-          forkHost,
-          sandbox: sandboxName,
-        });
-        if (rule !== undefined) objects.push(rule);
+        objects.push(forkService(service, sandboxName, result.labelRewrites));
+        // The DestinationRule once every fork of the sandbox behind the Service is known.
+        const pending = {
+          forks: [forked],
+          families: [family],
+          forkedSubsets: [] as string[],
+          create: () => {
+            const { rule, forkedSubsets } = forkDestinationRule({
+              baselineRule: baselineDestinationRule(inventory.destinationRules, host, namespace),
+              name: forkSvcName,
+              namespace,
+              forkHost,
+              sandbox: sandboxName,
+              forks: pending.forks,
+            });
+            if (rule !== undefined) objects.push(rule);
+            pending.forkedSubsets.push(...forkedSubsets);
+          },
+        };
+        forkServiceRoutes.set(serviceId, pending);
         recordOwner(`DestinationRule ${namespace}/${forkSvcName}`, ref, `${forkPath}.forkOf.name`);
         const owners = hostOwners.get(host);
         if (owners === undefined) hostOwners.set(host, [{ ref, path: `${forkPath}.forkOf.name` }]);
         else owners.push({ ref, path: `${forkPath}.forkOf.name` });
         const entry = hostRoutes.get(host) ?? { serviceName: service.metadata.name, namespace, routes: [], splitOwners: [] };
         const split = sandbox.spec.split?.weight;
-        entry.routes.push({ sandbox: sandboxName, forkHost, matchBlocks, ...(split ? { splitWeight: split } : {}) });
+        entry.routes.push({ sandbox: sandboxName, forkHost, matchBlocks, forkedSubsets: pending.forkedSubsets, families: pending.families, ...(split ? { splitWeight: split } : {}) });
         if (split) entry.splitOwners.push({ ref, weight: split });
         hostRoutes.set(host, entry);
       }
       forkPlans.push({ forkOf: workload, deployment: result.deployment.metadata.name, services: serviceNames });
     });
+    for (const pending of forkServiceRoutes.values()) pending.create();
     sandboxPlans.push({ namespace: namespaceOf(sandbox), name: sandboxName, routingKey, routeGroups: groupNamesOf.get(ref) ?? [], forks: forkPlans });
   }
 
@@ -444,6 +459,39 @@ function replacedObjectProblems(inventory: Inventory, objects: readonly KubeObje
 
 type HostEntry = { serviceName: string; namespace: string; routes: SandboxRoute[] };
 
+/**
+ * Version families of the baseline workloads behind each Service host (the Deployments of its
+ * namespace whose pods it selects), computed for the hosts asked for and remembered.
+ */
+function hostFamilies(inventory: Inventory): (hosts: Iterable<string>) => ReadonlyMap<string, readonly string[]> {
+  const services = new Map(inventory.services.map((s) => [serviceFqdn(s.metadata.name, namespaceOf(s)), s]));
+  const deployments = new Map<string, KubeObject[]>();
+  for (const d of inventory.deployments) {
+    const list = deployments.get(namespaceOf(d));
+    if (list === undefined) deployments.set(namespaceOf(d), [d]);
+    else list.push(d);
+  }
+  const known = new Map<string, readonly string[]>();
+  return (hosts) => {
+    const out = new Map<string, readonly string[]>();
+    for (const host of hosts) {
+      let families = known.get(host);
+      if (families === undefined) {
+        const service = services.get(host);
+        const namespace = service === undefined ? '' : namespaceOf(service);
+        const selector = service === undefined ? undefined : serviceSelector(service);
+        families =
+          selector === undefined || Object.keys(selector).length === 0
+            ? []
+            : [...new Set((deployments.get(namespace) ?? []).filter((d) => serviceSelectorSelects(selector, podTemplateLabels(d))).map((d) => versionFamily(namespace, podTemplateLabels(d), d.metadata.name)))];
+        known.set(host, families);
+      }
+      out.set(host, families);
+    }
+    return out;
+  };
+}
+
 function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, HostEntry>, notes: Problem[]): KubeObject[] {
   const hostRoutings: HostRouting[] = [...hostRoutes].map(([host, e]) => ({
     host,
@@ -472,6 +520,7 @@ function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, H
   }
   // A user VirtualService may name several forked hosts: merge it once, with all of them.
   const forkedHosts = new Set(hostRoutings.map((h) => h.host));
+  const families = hostFamilies(inventory);
   for (const vs of userVirtualServices) {
     const hosts = virtualServiceHosts(vs);
     if (!appliesToMesh(vs) || !hosts.some((h) => forkedHosts.has(h))) {
@@ -487,6 +536,7 @@ function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, H
     const { virtualService, notes: routeNotes } = mergeVirtualService(
       vs,
       hostRoutings.filter((h) => destinationHosts.has(h.host)),
+      families(destinationHosts),
     );
     out.push(virtualService);
     for (const n of routeNotes) notes.push({ object: objectRef(vs), path: `spec.http[${n.routeIndex}]`, message: n.message });

@@ -6,14 +6,32 @@
  *  - when the user has one, `mergeVirtualService` inserts before every user HTTP route that sends
  *    traffic to a forked host a copy per sandbox: the user's match blocks AND-ed with the
  *    sandbox's routing-key match blocks, every other field (retries, timeout, rewrite, headers,
- *    fault, mirror, corsPolicy) kept, and the forked destinations retargeted at the fork host.
- *    User routes are never changed, dropped or reordered;
+ *    fault, mirror, corsPolicy) kept, and its destinations rewritten by the rule below. User
+ *    routes are never changed, dropped or reordered;
  *  - otherwise `ownedVirtualService` builds one with the sandbox routes first and a catch-all
  *    baseline route last.
  * Every route meshfork writes is named `meshfork-...`; merging strips those first, so the merge
  * is idempotent and removing the last sandbox restores the user's routes exactly.
+ *
+ * Destinations of a sandbox copy (docs/adr/0001):
+ *  - a destination *reaches a fork* when its host is a baseline host the sandbox forks and it
+ *    names no subset, or a subset whose baseline pods include a workload the sandbox forks (the
+ *    fork DestinationRule defines that subset for the fork pods, src/planner/destination-rule.ts).
+ *    It goes to the fork host, subset and port kept: `reviews` subset v2 -> `reviews-sb` subset
+ *    v2. A destination to a subset the sandbox does not fork stays on the baseline host and
+ *    subset (the fork host has only fork pods);
+ *  - weights: when some destination of the route reaches a fork, the copy keeps those (weight 0
+ *    or unset beside others reaches nothing) and drops every other destination of the same host
+ *    or version family: another subset of a forked host, or a Service whose pods have the
+ *    canonical name of a forked workload (`versionFamily`). A keyed request then reaches a fork
+ *    every time: 90/10 over subsets v1/v2 or over Services reviews-v1/reviews-v2, with v2
+ *    forked, both become 100% fork of v2. Destinations of unrelated hosts stay. The weights
+ *    left are scaled proportionally to 100, so 50/50 over forked v2/v3 stays 50/50 inside the
+ *    sandbox; one destination carries no weight;
+ *  - when no destination of any copy of a sandbox reaches a fork, the copies send keyed requests
+ *    where the user's routes do, and a note says so.
  */
-import { ROUTE_NAME_PREFIX, managedLabels, type KubeObject } from './kube.js';
+import { ROUTE_NAME_PREFIX, managedLabels, ownValue, type KubeObject } from './kube.js';
 import { namespaceOf, resolveHost } from './inventory.js';
 import type { HttpMatchRequest, RoutingKeyMatch } from './routing-key.js';
 
@@ -26,6 +44,14 @@ export interface SandboxRoute {
   readonly matchBlocks: RoutingKeyMatch;
   /** Share (0-100) of untagged traffic sent to the fork, when set. */
   readonly splitWeight?: number;
+  /**
+   * Subsets of the baseline host (its DestinationRule) whose pods include a workload this sandbox
+   * forks; the fork DestinationRule defines them with labels selecting those forks. A route
+   * destination naming another subset does not reach a fork.
+   */
+  readonly forkedSubsets?: readonly string[];
+  /** Version families (`<namespace>/<canonical name>`) of the workloads this sandbox forks behind the host. */
+  readonly families?: readonly string[];
 }
 
 /** Every sandbox route for one baseline host (FQDN), sandboxes in name order. */
@@ -49,6 +75,18 @@ export interface HttpRoute {
   match?: HttpMatchRequest[];
   route?: RouteDestination[];
   [field: string]: unknown;
+}
+
+/**
+ * The version family of a workload: `<namespace>/<canonical name>`, the canonical name as Istio
+ * derives it from pod labels (`service.istio.io/canonical-name`, else `app.kubernetes.io/name`,
+ * else `app`, else the workload name; istio.io, "Canonical service"). Bookinfo's reviews-v1,
+ * reviews-v2 and reviews-v3 are one family, `default/reviews`, whatever Services or subsets
+ * select them.
+ */
+export function versionFamily(namespace: string, podLabels: Readonly<Record<string, string>>, workloadName: string): string {
+  const name = ownValue(podLabels, 'service.istio.io/canonical-name') ?? ownValue(podLabels, 'app.kubernetes.io/name') ?? ownValue(podLabels, 'app') ?? workloadName;
+  return `${namespace}/${name}`;
 }
 
 /** Something the merge could not express; reported, never silently dropped. */
@@ -130,23 +168,71 @@ function destinationsFor(route: HttpRoute, vsNamespace: string, forked: Readonly
   return (route.route ?? []).some((d) => forked.has(resolveHost(d.destination.host, vsNamespace)));
 }
 
-/** The route's destinations with `host` (resolved) replaced by `forkHost`, duplicates folded. */
-function retarget(route: RouteDestination[], vsNamespace: string, host: string, forkHost: string): RouteDestination[] {
-  const out: RouteDestination[] = [];
-  for (const d of route) {
-    const isForked = resolveHost(d.destination.host, vsNamespace) === host;
-    const destination: Destination = isForked ? { host: forkHost } : { ...structuredClone(d.destination) };
-    if (isForked && d.destination.port !== undefined) destination.port = { ...d.destination.port };
-    const same = out.find((o) => JSON.stringify(o.destination) === JSON.stringify(destination));
-    if (same !== undefined) {
-      if (same.weight !== undefined || d.weight !== undefined) same.weight = (same.weight ?? 0) + (d.weight ?? 0);
+/**
+ * Whether a destination of a user route reaches a workload `sr`'s sandbox forked: its host is
+ * the baseline host `sr` forks and it names no subset, or a subset whose baseline pods include a
+ * forked workload (`sr.forkedSubsets`). With several destinations, one of weight 0 (or unset)
+ * takes no traffic (Istio drops it), so it reaches nothing.
+ */
+function reachesFork(d: RouteDestination, sr: SandboxRoute, single: boolean): boolean {
+  if (!single && !((d.weight ?? 0) > 0)) return false;
+  const subset = d.destination.subset;
+  return subset === undefined || (sr.forkedSubsets ?? []).includes(subset);
+}
+
+/** The fork host with the destination's subset (defined on the fork DestinationRule) and port. */
+function forkDestination(d: Destination, forkHost: string): Destination {
+  const out: Destination = { host: forkHost };
+  if (d.subset !== undefined) out.subset = d.subset;
+  if (d.port !== undefined) out.port = { ...d.port };
+  return out;
+}
+
+/**
+ * Destinations of a sandbox copy. Each destination that reaches a forked workload goes to the
+ * fork host (subset and port kept). When at least one does, the destinations of the same host
+ * or version family that do not (another subset of the host, another Service whose pods have
+ * the canonical name of a forked workload, e.g. `reviews-v1` next to a forked `reviews-v2`) are
+ * dropped, so a keyed request reaches a fork every time; destinations of unrelated hosts stay.
+ * Weights of what is left are scaled proportionally to 100 (one destination carries none).
+ * When no destination reaches a fork, the destinations are the user's, unchanged.
+ */
+function copyDestinations(
+  original: readonly RouteDestination[],
+  vsNamespace: string,
+  mine: ReadonlyMap<string, SandboxRoute>,
+  families: ReadonlyMap<string, readonly string[]>,
+): { destinations: RouteDestination[]; reached: boolean } {
+  const single = original.length === 1;
+  const forkedFamilies = new Set([...mine.values()].flatMap((sr) => sr.families ?? []));
+  const kept: RouteDestination[] = [];
+  const unreached: RouteDestination[] = [];
+  let reached = false;
+  for (const d of original) {
+    const host = resolveHost(d.destination.host, vsNamespace);
+    const sr = mine.get(host);
+    if (sr !== undefined && reachesFork(d, sr, single)) {
+      reached = true;
+      kept.push({ ...structuredClone(d), destination: forkDestination(d.destination, sr.forkHost) });
       continue;
     }
-    const copy: RouteDestination = { ...structuredClone(d), destination };
-    out.push(copy);
+    const sameFamily = sr !== undefined || (families.get(host) ?? []).some((f) => forkedFamilies.has(f));
+    if (sameFamily) unreached.push(d);
+    else kept.push(structuredClone(d));
   }
-  if (out.length === 1 && out[0] !== undefined) delete out[0].weight;
-  return out;
+  if (!reached) return { destinations: structuredClone([...original]), reached };
+  const out: RouteDestination[] = [];
+  for (const d of kept) {
+    const same = out.find((o) => JSON.stringify(o.destination) === JSON.stringify(d.destination));
+    if (same === undefined) out.push(d);
+    else if (same.weight !== undefined || d.weight !== undefined) same.weight = (same.weight ?? 0) + (d.weight ?? 0);
+  }
+  if (out.length === 1 && out[0] !== undefined) {
+    delete out[0].weight;
+    return { destinations: out, reached };
+  }
+  const changed = unreached.length > 0 || out.length < kept.length;
+  return { destinations: changed && out.some((d) => d.weight !== undefined) ? scaleWeights(out, 100) : out, reached };
 }
 
 /** Scales integer weights to sum to `total`, the remainder going to the first destinations. */
@@ -164,24 +250,25 @@ function sandboxCopy(
   userIndex: number,
   vsNamespace: string,
   hosts: readonly HostRouting[],
+  families: ReadonlyMap<string, readonly string[]>,
   sandbox: string,
   notes: RoutingNote[],
-): HttpRoute | undefined {
-  let destinations = structuredClone(route.route ?? []);
-  let matchBlocks: RoutingKeyMatch | undefined;
+): { copy: HttpRoute; reached: boolean } | undefined {
+  const original = route.route ?? [];
+  const mine = new Map<string, SandboxRoute>();
   for (const h of hosts) {
     const sr = h.routes.find((r) => r.sandbox === sandbox);
-    if (sr === undefined || !destinations.some((d) => resolveHost(d.destination.host, vsNamespace) === h.host)) continue;
-    destinations = retarget(destinations, vsNamespace, h.host, sr.forkHost);
-    matchBlocks ??= sr.matchBlocks;
+    if (sr !== undefined && original.some((d) => resolveHost(d.destination.host, vsNamespace) === h.host)) mine.set(h.host, sr);
   }
+  const matchBlocks = [...mine.values()][0]?.matchBlocks;
   if (matchBlocks === undefined) return undefined;
+  const { destinations, reached } = copyDestinations(original, vsNamespace, mine, families);
   const match = andMatches(route.match, matchBlocks.keyed, (headers) =>
     notes.push({ routeIndex: userIndex, message: `route already matches header ${headers.join(', ')}; sandbox "${sandbox}" cannot add its routing key to that match block` }),
   );
   if (match.length === 0) return undefined;
   const { name: _userName, match: _userMatch, route: _userRoute, ...rest } = structuredClone(route);
-  return { name: `${ROUTE_NAME_PREFIX}${sandbox}-${userIndex}`, match, route: destinations, ...rest };
+  return { copy: { name: `${ROUTE_NAME_PREFIX}${sandbox}-${userIndex}`, match, route: destinations, ...rest }, reached };
 }
 
 /**
@@ -229,24 +316,41 @@ function sandboxNames(hosts: readonly HostRouting[]): string[] {
  * match AND-ed in) and one split copy when a sandbox takes a share of untagged traffic. Pure and
  * idempotent: merging the result again with the same hosts gives the same object.
  */
-export function mergeVirtualService(vs: KubeObject, hosts: readonly HostRouting[]): { virtualService: KubeObject; notes: RoutingNote[] } {
+export function mergeVirtualService(
+  vs: KubeObject,
+  hosts: readonly HostRouting[],
+  families: ReadonlyMap<string, readonly string[]> = new Map(),
+): { virtualService: KubeObject; notes: RoutingNote[] } {
   const out = structuredClone(vs) as KubeObject & { spec: { http?: HttpRoute[] } };
   const userRoutes = (out.spec.http ?? []).filter((r) => !isMeshforkRoute(r));
   const vsNamespace = namespaceOf(vs);
   const forked = new Set(hosts.filter((h) => h.routes.length > 0).map((h) => h.host));
   const notes: RoutingNote[] = [];
   const http: HttpRoute[] = [];
+  // Sandbox -> index of its first copy, and whether any of its copies reaches a fork.
+  const copied = new Map<string, { index: number; reached: boolean }>();
   userRoutes.forEach((route, index) => {
     if (destinationsFor(route, vsNamespace, forked)) {
       for (const sandbox of sandboxNames(hosts)) {
-        const copy = sandboxCopy(route, index, vsNamespace, hosts, sandbox, notes);
-        if (copy !== undefined) http.push(copy);
+        const result = sandboxCopy(route, index, vsNamespace, hosts, families, sandbox, notes);
+        if (result === undefined) continue;
+        http.push(result.copy);
+        const seen = copied.get(sandbox);
+        if (seen === undefined) copied.set(sandbox, { index, reached: result.reached });
+        else seen.reached ||= result.reached;
       }
       const split = splitCopy(route, index, vsNamespace, hosts, notes);
       if (split !== undefined) http.push(split);
     }
     http.push(route);
   });
+  for (const [sandbox, { index, reached }] of copied) {
+    if (reached) continue;
+    notes.push({
+      routeIndex: index,
+      message: `no route sends sandbox "${sandbox}"'s keyed requests to its forks: the routes to its forked hosts name only subsets (or weight-0 destinations) whose pods it does not fork, so those requests reach the baseline`,
+    });
+  }
   if (http.length > 0 || out.spec.http !== undefined) out.spec.http = http;
   markMergedRoutes(out, http.filter(isMeshforkRoute).length);
   return { virtualService: out, notes };

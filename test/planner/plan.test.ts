@@ -109,6 +109,7 @@ describe('plan: VirtualService ownership', () => {
     expect(ids(result.objects).filter((i) => i.startsWith('VirtualService'))).toEqual(['VirtualService default/reviews', 'VirtualService default/reviews-2']);
     expect(result.notes.map((n) => n.message)).toEqual([
       '2 VirtualServices route reviews.default.svc.cluster.local for the mesh; Istio uses only the oldest (IST0109). meshfork adds its routes to each',
+      `no route sends sandbox "s1"'s keyed requests to its forks: the routes to its forked hosts name only subsets (or weight-0 destinations) whose pods it does not fork, so those requests reach the baseline`,
     ]);
   });
 

@@ -3,6 +3,13 @@ import fc from 'fast-check';
 import { mergeVirtualService, ownedVirtualService, type HostRouting } from '../../src/planner/virtual-service.js';
 import { baggageMemberRegex, DEFAULT_ROUTING_KEY_CONFIG, routingKeyMatchBlocks } from '../../src/planner/routing-key.js';
 import type { KubeObject } from '../../src/planner/kube.js';
+import { plan } from '../../src/planner/plan.js';
+import { inventoryOf, podTemplateLabels, selectorMatches, serviceSelector } from '../../src/planner/inventory.js';
+import type { SandboxObject } from '../../src/api/schema.js';
+import { evaluateRoute, type RouteDestination } from '../support/route-eval.js';
+import { istioSample, requireIstioSamples } from '../support/istio-samples.js';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 
 const REVIEWS = 'reviews.default.svc.cluster.local';
 
@@ -10,7 +17,8 @@ function userVs(http: unknown[]): KubeObject {
   return { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'reviews', namespace: 'default' }, spec: { hosts: ['reviews'], http } };
 }
 
-function routing(...sandboxes: Array<{ name: string; key: string; split?: number }>): HostRouting[] {
+/** Sandboxes forking every version of reviews (subsets v1, v2 and v3), unless `subsets` says which. */
+function routing(...sandboxes: Array<{ name: string; key: string; split?: number; subsets?: string[] }>): HostRouting[] {
   return [
     {
       host: REVIEWS,
@@ -18,6 +26,8 @@ function routing(...sandboxes: Array<{ name: string; key: string; split?: number
         sandbox: s.name,
         forkHost: `reviews-${s.name}.default.svc.cluster.local`,
         matchBlocks: routingKeyMatchBlocks({ ...DEFAULT_ROUTING_KEY_CONFIG, tracestate: false }, [s.key]),
+        forkedSubsets: s.subsets ?? ['v1', 'v2', 'v3'],
+        families: ['default/reviews'],
         ...(s.split ? { splitWeight: s.split } : {}),
       })),
     },
@@ -43,7 +53,7 @@ describe('mergeVirtualService', () => {
           { headers: { 'end-user': { exact: 'jason' }, baggage: baggage('keya') } },
           { uri: { prefix: '/beta' }, headers: { baggage: baggage('keya') } },
         ],
-        route: [{ destination: { host: 'reviews-a.default.svc.cluster.local' } }],
+        route: [{ destination: { host: 'reviews-a.default.svc.cluster.local', subset: 'v2' } }],
         retries: { attempts: 3 },
       },
       {
@@ -52,7 +62,7 @@ describe('mergeVirtualService', () => {
           { headers: { 'end-user': { exact: 'jason' }, baggage: baggage('keyb') } },
           { uri: { prefix: '/beta' }, headers: { baggage: baggage('keyb') } },
         ],
-        route: [{ destination: { host: 'reviews-b.default.svc.cluster.local' } }],
+        route: [{ destination: { host: 'reviews-b.default.svc.cluster.local', subset: 'v2' } }],
         retries: { attempts: 3 },
       },
       http[0],
@@ -60,14 +70,14 @@ describe('mergeVirtualService', () => {
       {
         name: 'meshfork-a-2',
         match: [{ headers: { baggage: baggage('keya') } }],
-        route: [{ destination: { host: 'reviews-a.default.svc.cluster.local', port: { number: 9080 } } }],
+        route: [{ destination: { host: 'reviews-a.default.svc.cluster.local', subset: 'v1', port: { number: 9080 } } }],
         timeout: '5s',
         headers: { request: { set: { x: 'y' } } },
       },
       {
         name: 'meshfork-b-2',
         match: [{ headers: { baggage: baggage('keyb') } }],
-        route: [{ destination: { host: 'reviews-b.default.svc.cluster.local', port: { number: 9080 } } }],
+        route: [{ destination: { host: 'reviews-b.default.svc.cluster.local', subset: 'v1', port: { number: 9080 } } }],
         timeout: '5s',
         headers: { request: { set: { x: 'y' } } },
       },
@@ -105,7 +115,10 @@ describe('mergeVirtualService', () => {
     const vs = userVs([{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 50 }, { destination: { host: 'reviews', subset: 'v3' }, weight: 50 }] }]);
     const http = (mergeVirtualService(vs, routing({ name: 'a', key: 'keya', split: 25 })).virtualService.spec as { http: Array<{ name?: string; route: unknown }> }).http;
     expect(http.map((r) => r.name)).toEqual(['meshfork-a-0', 'meshfork-split-0', undefined]);
-    expect(http[0]?.route).toEqual([{ destination: { host: 'reviews-a.default.svc.cluster.local' } }]);
+    expect(http[0]?.route).toEqual([
+      { destination: { host: 'reviews-a.default.svc.cluster.local', subset: 'v1' }, weight: 50 },
+      { destination: { host: 'reviews-a.default.svc.cluster.local', subset: 'v3' }, weight: 50 },
+    ]);
     expect(http[1]?.route).toEqual([
       { destination: { host: 'reviews', subset: 'v1' }, weight: 38 },
       { destination: { host: 'reviews', subset: 'v3' }, weight: 37 },
@@ -134,5 +147,161 @@ describe('ownedVirtualService', () => {
         ],
       },
     });
+  });
+});
+
+describe('sandbox copies: subsets and weights (mergeVirtualService)', () => {
+  const fork = (subset?: string) => ({ host: 'reviews-a.default.svc.cluster.local', ...(subset ? { subset } : {}) });
+  const copyOf = (http: unknown[], sandbox: { name: string; key: string; subsets?: string[] }, families = new Map<string, string[]>()) =>
+    (mergeVirtualService(userVs(http), routing(sandbox), families).virtualService.spec as { http: Array<{ name?: string; route?: unknown }> }).http.find((r) => r.name === `meshfork-${sandbox.name}-0`)?.route;
+
+  it('keeps a destination to a subset whose pods are not forked on the baseline host and subset, and says no copy reaches a fork', () => {
+    const http = [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }];
+    expect(copyOf(http, { name: 'a', key: 'keya', subsets: ['v3'] })).toEqual([{ destination: { host: 'reviews', subset: 'v1' } }]);
+    expect(mergeVirtualService(userVs(http), routing({ name: 'a', key: 'keya', subsets: ['v3'] })).notes).toEqual([
+      {
+        routeIndex: 0,
+        message: `no route sends sandbox "a"'s keyed requests to its forks: the routes to its forked hosts name only subsets (or weight-0 destinations) whose pods it does not fork, so those requests reach the baseline`,
+      },
+    ]);
+    expect(mergeVirtualService(userVs(http), routing({ name: 'a', key: 'keya', subsets: ['v1'] })).notes).toEqual([]);
+  });
+
+  it('90/10 over subsets with v2 forked: the copy sends every keyed request to the fork of v2', () => {
+    const http = [{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 90 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 10 }] }];
+    expect(copyOf(http, { name: 'a', key: 'keya', subsets: ['v2'] })).toEqual([{ destination: fork('v2') }]);
+  });
+
+  it('scales the weights of the forked destinations proportionally to 100 and keeps destinations of unrelated hosts', () => {
+    const http = [
+      {
+        route: [
+          { destination: { host: 'reviews', subset: 'v1' }, weight: 60 },
+          { destination: { host: 'reviews', subset: 'v2' }, weight: 10 },
+          { destination: { host: 'reviews', subset: 'v3' }, weight: 20 },
+          { destination: { host: 'ratings' }, weight: 10 },
+        ],
+      },
+    ];
+    expect(copyOf(http, { name: 'a', key: 'keya', subsets: ['v2', 'v3'] })).toEqual([
+      { destination: fork('v2'), weight: 25 },
+      { destination: fork('v3'), weight: 50 },
+      { destination: { host: 'ratings' }, weight: 25 },
+    ]);
+  });
+
+  it('drops other Services of the forked version family (reviews-v1 next to a forked reviews-v2), not other families', () => {
+    const http = [{ route: [{ destination: { host: 'reviews-v1' }, weight: 90 }, { destination: { host: 'reviews' }, weight: 10 }] }];
+    const families = new Map([[`reviews-v1.default.svc.cluster.local`, ['default/reviews']]]);
+    expect(copyOf(http, { name: 'a', key: 'keya' }, families)).toEqual([{ destination: fork() }]);
+    const otherFamily = new Map([[`reviews-v1.default.svc.cluster.local`, ['default/reviews-legacy']]]);
+    expect(copyOf(http, { name: 'a', key: 'keya' }, otherFamily)).toEqual([
+      { destination: { host: 'reviews-v1' }, weight: 90 },
+      { destination: fork(), weight: 10 },
+    ]);
+  });
+
+  it('a forked destination of weight 0 reaches nothing: the copy keeps the user destinations', () => {
+    const http = [{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 100 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 0 }] }];
+    expect(copyOf(http, { name: 'a', key: 'keya', subsets: ['v2'] })).toEqual(http[0]!.route);
+  });
+});
+
+/** The objects of one of Istio's samples (read from the Go module cache), in namespace default. */
+function sample(path: string): KubeObject[] {
+  return parseAllDocuments(readFileSync(istioSample(path), 'utf8'))
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null && typeof o === 'object' && 'kind' in o)
+    .map((o) => ({ ...o, metadata: { namespace: 'default', ...o.metadata } }));
+}
+
+describe.skipIf(!requireIstioSamples())("plan on Istio's Bookinfo samples: subsets survive, weights reach the fork", () => {
+  const KEY = 'sbkey001';
+  const FORK = 'reviews-sb.default.svc.cluster.local';
+  const sandbox = (...forks: string[]): SandboxObject => ({
+    apiVersion: 'meshfork.dev/v1alpha1',
+    kind: 'Sandbox',
+    metadata: { name: 'sb', namespace: 'default' },
+    spec: { routingKey: KEY, forks: forks.map((name) => ({ forkOf: { kind: 'Deployment' as const, name } })) },
+  });
+  const keyed = { baggage: `${DEFAULT_ROUTING_KEY_CONFIG.keyName}=${KEY}` };
+  const synth = (objects: KubeObject[], ...forks: string[]) => {
+    const result = plan({ inventory: inventoryOf(objects), sandboxes: [sandbox(...forks)] });
+    expect(result.problems).toEqual([]);
+    return result.objects;
+  };
+  const bookinfo = () => [...sample('bookinfo/platform/kube/bookinfo.yaml'), ...sample('bookinfo/networking/destination-rule-all.yaml')];
+  const vsOf = (objects: KubeObject[], name: string) => objects.find((o) => o.kind === 'VirtualService' && o.metadata.name === name)!;
+  /** Every destination a request can reach through the VirtualService (one route is taken). */
+  const reach = (vs: KubeObject, headers: Record<string, string>): RouteDestination[] => evaluateRoute(vs, { headers })!.destinations.map(({ host, subset }) => ({ host, ...(subset ? { subset } : {}) }));
+
+  it('the fork DestinationRule has the forked subsets, whose labels select exactly the fork pods of the baseline subset', () => {
+    const objects = synth(bookinfo(), 'reviews-v2', 'reviews-v3');
+    const rule = objects.find((o) => o.kind === 'DestinationRule' && o.metadata.name === 'reviews-sb')!;
+    expect(rule.spec).toEqual({ host: FORK, subsets: [{ name: 'v2', labels: { version: 'v2-sb' } }, { name: 'v3', labels: { version: 'v3-sb' } }] });
+    const forkService = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'reviews-sb')!;
+    const forks = objects.filter((o) => o.kind === 'Deployment');
+    for (const subset of (rule.spec as { subsets: Array<{ name: string; labels: Record<string, string> }> }).subsets) {
+      const selected = forks.filter((f) => selectorMatches(serviceSelector(forkService), podTemplateLabels(f)) && selectorMatches(subset.labels, podTemplateLabels(f)));
+      expect(selected.map((f) => f.metadata.name), subset.name).toEqual([`reviews-${subset.name}-sb`]);
+    }
+  });
+
+  it('virtual-service-reviews-jason-v2-v3 forking reviews-v2 and reviews-v3: jason+key -> fork v2, other+key -> fork v3, no key as before', () => {
+    const user = sample('bookinfo/networking/virtual-service-reviews-jason-v2-v3.yaml')[0]!;
+    const vs = vsOf(synth([...bookinfo(), user], 'reviews-v2', 'reviews-v3'), 'reviews');
+    expect(reach(vs, { ...keyed, 'end-user': 'jason' })).toEqual([{ host: FORK, subset: 'v2' }]);
+    expect(reach(vs, { ...keyed, 'end-user': 'alice' })).toEqual([{ host: FORK, subset: 'v3' }]);
+    expect(reach(vs, keyed)).toEqual([{ host: FORK, subset: 'v3' }]);
+    for (const headers of [{ 'end-user': 'jason' }, { 'end-user': 'alice' }, {}] as Array<Record<string, string>>) expect(reach(vs, headers)).toEqual(reach(user, headers));
+    expect(reach(vs, { 'end-user': 'jason' })).toEqual([{ host: 'reviews', subset: 'v2' }]);
+  });
+
+  it('virtual-service-reviews-jason-v2-v3 forking only reviews-v3: jason+key stays on the baseline v2 (not forked)', () => {
+    const user = sample('bookinfo/networking/virtual-service-reviews-jason-v2-v3.yaml')[0]!;
+    const vs = vsOf(synth([...bookinfo(), user], 'reviews-v3'), 'reviews');
+    expect(reach(vs, { ...keyed, 'end-user': 'jason' })).toEqual([{ host: 'reviews', subset: 'v2' }]);
+    expect(reach(vs, keyed)).toEqual([{ host: FORK, subset: 'v3' }]);
+  });
+
+  it('virtual-service-reviews-90-10 forking reviews-v2: a keyed request always reaches fork v2; no key keeps 90/10', () => {
+    const user = sample('bookinfo/networking/virtual-service-reviews-90-10.yaml')[0]!;
+    const vs = vsOf(synth([...bookinfo(), user], 'reviews-v2'), 'reviews');
+    expect(evaluateRoute(vs, { headers: keyed })!.destinations).toEqual([{ host: FORK, subset: 'v2' }]);
+    expect(evaluateRoute(vs, { headers: {} })!.destinations).toEqual([
+      { host: 'reviews', subset: 'v1', weight: 90 },
+      { host: 'reviews', subset: 'v2', weight: 10 },
+    ]);
+  });
+
+  it('virtual-service-reviews-v2-v3 (50/50) forking reviews-v2 and reviews-v3: the split stays inside the sandbox', () => {
+    const user = sample('bookinfo/networking/virtual-service-reviews-v2-v3.yaml')[0]!;
+    const vs = vsOf(synth([...bookinfo(), user], 'reviews-v2', 'reviews-v3'), 'reviews');
+    expect(evaluateRoute(vs, { headers: keyed })!.destinations).toEqual([
+      { host: FORK, subset: 'v2', weight: 50 },
+      { host: FORK, subset: 'v3', weight: 50 },
+    ]);
+    expect(evaluateRoute(vs, { headers: {} })!.destinations).toEqual(evaluateRoute(user, { headers: {} })!.destinations);
+  });
+
+  it('90/10 over reviews-v1 / reviews-v2 Services forking reviews-v2 behaves like 90/10 over subsets', () => {
+    const versionService = (version: string): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `reviews-${version}`, namespace: 'default' },
+      spec: { selector: { app: 'reviews', version }, ports: [{ name: 'http', port: 9080 }] },
+    });
+    const user: KubeObject = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'reviews', namespace: 'default' },
+      spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews-v1' }, weight: 90 }, { destination: { host: 'reviews-v2' }, weight: 10 }] }] },
+    };
+    const vs = vsOf(synth([...sample('bookinfo/platform/kube/bookinfo.yaml'), versionService('v1'), versionService('v2'), user], 'reviews-v2'), 'reviews');
+    expect(evaluateRoute(vs, { headers: keyed })!.destinations).toEqual([{ host: 'reviews-v2-sb.default.svc.cluster.local' }]);
+    expect(evaluateRoute(vs, { headers: {} })!.destinations).toEqual([
+      { host: 'reviews-v1', weight: 90 },
+      { host: 'reviews-v2', weight: 10 },
+    ]);
   });
 });

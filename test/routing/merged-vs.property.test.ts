@@ -7,8 +7,10 @@
  * the Envoy-semantics evaluator (test/support/route-eval.ts):
  *
  *  - the request's routing key (by the precedence rule, ./carriers.ts) is a sandbox's key -> the
- *    merged VS sends it to that sandbox's fork host, through the sandbox copy of exactly the user
- *    route the original VS picks (so `end-user: jason` still decides between the copies);
+ *    merged VS takes the sandbox copy of exactly the user route the original VS picks (so
+ *    `end-user: jason` still decides between the copies), which sends it to the sandbox's fork
+ *    host and the same subset when the sandbox forks that subset's Deployment (subsets as in
+ *    destination-rule-all.yaml), else where the original sends it;
  *  - otherwise -> the merged VS takes the very route the original takes, with the same
  *    destinations, except that a request holding no key-name member or key header at all is
  *    split when sandboxes take a share of untagged traffic.
@@ -50,7 +52,7 @@ function load(file: string): KubeObject[] {
     .filter((o): o is KubeObject => o !== null && typeof o === 'object' && 'kind' in o);
 }
 
-const BOOKINFO = load('bookinfo/bookinfo.yaml');
+const BOOKINFO = [...load('bookinfo/bookinfo.yaml'), ...load('bookinfo/destination-rule-all.yaml')];
 const USER_VS_DOCS = load('bookinfo/virtual-service-reviews-test-v2.yaml');
 const USER_VS = USER_VS_DOCS[0] as KubeObject;
 const USER_VS_TEXT = JSON.stringify(USER_VS);
@@ -283,7 +285,13 @@ function checkRequest(setup: Setup, p: Planned, headers: Record<string, string |
   // A group key answers for every member: the first member in route order takes it.
   expect(sandbox).toBe(carried.map((s) => s.name).sort()[0]);
   expect(Number(userIndex)).toBe(original.routeIndex);
-  expect(merged?.destinations).toEqual([{ host: p.sandboxes.find((s) => s.name === sandbox)?.forkHost }]);
+  const forkHost = p.sandboxes.find((s) => s.name === sandbox)?.forkHost;
+  const forks = setup.sandboxes.find((s) => s.name === sandbox)?.forks ?? [];
+  const taken = original.destinations[0] as { host: string; subset?: string };
+  expect(original.destinations).toHaveLength(1);
+  const expected =
+    taken.subset === undefined ? { host: forkHost } : forks.includes(`reviews-${taken.subset}`) ? { host: forkHost, subset: taken.subset } : { host: taken.host, subset: taken.subset };
+  expect(merged?.destinations).toEqual([expected]);
 }
 
 /** Requests the split route took (checked by the split property). */

@@ -47,12 +47,14 @@ type MatchOf = (config: RoutingKeyConfig, keys: readonly string[]) => RoutingKey
 
 function hostRouting(config: RoutingKeyConfig, matchOf: MatchOf): HostRouting {
   const fork = (name: string) => `reviews-${name}.default.svc.cluster.local`;
+  // Every sandbox forks both subsets the user routes name, so each keyed copy reaches its fork.
+  const forkedSubsets = ['v1', 'v2'];
   return {
     host: HOST,
     routes: [
-      { sandbox: 'a', forkHost: fork('a'), matchBlocks: matchOf(config, [KEY.a]) },
-      { sandbox: 'b', forkHost: fork('b'), matchBlocks: matchOf(config, [KEY.b, KEY.g]) },
-      { sandbox: 's', forkHost: fork('s'), matchBlocks: matchOf(config, [KEY.s]), splitWeight: 30 },
+      { sandbox: 'a', forkHost: fork('a'), forkedSubsets, matchBlocks: matchOf(config, [KEY.a]) },
+      { sandbox: 'b', forkHost: fork('b'), forkedSubsets, matchBlocks: matchOf(config, [KEY.b, KEY.g]) },
+      { sandbox: 's', forkHost: fork('s'), forkedSubsets, matchBlocks: matchOf(config, [KEY.s]), splitWeight: 30 },
     ],
   };
 }
