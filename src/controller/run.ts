@@ -1,0 +1,102 @@
+/**
+ * What `meshfork controller` runs once its flags are parsed: the Kubernetes client, the
+ * reconciler, leader election and the health/metrics server. Loaded by the command's action only,
+ * so the offline commands of the same executable never load the Kubernetes client.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { formatProblem } from '../api/problem.js';
+import { resolveConfig } from '../api/config.js';
+import { readTextFile } from '../manifests/files.js';
+import type { PlanConfig } from '../planner/plan.js';
+import type { ControllerFlags } from './command.js';
+import { LeaderElector } from './leader-election.js';
+import { Controller } from './reconciler.js';
+import { ControllerMetrics, serveHealth } from './metrics.js';
+
+function loadPlanConfig(file: string | undefined): Partial<PlanConfig> {
+  if (file === undefined) return {};
+  const read = readTextFile(file, 1024 * 1024);
+  if ('problem' in read) throw new Error(formatProblem(read.problem));
+  const { config, problems } = resolveConfig(parseYaml(read.text) as unknown, {});
+  if (config === undefined) throw new Error(problems.map((p) => formatProblem({ ...p, file })).join('\n'));
+  return config;
+}
+
+export function kubeConfigFrom(flags: { kubeconfig?: string; context?: string }): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (flags.kubeconfig !== undefined) kubeConfig.loadFromFile(flags.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  if (flags.context !== undefined) kubeConfig.setCurrentContext(flags.context);
+  return kubeConfig;
+}
+
+export async function run(flags: ControllerFlags): Promise<void> {
+  const kubeConfig = kubeConfigFrom(flags);
+  const config = loadPlanConfig(flags.config);
+  let controller: Controller | undefined;
+  const metrics = new ControllerMetrics({
+    depth: () => controller?.queue.metrics() ?? { depth: 0, delayed: 0, processing: 0 },
+    managed: () => controller?.managedCounts() ?? {},
+  });
+  controller = new Controller({
+    kubeConfig,
+    workers: flags.workers,
+    config,
+    metrics,
+    ...(flags.namespaces ? { namespaces: flags.namespaces } : {}),
+    ...(flags.configMap ? { configMap: flags.configMap } : {}),
+  });
+  const abort = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
+  let leading = false;
+  // A standby is ready: it serves its purpose by waiting for the Lease.
+  const health = flags.healthAddress === 'off' ? undefined : await serveHealth(flags.healthAddress, metrics, () => (flags.leaderElect && !leading) || controller.hasSynced);
+  if (health) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'serving /metrics, /healthz, /readyz', address: health.address })}\n`);
+  try {
+    await runElected(flags, kubeConfig, controller, abort, (l) => (leading = l));
+  } finally {
+    await health?.close();
+  }
+}
+
+async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, controller: Controller, abort: AbortController, setLeading: (leading: boolean) => void): Promise<void> {
+  if (!flags.leaderElect) {
+    await controller.start();
+    await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await controller.stop();
+    return;
+  }
+  let lost = false;
+  const identity = `${hostname()}-${randomBytes(4).toString('hex')}`;
+  const info = (msg: string) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, identity, lease: `${flags.leaseNamespace}/${flags.leaseName}` })}\n`);
+  info('campaigning for the Lease');
+  const elector = new LeaderElector({
+    api: kubeConfig.makeApiClient(CoordinationV1Api),
+    namespace: flags.leaseNamespace,
+    name: flags.leaseName,
+    identity,
+    onStartedLeading: () => {
+      setLeading(true);
+      info('started leading');
+      void controller.start().catch((error: unknown) => {
+        process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'controller failed to start', error: String(error) })}\n`);
+        process.exitCode = 1;
+        abort.abort();
+      });
+    },
+    onStoppedLeading: () => {
+      setLeading(false);
+      info('stopped leading');
+      lost = !abort.signal.aborted;
+    },
+    onError: (error) => process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'leader election', error: String(error) })}\n`),
+  });
+  await elector.run(abort.signal);
+  await controller.stop();
+  // Leadership lost without being asked to stop: exit non-zero so the pod restarts as a standby.
+  if (lost) process.exitCode = 1;
+}
+
