@@ -10,7 +10,11 @@
  * - `ports`: name, port, protocol, appProtocol and targetPort of each port (never `nodePort`);
  *   a baseline without ports gives a fork without ports;
  * - headlessness: `clusterIP: None` (or `clusterIPs: [None]`) gives `clusterIP: None`, so DNS
- *   still answers with the pod addresses and StatefulSet-style clients keep working;
+ *   still answers with the pod addresses and StatefulSet-style clients keep working. With a note:
+ *   Istio's sidecars send requests for a headless host to the address the client connected to
+ *   (an ORIGINAL_DST cluster; only gateways, or istiod with PILOT_ENABLE_EDS_FOR_HEADLESS_SERVICES,
+ *   use the endpoints: `convertResolution` in istio pilot/pkg/networking/core/cluster.go), so a
+ *   route to the fork host moves keyed requests from sidecars nowhere but the baseline pod;
  * - `ipFamilyPolicy` and `ipFamilies` (dual-stack and IPv6-only Services stay so);
  * - `sessionAffinity`, and `sessionAffinityConfig` when the affinity is `ClientIP` (the API server
  *   refuses the config with any other affinity);
@@ -90,6 +94,11 @@ export function forkService(baseline: KubeObject, sandbox: string, labelRewrites
     };
   }
   const notes: string[] = [];
+  if (headless) {
+    notes.push(
+      `Service "${baseline.metadata.name}" is headless: Istio's sidecars send its requests to the pod address the client resolved (unless istiod runs with PILOT_ENABLE_EDS_FOR_HEADLESS_SERVICES=true), so keyed requests from sidecars keep reaching the baseline pods; gateways route them to the fork Service "${name}"`,
+    );
+  }
   const type = ownValue(spec, 'type');
   if (ENTRY_POINT_TYPES.includes(type)) {
     notes.push(

@@ -33,24 +33,27 @@ function expected(spec: Record<string, unknown>): KubeObject {
 
 const PORTS = [{ name: 'tcp-postgres', port: 5432, targetPort: 'postgres', protocol: 'TCP', appProtocol: 'postgresql' }];
 const SELECTOR = { app: 'db-dev', 'meshfork.dev/sandbox': 'dev' };
+const HEADLESS_NOTE =
+  'Service "db" is headless: Istio\'s sidecars send its requests to the pod address the client resolved (unless istiod runs with PILOT_ENABLE_EDS_FOR_HEADLESS_SERVICES=true), so keyed requests from sidecars keep reaching the baseline pods; gateways route them to the fork Service "db-dev"';
 
 describe('forkService: what is copied', () => {
-  it('a headless Service stays headless, ports as written', () => {
+  it('a headless Service stays headless, ports as written, with a note on how Istio routes headless hosts', () => {
     expect(forkOf({ clusterIP: 'None', ports: PORTS })).toEqual({
       service: expected({ clusterIP: 'None', selector: SELECTOR, ports: PORTS }),
       problems: [],
-      notes: [],
+      notes: [HEADLESS_NOTE],
     });
   });
 
   it('a headless Service as the API server returns it (clusterIPs: [None]) stays headless', () => {
     const result = forkOf({ clusterIP: 'None', clusterIPs: ['None'], type: 'ClusterIP', ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv4'], sessionAffinity: 'None', ports: PORTS });
     expect(result.service?.spec).toEqual({ clusterIP: 'None', ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv4'], selector: SELECTOR, ports: PORTS, sessionAffinity: 'None' });
+    expect(result.notes).toEqual([HEADLESS_NOTE]);
     expect(forkOf({ clusterIPs: ['None'], ports: PORTS }).service?.spec).toEqual({ clusterIP: 'None', selector: SELECTOR, ports: PORTS });
   });
 
   it('a port-less headless Service gives a port-less headless fork (valid in Kubernetes)', () => {
-    expect(forkOf({ clusterIP: 'None' })).toEqual({ service: expected({ clusterIP: 'None', selector: SELECTOR }), problems: [], notes: [] });
+    expect(forkOf({ clusterIP: 'None' })).toEqual({ service: expected({ clusterIP: 'None', selector: SELECTOR }), problems: [], notes: [HEADLESS_NOTE] });
   });
 
   it('a fixed cluster IP is never copied: the fork gets its own', () => {
@@ -233,6 +236,21 @@ describe('targetPort after customizations', () => {
         { name: 'metrics', port: 9090 },
       ],
     });
+  });
+
+  it('a headless Service through plan(): headless fork Service, and the note on the fork', () => {
+    const headless: KubeObject = { ...WEB_SERVICE, spec: { ...(WEB_SERVICE.spec as object), clusterIP: 'None' } };
+    const result = planWeb({ images: [{ image: 'web:2' }] }, [headless]);
+    expect(result.problems).toEqual([]);
+    expect(result.objects.find((o) => o.kind === 'Service')?.spec).toEqual({ clusterIP: 'None', ...(WEB_SERVICE.spec as object), selector: { app: 'web-dev', 'meshfork.dev/sandbox': 'dev' } });
+    expect(result.notes.filter((n) => n.message.includes('headless'))).toEqual([
+      {
+        object: 'Sandbox shop/dev',
+        path: 'spec.forks[0].forkOf.name',
+        message:
+          'Service "web" is headless: Istio\'s sidecars send its requests to the pod address the client resolved (unless istiod runs with PILOT_ENABLE_EDS_FOR_HEADLESS_SERVICES=true), so keyed requests from sidecars keep reaching the baseline pods; gateways route them to the fork Service "web-dev"',
+      },
+    ]);
   });
 
   it("a target the baseline's pods do not offer either is the baseline's behaviour, copied", () => {
