@@ -13,7 +13,7 @@ import { deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, 
 import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement, serviceSelectorSelects } from './label-selector.js';
 import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
 import { resolveForkPolicy, type ForkPolicyInput } from './fork-policy.js';
-import { forkService, forkServiceName } from './fork-service.js';
+import { forkService, forkServiceName, lostTargetPorts } from './fork-service.js';
 import { baselineDestinationRule, forkDestinationRule, type ForkedPods } from './destination-rule.js';
 import { forkAffinityEnvoyFilter, ingressGuardEnvoyFilter } from './envoy-filter.js';
 import {
@@ -289,6 +289,10 @@ export function plan(input: PlanInput): PlanResult {
           continue;
         }
         serviceNames.push(forkSvcName);
+        // Checked for every fork behind the Service, also when an earlier fork made its fork Service.
+        for (const message of lostTargetPorts(service, { baseline, fork: result.deployment, sandbox: sandboxName, prefix: forkRecord.prefix })) {
+          problems.push({ object: ref, path: forkRecord.path, message });
+        }
         forkRecord.services.add(`Service ${namespace}/${forkSvcName}`);
         // Several forks behind one Service (reviews-v1 and reviews-v3) share one fork Service.
         const serviceId = `${namespace}/${forkSvcName}`;
@@ -304,7 +308,10 @@ export function plan(input: PlanInput): PlanResult {
         claimName('Service', namespace, forkSvcName, ref, `${forkPath}.forkOf.name`);
         const host = serviceFqdn(service.metadata.name, namespace);
         const forkHost = serviceFqdn(forkSvcName, namespace);
-        objects.push(forkService(service, sandboxName, result.labelRewrites));
+        const copy = forkService(service, sandboxName, result.labelRewrites);
+        problems.push(...copy.problems.map((message) => ({ object: ref, path: `${forkPath}.forkOf.name`, message })));
+        notes.push(...copy.notes.map((message) => ({ object: ref, path: `${forkPath}.forkOf.name`, message })));
+        if (copy.service !== undefined) objects.push(copy.service);
         // The DestinationRule once every fork of the sandbox behind the Service is known.
         const pending = {
           forks: [forked],
