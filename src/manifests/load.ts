@@ -156,11 +156,27 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
   for (const file of files) {
     if (stopped) break;
     if (!KUSTOMIZATION_FILE.has(basename(file)) || charts.has(file)) continue;
+    const before = problems.length;
     const documents = readDocuments(file);
-    if (documents !== undefined) kustomize.set(file, kustomizationOf(file, documents[0]?.value));
+    // One that cannot be read is a problem, and no note: the run stops there.
+    if (documents !== undefined && problems.length === before) kustomize.set(file, kustomizationOf(file, documents[0]?.value));
   }
+  // Each file is looked up by itself and its directories (a plugin configuration may be a
+  // directory): linear in the files and the entries, however many a kustomization lists.
+  const inputOf = new Map<string, string>();
+  for (const [file, k] of kustomize) for (const ref of k.inputs) if (!inputOf.has(ref)) inputOf.set(ref, file);
   const notInput = new Map<string, string>();
-  for (const [file, k] of kustomize) for (const ref of k.inputs) for (const f of files) if (isAtOrUnder(resolve(f), ref) && !kustomize.has(f)) notInput.set(f, file);
+  for (const f of files) {
+    if (kustomize.has(f)) continue;
+    for (let p = resolve(f); ; p = dirname(p)) {
+      const by = inputOf.get(p);
+      if (by !== undefined) {
+        notInput.set(f, by);
+        break;
+      }
+      if (dirname(p) === p) break;
+    }
+  }
   for (const [file, k] of kustomize) {
     const skipped = files.filter((f) => notInput.get(f) === file).map((f) => relative(dirname(file), f));
     notes.push({ file, path: '', message: kustomizationNote(k.kind, dirname(file), skipped) });
@@ -336,10 +352,6 @@ function kustomizationOf(file: string, value: unknown): Kustomization {
     .filter((r): r is string => typeof r === 'string' && r !== '' && !r.includes('\n') && !/^[a-z][a-z0-9+.-]*:\/\//i.test(r))
     .map((r) => resolve(dirname(file), r));
   return { kind: k['kind'] === 'Component' ? 'Component' : 'Kustomization', inputs };
-}
-
-function isAtOrUnder(path: string, ref: string): boolean {
-  return path === ref || path.startsWith(ref.endsWith(sep) ? ref : `${ref}${sep}`);
 }
 
 /** The note for a kustomization that is not applied: how its directory is read, what was skipped, and the hint. */

@@ -6,6 +6,8 @@
  * layouts nobody here wrote are read in place from the Go module cache (Istio's samples, KWOK's
  * and Kubernetes' kustomize directories); small layouts of our own are in inputs/input-layouts/.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadInputs } from '../../src/manifests/load.js';
@@ -85,6 +87,46 @@ describe('kustomize layouts (our own: base, overlay, component)', () => {
     expect(input.problems).toEqual([]);
     expect(input.notes).toEqual([{ file, path: '', message: kustomizeNote('Kustomization', `${dir}/base`) }]);
     expect(refs(input)).toEqual(['Deployment default/web', 'Service default/web']);
+  });
+});
+
+describe('kustomization files are hostile input like any other', () => {
+  const dir = `${INPUTS}kustomize-bad`;
+
+  it('a kustomization that does not parse is a problem (its patches would otherwise be read as objects)', () => {
+    expectRejected(cli('validate', '-f', `${dir}/broken`), [`${dir}/broken/kustomization.yaml:3:1: -: .: YAML: Map keys must be unique`]);
+  });
+
+  it('fields of the wrong shape name no file; a path that leaves and re-enters the directory does', () => {
+    const input = loadInputs([`${dir}/shapes`], 'default');
+    expect(input.problems).toEqual([]);
+    expect(input.notes).toEqual([{ file: `${dir}/shapes/kustomization.yaml`, path: '', message: kustomizeNote('Kustomization', `${dir}/shapes`, 'cm.yaml') }]);
+    expect(refs(input)).toEqual(['ConfigMap default/shapes-kept']);
+  });
+
+  it('skipping is linear: 10000 patch entries against 500 files cost what the same bytes cost without a kustomization', () => {
+    const work = mkdtempSync(join(tmpdir(), 'meshfork-kustomize-'));
+    try {
+      const entries = Array.from({ length: 10000 }, (_, i) => `  - path: patches/p${i}.yaml`).join('\n');
+      for (const [sub, name] of [['kustomized', 'kustomization.yaml'], ['plain', 'other.yaml']] as const) {
+        mkdirSync(join(work, sub));
+        // other.yaml is no object (no apiVersion): one problem, the same parsing work.
+        writeFileSync(join(work, sub, name), `patches:\n${entries}\n`);
+        for (let i = 0; i < 500; i++) writeFileSync(join(work, sub, `cm${i}.yaml`), `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm${i}}\n`);
+      }
+      const time = (dir: string) => {
+        const started = performance.now();
+        const input = loadInputs([join(work, dir)], 'default');
+        return { ms: performance.now() - started, input };
+      };
+      const runs = [0, 1].map(() => ({ kustomized: time('kustomized'), plain: time('plain') }));
+      expect(runs[0]!.kustomized.input.problems).toEqual([]);
+      expect(runs[0]!.kustomized.input.sources.size).toBe(500);
+      const best = (key: 'kustomized' | 'plain') => Math.min(...runs.map((r) => r[key].ms));
+      expect(best('kustomized') / best('plain')).toBeLessThan(1.5);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
 
