@@ -184,13 +184,15 @@ export function loadInputs(paths: readonly string[], defaultNamespace: string, l
 
   for (const file of files) {
     if (stopped) break;
+    // Charts a kustomization inflates are its input (skipped, in its note), not charts given to meshfork.
+    if (kustomize.has(file) || notInput.has(file)) continue;
     const chart = charts.get(file);
     if (chart !== undefined) {
       complete = false;
       problems.push({ file, path: '', message: helmChartMessage(chart, file) });
       continue;
     }
-    if (kustomize.has(file) || notInput.has(file) || KUSTOMIZATION_FILE.has(basename(file))) continue;
+    if (KUSTOMIZATION_FILE.has(basename(file))) continue;
     for (const document of readDocuments(file) ?? []) {
       const { value, index, where } = document;
       if (isKustomizeObject(value)) {
@@ -329,7 +331,8 @@ function isKustomizeObject(value: unknown): value is { kind: string } {
  * type that name patch files (patches[].path, patchesStrategicMerge, patchesJson6902[].path),
  * generator input (configMapGenerator / secretGenerator files, envs, env), replacement sources
  * (replacements[].path), plugin configuration (transformers, generators, validators), transformer
- * configurations, CRD schemas (crds) and the OpenAPI schema (openapi.path). See
+ * configurations, CRD schemas (crds), the OpenAPI schema (openapi.path) and the Helm charts it
+ * inflates (helmGlobals.chartHome, default `charts`, when it lists helmCharts). See
  * https://kubectl.docs.kubernetes.io/references/kustomize/kustomization/. Entries that are inline
  * YAML (they hold a newline) or URLs name no file.
  */
@@ -343,6 +346,8 @@ function kustomizationOf(file: string, value: unknown): Kustomization {
   for (const r of list(k['replacements'])) refs.push(field(r, 'path'));
   refs.push(...list(k['patchesStrategicMerge']), ...list(k['transformers']), ...list(k['generators']), ...list(k['validators']));
   refs.push(...list(k['configurations']), ...list(k['crds']), field(k['openapi'], 'path'));
+  // helmCharts are inflated from the chart home (helmGlobals.chartHome, default "charts").
+  if (list(k['helmCharts']).length > 0) refs.push(field(k['helmGlobals'], 'chartHome') ?? 'charts');
   for (const g of [...list(k['configMapGenerator']), ...list(k['secretGenerator'])]) {
     // `files` entries are `path` or `key=path`.
     for (const f of list(field(g, 'files'))) refs.push(typeof f === 'string' ? f.slice(f.indexOf('=') + 1) : f);

@@ -74,6 +74,16 @@ describe('kustomize layouts (our own: base, overlay, component)', () => {
     expect(r.stdout).toBe('ok: 1 Sandbox, 0 RouteGroups, forks checked against 1 Deployments\n');
   });
 
+  it('a chart kustomize inflates (helmCharts) is its input: skipped in the note, not a chart problem', () => {
+    const helm = `${INPUTS}kustomize-helm`;
+    const input = loadInputs([helm], 'default');
+    expect(input.problems).toEqual([]);
+    expect(input.notes).toEqual([
+      { file: `${helm}/kustomization.yaml`, path: '', message: kustomizeNote('Kustomization', helm, 'charts/web/Chart.yaml, charts/web/templates/cm.yaml') },
+    ]);
+    expect(refs(input)).toEqual(['ConfigMap default/extra']);
+  });
+
   it('a Kustomization object in a file of another name is skipped with the note; the rest of the file is read', () => {
     const input = loadInputs([`${INPUTS}kustomize-object.yaml`], 'default');
     expect(input.problems).toEqual([]);
