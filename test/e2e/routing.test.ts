@@ -7,7 +7,8 @@
  *  - tier 1: the RouteConfiguration istiod generated for the client
  *    (`/debug/config_dump?proxyID=<client>&types=rds`) is exactly the VirtualService meshfork
  *    wrote: one Envoy route per match block, in order, RE2 `safe_regex` header matchers, the
- *    fork's `outbound|7070||<fork>.e2e.svc.cluster.local` cluster;
+ *    fork's `outbound|7070|<subset>|<fork>.e2e.svc.cluster.local` cluster (the subset of the user's
+ *    route when the sandbox forks that subset's Deployment, ADR 0001);
  *  - tier 2: RPCs reach the expected backend, N of N (or within statistical bounds for splits).
  * The scenarios run in order on one cluster, like a user's session: sandboxes A, B and C (C in a
  * RouteGroup) -> A deleted -> an A/B split sandbox -> no sandboxes. Last, every golden case is
@@ -187,12 +188,14 @@ describe.skipIf(!hasBins)('proxyless gRPC routing through real istiod', () => {
 
   it('sandboxes A, B, C (+ RouteGroup): istiod turns the VirtualServices into safe_regex routes to the fork clusters (tier 1)', async () => {
     await apply(['alpha', 'beta', 'gamma']);
-    const baggageRegex = (routes: RouteSummary[], fork: string, key: string) => {
-      const r = routes.find((x) => x.clusters.includes(clusterName(fork)) && x.headers.some((h) => h.startsWith('baggage ~ ') && h.includes(key)));
-      return r ? undefined : `no route with a baggage safe_regex for ${key} to ${clusterName(fork)}`;
+    const baggageRegex = (routes: RouteSummary[], fork: string, key: string, subset = '') => {
+      const r = routes.find((x) => x.clusters.includes(clusterName(fork, subset)) && x.headers.some((h) => h.startsWith('baggage ~ ') && h.includes(key)));
+      return r ? undefined : `no route with a baggage safe_regex for ${key} to ${clusterName(fork, subset)}`;
     };
     const g = await tier1('greeter', (routes) => baggageRegex(routes, 'greeter-alpha', KEYS.alpha) ?? baggageRegex(routes, 'greeter-beta', KEYS.beta));
-    const c = await tier1('catalog', (routes) => baggageRegex(routes, 'catalog-alpha', KEYS.alpha) ?? baggageRegex(routes, 'catalog-gamma', KEYS.group));
+    // Subsets survive: the fork DestinationRules define the subsets of the Deployments each
+    // sandbox forks (A: catalog-v1 -> v1, C: catalog-v2 -> v2), and the copies keep `subset`.
+    const c = await tier1('catalog', (routes) => baggageRegex(routes, 'catalog-alpha', KEYS.alpha, 'v1') ?? baggageRegex(routes, 'catalog-gamma', KEYS.group, 'v2'));
     report.push(`A+B+C: tier 1 converged in ${Math.max(g, c)}ms`);
   });
 
@@ -234,14 +237,18 @@ describe.skipIf(!hasBins)('proxyless gRPC routing through real istiod', () => {
 
   it("a user VirtualService's own header route is kept for untagged traffic (and ANDed with the key)", async () => {
     await tier2('catalog', 'user route, no key', { 'end-user': 'jason' }, 'catalog-v2');
-    await tier2('catalog', 'user route + key A', { 'end-user': 'jason', ...bag(KEYS.alpha) }, 'catalog-v1-alpha');
+    // A forks catalog-v1 only; the user's route for jason names subset v2, which A does not fork.
+    await tier2('catalog', 'user route + key A (subset v2 not forked by A)', { 'end-user': 'jason', ...bag(KEYS.alpha) }, 'catalog-v2');
     await tier2('catalog', 'user route + key C', { 'end-user': 'jason', ...bag(KEYS.gamma) }, 'catalog-v2-gamma');
     await tier2('catalog', 'user route + near-miss key', { 'end-user': 'jason', ...bag(`${KEYS.alpha}x`) }, 'catalog-v2');
   });
 
   it("a RouteGroup key -> the member's fork", async () => {
-    await tier2('catalog', 'RouteGroup key', bag(KEYS.group), 'catalog-v2-gamma');
-    await tier2('catalog', "member's own key", bag(KEYS.gamma), 'catalog-v2-gamma');
+    // C forks catalog-v2: the user's jason route (subset v2) reaches its fork; the default route
+    // (subset v1, not forked by C) stays on the baseline.
+    await tier2('catalog', 'RouteGroup key, user route', { 'end-user': 'jason', ...bag(KEYS.group) }, 'catalog-v2-gamma');
+    await tier2('catalog', "member's own key, user route", { 'end-user': 'jason', ...bag(KEYS.gamma) }, 'catalog-v2-gamma');
+    await tier2('catalog', 'RouteGroup key, default route (subset v1 not forked by C)', bag(KEYS.group), 'catalog-v1');
     // The group's only member forks catalog, not greeter.
     await tier2('greeter', 'RouteGroup key on a host no member forks', bag(KEYS.group), 'greeter-v1');
   });
@@ -277,7 +284,7 @@ describe.skipIf(!hasBins)('proxyless gRPC routing through real istiod', () => {
     await tier1('greeter', (routes) => (routes.some((r) => r.clusters.some((x) => x.includes('greeter-alpha'))) ? 'a route still sends traffic to greeter-alpha' : undefined));
     await tier1('catalog', (routes) => (routes.some((r) => r.clusters.some((x) => x.includes('catalog-alpha'))) ? 'a route still sends traffic to catalog-alpha' : undefined));
     await tier2('greeter', 'key B still routed', bag(KEYS.beta), 'greeter-v1-beta');
-    await tier2('catalog', 'RouteGroup key still routed', bag(KEYS.group), 'catalog-v2-gamma');
+    await tier2('catalog', 'RouteGroup key still routed', { 'end-user': 'jason', ...bag(KEYS.group) }, 'catalog-v2-gamma');
     noNacks();
     expect(total, 'delete -> baseline bound').toBeLessThan(CONVERGE_MS);
     report.push(`A deleted -> baseline: greeter after ${g}ms, catalog after ${c}ms, ${total}ms from synth to both (bound ${CONVERGE_MS}ms)`);
