@@ -18,7 +18,11 @@
  * - `ipFamilyPolicy` and `ipFamilies` (dual-stack and IPv6-only Services stay so);
  * - `sessionAffinity`, and `sessionAffinityConfig` when the affinity is `ClientIP` (the API server
  *   refuses the config with any other affinity);
- * - `publishNotReadyAddresses`, `internalTrafficPolicy`, `trafficDistribution`.
+ * - `publishNotReadyAddresses`, `internalTrafficPolicy`, `trafficDistribution`;
+ * - labels, and the Istio annotations that Istio reads on a Service and that keep meaning on a
+ *   ClusterIP Service (istio.io/api annotation/annotations.gen.go): `networking.istio.io/exportTo`
+ *   (the fork is visible exactly where its baseline is, never more) and
+ *   `networking.istio.io/traffic-distribution`.
  *
  * Never copied:
  * - `clusterIP` / `clusterIPs` values other than `None`: a fixed IP belongs to the baseline (two
@@ -29,7 +33,8 @@
  *   `nodePort`, `externalTrafficPolicy`, `healthCheckNodePort`, `allocateLoadBalancerNodePorts`,
  *   `loadBalancerIP`, `loadBalancerClass`, `loadBalancerSourceRanges`;
  * - `externalIPs` (traffic to those IPs belongs to the baseline) and `externalName`;
- * - `status`, annotations, and the baseline's other metadata except its labels.
+ * - `status`, other annotations (cloud load-balancer settings, tool bookkeeping), and the other
+ *   metadata.
  *
  * Kubernetes requires ports on every Service except headless and ExternalName ones: a baseline
  * without ports that is not headless is a problem (its fork would be refused), never a Service
@@ -46,6 +51,8 @@ interface ServicePort {
   targetPort?: number | string;
 }
 
+/** Service annotations copied to the fork (see the module comment). */
+const COPIED_ANNOTATIONS = ['networking.istio.io/exportTo', 'networking.istio.io/traffic-distribution'] as const;
 /** Service types whose fork is ClusterIP and said so in a note. */
 const ENTRY_POINT_TYPES: readonly unknown[] = ['NodePort', 'LoadBalancer'];
 /** Fields copied as they are written when the baseline has them. */
@@ -123,6 +130,8 @@ export function forkService(baseline: KubeObject, sandbox: string, labelRewrites
     if (affinity === 'ClientIP') copyFields(spec, forkSpec, ['sessionAffinityConfig']);
   }
   copyFields(spec, forkSpec, COPIED_AFTER_PORTS);
+  const annotations: Record<string, unknown> = {};
+  copyFields(baseline.metadata.annotations ?? {}, annotations, COPIED_ANNOTATIONS);
   return {
     service: {
       apiVersion: 'v1',
@@ -131,6 +140,7 @@ export function forkService(baseline: KubeObject, sandbox: string, labelRewrites
         name,
         namespace: namespaceOf(baseline),
         labels: { ...(baseline.metadata.labels ?? {}), ...managedLabels(sandbox), 'meshfork.dev/fork-of-service': baseline.metadata.name },
+        ...(Object.keys(annotations).length > 0 ? { annotations: annotations as Record<string, string> } : {}),
       },
       spec: forkSpec,
     },

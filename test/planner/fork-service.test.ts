@@ -98,6 +98,22 @@ describe('forkService: what is copied', () => {
     });
   });
 
+  it("Istio's Service annotations exportTo and traffic-distribution are copied; other annotations are not", () => {
+    const baseline = service({ ports: PORTS });
+    baseline.metadata.annotations = {
+      'networking.istio.io/exportTo': '.,istio-system',
+      'networking.istio.io/traffic-distribution': 'PreferClose',
+      'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
+      'kubectl.kubernetes.io/last-applied-configuration': '{}',
+    };
+    expect(forkService(baseline, 'dev', { app: 'db-dev' }).service?.metadata).toEqual({
+      name: 'db-dev',
+      namespace: 'shop',
+      labels: { app: 'db', ...FORK_LABELS, 'meshfork.dev/fork-of-service': 'db' },
+      annotations: { 'networking.istio.io/exportTo': '.,istio-system', 'networking.istio.io/traffic-distribution': 'PreferClose' },
+    });
+  });
+
   it('a LoadBalancer baseline gets a ClusterIP fork without any entry-point field, and a note', () => {
     const result = forkOf({
       type: 'LoadBalancer',
