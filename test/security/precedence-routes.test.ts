@@ -33,9 +33,14 @@ const K = DEFAULT_ROUTING_KEY_CONFIG.keyName;
 const WITH_HEADERS: RoutingKeyConfig = { ...DEFAULT_ROUTING_KEY_CONFIG, headers: ['x-meshfork-routing-key'], legacyHeaders: true };
 const KEYS = { alpha: 'alpha001', beta: 'bravo002', group: 'group003', abtest: 'split004', elsewhere: 'zulu0005' } as const;
 const SANDBOX_OF: Record<string, string> = { alpha001: 'alpha', bravo002: 'beta', group003: 'beta', split004: 'abtest' };
+/** The reviews subset whose Deployment each sandbox of inputs/precedence-routes/ forks. */
+const FORKED_SUBSET: Record<string, string> = { alpha: 'v1', beta: 'v2', abtest: 'v3' };
 
 function planned(config: RoutingKeyConfig): { reviews: KubeObject; ratings: KubeObject } {
-  const input = loadInputs([`${FIXTURES}bookinfo/bookinfo.yaml`, `${FIXTURES}bookinfo/virtual-service-reviews-test-v2.yaml`, `${INPUTS}sandboxes.yaml`], 'default');
+  const input = loadInputs(
+    [`${FIXTURES}bookinfo/bookinfo.yaml`, `${FIXTURES}bookinfo/destination-rule-all.yaml`, `${FIXTURES}bookinfo/virtual-service-reviews-test-v2.yaml`, `${INPUTS}sandboxes.yaml`],
+    'default',
+  );
   expect(input.problems).toEqual([]);
   const result = plan({ inventory: input.inventory, sandboxes: input.sandboxes, routeGroups: input.routeGroups, config: { routing: config } });
   expect(result.problems).toEqual([]);
@@ -57,7 +62,11 @@ function outcome(config: RoutingKeyConfig, headers: RouteRequest['headers']): st
   if (d.routeName === undefined) return `user ${JSON.stringify(d.destinations)}`;
   const m = /^meshfork-(.+)-(\d+)$/.exec(d.routeName);
   if (m?.[1] === 'split') return 'split';
-  expect(d.destinations).toEqual([{ host: `reviews-${m?.[1]}.default.svc.cluster.local` }]);
+  // Subsets survive (ADR 0001): a copy of the jason route (0, subset v2) or the default route (1,
+  // subset v1) reaches the sandbox's fork only when the sandbox forks that subset's Deployment.
+  const subset = m?.[2] === '0' ? 'v2' : 'v1';
+  const forked = FORKED_SUBSET[m?.[1] ?? ''] === subset;
+  expect(d.destinations).toEqual([forked ? { host: `reviews-${m?.[1]}.default.svc.cluster.local`, subset } : { host: 'reviews', subset }]);
   return m?.[1] ?? d.routeName;
 }
 const USER = `user ${JSON.stringify([{ host: 'reviews', subset: 'v1' }])}`;
