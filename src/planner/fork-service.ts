@@ -14,7 +14,8 @@
  *   Istio's sidecars send requests for a headless host to the address the client connected to
  *   (an ORIGINAL_DST cluster; only gateways, or istiod with PILOT_ENABLE_EDS_FOR_HEADLESS_SERVICES,
  *   use the endpoints: `convertResolution` in istio pilot/pkg/networking/core/cluster.go), so a
- *   route to the fork host moves keyed requests from sidecars nowhere but the baseline pod;
+ *   route to the fork host still delivers keyed requests from sidecars to the baseline pod the
+ *   client resolved;
  * - `ipFamilyPolicy` and `ipFamilies` (dual-stack and IPv6-only Services stay so);
  * - `sessionAffinity`, and `sessionAffinityConfig` when the affinity is `ClientIP` (the API server
  *   refuses the config with any other affinity);
