@@ -88,9 +88,13 @@ describe.skipIf(!hasBins)('routing-key precedence through real istiod and proxyl
     ['greeter', 'an invalid last baggage member: untagged, no fallback, not split', { baggage: `${K}=${KEYS.alpha},${K}=NOPE`, tracestate: `${K}=${KEYS.beta}` }, 'greeter-v1'],
     ['greeter', 'a key of a sandbox that does not fork greeter: baseline, not split', { baggage: `${K}=${KEYS.gamma}` }, 'greeter-v1'],
     ['greeter', 'a RouteGroup key no member of which forks greeter: baseline, not split', { tracestate: `${K}=${KEYS.group}` }, 'greeter-v1'],
-    ['catalog', 'user route 0 (jason) with two keys: the copy for the last one', { 'end-user': 'jason', baggage: `${K}=${KEYS.beta},${K}=${KEYS.alpha}` }, 'catalog-v1-alpha'],
+    // C forks catalog-v2, the subset of the jason route; A forks only catalog-v1, so its copy of
+    // that route stays on catalog-v2 (subsets survive, ADR 0001).
+    ['catalog', 'user route 0 (jason) with two keys: the copy for the last one', { 'end-user': 'jason', baggage: `${K}=${KEYS.alpha},${K}=${KEYS.gamma}` }, 'catalog-v2-gamma'],
+    ['catalog', 'user route 0 (jason) with two keys, other order: the copy for the last one (A: subset v2 not forked)', { 'end-user': 'jason', baggage: `${K}=${KEYS.gamma},${K}=${KEYS.alpha}` }, 'catalog-v2'],
     ['catalog', 'user route 0 with a key of a sandbox elsewhere: the user route, not split', { 'end-user': 'jason', baggage: `${K}=${KEYS.beta}` }, 'catalog-v2'],
-    ['catalog', 'the group key in tracestate', { baggage: 'foo=1', tracestate: `${K}=${KEYS.group}` }, 'catalog-v2-gamma'],
+    ['catalog', 'the group key in tracestate (jason route, subset v2 forked by C)', { 'end-user': 'jason', baggage: 'foo=1', tracestate: `${K}=${KEYS.group}` }, 'catalog-v2-gamma'],
+    ['catalog', 'the group key in tracestate (default route, subset v1 not forked by C)', { baggage: 'foo=1', tracestate: `${K}=${KEYS.group}` }, 'catalog-v1'],
   ];
   for (const [s, what, md, backend] of cases) {
     it(`tier 2: ${s}: ${what} -> ${backend}, ${N} of ${N}`, async () => {
