@@ -5,7 +5,7 @@
  * EnvoyFilter must not replace one meshfork did not make.
  */
 import { describeValue, type Problem } from '../api/problem.js';
-import type { KubeObject } from './kube.js';
+import { PROTOTYPE_KEYS, ownValue, type KubeObject } from './kube.js';
 
 export const CLUSTER_DOMAIN = 'cluster.local';
 
@@ -56,7 +56,7 @@ export function resolveHost(host: string, configNamespace: string): string {
 export function selectorMatches(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
   if (selector === undefined) return false;
   const entries = Object.entries(selector);
-  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+  return entries.length > 0 && entries.every(([k, v]) => ownValue(labels, k) === v);
 }
 
 /** `spec.selector` of a Service (a plain label map). */
@@ -145,7 +145,10 @@ class ShapeChecker {
   stringMap(value: unknown, path: string): void {
     if (!this.record(value, path)) return;
     for (const [key, item] of Object.entries(value)) {
-      if (typeof item !== 'string') this.fail(`${path}["${key}"]`, 'a string (label maps and selectors map strings to strings)', item);
+      // Not a valid label or annotation key (they start with an alphanumeric character), and a
+      // key that would read or write an object's prototype.
+      if (PROTOTYPE_KEYS.has(key)) this.problems.push({ object: this.object, path: `${path}["${key}"]`, message: 'is not a valid label or annotation key' });
+      else if (typeof item !== 'string') this.fail(`${path}["${key}"]`, 'a string (label maps and selectors map strings to strings)', item);
     }
   }
 
@@ -258,6 +261,11 @@ const SPEC_CHECKS = {
     c.string(spec['host'], 'spec.host');
     c.record(spec['trafficPolicy'], 'spec.trafficPolicy');
     c.stringList(spec['exportTo'], 'spec.exportTo', 'namespaces');
+    c.objects(spec['subsets'], 'spec.subsets', 'subsets', (subset, at) => {
+      c.string(subset['name'], `${at}.name`, true);
+      c.stringMap(subset['labels'], `${at}.labels`);
+      c.record(subset['trafficPolicy'], `${at}.trafficPolicy`);
+    });
   },
 
   /** Only metadata is read (the collision check); the spec is never looked at. */

@@ -43,6 +43,13 @@ const CASES: Array<[string, string[]]> = [
     '@:1: DestinationRule default/web: spec.trafficPolicy: must be an object, not a list',
     '@:1: DestinationRule default/web: spec.exportTo: must be a list of namespaces, not the string "."',
   ]],
+  ['destinationrule-subsets.yaml', [
+    '@:1: DestinationRule default/web: spec.subsets[0].labels["__proto__"]: is not a valid label or annotation key',
+    '@:1: DestinationRule default/web: spec.subsets[1].name: required field is missing (a non-empty string)',
+    '@:1: DestinationRule default/web: spec.subsets[1].labels["version"]: must be a string (label maps and selectors map strings to strings), not the number 2',
+    '@:1: DestinationRule default/web: spec.subsets[1].trafficPolicy: must be an object, not the string "ROUND_ROBIN"',
+    '@:1: DestinationRule default/web: spec.subsets[2]: must be an object, not the string "v3"',
+  ]],
   ['name-empty.yaml', [
     '@:1: Service: metadata.name: must be a non-empty string, not the string ""',
   ]],

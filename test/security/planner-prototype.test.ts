@@ -130,21 +130,14 @@ describe('patches cannot reach the object prototype', () => {
     expectUnpolluted();
   });
 
-  it("a __proto__ pod label reaches the affinity EnvoyFilter's workloadSelector as an own key", () => {
+  it('a __proto__ or prototype pod label in the inventory is refused (not a label key), and nothing is polluted', () => {
     const input = loadInputs([INPUTS + 'proto-pod-label.yaml'], 'default');
     expect(input.problems).toEqual([]);
     const result = plan({ inventory: input.inventory, sandboxes: input.sandboxes });
-    expect(result.problems).toEqual([]);
-    const filter = result.objects.find((o) => o.kind === 'EnvoyFilter') as { spec: { workloadSelector: { labels: Record<string, string> } } } | undefined;
-    const labels = filter!.spec.workloadSelector.labels;
-    expect(Object.getPrototypeOf(labels)).toBe(Object.prototype);
-    expect(Object.entries(labels)).toEqual([
-      ['__proto__', 'x'],
-      ['app', 'web-alice'],
-      ['meshfork.dev/sandbox', 'alice'],
-      ['prototype', 'y'],
-      ['service.istio.io/canonical-name', 'web'],
-      ['service.istio.io/canonical-revision', 'alice'],
+    expect(result.objects).toEqual([]);
+    expect(result.problems).toEqual([
+      { object: 'Deployment default/web', path: 'spec.template.metadata.labels["__proto__"]', message: 'is not a valid label or annotation key' },
+      { object: 'Deployment default/web', path: 'spec.template.metadata.labels["prototype"]', message: 'is not a valid label or annotation key' },
     ]);
     expectUnpolluted();
   });
