@@ -104,6 +104,13 @@ function expectedRoute(s: Scenario): number {
   return hit === -1 ? s.keys.length : hit;
 }
 
+/**
+ * Seed of the runs that also assert that both outcomes occurred often enough, a
+ * property of the sample that a random seed occasionally misses (58 of 60 seen once). Fixed for
+ * CI; MESHFORK_FC_SEED explores others.
+ */
+const SCENARIO_SEED = Number(process.env['MESHFORK_FC_SEED'] ?? 20261130);
+
 /** Runs a scenario property and checks that both outcomes actually occurred often enough. */
 function checkScenarios(arb: fc.Arbitrary<Scenario>, numRuns: number, minShare: { sandbox: number; baseline: number }): void {
   let sandbox = 0;
@@ -120,7 +127,7 @@ function checkScenarios(arb: fc.Arbitrary<Scenario>, numRuns: number, minShare: 
       if (want === s.keys.length) baseline++;
       else sandbox++;
     }),
-    { numRuns },
+    { numRuns, seed: SCENARIO_SEED },
   );
   // Guard against a generator that never (or always) produces the key: the property would be vacuous.
   expect(sandbox).toBeGreaterThanOrEqual(Math.floor(numRuns * minShare.sandbox));
@@ -143,7 +150,7 @@ describe('routing-key member regexes under RE2 full match', () => {
         if (expected) last++;
         else if (members.some(([, v]) => v === key)) notLast++;
       }),
-      { numRuns: RUNS.regex },
+      { numRuns: RUNS.regex, seed: SCENARIO_SEED },
     );
     // Both outcomes for a request that does hold the key somewhere occurred often enough.
     expect(last).toBeGreaterThan(RUNS.regex * 0.1);
@@ -165,7 +172,7 @@ describe('routing-key member regexes under RE2 full match', () => {
         if (expected) last++;
         else if (members.some(([, v]) => v === key)) notLast++;
       }),
-      { numRuns: RUNS.regex },
+      { numRuns: RUNS.regex, seed: SCENARIO_SEED },
     );
     expect(last).toBeGreaterThan(RUNS.regex * 0.1);
     expect(notLast).toBeGreaterThan(RUNS.regex * 0.05);
@@ -214,7 +221,7 @@ describe('routing-key match blocks in a VirtualService, evaluated as an Istio si
         if (key !== a) expect(got).not.toBe(0);
         if (key === b) keyB++;
       }),
-      { numRuns: RUNS.twoKeys },
+      { numRuns: RUNS.twoKeys, seed: SCENARIO_SEED },
     );
     expect(keyB).toBeGreaterThan(RUNS.twoKeys * 0.1);
   });
