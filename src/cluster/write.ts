@@ -16,7 +16,7 @@
  *    under the same name is never removed.
  */
 import { ApiException, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../planner/kube.js';
+import { isManaged } from '../planner/kube.js';
 
 export const FIELD_MANAGER = 'meshfork';
 
@@ -36,9 +36,6 @@ export function refOf(object: KubernetesObject): ObjectRef {
   return { apiVersion: object.apiVersion ?? '', kind: object.kind ?? '', namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '' };
 }
 
-function isManaged(object: KubernetesObject | undefined): boolean {
-  return object?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
-}
 
 export interface ObjectRef {
   readonly apiVersion: string;

@@ -4,7 +4,7 @@
  * which host a fork Service stands in for). Nothing here does I/O.
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROUTE_NAME_PREFIX, SANDBOX_LABEL, ownValue, type KubeObject } from '../planner/kube.js';
+import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from '../planner/kube.js';
 import { CLUSTER_DOMAIN, namespaceOf, resolveHost, type Inventory } from '../planner/inventory.js';
 import { appliesToMesh, virtualServiceHosts, type HttpRoute } from '../planner/virtual-service.js';
 
@@ -36,9 +36,7 @@ export interface SandboxId {
   readonly name: string;
 }
 
-export function isManaged(object: KubeObject): boolean {
-  return ownValue(object.metadata.labels, MANAGED_BY_LABEL) === MANAGED_BY_VALUE;
-}
+export { isManaged };
 
 /** The Sandbox a generated object belongs to (by its labels), if any. */
 export function ownerOf(object: KubeObject): SandboxId | undefined {

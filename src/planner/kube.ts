@@ -43,6 +43,11 @@ export function ownValue<T>(record: Readonly<Record<string, T>> | undefined, key
   return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
+/** Whether an object carries meshfork's managed-by label (meshfork generated or changed it). */
+export function isManaged(object: { metadata?: { labels?: Record<string, string> } } | undefined): boolean {
+  return ownValue(object?.metadata?.labels, MANAGED_BY_LABEL) === MANAGED_BY_VALUE;
+}
+
 /** Sets `key` as an own data property (also for `__proto__`), never calling a prototype setter. */
 export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });

@@ -8,7 +8,7 @@
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, ROUTE_NAME_PREFIX, SANDBOX_LABEL, ownValue, type KubeObject } from './kube.js';
+import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from './kube.js';
 import { deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, resolveHost, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
 import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement, serviceSelectorSelects } from './label-selector.js';
 import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
@@ -100,9 +100,6 @@ function compareObjects(a: KubeObject, b: KubeObject): number {
   return KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || byNamespaceAndName(a, b);
 }
 
-function isManaged(object: KubeObject): boolean {
-  return object.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
-}
 
 /** Keys are derived from the object's identity when the spec has none, so synth is stable. */
 export function effectiveRoutingKey(object: SandboxObject | RouteGroupObject): string {
