@@ -24,6 +24,11 @@ function objects(yaml: string): KubeObject[] {
   return parseAllDocuments(yaml).map((d) => d.toJS() as KubeObject).filter((o) => o !== null);
 }
 
+/** The EnvoyFilters of a rendering (the controller's objects are rendered beside them). */
+function envoyFilters(yaml: string): KubeObject[] {
+  return objects(yaml).filter((o) => o.kind === 'EnvoyFilter');
+}
+
 type LuaPatch = { patch: { value: { typed_config: { default_source_code: { inline_string: string } } } } };
 function withoutLuaComments(filter: KubeObject): KubeObject {
   const copy = structuredClone(filter) as KubeObject & { spec: { configPatches: LuaPatch[] } };
@@ -41,10 +46,61 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
-  it('installs exactly the CRDs meshfork generates, and nothing else by default', () => {
-    const r = helm('template', 'mf', CHART, '--include-crds');
+  it('installs exactly the CRDs meshfork generates, and nothing else with the controller and user roles off', () => {
+    const r = helm('template', 'mf', CHART, '--include-crds', '--set', 'controller.enabled=false', '--set', 'userRoles.enabled=false');
     expect(r.code, r.stderr).toBe(0);
     expect(objects(r.stdout)).toEqual(customResourceDefinitions());
+  });
+
+  it('installs the controller and the aggregated user roles by default, with no ingress guard', () => {
+    const r = helm('template', 'mf', CHART, '--namespace', 'meshfork-system');
+    expect(r.code, r.stderr).toBe(0);
+    expect(objects(r.stdout).map((o) => `${o.kind} ${o.metadata.namespace ?? '-'}/${o.metadata.name}`)).toEqual([
+      'PodDisruptionBudget meshfork-system/meshfork-controller',
+      'ServiceAccount meshfork-system/meshfork-controller',
+      'ConfigMap meshfork-system/meshfork-config',
+      'ClusterRole -/meshfork-controller',
+      'ClusterRole -/meshfork-edit',
+      'ClusterRole -/meshfork-view',
+      'ClusterRoleBinding -/meshfork-controller',
+      'Role meshfork-system/meshfork-controller',
+      'RoleBinding meshfork-system/meshfork-controller',
+      'Service meshfork-system/meshfork-controller-metrics',
+      'Deployment meshfork-system/meshfork-controller',
+    ]);
+  });
+
+  it("runs the controller hardened: non-root, read-only root filesystem, no privilege escalation, no capabilities, probes on /healthz and /readyz, the configuration from values", () => {
+    const r = helm('template', 'mf', CHART, '--namespace', 'meshfork-system', '--set', 'controller.config.policy.maxSplitWeight=20', '--set', 'controller.namespaces={shop,pay}');
+    expect(r.code, r.stderr).toBe(0);
+    const rendered = objects(r.stdout);
+    const pod = (rendered.find((o) => o.kind === 'Deployment')!.spec as { template: { spec: Record<string, unknown> & { containers: Array<Record<string, unknown>> } } }).template.spec;
+    expect(pod['securityContext']).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    const container = pod.containers[0]!;
+    expect(container['securityContext']).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } });
+    expect(container['livenessProbe']).toMatchObject({ httpGet: { path: '/healthz', port: 'http-metrics' } });
+    expect(container['readinessProbe']).toMatchObject({ httpGet: { path: '/readyz', port: 'http-metrics' } });
+    expect(container['resources']).toEqual({ requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '256Mi' } });
+    expect(container['image']).toBe('ghcr.io/meshfork/meshfork:0.1.0');
+    expect(container['args']).toContain('--namespaces=shop,pay');
+    const config = rendered.find((o) => o.kind === 'ConfigMap') as KubeObject & { data: Record<string, string> };
+    expect(config.data).toEqual({ 'config.yaml': 'policy:\n  maxSplitWeight: 20\n' });
+    // No rule grants a wildcard, and none reaches Secrets.
+    const rules = rendered.filter((o) => o.kind.endsWith('Role')).flatMap((o) => (o as KubeObject & { rules: Array<{ resources: string[]; verbs: string[] }> }).rules);
+    expect(rules.flatMap((rule) => [...rule.resources, ...rule.verbs]).filter((x) => x.includes('*') || x === 'secrets')).toEqual([]);
+  });
+
+  it('refuses controller values the controller would refuse: an unknown config field, a bad namespace, zero replicas', () => {
+    for (const [set, message] of [
+      ['controller.config.routing.keyName=Bad Key', "- at '/controller/config/routing/keyName'"],
+      ['controller.config.polcy.maxSplitWeight=20', "- at '/controller/config': additional properties 'polcy' not allowed"],
+      ['controller.namespaces={Shop}', "- at '/controller/namespaces/0'"],
+      ['controller.replicas=0', "- at '/controller/replicas'"],
+    ] as const) {
+      const r = helm('template', 'mf', CHART, '--set', set);
+      expect(r.code, set).not.toBe(0);
+      expect(r.stderr, set).toContain(message);
+    }
   });
 
   it('renders the same ingress guard as the planner for the same settings', () => {
@@ -57,7 +113,7 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
       '--set', 'ingressGuard.gatewaySelector.istio=edge-gateway',
     );
     expect(r.code, r.stderr).toBe(0);
-    const rendered = objects(r.stdout);
+    const rendered = envoyFilters(r.stdout);
     expect(rendered).toHaveLength(1);
     const expected = ingressGuardEnvoyFilter({
       keyNames: ['sd-routing-key'],
@@ -86,7 +142,7 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
       tokenSha256: [],
       gatewaySelector: { istio: 'true', y: '0o7' },
     });
-    expect(withoutLuaComments(objects(r.stdout)[0]!)).toEqual(withoutLuaComments(expected));
+    expect(withoutLuaComments(envoyFilters(r.stdout)[0]!)).toEqual(withoutLuaComments(expected));
   });
 
   /**
@@ -128,7 +184,7 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
     const r = helm('template', 'mf', CHART, '--set', 'ingressGuard.enabled=true', '--set', 'routing.headers={X-Sandbox,x-sandbox,Uberctx-Key}');
     expect(r.code, r.stderr).toBe(0);
     const expected = ingressGuardEnvoyFilter({ keyNames: ['meshfork-routing-key'], headers: ['x-sandbox', 'uberctx-key'], tokenSha256: [], gatewaySelector: { istio: 'ingressgateway' } });
-    expect(withoutLuaComments(objects(r.stdout)[0]!)).toEqual(withoutLuaComments(expected));
+    expect(withoutLuaComments(envoyFilters(r.stdout)[0]!)).toEqual(withoutLuaComments(expected));
     for (const header of ['Host', 'BAGGAGE', 'Transfer-Encoding', 'X-Meshfork-Preview-Token']) {
       refused(['--set', `routing.headers={${header}}`], ["- at '/routing/headers/0': 'allOf' failed", "- at '/routing/headers/0': 'not' failed"]);
       const skipped = helm('template', 'mf', CHART, '--skip-schema-validation', '--set', 'ingressGuard.enabled=true', '--set', `routing.headers={${header}}`);
