@@ -1,20 +1,25 @@
 #!/usr/bin/env node
 /**
- * The `meshfork` executable: the CLI's commands (src/cli) and `meshfork controller`
- * (src/controller) on one commander program. The two shells never import each other; this file
+ * The `meshfork` executable: the CLI's offline commands (src/cli), its cluster commands
+ * (src/cli/cluster: apply, get, list, delete, status) and `meshfork controller` (src/controller)
+ * on one commander program. The two shells never import each other; this file
  * is the only place that knows both.
  */
 import { CommanderError } from 'commander';
 import { ExitError, buildProgram, quietOnClosedPipes } from '../cli/main.js';
+import { clusterCommands } from '../cli/cluster/command.js';
 import { controllerCommand } from '../controller/command.js';
 
 /** Runs the program; resolves to the exit status (usage errors 2, as runCli). */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   program.addCommand(controllerCommand().copyInheritedSettings(program));
+  let status = 0;
+  const out = { stdout: (t: string) => void process.stdout.write(t), stderr: (t: string) => void process.stderr.write(t) };
+  for (const command of clusterCommands(out, (code) => (status = code))) program.addCommand(command.copyInheritedSettings(program));
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return 0;
+    return status;
   } catch (e) {
     if (e instanceof ExitError) return e.code;
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;

@@ -5,7 +5,8 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../cluster/kubeconfig.js';
 import { parse as parseYaml } from 'yaml';
 import { formatProblem } from '../api/problem.js';
 import { resolveConfig } from '../api/config.js';
@@ -25,16 +26,8 @@ function loadPlanConfig(file: string | undefined): Partial<PlanConfig> {
   return config;
 }
 
-export function kubeConfigFrom(flags: { kubeconfig?: string; context?: string }): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  if (flags.kubeconfig !== undefined) kubeConfig.loadFromFile(flags.kubeconfig);
-  else kubeConfig.loadFromDefault();
-  if (flags.context !== undefined) kubeConfig.setCurrentContext(flags.context);
-  return kubeConfig;
-}
-
 export async function run(flags: ControllerFlags): Promise<void> {
-  const kubeConfig = kubeConfigFrom(flags);
+  const kubeConfig = loadKubeConfig(flags);
   const config = loadPlanConfig(flags.config);
   let controller: Controller | undefined;
   const metrics = new ControllerMetrics({

@@ -14,7 +14,7 @@ import { AuthorizationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, Kube
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { requireTestbin, testbinPath, useControlPlane } from '../support/control-plane.js';
-import { until } from './controller-support.js';
+import { until, webDeployment } from './controller-support.js';
 
 const hasBins = requireTestbin();
 const REPO = new URL('../../', import.meta.url).pathname;
@@ -135,13 +135,7 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
 
     // The baseline: a Deployment behind a Service and a user VirtualService.
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
-    const labels = { app: 'web', version: 'v1' };
-    await objects.create({
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'web-v1', namespace: NS },
-      spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'registry.example.com/web:1' }] } } },
-    } as Obj);
+    await objects.create(webDeployment(NS) as Obj);
     await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } } as Obj);
     // A second Service in front of the same pods, with no user VirtualService: meshfork writes
     // its own for it. A DestinationRule: the fork gets one.

@@ -18,3 +18,14 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The baseline most controller suites fork: Deployment web-v1 (app=web, version=v1; container `web`). */
+export function webDeployment(namespace: string): { apiVersion: string; kind: string; metadata: { name: string; namespace: string }; spec: unknown } {
+  const labels = { app: 'web', version: 'v1' };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web-v1', namespace },
+    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'registry.example.com/web:1' }] } } },
+  };
+}

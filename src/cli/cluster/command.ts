@@ -1,0 +1,100 @@
+/**
+ * The cluster commands' flags, as kubectl has them: `--kubeconfig`, `--context`, `-n`, `-A`,
+ * `-o table|yaml|json`. The client (./run.ts) is imported when a command runs.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DNS_LABEL_PATTERN } from '../../api/schema.js';
+import type { ClusterFlags, Output } from './run.js';
+
+const NAMESPACE = new RegExp(DNS_LABEL_PATTERN);
+
+function parseNamespace(text: string): string {
+  if (text.length > 63 || !NAMESPACE.test(text)) throw new InvalidArgumentError('must be an RFC 1123 label (a-z, 0-9 and -, at most 63 characters)');
+  return text;
+}
+
+/** `--wait` alone waits 5 minutes; `--wait=90s`, `--wait=5m`, `--wait=1h`. */
+function parseWait(text: string): number {
+  const m = /^([0-9]{1,6})(s|m|h)?$/.exec(text);
+  if (m === null) throw new InvalidArgumentError('give a duration such as 90s, 5m or 1h');
+  return Number(m[1]) * ({ s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] ?? 1000);
+}
+const DEFAULT_WAIT_MS = 5 * 60_000;
+
+function clusterOptions(command: Command, lists = false): Command {
+  command
+    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('--context <name>', 'kubeconfig context')
+    .option('-n, --namespace <namespace>', "namespace (default: the context's, else default)", parseNamespace);
+  if (lists) command.option('-A, --all-namespaces', 'every namespace');
+  return command.addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'));
+}
+
+/** Runs `fn` from ./run.js; a CommandFailed (already explained) becomes the exit status. */
+async function runWith(fn: (run: typeof import('./run.js'), out: Output) => Promise<void>, out: Output): Promise<number> {
+  const run = await import('./run.js');
+  try {
+    await fn(run, out);
+    return 0;
+  } catch (error) {
+    if (error instanceof run.CommandFailed) return error.code;
+    out.stderr(`meshfork: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+/** `apply`, `get`, `list`, `delete`, `status`; `setExit` receives each command's exit status. */
+export function clusterCommands(out: Output, setExit: (code: number) => void): Command[] {
+  const kindArg = async (text: string | undefined, run: typeof import('./run.js')) => {
+    const kind = text === undefined ? 'sandboxes' : run.kindOf(text);
+    if (kind === undefined) {
+      out.stderr(`meshfork: unknown kind "${text}"; give sandboxes or routegroups\n`);
+      throw new run.CommandFailed(2);
+    }
+    return kind;
+  };
+  const apply = clusterOptions(new Command('apply').description('create or update Sandboxes and RouteGroups (server-side apply)'))
+    .requiredOption('-f, --file <path...>', 'manifest files or directories')
+    .addOption(new Option('--wait [timeout]', 'wait until each Sandbox is Ready (default 5m), one progress line per change').argParser(parseWait))
+    .action(async ({ wait: given, ...flags }: ClusterFlags & { file: string[]; wait?: number | true }) => {
+      const wait = given === true ? DEFAULT_WAIT_MS : given;
+      setExit(await runWith((run) => run.apply({ ...flags, ...(wait !== undefined ? { wait } : {}) }, out), out));
+    });
+  const get = (name: string) =>
+    clusterOptions(new Command(name).description('list Sandboxes (default) or RouteGroups like kubectl get').argument('[kind]', 'sandboxes or routegroups').argument('[name]', 'one object'), true).action(
+      async (kind: string | undefined, objectName: string | undefined, flags: ClusterFlags) => {
+        setExit(await runWith(async (run) => run.get({ ...flags, kind: await kindArg(kind, run), ...(objectName !== undefined ? { name: objectName } : {}) }, out), out));
+      },
+    );
+  const del = clusterOptions(new Command('delete').description('delete a Sandbox (or routegroup/<name>)').argument('<name>', 'sandbox name, or <kind>/<name>'))
+    .addOption(new Option('--wait [timeout]', 'wait until its routes and forks are gone (default 5m)').argParser(parseWait))
+    .action(async (target: string, { wait: given, ...flags }: ClusterFlags & { wait?: number | true }) => {
+      const wait = given === true ? DEFAULT_WAIT_MS : given;
+      setExit(
+        await runWith(async (run) => {
+          const [kindText, name] = target.includes('/') ? target.split('/', 2) : [undefined, target];
+          await run.remove({ ...flags, kind: await kindArg(kindText, run), name: name ?? '', ...(wait !== undefined ? { wait } : {}) }, out);
+        }, out),
+      );
+    });
+  const status = clusterOptions(new Command('status').description('conditions, forks, the routes carrying the key, and what to send').argument('<name>', 'sandbox name'))
+    .option('--key-name <name>', 'baggage member key of the routing key, as the controller is configured (default meshfork-routing-key)')
+    .action(async (name: string, flags: ClusterFlags & { keyName?: string }) => {
+      setExit(await runWith((run) => run.status({ ...flags, name }, out), out));
+    });
+  return [apply, get('get'), get('list'), del, status];
+}
+
+/** The cluster commands on their own program, in-process (tests; the executable is src/bin/meshfork.ts). */
+export async function runClusterCli(argv: readonly string[], out: Output): Promise<number> {
+  let status = 0;
+  const program = new Command('meshfork').exitOverride().configureOutput({ writeOut: out.stdout, writeErr: out.stderr });
+  for (const command of clusterCommands(out, (code) => (status = code))) program.addCommand(command.copyInheritedSettings(program));
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return status;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+}

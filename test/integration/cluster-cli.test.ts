@@ -1,0 +1,173 @@
+// The cluster half of the CLI (`meshfork apply|get|list|delete|status`), run as the real
+// executable against a real kube-apiserver with the controller running (KWOK makes the forks
+// Available): what a user sees on stdout/stderr and the exit status, for success, invalid input,
+// a Sandbox that never becomes Ready, a missing permission and an unreachable cluster.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePorts, requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { runClusterCli } from '../../src/cli/cluster/command.js';
+import { webDeployment } from './controller-support.js';
+
+const hasBins = requireTestbin();
+const REPO = new URL('../../', import.meta.url).pathname;
+const NS = 'shop';
+const dir = mkdtempSync(join(tmpdir(), 'meshfork-cli-'));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The cluster commands in-process (the executable's wiring is run once, below). */
+async function meshfork(args: readonly string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runClusterCli(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+/** The real executable, as a process. */
+function meshforkProcess(args: readonly string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const SANDBOX = `apiVersion: meshfork.dev/v1alpha1
+kind: Sandbox
+metadata:
+  name: one
+  labels: {team: web}
+spec:
+  routingKey: k1one
+  forks:
+    - forkOf: {kind: Deployment, name: web-v1}
+      customizations:
+        images: [{container: web, image: registry.example.com/web:2}]
+`;
+
+describe.skipIf(!hasBins)('meshfork apply/get/delete/status against a cluster', () => {
+  const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'], nodes: true });
+  let controller: ChildProcess | undefined;
+  afterAll(() => {
+    if (controller?.exitCode === null) controller.kill('SIGKILL');
+  });
+  const k = () => ['--kubeconfig', cp().kubeconfigPath, '-n', NS];
+
+  it('applies, waits until Ready, lists, explains and deletes a Sandbox', async () => {
+    const kc = cp().kubeConfig;
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
+    await objects.create(webDeployment(NS) as KubernetesObject);
+    await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'grpc', port: 9090, targetPort: 9090 }] } } as KubernetesObject);
+    controller = spawn(process.execPath, ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--health-address', 'off'], { cwd: REPO, stdio: 'ignore' });
+
+    const applied = await meshfork(['apply', ...k(), '-f', file('one.yaml', SANDBOX), '--wait=90s']);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    const lines = applied.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('sandbox/one serverside-applied');
+    expect(lines.at(-1)).toBe('sandbox/one: Ready (key k1one)');
+    // One line per change, never the same line twice in a row.
+    expect(lines.filter((l, i) => l === lines[i - 1])).toEqual([]);
+
+    const listed = await meshfork(['get', ...k()]);
+    expect(listed.code).toBe(0);
+    const [header, row, ...rest] = listed.stdout.trimEnd().split('\n');
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'READY', 'KEY', 'FORKS', 'AGE', 'EXPIRES']);
+    expect(row?.split(/\s+/).filter((_, i) => i !== 4)).toEqual(['one', 'True', 'k1one', `${NS}/web-v1`, '-']);
+    expect(rest).toEqual([]);
+    const all = await meshfork(['list', 'sandboxes', '--kubeconfig', cp().kubeconfigPath, '-A', '-o', 'json']);
+    expect(all.code).toBe(0);
+    const list = JSON.parse(all.stdout) as { kind: string; items: Array<{ kind: string; metadata: { name: string; namespace: string } }> };
+    expect([list.kind, list.items.map((i) => `${i.kind} ${i.metadata.namespace}/${i.metadata.name}`)]).toEqual(['List', [`Sandbox ${NS}/one`]]);
+
+    const status = await meshfork(['status', ...k(), 'one']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout.replace(/age: [^,]+/, 'age: X')).toBe(
+      [
+        `Sandbox ${NS}/one`,
+        '  routing key: k1one',
+        '  age: X, expires: -',
+        'Conditions:',
+        ...(await conditionLines(objects)),
+        'Forks:',
+        `  ${NS}/web-v1 -> Deployment web-v1-one: available`,
+        'Routes carrying the key:',
+        `  VirtualService ${NS}/web-meshfork (web.${NS}.svc.cluster.local) route meshfork-one-0 -> web-one.${NS}.svc.cluster.local`,
+        'Send:',
+        '  baggage: meshfork-routing-key=k1one',
+        `  curl -H 'baggage: meshfork-routing-key=k1one' http://web.${NS}:80/`,
+        `  grpcurl -plaintext -H 'baggage: meshfork-routing-key=k1one' web.${NS}:9090 list`,
+        '',
+      ].join('\n'),
+    );
+
+    const deleted = await meshfork(['delete', ...k(), 'one', '--wait=60s']);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout.split('\n')[0]).toBe('sandbox/one deleted');
+    expect(deleted.stdout.trimEnd().split('\n').at(-1)).toBe('sandbox/one gone');
+    const empty = await meshfork(['get', ...k()]);
+    expect([empty.code, empty.stdout, empty.stderr]).toEqual([0, '', `No sandboxes found in ${NS} namespace.\n`]);
+  });
+
+  it('refuses invalid input naming the field and applies nothing', async () => {
+    const bad = file('bad.yaml', SANDBOX.replace('name: one', 'name: two').replace('routingKey: k1one', 'routingKey: "NOT A KEY"'));
+    const r = await meshfork(['apply', ...k(), '-f', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+: Sandbox ${NS}/two: spec\\.routingKey: `));
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('meshfork: 1 problem; nothing applied');
+    expect((await meshfork(['get', ...k(), 'sandbox', 'two'])).stderr).toBe(`meshfork: sandbox "two" not found in namespace "${NS}"\n`);
+  });
+
+  it('--wait gives up with the failing condition when a Sandbox cannot become Ready', async () => {
+    const missing = file('missing.yaml', SANDBOX.replace('name: one', 'name: lost').replace('routingKey: k1one', 'routingKey: k1lost').replace('name: web-v1', 'name: nowhere'));
+    const r = await meshfork(['apply', ...k(), '-f', missing, '--wait=15s']);
+    expect(r.code).toBe(1);
+    expect(r.stdout.split('\n')[0]).toBe('sandbox/lost serverside-applied');
+    expect(r.stderr).toBe('meshfork: sandbox/lost not Ready after 15s: Ready=False InvalidSpec: spec.forks[0].forkOf.name: Deployment "nowhere" not found in namespace "shop"\n');
+    expect((await meshfork(['delete', ...k(), 'lost', '--wait'])).code).toBe(0);
+  });
+
+  it('says which permission is missing, and which cluster it cannot reach', async () => {
+    const kc = cp().kubeConfig;
+    const asNobody = new KubeConfig();
+    asNobody.loadFromOptions({ clusters: kc.clusters, users: kc.users.map((u) => ({ ...u, impersonateUser: 'nobody' })), contexts: kc.contexts, currentContext: kc.currentContext });
+    const forbidden = await meshforkProcess(['get', '--kubeconfig', file('nobody.kubeconfig', asNobody.exportConfig()), '-n', NS]);
+    expect(forbidden.code).toBe(1);
+    expect(forbidden.stderr).toBe(
+      `meshfork: listing sandboxes: forbidden: sandboxes.meshfork.dev is forbidden: User "nobody" cannot list resource "sandboxes" in API group "meshfork.dev" in the namespace "${NS}" (ask for this permission, e.g. the meshfork-edit role through the namespace's edit role)\n`,
+    );
+    // A port nothing listens on (fetch refuses some low ports outright).
+    const [port] = await freePorts(1);
+    const nowhere = new KubeConfig();
+    nowhere.loadFromOptions({ clusters: [{ name: 'gone', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'c', cluster: 'gone', user: 'u' }], currentContext: 'c' });
+    const unreachable = await meshfork(['status', '--kubeconfig', file('nowhere.kubeconfig', nowhere.exportConfig()), 'one']);
+    expect([unreachable.code, unreachable.stderr]).toEqual([1, `meshfork: reading sandbox/one: cannot reach the cluster at https://127.0.0.1:${port} (ECONNREFUSED)\n`]);
+  });
+});
+
+/** The conditions of Sandbox one as the controller wrote them, as `status` prints them. */
+async function conditionLines(objects: KubernetesObjectApi): Promise<string[]> {
+  const sandbox = (await objects.read({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'one', namespace: NS } })) as { status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> } };
+  const conditions = sandbox.status?.conditions ?? [];
+  expect(conditions.map((c) => `${c.type}=${c.status}`).sort()).toEqual(['Ready=True', 'RoutingReady=True', 'WorkloadsReady=True']);
+  return conditions.map((c) => `  ${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`);
+}
