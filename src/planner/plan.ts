@@ -24,8 +24,12 @@ import {
   ownedVirtualService,
   ownedVirtualServiceName,
   virtualServiceHosts,
+  RESERVED_ROUTE_NAMES,
   RESERVED_SANDBOX_NAMES,
+  routeTargetHosts,
+  selectsForkedSources,
   versionFamily,
+  type ForkedSource,
   type HostRouting,
   type SandboxRoute,
 } from './virtual-service.js';
@@ -196,6 +200,8 @@ export function plan(input: PlanInput): PlanResult {
   // Forks, for the isolation check against every other generated Service and Deployment.
   const forkRecords: Array<{ ref: string; path: string; prefix: string; deployment: KubeObject; services: Set<string> }> = [];
   const hostOwners = new Map<string, Array<{ ref: string; path: string }>>();
+  // Forked workloads as clients, for VirtualService `sourceLabels` matches.
+  const forkedSources: ForkedSource[] = [];
 
   for (const sandbox of sandboxes) {
     const ref = objectRef(sandbox);
@@ -209,7 +215,7 @@ export function plan(input: PlanInput): PlanResult {
     // Per fork Service of this sandbox: the forks behind it, for its DestinationRule (subsets).
     const forkServiceRoutes = new Map<string, { forks: ForkedPods[]; families: string[]; forkedSubsets: string[]; create: () => void }>();
     if (RESERVED_SANDBOX_NAMES.has(sandboxName)) {
-      problems.push({ object: ref, path: 'metadata.name', message: `"${sandboxName}" is reserved for the names of meshfork's own routes (meshfork-split-<i>, meshfork-baseline); choose another name` });
+      problems.push({ object: ref, path: 'metadata.name', message: `"${sandboxName}" is reserved for the names of meshfork's own routes (${RESERVED_ROUTE_NAMES}); choose another name` });
     }
     const splitWeight = sandbox.spec.split?.weight;
     if (splitWeight !== undefined && splitWeight > policy.maxSplitWeight) {
@@ -255,6 +261,7 @@ export function plan(input: PlanInput): PlanResult {
       if (result === undefined) return;
       claimName('Deployment', namespace, result.deployment.metadata.name, ref, `${forkPath}.forkOf.name`);
       objects.push(result.deployment);
+      forkedSources.push({ sandbox: sandboxName, namespace, baselineLabels: podTemplateLabels(baseline), forkLabels: result.podLabels });
       const patched = fork.customizations?.patch !== undefined;
       const forkRecord = {
         ref,
@@ -353,7 +360,7 @@ export function plan(input: PlanInput): PlanResult {
     }
   }
 
-  objects.push(...virtualServices(inventory, hostRoutes, notes));
+  objects.push(...virtualServices(inventory, hostRoutes, notes, forkedSources));
   for (const [host, entry] of hostRoutes) {
     for (const owner of hostOwners.get(host) ?? []) recordOwner(`VirtualService ${entry.namespace}/${ownedVirtualServiceName(entry.serviceName)}`, owner.ref, owner.path);
   }
@@ -496,7 +503,7 @@ function hostFamilies(inventory: Inventory): (hosts: Iterable<string>) => Readon
   };
 }
 
-function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, HostEntry>, notes: Problem[]): KubeObject[] {
+function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, HostEntry>, notes: Problem[], sources: readonly ForkedSource[]): KubeObject[] {
   const hostRoutings: HostRouting[] = [...hostRoutes].map(([host, e]) => ({
     host,
     routes: [...e.routes].sort((a, b) => a.sandbox.localeCompare(b.sandbox)),
@@ -527,7 +534,7 @@ function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, H
   const families = hostFamilies(inventory);
   for (const vs of userVirtualServices) {
     const hosts = virtualServiceHosts(vs);
-    if (!appliesToMesh(vs) || !hosts.some((h) => forkedHosts.has(h))) {
+    if (!appliesToMesh(vs) || !(hosts.some((h) => forkedHosts.has(h)) || selectsForkedSources(vs, sources))) {
       // Merged earlier (its meshfork routes came back as input) but no sandbox forks it now:
       // emit it restored, so the last sandbox's routes disappear with it.
       const http = (vs.spec as { http?: HttpRoute[] } | undefined)?.http ?? [];
@@ -536,11 +543,12 @@ function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, H
     }
     // Only the hosts its routes send traffic to: the others add nothing to it, and each
     // Sandbox of a host passed costs the merge a pass over that host's routes.
-    const destinationHosts = new Set(((vs.spec as { http?: HttpRoute[] }).http ?? []).flatMap((r) => (r.route ?? []).map((d) => resolveHost(d.destination.host, namespaceOf(vs)))));
+    const destinationHosts = new Set(((vs.spec as { http?: HttpRoute[] }).http ?? []).flatMap((r) => routeTargetHosts(r, namespaceOf(vs))));
     const { virtualService, notes: routeNotes } = mergeVirtualService(
       vs,
       hostRoutings.filter((h) => destinationHosts.has(h.host)),
       families(destinationHosts),
+      sources,
     );
     out.push(virtualService);
     for (const n of routeNotes) notes.push({ object: objectRef(vs), path: `spec.http[${n.routeIndex}]`, message: n.message });

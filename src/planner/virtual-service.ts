@@ -30,9 +30,40 @@
  *    sandbox; one destination carries no weight;
  *  - when no destination of any copy of a sandbox reaches a fork, the copies send keyed requests
  *    where the user's routes do, and a note says so.
+ *
+ * Mirrors (`mirror` with `mirrorPercentage`/`mirrorPercent`, or `mirrors[]` with `percentage`;
+ * Istio refuses a route with both, pkg/config/validation/virtualservice.go): a route whose
+ * primary destinations or mirror targets include a forked host gets sandbox copies. In a copy,
+ * a mirror target that reaches a fork (the destination rule above: host forked, no subset or a
+ * forked subset) is retargeted at the fork host, subset, port and percentage kept; the primary
+ * follows the destination rule on its own. So a keyed request mirrored to a forked workload is
+ * mirrored to its fork while the primary stays, and one whose primary is forked reaches the fork
+ * while the mirror stays (istio.io "Mirroring" task; virtual_service.proto `HTTPRoute.mirror`,
+ * `mirrors`, `HTTPMirrorPolicy`).
+ *
+ * Source workloads (`sourceLabels`): istiod applies a match block with `sourceLabels` only to
+ * proxies whose labels include them, and with `sourceNamespace` only to proxies of that namespace;
+ * without `sourceNamespace` the labels select clients in every namespace the VirtualService is
+ * visible in; a block that names `gateways` is checked against the gateway alone and its
+ * sourceLabels are ignored (route.go `sourceMatchHTTP`; virtual_service.proto
+ * `HTTPMatchRequest.source_labels`: "not a runtime match, but a selector"). A fork's pods carry
+ * rewritten selector labels (src/planner/forked-deployment.ts), so a block selecting a baseline
+ * workload would no longer select its fork. For every such block the merge adds a *fork-source
+ * block*: the block with `sourceLabels` set to the fork pods' values of the same keys plus the
+ * `meshfork.dev/sandbox` label, and `sourceNamespace` set to the fork's namespace. Right before
+ * the user route goes a `meshfork-source-<i>` copy matching only those blocks, the route
+ * otherwise unchanged, so the fork as a client is routed as its baseline is; every sandbox and
+ * split copy of the route also carries the fork-source blocks. This holds for any
+ * VirtualService, also one that routes to no forked host.
+ *
+ * Unreachable copies: a user route that matches every request (no `match`, or a match block
+ * with no condition) hides every later route from Envoy (route.go
+ * BuildHTTPRoutesForVirtualService stops at a catch-all). Copies that would sit after it are not
+ * written; a note names the catch-all route and the routes whose copies were left out.
  */
-import { ROUTE_NAME_PREFIX, managedLabels, ownValue, type KubeObject } from './kube.js';
+import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, managedLabels, ownValue, type KubeObject } from './kube.js';
 import { namespaceOf, resolveHost } from './inventory.js';
+import { serviceSelectorSelects } from './label-selector.js';
 import type { HttpMatchRequest, RoutingKeyMatch } from './routing-key.js';
 
 /** How one sandbox reaches its fork of one baseline host. */
@@ -70,11 +101,30 @@ interface RouteDestination {
   weight?: number;
   [field: string]: unknown;
 }
+/** `HTTPMirrorPolicy`: a mirror target and the share of requests (default 100%) copied to it. */
+interface MirrorPolicy {
+  destination: Destination;
+  percentage?: { value: number };
+  [field: string]: unknown;
+}
 export interface HttpRoute {
   name?: string;
   match?: HttpMatchRequest[];
   route?: RouteDestination[];
+  mirror?: Destination;
+  mirrors?: MirrorPolicy[];
   [field: string]: unknown;
+}
+
+/**
+ * A forked workload as a client: the labels of its baseline pods and of its fork's pods
+ * (both in `namespace`), for `sourceLabels` matches.
+ */
+export interface ForkedSource {
+  readonly sandbox: string;
+  readonly namespace: string;
+  readonly baselineLabels: Readonly<Record<string, string>>;
+  readonly forkLabels: Readonly<Record<string, string>>;
 }
 
 /**
@@ -104,8 +154,11 @@ export const MERGED_ROUTES_ANNOTATION = 'meshfork.dev/merged-routes';
  * named like one of these would produce route names that are not its own.
  */
 const SPLIT_ROUTE = 'split';
+const SOURCE_ROUTE = 'source';
 const BASELINE_ROUTE = 'baseline';
-export const RESERVED_SANDBOX_NAMES: ReadonlySet<string> = new Set([SPLIT_ROUTE, BASELINE_ROUTE]);
+export const RESERVED_SANDBOX_NAMES: ReadonlySet<string> = new Set([SPLIT_ROUTE, SOURCE_ROUTE, BASELINE_ROUTE]);
+/** The route names the reserved sandbox names stand for, for messages. */
+export const RESERVED_ROUTE_NAMES = `${ROUTE_NAME_PREFIX}${SPLIT_ROUTE}-<i>, ${ROUTE_NAME_PREFIX}${SOURCE_ROUTE}-<i>, ${ROUTE_NAME_PREFIX}${BASELINE_ROUTE}`;
 
 export function isMeshforkRoute(route: HttpRoute): boolean {
   return typeof route.name === 'string' && route.name.startsWith(ROUTE_NAME_PREFIX);
@@ -164,8 +217,85 @@ function andMatches(
   return out;
 }
 
-function destinationsFor(route: HttpRoute, vsNamespace: string, forked: ReadonlySet<string>): boolean {
-  return (route.route ?? []).some((d) => forked.has(resolveHost(d.destination.host, vsNamespace)));
+/** Every destination a route sends requests to: its primary destinations, then its mirror targets. */
+function routeTargets(route: HttpRoute): Destination[] {
+  return [...(route.route ?? []).map((d) => d.destination), ...(route.mirror ? [route.mirror] : []), ...(route.mirrors ?? []).map((m) => m.destination)];
+}
+
+/** Hosts (FQDN) a route sends requests to, primary destinations and mirror targets alike. */
+export function routeTargetHosts(route: HttpRoute, vsNamespace: string): string[] {
+  return routeTargets(route).map((d) => resolveHost(d.host, vsNamespace));
+}
+
+function targetsFor(route: HttpRoute, vsNamespace: string, forked: ReadonlySet<string>): boolean {
+  return routeTargetHosts(route, vsNamespace).some((h) => forked.has(h));
+}
+
+/** Condition fields of an HTTPMatchRequest that do not restrict which requests it matches. */
+const NON_CONDITIONS: ReadonlySet<string> = new Set(['name', 'statPrefix', 'ignoreUriCase']);
+
+/**
+ * Whether a match block matches every request: it has no condition (`name`, `statPrefix` and
+ * `ignoreUriCase` are none; empty maps hold none), or only `uri: {prefix: "/"}` (every :path
+ * starts with `/`). Anything else may restrict, so it is taken as restricting.
+ */
+function blockMatchesAll(block: HttpMatchRequest): boolean {
+  return Object.entries(block).every(([field, value]) => {
+    if (NON_CONDITIONS.has(field) || value === undefined || value === null) return true;
+    if (field === 'uri') return JSON.stringify(value) === JSON.stringify({ prefix: '/' });
+    return typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0;
+  });
+}
+
+/** Whether Envoy takes this route for every request that reaches it (no later route is reachable). */
+export function matchesEveryRequest(route: HttpRoute): boolean {
+  if (route.delegate !== undefined) return false;
+  return route.match === undefined || route.match.length === 0 || route.match.some(blockMatchesAll);
+}
+
+/**
+ * The fork-source blocks of a user match block: for each forked workload whose baseline pods the
+ * block's `sourceLabels` (and `sourceNamespace`) select but whose fork pods they do not, the
+ * block with `sourceLabels` selecting exactly that fork's pods (the fork's values of the same
+ * keys and its sandbox label) in its namespace. None for a block naming `gateways` (istiod then
+ * ignores sourceLabels) or without sourceLabels (it applies to every client, forks included).
+ */
+function forkSourceBlocks(block: HttpMatchRequest, sources: readonly ForkedSource[]): HttpMatchRequest[] {
+  const gateways = block['gateways'];
+  if (Array.isArray(gateways) && gateways.length > 0) return [];
+  const labels = block['sourceLabels'] as Record<string, string> | undefined;
+  if (labels === undefined || labels === null || Object.keys(labels).length === 0) return [];
+  const sourceNamespace = block['sourceNamespace'];
+  const out: HttpMatchRequest[] = [];
+  const seen = new Set<string>();
+  for (const source of sources) {
+    if (typeof sourceNamespace === 'string' && sourceNamespace !== '' && sourceNamespace !== source.namespace) continue;
+    if (!serviceSelectorSelects(labels, source.baselineLabels) || serviceSelectorSelects(labels, source.forkLabels)) continue;
+    const forkLabels: Record<string, string> = {};
+    for (const key of Object.keys(labels).sort()) {
+      const value = ownValue(source.forkLabels, key);
+      if (value !== undefined) forkLabels[key] = value;
+    }
+    forkLabels[SANDBOX_LABEL] = source.sandbox;
+    const variant: HttpMatchRequest = { ...structuredClone(block), sourceLabels: forkLabels, sourceNamespace: source.namespace };
+    const id = JSON.stringify(variant);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push(variant);
+  }
+  return out;
+}
+
+/** The fork-source blocks of every match block of a route, in block order. */
+function routeForkSourceBlocks(route: HttpRoute, sources: readonly ForkedSource[]): HttpMatchRequest[] {
+  if (sources.length === 0) return [];
+  return (route.match ?? []).flatMap((block) => forkSourceBlocks(block, sources));
+}
+
+/** Whether some route of a VirtualService has a `sourceLabels` block selecting a forked workload's baseline pods. */
+export function selectsForkedSources(vs: KubeObject, sources: readonly ForkedSource[]): boolean {
+  const http = (vs.spec as { http?: HttpRoute[] } | undefined)?.http ?? [];
+  return http.some((route) => !isMeshforkRoute(route) && routeForkSourceBlocks(route, sources).length > 0);
 }
 
 /**
@@ -245,6 +375,25 @@ function scaleWeights(route: RouteDestination[], total: number): RouteDestinatio
   return route.map((d, i) => ({ ...structuredClone(d), weight: scaled[i] ?? 0 }));
 }
 
+/**
+ * Mirror targets of a sandbox copy: each that reaches a workload the sandbox forks goes to the
+ * fork host (subset, port and percentage kept); the others stay. `reached` when one was retargeted.
+ */
+function copyMirrors(route: HttpRoute, vsNamespace: string, mine: ReadonlyMap<string, SandboxRoute>): { mirror?: Destination; mirrors?: MirrorPolicy[]; reached: boolean } {
+  let reached = false;
+  const retarget = (d: Destination): Destination => {
+    const sr = mine.get(resolveHost(d.host, vsNamespace));
+    if (sr === undefined || !reachesFork({ destination: d }, sr, true)) return structuredClone(d);
+    reached = true;
+    return forkDestination(d, sr.forkHost);
+  };
+  const out: { mirror?: Destination; mirrors?: MirrorPolicy[]; reached: boolean } = { reached };
+  if (route.mirror !== undefined) out.mirror = retarget(route.mirror);
+  if (route.mirrors !== undefined) out.mirrors = route.mirrors.map((m) => ({ ...structuredClone(m), destination: retarget(m.destination) }));
+  out.reached = reached;
+  return out;
+}
+
 function sandboxCopy(
   route: HttpRoute,
   userIndex: number,
@@ -255,20 +404,25 @@ function sandboxCopy(
   notes: RoutingNote[],
 ): { copy: HttpRoute; reached: boolean } | undefined {
   const original = route.route ?? [];
+  const targets = new Set(routeTargetHosts(route, vsNamespace));
   const mine = new Map<string, SandboxRoute>();
   for (const h of hosts) {
     const sr = h.routes.find((r) => r.sandbox === sandbox);
-    if (sr !== undefined && original.some((d) => resolveHost(d.destination.host, vsNamespace) === h.host)) mine.set(h.host, sr);
+    if (sr !== undefined && targets.has(h.host)) mine.set(h.host, sr);
   }
   const matchBlocks = [...mine.values()][0]?.matchBlocks;
   if (matchBlocks === undefined) return undefined;
   const { destinations, reached } = copyDestinations(original, vsNamespace, mine, families);
+  const mirrors = copyMirrors(route, vsNamespace, mine);
   const match = andMatches(route.match, matchBlocks.keyed, (headers) =>
     notes.push({ routeIndex: userIndex, message: `route already matches header ${headers.join(', ')}; sandbox "${sandbox}" cannot add its routing key to that match block` }),
   );
   if (match.length === 0) return undefined;
   const { name: _userName, match: _userMatch, route: _userRoute, ...rest } = structuredClone(route);
-  return { copy: { name: `${ROUTE_NAME_PREFIX}${sandbox}-${userIndex}`, match, route: destinations, ...rest }, reached };
+  const copy: HttpRoute = { name: `${ROUTE_NAME_PREFIX}${sandbox}-${userIndex}`, match, route: destinations, ...rest };
+  if (mirrors.mirror !== undefined) copy.mirror = mirrors.mirror;
+  if (mirrors.mirrors !== undefined) copy.mirrors = mirrors.mirrors;
+  return { copy, reached: reached || mirrors.reached };
 }
 
 /**
@@ -312,14 +466,18 @@ function sandboxNames(hosts: readonly HostRouting[]): string[] {
 
 /**
  * The user's VirtualService with meshfork's routes (re)inserted: strip every `meshfork-*` route,
- * then put, before each user route sending traffic to a forked host, one copy per sandbox (key
- * match AND-ed in) and one split copy when a sandbox takes a share of untagged traffic. Pure and
- * idempotent: merging the result again with the same hosts gives the same object.
+ * then put before each user route sending traffic to a forked host (primary or mirror) one copy
+ * per sandbox (key match AND-ed in) and one split copy when a sandbox takes a share of untagged
+ * traffic, and before each user route whose `sourceLabels` select a forked workload's baseline
+ * pods a `meshfork-source-<i>` copy for the forks as clients (`sources`). Nothing is inserted
+ * after a user route that matches every request. Pure and idempotent: merging the result again
+ * with the same hosts gives the same object.
  */
 export function mergeVirtualService(
   vs: KubeObject,
   hosts: readonly HostRouting[],
   families: ReadonlyMap<string, readonly string[]> = new Map(),
+  sources: readonly ForkedSource[] = [],
 ): { virtualService: KubeObject; notes: RoutingNote[] } {
   const out = structuredClone(vs) as KubeObject & { spec: { http?: HttpRoute[] } };
   const userRoutes = (out.spec.http ?? []).filter((r) => !isMeshforkRoute(r));
@@ -329,21 +487,48 @@ export function mergeVirtualService(
   const http: HttpRoute[] = [];
   // Sandbox -> index of its first copy, and whether any of its copies reaches a fork.
   const copied = new Map<string, { index: number; reached: boolean }>();
+  // The first user route that matches every request, and the later routes whose copies it hides.
+  let catchAll: number | undefined;
+  const hidden: number[] = [];
   userRoutes.forEach((route, index) => {
-    if (destinationsFor(route, vsNamespace, forked)) {
+    const forkSources = routeForkSourceBlocks(route, sources);
+    const copies: HttpRoute[] = [];
+    // The route as the forks see it as clients: its match blocks and their fork-source blocks.
+    const asForks: HttpRoute = forkSources.length > 0 ? { ...route, match: [...(route.match ?? []), ...forkSources] } : route;
+    const results: Array<{ sandbox: string; reached: boolean }> = [];
+    if (targetsFor(route, vsNamespace, forked)) {
       for (const sandbox of sandboxNames(hosts)) {
-        const result = sandboxCopy(route, index, vsNamespace, hosts, families, sandbox, notes);
+        const result = sandboxCopy(asForks, index, vsNamespace, hosts, families, sandbox, notes);
         if (result === undefined) continue;
-        http.push(result.copy);
-        const seen = copied.get(sandbox);
-        if (seen === undefined) copied.set(sandbox, { index, reached: result.reached });
-        else seen.reached ||= result.reached;
+        copies.push(result.copy);
+        results.push({ sandbox, reached: result.reached });
       }
-      const split = splitCopy(route, index, vsNamespace, hosts, notes);
-      if (split !== undefined) http.push(split);
+      const split = splitCopy(asForks, index, vsNamespace, hosts, notes);
+      if (split !== undefined) copies.push(split);
+    }
+    if (forkSources.length > 0) {
+      const { name: _n, match: _m, ...rest } = structuredClone(route);
+      copies.push({ name: `${ROUTE_NAME_PREFIX}${SOURCE_ROUTE}-${index}`, match: forkSources, ...rest });
+    }
+    if (catchAll !== undefined) {
+      if (copies.length > 0) hidden.push(index);
+    } else {
+      http.push(...copies);
+      for (const { sandbox, reached } of results) {
+        const seen = copied.get(sandbox);
+        if (seen === undefined) copied.set(sandbox, { index, reached });
+        else seen.reached ||= reached;
+      }
     }
     http.push(route);
+    if (catchAll === undefined && matchesEveryRequest(route)) catchAll = index;
   });
+  if (catchAll !== undefined && hidden.length > 0) {
+    notes.push({
+      routeIndex: catchAll,
+      message: `matches every request, so no later route is ever taken; meshfork writes no copies of ${hidden.map((i) => `spec.http[${i}]`).join(', ')} after it (they would never match): every request, keyed or not, takes this route`,
+    });
+  }
   for (const [sandbox, { index, reached }] of copied) {
     if (reached) continue;
     notes.push({

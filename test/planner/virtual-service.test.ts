@@ -7,9 +7,7 @@ import { plan } from '../../src/planner/plan.js';
 import { inventoryOf, podTemplateLabels, selectorMatches, serviceSelector } from '../../src/planner/inventory.js';
 import type { SandboxObject } from '../../src/api/schema.js';
 import { evaluateRoute, type RouteDestination } from '../support/route-eval.js';
-import { istioSample, requireIstioSamples } from '../support/istio-samples.js';
-import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
+import { istioSampleObjects, requireIstioSamples } from '../support/istio-samples.js';
 
 const REVIEWS = 'reviews.default.svc.cluster.local';
 
@@ -39,7 +37,7 @@ const baggage = (key: string) => ({ regex: baggageMemberRegex('meshfork-routing-
 describe('mergeVirtualService', () => {
   const http = [
     { name: 'jason', match: [{ headers: { 'end-user': { exact: 'jason' } } }, { uri: { prefix: '/beta' } }], route: [{ destination: { host: 'reviews', subset: 'v2' } }], retries: { attempts: 3 } },
-    { name: 'ratings-detour', route: [{ destination: { host: 'ratings' } }] },
+    { name: 'ratings-detour', match: [{ uri: { prefix: '/ratings' } }], route: [{ destination: { host: 'ratings' } }] },
     { route: [{ destination: { host: 'reviews', subset: 'v1', port: { number: 9080 } } }], timeout: '5s', headers: { request: { set: { x: 'y' } } } },
   ];
 
@@ -207,13 +205,7 @@ describe('sandbox copies: subsets and weights (mergeVirtualService)', () => {
   });
 });
 
-/** The objects of one of Istio's samples (read from the Go module cache), in namespace default. */
-function sample(path: string): KubeObject[] {
-  return parseAllDocuments(readFileSync(istioSample(path), 'utf8'))
-    .map((d) => d.toJS() as KubeObject | null)
-    .filter((o): o is KubeObject => o !== null && typeof o === 'object' && 'kind' in o)
-    .map((o) => ({ ...o, metadata: { namespace: 'default', ...o.metadata } }));
-}
+const sample = (path: string) => istioSampleObjects(path) as KubeObject[];
 
 describe.skipIf(!requireIstioSamples())("plan on Istio's Bookinfo samples: subsets survive, weights reach the fork", () => {
   const KEY = 'sbkey001';

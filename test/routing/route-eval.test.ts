@@ -186,6 +186,34 @@ describe('evaluateRoute: blocks, order, catch-all', () => {
   });
 });
 
+describe('evaluateRoute: mirrors (istiod MirrorPercent / MirrorPercentByPolicy)', () => {
+  const mirrorsOf = (route: Record<string, unknown>) => evaluateRoute(vs([route]), { headers: {} })?.mirrors;
+
+  it('mirror with mirrorPercentage, the deprecated mirrorPercent, or 100% by default; 0% writes no mirror policy', () => {
+    expect(mirrorsOf({})).toEqual([]);
+    expect(mirrorsOf({ mirror: { host: 'm', subset: 'v2', port: { number: 8000 } } })).toEqual([{ host: 'm', subset: 'v2', port: 8000, percentage: 100 }]);
+    expect(mirrorsOf({ mirror: { host: 'm' }, mirrorPercentage: { value: 12.5 } })).toEqual([{ host: 'm', percentage: 12.5 }]);
+    expect(mirrorsOf({ mirror: { host: 'm' }, mirrorPercent: 30 })).toEqual([{ host: 'm', percentage: 30 }]);
+    expect(mirrorsOf({ mirror: { host: 'm' }, mirrorPercentage: { value: 40 }, mirrorPercent: 30 })).toEqual([{ host: 'm', percentage: 40 }]);
+    expect(mirrorsOf({ mirror: { host: 'm' }, mirrorPercentage: { value: 0 } })).toEqual([]);
+  });
+
+  it('mirrors[] in order, each with its percentage (100% by default, 0% dropped)', () => {
+    expect(
+      mirrorsOf({ mirrors: [{ destination: { host: 'a' }, percentage: { value: 5 } }, { destination: { host: 'b', subset: 'v1' } }, { destination: { host: 'c' }, percentage: { value: 0 } }] }),
+    ).toEqual([
+      { host: 'a', percentage: 5 },
+      { host: 'b', subset: 'v1', percentage: 100 },
+    ]);
+  });
+
+  it('refuses mirror and mirrors together (Istio validation) and malformed mirrors', () => {
+    expect(() => mirrorsOf({ mirror: { host: 'a' }, mirrors: [{ destination: { host: 'b' } }] })).toThrow(/both mirror and mirrors/);
+    expect(() => mirrorsOf({ mirrors: [{ percentage: { value: 5 } }] })).toThrow(/mirrors\[0\]\.destination is missing/);
+    expect(() => mirrorsOf({ mirror: { host: 'a' }, mirrorPercentage: { value: 101 } })).toThrow(/mirrorPercentage must be a percentage/);
+  });
+});
+
 describe('evaluateRoute: withoutHeaders', () => {
   it('matches when the header is absent or its value does not match', () => {
     const v = vs([{ match: [{ withoutHeaders: { 'x-skip': { exact: 'yes' } } }] }, {}]);

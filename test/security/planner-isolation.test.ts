@@ -187,7 +187,7 @@ describe("a Sandbox cannot take the names of meshfork's own routes", () => {
   it('refuses Sandboxes named split or baseline', () => {
     const { result } = planFiles(BOOKINFO, 'reserved-names.yaml');
     expect(result.objects).toEqual([]);
-    const reserved = (name: string) => `"${name}" is reserved for the names of meshfork's own routes (meshfork-split-<i>, meshfork-baseline); choose another name`;
+    const reserved = (name: string) => `"${name}" is reserved for the names of meshfork's own routes (meshfork-split-<i>, meshfork-source-<i>, meshfork-baseline); choose another name`;
     expect(result.problems).toEqual([
       { object: 'Sandbox default/baseline', path: 'metadata.name', message: reserved('baseline') },
       { object: 'Sandbox default/split', path: 'metadata.name', message: reserved('split') },

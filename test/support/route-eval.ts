@@ -25,6 +25,11 @@
  *     modelled here: throws).
  *   - applyHTTPRouteDestination: a single destination takes all traffic whatever its weight;
  *     with several, destinations of weight 0 are dropped and the rest form Envoy weighted clusters.
+ *     `mirror` (share from `mirrorPercentage`, else the deprecated `mirrorPercent`, else 100%)
+ *     and each `mirrors[]` entry (share from `percentage`, else 100%) become Envoy
+ *     request_mirror_policies in that order; an explicit 0% share writes no policy
+ *     (MirrorPercent, MirrorPercentByPolicy). Istio validation refuses a route with both `mirror`
+ *     and `mirrors` (pkg/config/validation/virtualservice.go).
  * [envoy-hdr] Envoy HeaderMatcher / HttpRequestHeaderMatchInput docs and the CVE-2020-25017 fix
  *   (Envoy 1.12.7 release notes): a header present several times is matched as ONE value, all
  *   values joined with ',' (no space). Header names are case-insensitive (Envoy lower-cases
@@ -85,6 +90,15 @@ export interface RouteDestination {
   weight?: number;
 }
 
+/** A request mirror policy of the route taken: where a copy of the request goes, and for which share. */
+export interface RouteMirror {
+  host: string;
+  subset?: string;
+  port?: number;
+  /** Share of requests mirrored, in percent (0 < percentage <= 100). */
+  percentage: number;
+}
+
 export interface RouteDecision {
   /** Index of the route taken in `spec.http`. */
   routeIndex: number;
@@ -96,6 +110,8 @@ export interface RouteDecision {
   action: 'route' | 'redirect' | 'directResponse';
   /** The route's destinations, as written (empty for redirect/directResponse). */
   destinations: RouteDestination[];
+  /** The route's mirror policies as istiod writes them (empty for redirect/directResponse). [istio-route] */
+  mirrors: RouteMirror[];
   /** The raw HTTP route object. */
   route: Record<string, unknown>;
 }
@@ -487,19 +503,52 @@ function blockMatches(block: unknown, req: NormalizedRequest, vsNamespace: strin
 // Routes
 // ---------------------------------------------------------------------------------------------
 
+/** A VirtualService `Destination` (host, subset, port). */
+function destinationOf(d: unknown, where: string): RouteDestination {
+  if (!isObj(d)) fail(`${where} is missing`);
+  if (typeof d.host !== 'string' || d.host === '') fail(`${where}.host is missing`);
+  const out: RouteDestination = { host: d.host };
+  if (typeof d.subset === 'string' && d.subset !== '') out.subset = d.subset;
+  if (d.port !== undefined && d.port !== null) {
+    if (!isObj(d.port) || typeof d.port.number !== 'number') fail(`${where}.port must be {number}`);
+    out.port = d.port.number;
+  }
+  return out;
+}
+
+/** A `Percent` (`{value}`) or the deprecated integer `mirrorPercent`, in percent; undefined when absent. */
+function percentOf(raw: unknown, where: string): number | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const value = isObj(raw) ? raw.value : raw;
+  if (typeof value !== 'number' || value < 0 || value > 100) fail(`${where} must be a percentage in [0, 100]`);
+  return value;
+}
+
+/** The mirror policies istiod writes for a route: `mirror`, then each of `mirrors`; 0% writes none. [istio-route] */
+function mirrorsOf(route: Obj, where: string): RouteMirror[] {
+  const hasMirror = route.mirror !== undefined && route.mirror !== null;
+  const list = route.mirrors;
+  if (list !== undefined && list !== null && !Array.isArray(list)) fail(`${where}.mirrors must be a list`);
+  if (hasMirror && Array.isArray(list) && list.length > 0) fail(`${where} has both mirror and mirrors, which Istio refuses`);
+  const out: RouteMirror[] = [];
+  const add = (destination: RouteDestination, percentage: number | undefined) => {
+    if (percentage === 0) return;
+    out.push({ ...destination, percentage: percentage ?? 100 });
+  };
+  if (hasMirror) add(destinationOf(route.mirror, `${where}.mirror`), percentOf(route.mirrorPercentage, `${where}.mirrorPercentage`) ?? percentOf(route.mirrorPercent, `${where}.mirrorPercent`));
+  for (const [i, m] of (Array.isArray(list) ? list : []).entries()) {
+    if (!isObj(m)) fail(`${where}.mirrors[${i}] must be an object`);
+    add(destinationOf(m.destination, `${where}.mirrors[${i}].destination`), percentOf(m.percentage, `${where}.mirrors[${i}].percentage`));
+  }
+  return out;
+}
+
 function destinationsOf(route: Obj, where: string): RouteDestination[] {
   const list = route.route;
   if (!Array.isArray(list) || list.length === 0) fail(`${where}.route must be a non-empty list`);
   return list.map((entry, i) => {
     if (!isObj(entry) || !isObj(entry.destination)) fail(`${where}.route[${i}].destination is missing`);
-    const d = entry.destination;
-    if (typeof d.host !== 'string' || d.host === '') fail(`${where}.route[${i}].destination.host is missing`);
-    const out: RouteDestination = { host: d.host };
-    if (typeof d.subset === 'string' && d.subset !== '') out.subset = d.subset;
-    if (d.port !== undefined && d.port !== null) {
-      if (!isObj(d.port) || typeof d.port.number !== 'number') fail(`${where}.route[${i}].destination.port must be {number}`);
-      out.port = d.port.number;
-    }
+    const out = destinationOf(entry.destination, `${where}.route[${i}].destination`);
     if (entry.weight !== undefined && entry.weight !== null) {
       if (typeof entry.weight !== 'number' || entry.weight < 0) fail(`${where}.route[${i}].weight must be a non-negative number`);
       out.weight = entry.weight;
@@ -557,12 +606,12 @@ export function evaluateRoute(vs: unknown, request: RouteRequest): RouteDecision
     }
     const routeName = typeof route.name === 'string' ? route.name : undefined;
     if (route.redirect !== undefined && route.redirect !== null) {
-      return { routeIndex, routeName, matchIndex, action: 'redirect', destinations: [], route };
+      return { routeIndex, routeName, matchIndex, action: 'redirect', destinations: [], mirrors: [], route };
     }
     if (route.directResponse !== undefined && route.directResponse !== null) {
-      return { routeIndex, routeName, matchIndex, action: 'directResponse', destinations: [], route };
+      return { routeIndex, routeName, matchIndex, action: 'directResponse', destinations: [], mirrors: [], route };
     }
-    return { routeIndex, routeName, matchIndex, action: 'route', destinations: destinationsOf(route, where), route };
+    return { routeIndex, routeName, matchIndex, action: 'route', destinations: destinationsOf(route, where), mirrors: mirrorsOf(route, where), route };
   }
   return undefined;
 }
