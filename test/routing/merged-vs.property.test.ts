@@ -14,6 +14,10 @@
  *  - otherwise -> the merged VS takes the very route the original takes, with the same
  *    destinations, except that a request holding no key-name member or key header at all is
  *    split when sandboxes take a share of untagged traffic.
+ *
+ * A mirror variant of the fixture (derived here, the file itself untouched) mirrors half of the
+ * catch-all route's requests to subset v3: a keyed request is then mirrored to the sandbox's fork
+ * of v3 when it forks reviews-v3, else to the baseline v3, and the primary follows the rule above.
  */
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -56,6 +60,13 @@ const BOOKINFO = [...load('bookinfo/bookinfo.yaml'), ...load('bookinfo/destinati
 const USER_VS_DOCS = load('bookinfo/virtual-service-reviews-test-v2.yaml');
 const USER_VS = USER_VS_DOCS[0] as KubeObject;
 const USER_VS_TEXT = JSON.stringify(USER_VS);
+/** The fixture with its last route also mirroring 50% of its requests to subset v3. */
+const MIRRORED_VS: KubeObject = (() => {
+  const vs = structuredClone(USER_VS);
+  const http = (vs.spec as { http: Array<Record<string, unknown>> }).http;
+  http[http.length - 1] = { ...http[http.length - 1], mirror: { host: 'reviews', subset: 'v3' }, mirrorPercentage: { value: 50 } };
+  return vs;
+})();
 
 const SANDBOX_NAMES = ['alpha', 'pr-42', 's1', 'zeta'] as const;
 const REVIEWS = ['reviews-v1', 'reviews-v2', 'reviews-v3'] as const;
@@ -73,6 +84,8 @@ interface Setup {
   sandboxes: SandboxSetup[];
   /** Plan with the user's VirtualService (merge) or without one (meshfork's own VS). @default true */
   userVs?: boolean;
+  /** Plan with MIRRORED_VS instead of the fixture. @default false */
+  mirror?: boolean;
   /**
    * A RouteGroup (own key or derived) selecting the sandboxes at `members` (indexes) by label;
    * each member's fork then also answers to the group key.
@@ -92,6 +105,7 @@ const setupArb: fc.Arbitrary<Setup> = fc
       { minLength: 1, maxLength: 2, selector: (s) => s.name },
     ),
     group: fc.option(fc.record({ key: fc.option(routingKeyArb, { freq: 4 }), members: fc.subarray([0, 1], { minLength: 1 }) }), { freq: 2 }),
+    mirror: fc.boolean(),
   })
   .map((s) => ({ ...s, group: s.group === null ? null : { ...s.group, members: s.group.members.filter((i) => i < s.sandboxes.length) } }))
   .filter((s) => {
@@ -126,7 +140,7 @@ function planned(setup: Setup): Planned {
       ...(s.split === null || s.split === undefined ? {} : { split: { weight: s.split } }),
     },
   }));
-  const inventory = inventoryOf(setup.userVs === false ? BOOKINFO : [...BOOKINFO, ...USER_VS_DOCS]);
+  const inventory = inventoryOf(setup.userVs === false ? BOOKINFO : [...BOOKINFO, setup.mirror === true ? MIRRORED_VS : USER_VS]);
   const routeGroups: RouteGroupObject[] =
     setup.group === null || setup.group === undefined
       ? []
@@ -220,6 +234,7 @@ const newSeen = (): Seen => ({ keyJason: 0, keyOther: 0, noKeyJason: 0, noKeyOth
  */
 function checkRequest(setup: Setup, p: Planned, headers: Record<string, string | string[]>, seen: Seen): void {
   const withUserVs = setup.userVs !== false;
+  const userVs = setup.mirror === true ? MIRRORED_VS : USER_VS;
   const merged = evaluateRoute(p.merged, { headers });
   expect(merged).toBeDefined();
 
@@ -228,14 +243,14 @@ function checkRequest(setup: Setup, p: Planned, headers: Record<string, string |
   const endUser = occurrences(headers, 'end-user');
   const isJason = endUser.length > 0 && endUser.join(',') === 'jason';
   const original = withUserVs
-    ? (evaluateRoute(USER_VS, { headers }) as RouteDecision)
+    ? (evaluateRoute(userVs, { headers }) as RouteDecision)
     : // No VirtualService: the sidecar's default route to the host.
       ({ routeIndex: 0, route: undefined, destinations: [{ host: BASELINE_HOST }] } as unknown as RouteDecision);
   if (withUserVs) {
     expect(original.routeIndex).toBe(isJason ? 0 : 1);
     // User routes are all still there, unchanged and in order.
     const http = (p.merged.spec as { http: Array<{ name?: string }> }).http;
-    expect(http.filter((route) => !route.name?.startsWith('meshfork-'))).toEqual((USER_VS.spec as { http: unknown[] }).http);
+    expect(http.filter((route) => !route.name?.startsWith('meshfork-'))).toEqual((userVs.spec as { http: unknown[] }).http);
   }
 
   const key = routingKeyOf(setup.config, headers);
@@ -252,6 +267,7 @@ function checkRequest(setup: Setup, p: Planned, headers: Record<string, string |
       return;
     }
     expect(merged?.routeName).toBe(`meshfork-split-${original.routeIndex}`);
+    if (withUserVs) expect(merged?.mirrors).toEqual(original.mirrors);
     splitRequests++;
     // Envoy's weighted-cluster pick over every random residue 0..99: exact shares.
     const picks = new Map<string, number>();
@@ -292,7 +308,14 @@ function checkRequest(setup: Setup, p: Planned, headers: Record<string, string |
   const expected =
     taken.subset === undefined ? { host: forkHost } : forks.includes(`reviews-${taken.subset}`) ? { host: forkHost, subset: taken.subset } : { host: taken.host, subset: taken.subset };
   expect(merged?.destinations).toEqual([expected]);
+  // Mirror targets follow the same rule: the sandbox's fork of a subset it forks, else unchanged.
+  const mirrors = (original.mirrors ?? []).map((m) => (m.subset === undefined || forks.includes(`reviews-${m.subset}`) ? { ...m, host: forkHost } : m));
+  expect(merged?.mirrors).toEqual(mirrors);
+  if (mirrors.length > 0) keyedMirrors.add(JSON.stringify(mirrors.map((m) => m.host === forkHost)));
 }
+
+/** Keyed requests that took a mirroring copy, by whether each mirror went to the fork (both kinds must occur). */
+const keyedMirrors = new Set<string>();
 
 /** Requests the split route took (checked by the split property). */
 let splitRequests = 0;
@@ -317,6 +340,7 @@ describe('merged Bookinfo reviews VirtualService, evaluated as an Istio sidecar 
 
   it(`with a sandbox key: that sandbox's fork, via the copy of the route the original picks; without: the original's route (${RUNS} requests)`, () => {
     const seen = newSeen();
+    keyedMirrors.clear();
     fc.assert(
       fc.property(setupArb, requestsArb, (setup, requests) => {
         const p = planned(setup);
@@ -324,6 +348,7 @@ describe('merged Bookinfo reviews VirtualService, evaluated as an Istio sidecar 
       }),
       { numRuns: SETUPS, seed: COVERAGE_SEED },
     );
+    expect([...keyedMirrors].sort()).toEqual(['[false]', '[true]']);
     console.info(`merged-vs: ${JSON.stringify(seen)} over ${SETUPS} plans x ${REQUESTS_PER_SETUP} requests`);
     // Every combination must actually have been exercised.
     assertShares(seen, RUNS, 0.04);
