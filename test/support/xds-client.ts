@@ -82,6 +82,12 @@ export interface XdsBootstrapOptions {
   readonly ip?: string;
   /** @default 'Kubernetes' (istiod's default cluster id) */
   readonly clusterId?: string;
+  /**
+   * The client workload's labels (proxy metadata LABELS). istiod takes a proxy's labels from its
+   * pod when it finds one by IP, else from this metadata (pilot/pkg/model/context.go
+   * SetWorkloadLabels), and matches VirtualService `sourceLabels` against them.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A gRPC xDS bootstrap for one client of istiod, as an object (JSON.stringify it for the option). */
@@ -93,7 +99,7 @@ export function xdsBootstrap(o: XdsBootstrapOptions): Record<string, unknown> {
     node: {
       id: `sidecar~${ip}~${app}.${o.namespace}~${o.namespace}.svc.cluster.local`,
       locality: {},
-      metadata: { GENERATOR: 'grpc', NAMESPACE: o.namespace, CLUSTER_ID: o.clusterId ?? 'Kubernetes' },
+      metadata: { GENERATOR: 'grpc', NAMESPACE: o.namespace, CLUSTER_ID: o.clusterId ?? 'Kubernetes', ...(o.labels ? { LABELS: { ...o.labels } } : {}) },
     },
   };
 }
