@@ -123,7 +123,7 @@ describe('planHost', () => {
     const view = withApplied(baseView({ sandboxes: [a] }), a, 1);
     const plan = planHost(view, { namespace: NS, service: 'pay' }, verdicts(view), undefined);
     const fresh = structuredClone(userPayVirtualService);
-    (fresh.spec as { http: unknown[] }).http.unshift({ name: 'mirror', route: [{ destination: { host: 'pay' } }] });
+    (fresh.spec as { http: unknown[] }).http.unshift({ name: 'mirror', match: [{ headers: { 'x-mirror': { exact: '1' } } }], route: [{ destination: { host: 'pay' } }] });
     expect(routeNames(userVirtualService(view, plan.input, fresh, undefined))).toEqual(['meshfork-alice-0', 'mirror', 'meshfork-alice-1', 'canary', 'meshfork-alice-2', 'default']);
   });
 
