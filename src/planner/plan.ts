@@ -548,7 +548,7 @@ function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, H
       vs,
       hostRoutings.filter((h) => destinationHosts.has(h.host)),
       families(destinationHosts),
-      sources,
+      { sources },
     );
     out.push(virtualService);
     for (const n of routeNotes) notes.push({ object: objectRef(vs), path: `spec.http[${n.routeIndex}]`, message: n.message });

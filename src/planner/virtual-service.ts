@@ -469,7 +469,7 @@ function sandboxNames(hosts: readonly HostRouting[]): string[] {
  * then put before each user route sending traffic to a forked host (primary or mirror) one copy
  * per sandbox (key match AND-ed in) and one split copy when a sandbox takes a share of untagged
  * traffic, and before each user route whose `sourceLabels` select a forked workload's baseline
- * pods a `meshfork-source-<i>` copy for the forks as clients (`sources`). Nothing is inserted
+ * pods a `meshfork-source-<i>` copy for the forks as clients (`options.sources`). Nothing is inserted
  * after a user route that matches every request. Pure and idempotent: merging the result again
  * with the same hosts gives the same object.
  */
@@ -477,8 +477,9 @@ export function mergeVirtualService(
   vs: KubeObject,
   hosts: readonly HostRouting[],
   families: ReadonlyMap<string, readonly string[]> = new Map(),
-  sources: readonly ForkedSource[] = [],
+  options: { readonly sources?: readonly ForkedSource[] } = {},
 ): { virtualService: KubeObject; notes: RoutingNote[] } {
+  const sources = options.sources ?? [];
   const out = structuredClone(vs) as KubeObject & { spec: { http?: HttpRoute[] } };
   const userRoutes = (out.spec.http ?? []).filter((r) => !isMeshforkRoute(r));
   const vsNamespace = namespaceOf(vs);

@@ -191,7 +191,7 @@ describe.skipIf(!requireIstioSamples())("mirrors on Istio's httpbin sample and t
    * "Creating a default routing policy").
    */
   const inventory = (): KubeObject[] => {
-    const objects = istioSampleObjects('httpbin/httpbin.yaml') as KubeObject[];
+    const objects = istioSampleObjects<KubeObject>('httpbin/httpbin.yaml');
     const v1 = objects.find((o) => o.kind === 'Deployment')!;
     const v2 = structuredClone(v1);
     v2.metadata.name = 'httpbin-v2';
@@ -254,7 +254,7 @@ describe('sourceLabels select the forks of the workloads they select (mergeVirtu
   const forkBlock = (sandbox: string, namespace = 'default') => ({ sourceLabels: { app: 'reviews', version: `v2-${sandbox}`, 'meshfork.dev/sandbox': sandbox }, sourceNamespace: namespace });
 
   it('a meshfork-source copy before the user route selects each fork, even in a VirtualService that routes to no forked host', () => {
-    const { virtualService, notes } = mergeVirtualService(RATINGS_BY_SOURCE, [], new Map(), [source('a'), source('b', 'team-b')]);
+    const { virtualService, notes } = mergeVirtualService(RATINGS_BY_SOURCE, [], new Map(), { sources: [source('a'), source('b', 'team-b')] });
     expect(notes).toEqual([]);
     const user = httpOf(RATINGS_BY_SOURCE);
     expect(httpOf(virtualService)).toEqual([{ name: 'meshfork-source-0', match: [forkBlock('a'), forkBlock('b', 'team-b')], route: [{ destination: { host: 'ratings', subset: 'v2' } }] }, user[0], user[1]]);
@@ -270,7 +270,7 @@ describe('sourceLabels select the forks of the workloads they select (mergeVirtu
       const before = decide(RATINGS_BY_SOURCE, client);
       expect(decide(virtualService, client), JSON.stringify(client)).toEqual(before);
     }
-    expect(mergeVirtualService(virtualService, [], new Map(), [source('a'), source('b', 'team-b')]).virtualService).toEqual(virtualService);
+    expect(mergeVirtualService(virtualService, [], new Map(), { sources: [source('a'), source('b', 'team-b')] }).virtualService).toEqual(virtualService);
     expect(mergeVirtualService(virtualService, []).virtualService).toEqual(RATINGS_BY_SOURCE);
   });
 
@@ -281,11 +281,11 @@ describe('sourceLabels select the forks of the workloads they select (mergeVirtu
       { match: [{ sourceLabels: { app: 'reviews' } }], route: [{ destination: { host: 'ratings', subset: 'v2' } }] },
       { route: [{ destination: { host: 'ratings', subset: 'v1' } }] },
     ]);
-    expect(mergeVirtualService(vs, [], new Map(), [source('a')]).virtualService).toEqual(vs);
+    expect(mergeVirtualService(vs, [], new Map(), { sources: [source('a')] }).virtualService).toEqual(vs);
   });
 
   it("the sandbox copies of a sourceLabels route also carry the forks' blocks: a keyed request from the fork reaches the forked destination", () => {
-    const { virtualService } = mergeVirtualService(RATINGS_BY_SOURCE, [hostRouting('ratings', { name: 'a', key: 'keya' })], new Map(), [source('a')]);
+    const { virtualService } = mergeVirtualService(RATINGS_BY_SOURCE, [hostRouting('ratings', { name: 'a', key: 'keya' })], new Map(), { sources: [source('a')] });
     expect(httpOf(virtualService).map((r) => r.name)).toEqual(['meshfork-a-0', 'meshfork-source-0', undefined, 'meshfork-a-1', undefined]);
     expect(httpOf(virtualService)[0]!.match).toEqual([
       { sourceLabels: { app: 'reviews', version: 'v2' }, headers: { baggage: baggage('keya') } },
@@ -387,7 +387,7 @@ describe('no sandbox copies after a user route that matches every request', () =
     const source: ForkedSource = { sandbox: 'a', namespace: 'default', baselineLabels: { app: 'productpage' }, forkLabels: { app: 'productpage-a', 'meshfork.dev/sandbox': 'a' } };
     const http = [toV1, jasonToV2, { match: [{ sourceLabels: { app: 'productpage' } }], route: [{ destination: { host: 'ratings' } }] }];
     const vs = vsOf('reviews', ['reviews'], http);
-    const { virtualService, notes } = mergeVirtualService(vs, [hostRouting('reviews', { name: 'a', key: 'keya', subsets: ['v2'] })], new Map(), [source]);
+    const { virtualService, notes } = mergeVirtualService(vs, [hostRouting('reviews', { name: 'a', key: 'keya', subsets: ['v2'] })], new Map(), { sources: [source] });
     expect(httpOf(virtualService).map((r) => r.name)).toEqual(['meshfork-a-0', undefined, undefined, undefined]);
     expect(notes).toContainEqual(hiddenNote(0, 'spec.http[1], spec.http[2]'));
     expect(mergeVirtualService(virtualService, []).virtualService).toEqual(vs);

@@ -205,7 +205,7 @@ describe('sandbox copies: subsets and weights (mergeVirtualService)', () => {
   });
 });
 
-const sample = (path: string) => istioSampleObjects(path) as KubeObject[];
+const sample = (path: string) => istioSampleObjects<KubeObject>(path);
 
 describe.skipIf(!requireIstioSamples())("plan on Istio's Bookinfo samples: subsets survive, weights reach the fork", () => {
   const KEY = 'sbkey001';

@@ -10,8 +10,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { join } from 'node:path';
 import { REPO_ROOT } from './control-plane-testbin.js';
 
 /** A module in the cache: the tools/ wrapper module that pins it, its path, and its version there. */
@@ -88,10 +88,10 @@ export function istioSample(path: string): string {
   return join(dir, path);
 }
 
-/** The objects of `samples/<path>` (documents that are objects with a kind), each in `namespace` unless it names one. */
-export function istioSampleObjects(path: string, namespace = 'default'): Array<{ kind: string; metadata: { name: string; namespace?: string }; [field: string]: unknown }> {
+/** The objects of `samples/<path>` (see istioSample), those without a namespace put in `namespace`. */
+export function istioSampleObjects<T extends { kind: string; metadata: { namespace?: string } }>(path: string, namespace = 'default'): T[] {
   return parseAllDocuments(readFileSync(istioSample(path), 'utf8'))
-    .map((d) => d.toJS() as { kind?: unknown; metadata?: { name: string; namespace?: string } } | null)
-    .filter((o): o is { kind: string; metadata: { name: string; namespace?: string } } => o !== null && typeof o === 'object' && typeof o.kind === 'string')
+    .map((d) => d.toJS() as T | null)
+    .filter((o): o is T => o !== null && typeof o === 'object' && 'kind' in o)
     .map((o) => ({ ...o, metadata: { namespace, ...o.metadata } }));
 }
