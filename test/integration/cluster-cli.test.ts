@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePorts, requireTestbin, useControlPlane } from '../support/control-plane.js';
 import { runClusterCli } from '../../src/cli/cluster/command.js';
@@ -76,7 +76,7 @@ describe.skipIf(!hasBins)('meshfork apply/get/delete/status against a cluster', 
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
     await objects.create(webDeployment(NS) as KubernetesObject);
     await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'grpc', port: 9090, targetPort: 9090 }] } } as KubernetesObject);
-    controller = spawn(process.execPath, ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--health-address', 'off'], { cwd: REPO, stdio: 'ignore' });
+    controller = spawn(process.execPath, ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--health-address', 'off', '--leader-elect', '--lease-namespace', NS], { cwd: REPO, stdio: 'ignore' });
 
     const applied = await meshfork(['apply', ...k(), '-f', file('one.yaml', SANDBOX), '--wait=90s']);
     expect(applied.stderr).toBe('');
@@ -161,6 +161,59 @@ describe.skipIf(!hasBins)('meshfork apply/get/delete/status against a cluster', 
     nowhere.loadFromOptions({ clusters: [{ name: 'gone', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'c', cluster: 'gone', user: 'u' }], currentContext: 'c' });
     const unreachable = await meshfork(['status', '--kubeconfig', file('nowhere.kubeconfig', nowhere.exportConfig()), 'one']);
     expect([unreachable.code, unreachable.stderr]).toEqual([1, `meshfork: reading sandbox/one: cannot reach the cluster at https://127.0.0.1:${port} (ECONNREFUSED)\n`]);
+  });
+});
+
+describe.skipIf(!hasBins)('meshfork doctor', () => {
+  // Runs after the suite above in the same file, on its own control plane.
+  const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });
+  let controller: ChildProcess | undefined;
+  afterAll(() => {
+    if (controller?.exitCode === null) controller.kill('SIGKILL');
+  });
+
+  it('checks the cluster, Istio and meshfork CRDs, the controller, fork namespaces and conflicting VirtualServices', async () => {
+    const kc = cp().kubeConfig;
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+    await objects.create(webDeployment(NS) as KubernetesObject);
+    await objects.create({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'one', namespace: NS }, spec: { forks: [{ forkOf: { kind: 'Deployment', name: 'web-v1' } }] } } as KubernetesObject);
+    for (const name of ['web-a', 'web-b']) {
+      await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace: NS }, spec: { hosts: ['web'], http: [{ route: [{ destination: { host: 'web' } }] }] } } as KubernetesObject);
+      await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has one-second resolution
+    }
+    const k = ['--kubeconfig', cp().kubeconfigPath, '--lease-namespace', NS];
+    const normalise = (text: string) => text.replace(/Kubernetes v[^)\s]+/, 'Kubernetes vX').replace(/https:\/\/127\.0\.0\.1:\d+/, 'https://127.0.0.1:P');
+
+    const before = await meshfork(['doctor', ...k]);
+    expect(before.code).toBe(1);
+    expect(normalise(before.stdout)).toBe(
+      [
+        'ok   cluster: https://127.0.0.1:P answers (Kubernetes vX)',
+        'ok   istio: networking.istio.io VirtualService, DestinationRule and EnvoyFilter are served',
+        'ok   crds: sandboxes.meshfork.dev matches this CLI',
+        'ok   crds: routegroups.meshfork.dev matches this CLI',
+        `fail controller: Lease ${NS}/meshfork-controller: leases.coordination.k8s.io "meshfork-controller" not found; is the controller installed (helm install meshfork charts/meshfork)?`,
+        'ok   webhooks: this release has no admission webhooks to reach',
+        `warn mesh: namespace ${NS} has Sandboxes' forks but neither sidecar injection nor ambient mode (kubectl label namespace ${NS} istio-injection=enabled): keys are not routed there`,
+        `warn virtualservices: IST0109 web.${NS}.svc.cluster.local: ${NS}/web-a, ${NS}/web-b: sidecars use only the first (oldest); merge them`,
+        '',
+      ].join('\n'),
+    );
+
+    controller = spawn(process.execPath, ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--health-address', 'off', '--leader-elect', '--lease-namespace', NS], { cwd: REPO, stdio: 'ignore' });
+    await objects.patch({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'istio-injection': 'enabled' } } } as KubernetesObject, undefined, undefined, 'meshfork-test', undefined, PatchStrategy.MergePatch);
+    await objects.delete({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'web-b', namespace: NS } } as KubernetesObject);
+    let after: Run | undefined;
+    for (let i = 0; i < 60 && after?.code !== 0; i++) {
+      after = await meshfork(['doctor', ...k, '-o', 'json']);
+      if (after.code !== 0) await new Promise((r) => setTimeout(r, 1000));
+    }
+    const checks = JSON.parse(after!.stdout) as Array<{ verdict: string; name: string; detail: string }>;
+    expect(checks.map((c) => `${c.verdict} ${c.name}`)).toEqual(['ok cluster', 'ok istio', 'ok crds', 'ok crds', 'ok controller', 'ok webhooks', 'ok mesh', 'ok virtualservices']);
+    expect(checks[4]?.detail).toMatch(new RegExp(`^\\S+ leads \\(Lease ${NS}/meshfork-controller renewed \\d+s ago\\)$`));
+    expect(checks[6]?.detail).toBe(`namespace ${NS}: istio-injection=enabled`);
   });
 });
 

@@ -43,7 +43,7 @@ async function runWith(fn: (run: typeof import('./run.js'), out: Output) => Prom
   }
 }
 
-/** `apply`, `get`, `list`, `delete`, `status`; `setExit` receives each command's exit status. */
+/** `apply`, `get`, `list`, `delete`, `status`, `doctor`; `setExit` receives each command's exit status. */
 export function clusterCommands(out: Output, setExit: (code: number) => void): Command[] {
   const kindArg = async (text: string | undefined, run: typeof import('./run.js')) => {
     const kind = text === undefined ? 'sandboxes' : run.kindOf(text);
@@ -82,7 +82,13 @@ export function clusterCommands(out: Output, setExit: (code: number) => void): C
     .action(async (name: string, flags: ClusterFlags & { keyName?: string }) => {
       setExit(await runWith((run) => run.status({ ...flags, name }, out), out));
     });
-  return [apply, get('get'), get('list'), del, status];
+  const doctor = clusterOptions(new Command('doctor').description('preflight: Istio and meshfork CRDs, the controller, mesh mode of fork namespaces, conflicting VirtualServices'))
+    .option('--lease-namespace <namespace>', "namespace of the controller's Lease (the chart's release namespace)", parseNamespace, 'meshfork-system')
+    .option('--lease-name <name>', "name of the controller's Lease", 'meshfork-controller')
+    .action(async (flags: ClusterFlags & { leaseNamespace: string; leaseName: string }) => {
+      setExit(await runWith((run) => run.runDoctor(flags, out), out));
+    });
+  return [apply, get('get'), get('list'), del, status, doctor];
 }
 
 /** The cluster commands on their own program, in-process (tests; the executable is src/bin/meshfork.ts). */

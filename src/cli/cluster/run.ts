@@ -277,3 +277,14 @@ export async function status(flags: ClusterFlags & { name: string; keyName?: str
   }
   out.stdout(statusReport({ sandbox, routes, services, keyName: flags.keyName ?? DEFAULT_ROUTING_KEY_CONFIG.keyName, now: flags.now ?? new Date() }));
 }
+
+/** `doctor`: preflight checks; exit 1 when one fails. */
+export async function runDoctor(flags: ClusterFlags & { leaseNamespace: string; leaseName: string }, out: Output): Promise<void> {
+  const { doctor, formatChecks } = await import('./doctor.js');
+  const kubeConfig = loadKubeConfig(flags);
+  const checks = await doctor({ kubeConfig, lease: { namespace: flags.leaseNamespace, name: flags.leaseName }, ...(flags.namespace !== undefined ? { namespaces: [flags.namespace] } : {}) });
+  if (flags.output === 'json') out.stdout(`${JSON.stringify(checks, null, 2)}\n`);
+  else if (flags.output === 'yaml') out.stdout(toYamlDocuments([checks]));
+  else out.stdout(formatChecks(checks));
+  if (checks.some((c) => c.verdict === 'fail')) throw new CommandFailed(1);
+}
