@@ -17,7 +17,7 @@ import {
 import type { PlanConfig } from '../planner/plan.js';
 import { DEFAULT_FORK_POLICY, resolveForkPolicy } from '../planner/fork-policy.js';
 import { ingressGuardSettingProblems } from '../planner/envoy-filter.js';
-import { DNS_LABEL_PATTERN } from './schema.js';
+import { DNS_LABEL_PATTERN, Ttl } from './schema.js';
 
 /**
  * A routing-key header name as given in the file or with `--header`: HTTP field names are
@@ -54,6 +54,12 @@ export const PolicyConfig = Type.Object(
         description: `Largest spec.split.weight (percent of untagged traffic) a Sandbox may ask for. Default ${DEFAULT_FORK_POLICY.maxSplitWeight}.`,
       }),
     ),
+    // Lifetime of a Sandbox without its own spec.ttl (same shape); the controller deletes it then. Default none.
+    defaultTtl: Type.Optional(Ttl),
+    maxSandboxesPerNamespace: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Most Sandboxes served per namespace, oldest first; the others get Ready=False. Default no limit.' }),
+    ),
+    maxForksPerSandbox: Type.Optional(Type.Integer({ minimum: 1, description: 'Most entries in a Sandbox\'s spec.forks. Default no limit.' })),
     allow: Type.Optional(
       Type.Object(
         {

@@ -16,7 +16,7 @@ import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, resolveHost } from '../planner/inventory.js';
 import { effectiveRoutingKey } from '../planner/plan.js';
 import { isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
-import { baselineServiceOf, forkNamespaces, isManaged, ownerOf, routesSandbox, serviceHostsOf, serviceOfHost, type ClusterView } from './view.js';
+import { baselineServiceOf, forkNamespaces, idOf, isManaged, ownerOf, routesSandbox, sameId, serverMeta, serviceHostsOf, serviceOfHost, type ClusterView } from './view.js';
 
 export type WatchedKind = 'Sandbox' | 'RouteGroup' | 'Deployment' | 'Service' | 'DestinationRule' | 'VirtualService' | 'EnvoyFilter';
 
@@ -83,6 +83,9 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
       const key = effectiveRoutingKey(sandbox);
       for (const other of view.sandboxes) if (effectiveRoutingKey(other) === key) add(sandboxKeyOf(other));
       hostKeysOfSandbox(view, sandbox).forEach(add);
+      // A Sandbox going away may bring one waiting for the namespace's quota (policy.maxSandboxesPerNamespace) in.
+      const gone = serverMeta(sandbox).deletionTimestamp !== undefined || !view.sandboxes.some((s) => sameId(idOf(s), idOf(sandbox)));
+      if (gone) for (const s of view.sandboxes) if (namespaceOf(s) === namespace) add(sandboxKeyOf(s));
       // Membership and member conflicts of the RouteGroups of its namespace.
       for (const g of view.routeGroups) if (namespaceOf(g) === namespace) add(routeGroupKey(namespace, g.metadata.name));
       break;

@@ -15,6 +15,7 @@ import { validateSandbox } from '../api/validate.js';
 import type { Problem } from '../api/problem.js';
 import { effectiveRoutingKey, objectRef, plan, type PlanConfig, type SandboxPlan } from '../planner/plan.js';
 import { routeGroupMembers } from '../planner/route-group.js';
+import { namespaceQuotaProblems } from '../planner/sandbox-quota.js';
 import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf } from '../planner/inventory.js';
 import {
@@ -41,6 +42,8 @@ export interface SandboxVerdict {
   readonly hosts: ReadonlyArray<{ namespace: string; service: string }>;
   /** RouteGroups it belongs to that hold their keys. */
   readonly routeGroups: readonly RouteGroupObject[];
+  /** Its lifetime: spec.ttl, else the configuration's policy.defaultTtl; undefined: none. */
+  readonly ttl: SandboxObject['spec']['ttl'];
 }
 
 type Keyed = SandboxObject | RouteGroupObject;
@@ -108,17 +111,33 @@ function generatedByRef(view: ClusterView): Map<string, KubeObject> {
   return map;
 }
 
+const quotas = new WeakMap<ClusterView, { max: number | undefined; over: Map<string, Problem> }>();
+
+/** The Sandboxes of the view over their namespace's quota (sandbox-quota.ts), once per view and quota. */
+function overQuota(view: ClusterView, max: number | undefined): Map<string, Problem> {
+  let known = quotas.get(view);
+  if (known === undefined || known.max !== max) {
+    known = { max, over: namespaceQuotaProblems(view.sandboxes, max, objectRef) };
+    quotas.set(view, known);
+  }
+  return known.over;
+}
+
 export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: Partial<PlanConfig> | undefined): SandboxVerdict {
   const ref = objectRef(sandbox);
   const routingKey = effectiveRoutingKey(sandbox);
   const routeGroups = groupsOf(sandbox, view);
-  const invalid = (problems: Problem[], planned?: SandboxPlan): SandboxVerdict => ({ sandbox, problems, plan: planned, routingKey, objects: [], hosts: [], routeGroups });
+  const ttl = sandbox.spec.ttl ?? config?.policy?.defaultTtl;
+  const invalid = (problems: Problem[], planned?: SandboxPlan): SandboxVerdict => ({ sandbox, problems, plan: planned, routingKey, objects: [], hosts: [], routeGroups, ttl });
 
   const schemaProblems = validateSandbox(asWritten(sandbox)).map((p) => ({ ...p, object: p.object ?? ref }));
   if (schemaProblems.length > 0) return invalid(schemaProblems);
   const holder = keyHolder(sandbox, [...view.sandboxes, ...view.routeGroups]);
   const keyProblems: Problem[] =
     holder === undefined ? [] : [{ object: ref, path: 'spec.routingKey', message: `routing key "${routingKey}" is already used by ${objectRef(holder)}` }];
+  // A lone plan cannot count the namespace's Sandboxes: the quota is read from the whole view.
+  const quota = overQuota(view, config?.policy?.maxSandboxesPerNamespace).get(`${namespaceOf(sandbox)}/${sandbox.metadata.name}`);
+  if (quota !== undefined) keyProblems.push(quota);
 
   const result = plan({ inventory: inventoryOfView(view), sandboxes: [sandbox], routeGroups, ...(config ? { config } : {}) });
   const planned = result.sandboxes[0];
@@ -142,5 +161,5 @@ export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: P
   if (conflicts.length > 0) return invalid(conflicts, planned);
 
   const hosts = objects.flatMap((o) => (o.kind === 'Service' ? (baselineServiceOf(o) ?? []) : []));
-  return { sandbox, problems: [], plan: planned, routingKey, objects, hosts, routeGroups };
+  return { sandbox, problems: [], plan: planned, routingKey, objects, hosts, routeGroups, ttl };
 }

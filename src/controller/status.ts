@@ -32,9 +32,8 @@ export function ttlMs(duration: string): number {
   return Number(m[1]) * UNITS_MS[m[2]!]!;
 }
 
-/** When the Sandbox expires (RFC 3339), or undefined without spec.ttl. */
-export function expiresAt(sandbox: SandboxObject, now: Date): string | undefined {
-  const ttl = sandbox.spec.ttl;
+/** When the Sandbox expires (RFC 3339) with lifetime `ttl` (its spec.ttl unless given), or undefined without one. */
+export function expiresAt(sandbox: SandboxObject, now: Date, ttl: SandboxObject['spec']['ttl'] = sandbox.spec.ttl): string | undefined {
   if (ttl === undefined) return undefined;
   const ms = ttlMs(ttl.duration);
   if ((ttl.offsetFrom ?? 'createdAt') === 'createdAt') {
@@ -63,7 +62,7 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
   const previous = sandbox.status?.conditions as ConditionT[] | undefined;
   const condition = (conditions: ConditionT[] | undefined, type: string, status: 'True' | 'False' | 'Unknown', reason: string, message: string) =>
     setCondition(conditions, { type, status, reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) }, at);
-  const expiry = expiresAt(sandbox, now);
+  const expiry = expiresAt(sandbox, now, verdict.ttl);
   const base: SandboxStatusT = {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     routingKey: verdict.routingKey,

@@ -146,17 +146,7 @@ export function serviceHostsOf(vs: KubeObject): Array<{ namespace: string; servi
   return virtualServiceHosts(vs).flatMap((h) => serviceOfHost(h) ?? []);
 }
 
-/** Whether `a` was created before `b`: creationTimestamp, then namespace/name. */
-export function olderThan(a: { metadata: { name: string; namespace?: string } }, b: { metadata: { name: string; namespace?: string } }): boolean {
-  const time = (o: { metadata: object }) => {
-    const t = serverMeta(o).creationTimestamp;
-    return t === undefined ? Number.POSITIVE_INFINITY : Date.parse(t);
-  };
-  const ta = time(a);
-  const tb = time(b);
-  if (ta !== tb) return ta < tb;
-  return `${a.metadata.namespace ?? 'default'}/${a.metadata.name}` < `${b.metadata.namespace ?? 'default'}/${b.metadata.name}`;
-}
+export { olderThan } from '../planner/sandbox-quota.js';
 
 /** Metadata the API server sets, as the caches hold it. */
 export interface ServerMeta {

@@ -51,12 +51,21 @@ export interface ForkPolicy {
   readonly maxSplitWeight: number;
   /** Fork changes allowed beyond the baseline's own settings. @default all false */
   readonly allow: ForkPolicyAllow;
+  /** Most Sandboxes served per namespace, oldest first (sandbox-quota.ts). @default no limit */
+  readonly maxSandboxesPerNamespace?: number;
+  /** Most entries in a Sandbox's spec.forks. @default no limit */
+  readonly maxForksPerSandbox?: number;
+  /** Lifetime of a Sandbox without its own spec.ttl (the controller deletes it then). @default none */
+  readonly defaultTtl?: { readonly duration: string; readonly offsetFrom?: 'createdAt' | 'updatedAt' };
 }
 
 export interface ForkPolicyInput {
   readonly forkNamespaces?: readonly string[];
   readonly maxSplitWeight?: number;
   readonly allow?: Partial<ForkPolicyAllow>;
+  readonly maxSandboxesPerNamespace?: number;
+  readonly maxForksPerSandbox?: number;
+  readonly defaultTtl?: ForkPolicy['defaultTtl'];
 }
 
 export const DEFAULT_FORK_POLICY: ForkPolicy = Object.freeze({
@@ -80,6 +89,9 @@ export function resolveForkPolicy(input: ForkPolicyInput | undefined): ForkPolic
       hostPath: allow.hostPath ?? defaults.hostPath,
       podMetadata: allow.podMetadata ?? defaults.podMetadata,
     },
+    ...(input?.maxSandboxesPerNamespace !== undefined ? { maxSandboxesPerNamespace: input.maxSandboxesPerNamespace } : {}),
+    ...(input?.maxForksPerSandbox !== undefined ? { maxForksPerSandbox: input.maxForksPerSandbox } : {}),
+    ...(input?.defaultTtl !== undefined ? { defaultTtl: input.defaultTtl } : {}),
   };
 }
 

@@ -35,6 +35,7 @@ import {
 } from './virtual-service.js';
 import { DEFAULT_ROUTING_KEY_CONFIG, deriveRoutingKey, routingKeyMatchBlocks, type RoutingKeyConfig } from './routing-key.js';
 import { RouteGroupIndex } from './route-group.js';
+import { forkQuotaProblem, namespaceQuotaProblems } from './sandbox-quota.js';
 
 export interface IngressGuardConfig {
   /** Emit the mesh-wide ingress guard EnvoyFilter. @default false */
@@ -217,6 +218,8 @@ export function plan(input: PlanInput): PlanResult {
     if (RESERVED_SANDBOX_NAMES.has(sandboxName)) {
       problems.push({ object: ref, path: 'metadata.name', message: `"${sandboxName}" is reserved for the names of meshfork's own routes (${RESERVED_ROUTE_NAMES}); choose another name` });
     }
+    const tooManyForks = forkQuotaProblem(sandbox, ref, policy.maxForksPerSandbox);
+    if (tooManyForks !== undefined) problems.push(tooManyForks);
     const splitWeight = sandbox.spec.split?.weight;
     if (splitWeight !== undefined && splitWeight > policy.maxSplitWeight) {
       problems.push({ object: ref, path: 'spec.split.weight', message: `is ${splitWeight}; a Sandbox may take at most ${policy.maxSplitWeight}% of untagged traffic (policy.maxSplitWeight)` });
@@ -377,6 +380,7 @@ export function plan(input: PlanInput): PlanResult {
     recordOwner(objectRef(guard), CONFIG_REF, 'ingressGuard');
     objects.push(guard);
   }
+  problems.push(...namespaceQuotaProblems(sandboxes, policy.maxSandboxesPerNamespace, objectRef).values());
   problems.push(...generatedIsolationProblems(forkRecords, objects, ownersOf));
   problems.push(...replacedObjectProblems(input.inventory, objects, ownersOf));
   const failed = problems.length > 0;

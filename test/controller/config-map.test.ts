@@ -25,3 +25,20 @@ describe('configFromData', () => {
     expect('problems' in bomb && bomb.problems[0]?.message.startsWith('is not valid YAML: ')).toBe(true);
   });
 });
+
+describe('configFromData: quotas and the default TTL', () => {
+  it('reads policy.defaultTtl, policy.maxSandboxesPerNamespace and policy.maxForksPerSandbox', () => {
+    const result = configFromData({ 'config.yaml': 'policy:\n  defaultTtl: {duration: 8h, offsetFrom: updatedAt}\n  maxSandboxesPerNamespace: 20\n  maxForksPerSandbox: 5\n' });
+    expect(result).toMatchObject({ config: { policy: { defaultTtl: { duration: '8h', offsetFrom: 'updatedAt' }, maxSandboxesPerNamespace: 20, maxForksPerSandbox: 5 } } });
+  });
+
+  it('reports bad values with the field', () => {
+    expect(configFromData({ 'config.yaml': 'policy:\n  defaultTtl: {duration: 8 hours}\n  maxSandboxesPerNamespace: 0\n  maxForksPerSandbox: many\n' })).toEqual({
+      problems: [
+        { path: 'data["config.yaml"].policy.defaultTtl.duration', message: expect.stringMatching(/^must match pattern /) },
+        { path: 'data["config.yaml"].policy.maxSandboxesPerNamespace', message: 'must be >= 1' },
+        { path: 'data["config.yaml"].policy.maxForksPerSandbox', message: 'must be integer' },
+      ],
+    });
+  });
+});
