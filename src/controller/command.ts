@@ -58,12 +58,8 @@ export function controllerCommand(): Command {
     .option('--lease-name <name>', 'name of the Lease', 'meshfork-controller')
     .option('--health-address <host:port>', "address of /metrics, /healthz and /readyz ('off': none)", '0.0.0.0:8080')
     .action(async (flags: ControllerFlags) => {
-      try {
-        const { run } = await import('./run.js');
-        await run(flags);
-      } catch (error) {
-        process.stderr.write(`meshfork controller: ${error instanceof Error ? error.message : String(error)}\n`);
-        process.exitCode = 1;
-      }
+      // run() logs its own failures (JSON, level fatal) and sets the exit code.
+      const { run } = await import('./run.js');
+      await run(flags);
     });
 }

@@ -27,6 +27,7 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/
 import { namespaceOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { WorkQueue } from './work-queue.js';
+import { createLogger, type Logger } from './log.js';
 import type { ControllerMetrics } from './metrics.js';
 import { computeRouteGroupStatus } from './route-group-status.js';
 import { configFromData } from './config-map.js';
@@ -44,13 +45,6 @@ export interface ReconcileResult {
   readonly requeueAfterMs?: number;
 }
 
-export interface LogEntry {
-  readonly level: 'info' | 'error';
-  readonly msg: string;
-  readonly key?: string;
-  readonly [field: string]: unknown;
-}
-
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
   /** Watch only these namespaces. @default all namespaces */
@@ -63,7 +57,8 @@ export interface ControllerOptions {
   /** How often a deletion re-checks that its routes are gone. @default 1_000 */
   readonly routeWaitMs?: number;
   readonly now?: () => Date;
-  readonly log?: (entry: LogEntry) => void;
+  /** Where the JSON log lines go (log.ts). @default createLogger(): stderr, level info */
+  readonly logger?: Logger;
   /** Prometheus metrics to record into (see metrics.ts). */
   readonly metrics?: ControllerMetrics;
   /** Read the configuration from this ConfigMap (key config.yaml) and follow its edits. */
@@ -81,10 +76,6 @@ const TARGETS: Record<WatchedKind, Omit<InformerTarget, 'namespace'>> = {
   VirtualService: { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', plural: 'virtualservices' },
   EnvoyFilter: { apiVersion: ENVOY_FILTER_API_VERSION, kind: 'EnvoyFilter', plural: 'envoyfilters', labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
 };
-
-function defaultLog(entry: LogEntry): void {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
-}
 
 /** An error as one line: an API error's code and the API server's message, not the HTTP dump. */
 export function describeError(error: unknown): string {
@@ -116,7 +107,7 @@ export class Controller {
   private readonly core: CoreV1Api;
   private readonly workers: Array<Promise<void>> = [];
   private synced = false;
-  private readonly log: (entry: LogEntry) => void;
+  private readonly log: Logger;
   private readonly now: () => Date;
   /** Why the VirtualService of a host (FQDN) could not be written, until it is (for status). */
   private readonly hostErrors = new Map<string, string>();
@@ -131,7 +122,7 @@ export class Controller {
     this.customObjects = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
-    this.log = options.log ?? defaultLog;
+    this.log = options.logger ?? createLogger();
     this.now = options.now ?? (() => new Date());
     this.config = options.config;
     this.queue.onDequeue = (key, waitedMs) => options.metrics?.queueSeconds.observe({ kind: key.split('/')[0] }, waitedMs / 1000);
@@ -165,7 +156,7 @@ export class Controller {
             resyncMs: this.options.resyncMs ?? 600_000,
             onError: (t, error) => {
               this.options.metrics?.apiErrors.inc({ code: String(apiStatus(error) ?? 0) });
-              this.log({ level: 'error', msg: 'list/watch failed; restarting', kind: t.kind, namespace: t.namespace, error: describeError(error) });
+              this.log.error({ kind: t.kind, namespace: t.namespace, error: describeError(error) }, 'list/watch failed; restarting');
             },
           }),
       );
@@ -208,12 +199,12 @@ export class Controller {
       const key = `ConfigMap/${ref.namespace}/${ref.name}`;
       if ('problems' in result) {
         const message = result.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
-        this.log({ level: 'error', msg: 'configuration refused; the last good one stays', key, problems: message });
+        this.log.error({ key, namespace: ref.namespace, problems: message }, 'configuration refused; the last good one stays');
         void this.configEvent(cm, 'Warning', 'InvalidConfig', `refused, the last good configuration stays: ${message}`);
         return;
       }
       this.config = { ...(this.options.config ?? {}), ...result.config };
-      this.log({ level: 'info', msg: 'configuration loaded', key, resourceVersion: lastVersion });
+      this.log.info({ key, namespace: ref.namespace, resourceVersion: lastVersion }, 'configuration loaded');
       void this.configEvent(cm, 'Normal', 'ConfigLoaded', 'configuration in effect');
       if (this.synced) this.resync();
     });
@@ -223,7 +214,9 @@ export class Controller {
 
   private async configEvent(cm: V1ConfigMap, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const m = cm.metadata ?? {};
-    await this.postEvent({ apiVersion: 'v1', kind: 'ConfigMap', name: m.name ?? '', namespace: m.namespace ?? 'default', uid: m.uid, resourceVersion: m.resourceVersion }, type, reason, message, `ConfigMap/${m.namespace}/${m.name}`);
+    const namespace = m.namespace ?? 'default';
+    const log = this.log.child({ key: `ConfigMap/${namespace}/${m.name}`, namespace });
+    await this.postEvent({ apiVersion: 'v1', kind: 'ConfigMap', name: m.name ?? '', namespace, uid: m.uid, resourceVersion: m.resourceVersion }, type, reason, message, log);
   }
 
 
@@ -261,7 +254,7 @@ export class Controller {
       for (const key of keysForObject(kind, object as KubeObject, this.view())) this.queue.add(key);
     } catch (error) {
       // An object of an unexpected shape must not stop the informer; the next resync retries it.
-      this.log({ level: 'error', msg: 'mapping a change to work keys failed', kind, name: object.metadata?.name, namespace: object.metadata?.namespace, error: describeError(error) });
+      this.log.error({ kind, name: object.metadata?.name, namespace: object.metadata?.namespace, error: describeError(error) }, 'mapping a change to work keys failed');
     }
   }
 
@@ -270,8 +263,9 @@ export class Controller {
       const key = await this.queue.get();
       if (key === undefined) return;
       const started = Date.now();
+      const log = this.logFor(key);
       try {
-        const result = await this.reconcile(key);
+        const result = await this.reconcile(key, log);
         this.queue.forget(key);
         if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
         this.count(key, 'success', (Date.now() - started) / 1000);
@@ -279,7 +273,7 @@ export class Controller {
         const delay = this.queue.addRateLimited(key);
         this.count(key, 'error', (Date.now() - started) / 1000);
         if (error instanceof ApiException) this.options.metrics?.apiErrors.inc({ code: String(error.code) });
-        this.log({ level: 'error', msg: 'reconcile failed; retrying', key, retryInMs: delay, error: describeError(error), durationMs: Date.now() - started });
+        log.error({ retryInMs: delay, error: describeError(error), durationMs: Date.now() - started }, 'reconcile failed; retrying');
       } finally {
         this.queue.done(key);
       }
@@ -294,15 +288,28 @@ export class Controller {
     this.options.metrics?.reconcileSeconds.observe({ kind, result }, seconds);
   }
 
-  async reconcile(key: string): Promise<ReconcileResult> {
+  /** A logger binding the fields of a work key: key, namespace, and sandbox for a Sandbox key. */
+  private logFor(key: string): Logger {
     const parsed = parseKey(key);
-    if (parsed.kind === 'Sandbox') return this.reconcileSandbox(parsed.namespace, parsed.name);
-    if (parsed.kind === 'RouteGroup') return this.reconcileRouteGroup(parsed.namespace, parsed.name);
-    return this.reconcileHost(parsed.namespace, parsed.service);
+    return this.log.child({ key, namespace: parsed.namespace, ...(parsed.kind === 'Sandbox' ? { sandbox: parsed.name } : {}) });
+  }
+
+  /** Reconciles one key; its lines carry the key's fields, and a successful end logs `reconciled` (debug). */
+  async reconcile(key: string, log: Logger = this.logFor(key)): Promise<ReconcileResult> {
+    const started = Date.now();
+    const parsed = parseKey(key);
+    const result =
+      parsed.kind === 'Sandbox'
+        ? await this.reconcileSandbox(parsed.namespace, parsed.name, log)
+        : parsed.kind === 'RouteGroup'
+          ? await this.reconcileRouteGroup(parsed.namespace, parsed.name, log)
+          : await this.reconcileHost(parsed.namespace, parsed.service, log);
+    log.debug({ durationMs: Date.now() - started, ...result }, 'reconciled');
+    return result;
   }
 
   /** RouteGroup status: key, members, conflicts; written only when it changed. */
-  private async reconcileRouteGroup(namespace: string, name: string): Promise<ReconcileResult> {
+  private async reconcileRouteGroup(namespace: string, name: string, log: Logger): Promise<ReconcileResult> {
     const view = this.view();
     const group = view.routeGroups.find((g) => namespaceOf(g) === namespace && g.metadata.name === name);
     if (group === undefined) return {};
@@ -318,6 +325,7 @@ export class Controller {
         body: { ...group, status },
         fieldManager: this.writer.fieldManager,
       });
+      log.info({ object: objectRef(group) }, 'status written');
     } catch (error) {
       const code = apiStatus(error);
       if (code !== 409 && code !== 404) throw error;
@@ -325,34 +333,35 @@ export class Controller {
     return {};
   }
 
-  private async reconcileSandbox(namespace: string, name: string): Promise<ReconcileResult> {
+  private async reconcileSandbox(namespace: string, name: string, log: Logger): Promise<ReconcileResult> {
     const view = this.view();
     const sandbox = view.sandboxes.find((s) => namespaceOf(s) === namespace && s.metadata.name === name);
-    if (sandbox === undefined) return this.collectOrphans({ namespace, name }, view);
-    if (serverMeta(sandbox).deletionTimestamp !== undefined) return this.finalize(sandbox, view);
+    if (sandbox === undefined) return this.collectOrphans({ namespace, name }, view, log);
+    if (serverMeta(sandbox).deletionTimestamp !== undefined) return this.finalize(sandbox, view, log);
     const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
     if (!finalizers.includes(FINALIZER)) {
       // The update event brings the Sandbox back with the finalizer; the reconcile goes on then.
       await this.patchSandbox(sandbox, { finalizers: [...finalizers, FINALIZER] });
+      log.info({ object: objectRef(sandbox) }, 'finalizer added');
       return {};
     }
     const now = this.now();
-    const expiry = expiresAt(sandbox, now);
+    const verdict = planSandbox(sandbox, view, this.config);
+    const expiry = expiresAt(sandbox, now, verdict.ttl);
     if (expiry !== undefined && Date.parse(expiry) <= now.getTime()) {
-      this.log({ level: 'info', msg: 'TTL expired; deleting the Sandbox', key: `Sandbox/${namespace}/${name}`, sandbox: name, namespace, expiresAt: expiry });
+      log.info({ object: objectRef(sandbox), expiresAt: expiry }, 'TTL expired; deleting the Sandbox');
       await this.writer.objects.delete(sandbox as KubernetesObject, undefined, undefined, undefined, undefined, undefined, {
         preconditions: { uid: serverMeta(sandbox).uid! },
       });
       return {};
     }
 
-    const verdict = planSandbox(sandbox, view, this.config);
     let requeueAfterMs: number | undefined;
     if (verdict.problems.length === 0) {
-      for (const object of verdict.objects) await this.applyOwned(this.decorate(object, sandbox), view);
-      requeueAfterMs = await this.deleteStale(sandbox, verdict, view);
+      for (const object of verdict.objects) await this.applyOwned(this.decorate(object, sandbox), view, log);
+      requeueAfterMs = await this.deleteStale(sandbox, verdict, view, log);
     }
-    await this.writeStatus(sandbox, verdict);
+    await this.writeStatus(sandbox, verdict, log);
     for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
     if (expiry !== undefined) {
       const untilExpiry = Math.max(0, Date.parse(expiry) - now.getTime());
@@ -376,23 +385,25 @@ export class Controller {
   }
 
   /** Server-side apply unless the cached object carries the same applied digest. */
-  private async applyOwned(object: KubeObject, view: ClusterView): Promise<void> {
+  private async applyOwned(object: KubeObject, view: ClusterView, log: Logger): Promise<void> {
     const cached = [...view.deployments, ...view.services, ...view.destinationRules, ...view.virtualServices, ...view.envoyFilters].find(
       (o) => o.kind === object.kind && objectRef(o) === objectRef(object),
     );
     if (cached !== undefined && cached.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION] === object.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION]) return;
     await this.writer.apply(object as KubernetesObject, (cached as KubernetesObject | undefined) ?? undefined);
+    log.info({ object: objectRef(object) }, 'applied');
   }
 
   /**
    * Deletes the Sandbox's objects it no longer wants, once no VirtualService routes to its
    * stale fork Services; returns a requeue delay while routes still point at them.
    */
-  private async deleteStale(sandbox: SandboxObject, verdict: SandboxVerdict, view: ClusterView): Promise<number | undefined> {
+  private async deleteStale(sandbox: SandboxObject, verdict: SandboxVerdict, view: ClusterView, log: Logger): Promise<number | undefined> {
     const wanted = new Set(verdict.objects.map(objectRef));
     return this.deleteUnrouted(
       generatedFor(view, idOf(sandbox)).filter((o) => !wanted.has(objectRef(o))),
       view,
+      log,
     );
   }
 
@@ -400,7 +411,7 @@ export class Controller {
    * Deletes generated objects once no VirtualService routes to their fork Services; returns a
    * requeue delay while one still does.
    */
-  private async deleteUnrouted(objects: readonly KubeObject[], view: ClusterView): Promise<number | undefined> {
+  private async deleteUnrouted(objects: readonly KubeObject[], view: ClusterView, log: Logger): Promise<number | undefined> {
     if (objects.length === 0) return undefined;
     const hosts = new Set(objects.filter((o) => o.kind === 'Service').map((o) => `${o.metadata.name}.${namespaceOf(o)}.svc.cluster.local`));
     const stillRouted = view.virtualServices.some((vs) =>
@@ -409,8 +420,15 @@ export class Controller {
       ),
     );
     if (stillRouted) return this.options.routeWaitMs ?? 1_000;
-    for (const object of objects) await this.writer.deleteManaged(refOf(object as KubernetesObject));
+    await this.deleteAll(objects, log);
     return undefined;
+  }
+
+  /** Deletes generated objects (deleteManaged: meshfork's only, uid-checked), logging each delete sent. */
+  private async deleteAll(objects: readonly KubeObject[], log: Logger): Promise<void> {
+    for (const object of objects) {
+      if (await this.writer.deleteManaged(refOf(object as KubernetesObject))) log.info({ object: objectRef(object) }, 'deleted');
+    }
   }
 
   /**
@@ -419,7 +437,7 @@ export class Controller {
    * (the hosts are reconciled without it), then they are deleted. The Sandbox's absence is
    * confirmed with a read, so a cache that has not seen a new Sandbox yet deletes nothing.
    */
-  private async collectOrphans(id: { namespace: string; name: string }, view: ClusterView): Promise<ReconcileResult> {
+  private async collectOrphans(id: { namespace: string; name: string }, view: ClusterView, log: Logger): Promise<ReconcileResult> {
     const orphans = generatedFor(view, id);
     if (orphans.length === 0) return {};
     const live = await this.writer.read({ apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'Sandbox', namespace: id.namespace, name: id.name });
@@ -428,21 +446,21 @@ export class Controller {
       const baseline = service.kind === 'Service' ? baselineServiceOf(service) : undefined;
       if (baseline) this.queue.add(hostKey(baseline.namespace, baseline.service));
     }
-    const wait = await this.deleteUnrouted(orphans, view);
-    if (wait === undefined) this.log({ level: 'info', msg: 'deleted objects of a Sandbox that no longer exists', key: `Sandbox/${id.namespace}/${id.name}`, sandbox: id.name, namespace: id.namespace, objects: orphans.map(objectRef) });
+    const wait = await this.deleteUnrouted(orphans, view, log);
+    if (wait === undefined) log.info({ objects: orphans.map(objectRef) }, 'deleted objects of a Sandbox that no longer exists');
     return wait === undefined ? {} : { requeueAfterMs: wait };
   }
 
-  private async finalize(sandbox: SandboxObject, view: ClusterView): Promise<ReconcileResult> {
+  private async finalize(sandbox: SandboxObject, view: ClusterView, log: Logger): Promise<ReconcileResult> {
     const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
     if (!finalizers.includes(FINALIZER)) return {};
     const verdict = planSandbox(sandbox, view, this.config);
     for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
     // Routes go first: the host reconciles drop a Sandbox being deleted.
     if (isRouted(view, sandbox)) return { requeueAfterMs: this.options.routeWaitMs ?? 1_000 };
-    for (const object of generatedFor(view, idOf(sandbox))) await this.writer.deleteManaged(refOf(object as KubernetesObject));
+    await this.deleteAll(generatedFor(view, idOf(sandbox)), log);
     await this.patchSandbox(sandbox, { finalizers: finalizers.filter((f) => f !== FINALIZER) });
-    this.log({ level: 'info', msg: 'Sandbox cleaned up', key: `Sandbox/${namespaceOf(sandbox)}/${sandbox.metadata.name}`, sandbox: sandbox.metadata.name, namespace: namespaceOf(sandbox) });
+    log.info({ object: objectRef(sandbox) }, 'Sandbox cleaned up; finalizer removed');
     return {};
   }
 
@@ -471,7 +489,7 @@ export class Controller {
     );
   }
 
-  private async writeStatus(sandbox: SandboxObject, verdict: SandboxVerdict): Promise<void> {
+  private async writeStatus(sandbox: SandboxObject, verdict: SandboxVerdict, log: Logger): Promise<void> {
     const status = computeStatus(verdict, this.view(), this.now(), this.hostErrors);
     if (sameStatus(status, sandbox.status)) return;
     let stored: { metadata?: { resourceVersion?: string } } | undefined;
@@ -491,18 +509,20 @@ export class Controller {
       if (code !== 409 && code !== 404) throw error;
       return;
     }
-    for (const t of transitions(sandbox.status, status)) await this.recordEvent(sandbox, stored?.metadata?.resourceVersion, t);
+    const ready = status.conditions?.find((c) => c.type === 'Ready');
+    log.info({ object: objectRef(sandbox), ready: ready?.status, reason: ready?.reason }, 'status written');
+    for (const t of transitions(sandbox.status, status)) await this.recordEvent(sandbox, stored?.metadata?.resourceVersion, t, log);
   }
 
   /** A Kubernetes Event on the Sandbox for a condition transition. */
-  private async recordEvent(sandbox: SandboxObject, resourceVersion: string | undefined, t: Transition): Promise<void> {
+  private async recordEvent(sandbox: SandboxObject, resourceVersion: string | undefined, t: Transition, log: Logger): Promise<void> {
     const namespace = namespaceOf(sandbox);
     await this.postEvent(
       { apiVersion: sandbox.apiVersion, kind: sandbox.kind, name: sandbox.metadata.name, namespace, uid: serverMeta(sandbox).uid, resourceVersion },
       t.status === 'True' ? 'Normal' : 'Warning',
       t.reason,
       `${t.type}=${t.status}: ${t.message}`,
-      `Sandbox/${namespace}/${sandbox.metadata.name}`,
+      log,
     );
   }
 
@@ -512,7 +532,7 @@ export class Controller {
     type: 'Normal' | 'Warning',
     reason: string,
     message: string,
-    key: string,
+    log: Logger,
   ): Promise<void> {
     const now = this.now();
     try {
@@ -540,12 +560,12 @@ export class Controller {
         },
       });
     } catch (error) {
-      this.log({ level: 'error', msg: 'recording an Event failed', key, error: describeError(error) });
+      log.error({ reason, error: describeError(error) }, 'recording an Event failed');
     }
   }
 
 
-  private async reconcileHost(namespace: string, service: string): Promise<ReconcileResult> {
+  private async reconcileHost(namespace: string, service: string, hostLog: Logger): Promise<ReconcileResult> {
     const view = this.view();
     const closureNamespaces = new Set(hostClosure(view, { namespace, service }).map((h) => h.namespace));
     const verdicts = new Map<string, SandboxVerdict>();
@@ -554,8 +574,9 @@ export class Controller {
       verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.config));
     }
     const plan = planHost(view, { namespace, service }, verdicts, this.config);
-    const key = `Host/${namespace}/${service}`;
-    for (const problem of plan.excluded) this.log({ level: 'info', msg: 'left out of the routes of a host', key, object: problem.object, path: problem.path, problem: problem.message });
+    for (const problem of plan.excluded) hostLog.info({ object: problem.object, path: problem.path, problem: problem.message }, 'left out of the routes of a host');
+    // Write lines name the Sandboxes routed by what is written.
+    const log = hostLog.child({ sandboxes: plan.routed.map((s) => `${namespaceOf(s)}/${s.metadata.name}`) });
     const hosts = hostClosure(view, { namespace, service }).map((h) => serviceFqdn(h.service, h.namespace));
     // Sandboxes whose RoutingReady message reads the write failures of these hosts.
     const concerned = () => [...verdicts.values()].filter((v) => v.hosts.some((h) => hosts.includes(serviceFqdn(h.service, h.namespace))));
@@ -563,17 +584,18 @@ export class Controller {
     try {
       for (const vs of plan.apply) {
         writing = vs;
-        await this.applyOwned(this.digested(vs), view);
+        await this.applyOwned(this.digested(vs), view, log);
       }
       for (const vs of plan.update) {
         writing = vs;
         const cached = view.virtualServices.find((o) => objectRef(o) === objectRef(vs));
         if (cached !== undefined && userVirtualService(view, plan.input, cached, this.config) === undefined) continue;
-        await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.config) as KubernetesObject | undefined);
+        const { written } = await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.config) as KubernetesObject | undefined);
+        if (written) log.info({ object: objectRef(vs) }, 'updated the routes of a user VirtualService');
       }
       for (const vs of plan.delete) {
         writing = vs;
-        await this.writer.deleteManaged(refOf(vs as KubernetesObject));
+        await this.deleteAll([vs], log);
       }
     } catch (error) {
       const message = `${objectRef(writing!)} could not be written: ${describeError(error)}`;

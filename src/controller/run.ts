@@ -16,6 +16,8 @@ import type { ControllerFlags } from './command.js';
 import { LeaderElector } from './leader-election.js';
 import { Controller } from './reconciler.js';
 import { ControllerMetrics, serveHealth } from './metrics.js';
+import { createLogger, type Logger } from './log.js';
+import { describeError } from './reconciler.js';
 
 function loadPlanConfig(file: string | undefined): Partial<PlanConfig> {
   if (file === undefined) return {};
@@ -26,7 +28,17 @@ function loadPlanConfig(file: string | undefined): Partial<PlanConfig> {
   return config;
 }
 
-export async function run(flags: ControllerFlags): Promise<void> {
+/** Runs the controller until SIGTERM/SIGINT; a failure is logged (level fatal) and sets exit code 1. */
+export async function run(flags: ControllerFlags, log: Logger = createLogger()): Promise<void> {
+  try {
+    await runLogged(flags, log);
+  } catch (error) {
+    log.fatal({ error: describeError(error) }, 'controller stopped');
+    process.exitCode = 1;
+  }
+}
+
+async function runLogged(flags: ControllerFlags, log: Logger): Promise<void> {
   const kubeConfig = loadKubeConfig(flags);
   const config = loadPlanConfig(flags.config);
   let controller: Controller | undefined;
@@ -39,6 +51,7 @@ export async function run(flags: ControllerFlags): Promise<void> {
     workers: flags.workers,
     config,
     metrics,
+    logger: log,
     ...(flags.namespaces ? { namespaces: flags.namespaces } : {}),
     ...(flags.configMap ? { configMap: flags.configMap } : {}),
   });
@@ -47,15 +60,15 @@ export async function run(flags: ControllerFlags): Promise<void> {
   let leading = false;
   // A standby is ready: it serves its purpose by waiting for the Lease.
   const health = flags.healthAddress === 'off' ? undefined : await serveHealth(flags.healthAddress, metrics, () => (flags.leaderElect && !leading) || controller.hasSynced);
-  if (health) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'serving /metrics, /healthz, /readyz', address: health.address })}\n`);
+  if (health) log.info({ address: health.address }, 'serving /metrics, /healthz, /readyz');
   try {
-    await runElected(flags, kubeConfig, controller, abort, (l) => (leading = l));
+    await runElected(flags, kubeConfig, controller, abort, (l) => (leading = l), log);
   } finally {
     await health?.close();
   }
 }
 
-async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, controller: Controller, abort: AbortController, setLeading: (leading: boolean) => void): Promise<void> {
+async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, controller: Controller, abort: AbortController, setLeading: (leading: boolean) => void, log: Logger): Promise<void> {
   if (!flags.leaderElect) {
     await controller.start();
     await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -64,8 +77,8 @@ async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, contro
   }
   let lost = false;
   const identity = `${hostname()}-${randomBytes(4).toString('hex')}`;
-  const info = (msg: string) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, identity, lease: `${flags.leaseNamespace}/${flags.leaseName}` })}\n`);
-  info('campaigning for the Lease');
+  const elected = log.child({ identity, lease: `${flags.leaseNamespace}/${flags.leaseName}` });
+  elected.info('campaigning for the Lease');
   const elector = new LeaderElector({
     api: kubeConfig.makeApiClient(CoordinationV1Api),
     namespace: flags.leaseNamespace,
@@ -73,19 +86,19 @@ async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, contro
     identity,
     onStartedLeading: () => {
       setLeading(true);
-      info('started leading');
+      elected.info('started leading');
       void controller.start().catch((error: unknown) => {
-        process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'controller failed to start', error: String(error) })}\n`);
+        elected.error({ error: describeError(error) }, 'controller failed to start');
         process.exitCode = 1;
         abort.abort();
       });
     },
     onStoppedLeading: () => {
       setLeading(false);
-      info('stopped leading');
+      elected.info('stopped leading');
       lost = !abort.signal.aborted;
     },
-    onError: (error) => process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'leader election', error: String(error) })}\n`),
+    onError: (error) => elected.error({ error: describeError(error) }, 'leader election'),
   });
   await elector.run(abort.signal);
   await controller.stop();

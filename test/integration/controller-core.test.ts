@@ -8,7 +8,8 @@
 // the test writes its Deployment status (what the deployment controller would report).
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Controller, type LogEntry } from '../../src/controller/reconciler.js';
+import { Controller } from '../../src/controller/reconciler.js';
+import { recordingLogger, type LogRecord } from '../support/log-records.js';
 import { SharedInformer } from '../../src/cluster/informer.js';
 import { deriveRoutingKey } from '../../src/planner/routing-key.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
@@ -80,7 +81,7 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
   let objects: KubernetesObjectApi;
   let custom: CustomObjectsApi;
   let apps: AppsV1Api;
-  const logs: LogEntry[] = [];
+  const logs: LogRecord[] = [];
   let skewMs = 0;
   // Order in which the cluster saw things happen (a watch of our own).
   const seen: Array<{ at: number; what: string }> = [];
@@ -177,7 +178,7 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
       metadata: { name: 'freeze-virtualservices' },
       spec: { policyName: 'freeze-virtualservices', validationActions: ['Deny'], matchResources: { namespaceSelector: {} } },
     } as Obj);
-    controller = new Controller({ kubeConfig: kc, namespaces: [NS], workers: 4, routeWaitMs: 200, log: (e) => logs.push(e), now: () => new Date(Date.now() + skewMs) });
+    controller = new Controller({ kubeConfig: kc, namespaces: [NS], workers: 4, routeWaitMs: 200, logger: recordingLogger(logs), now: () => new Date(Date.now() + skewMs) });
     await controller.start();
   });
 
@@ -431,7 +432,7 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     await objects.create(orphan('web-v1-ghost', { 'app.kubernetes.io/managed-by': 'meshfork', 'meshfork.dev/sandbox': 'ghost', 'meshfork.dev/sandbox-namespace': NS }));
     // Not meshfork's: the same sandbox label without managed-by.
     await objects.create(orphan('web-v1-lookalike', { 'meshfork.dev/sandbox': 'ghost' }));
-    controller = new Controller({ kubeConfig: cp().kubeConfig, namespaces: [NS], workers: 4, routeWaitMs: 200, log: (e) => logs.push(e), now: () => new Date(Date.now() + skewMs) });
+    controller = new Controller({ kubeConfig: cp().kubeConfig, namespaces: [NS], workers: 4, routeWaitMs: 200, logger: recordingLogger(logs), now: () => new Date(Date.now() + skewMs) });
     await controller.start();
     await until('orphan deleted', async () => (await get('apps/v1', 'Deployment', 'web-v1-ghost')) === undefined);
     await controller.idle();

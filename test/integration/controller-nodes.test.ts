@@ -5,7 +5,8 @@
 // a baseline env change -> the fork follows.
 import { AppsV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Controller, type LogEntry } from '../../src/controller/reconciler.js';
+import { Controller } from '../../src/controller/reconciler.js';
+import { recordingLogger, type LogRecord } from '../support/log-records.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
 import { until } from './controller-support.js';
 
@@ -43,7 +44,7 @@ describe.skipIf(!hasBins)('meshfork controller with Deployments that become Avai
   let controller: Controller;
   let objects: KubernetesObjectApi;
   let apps: AppsV1Api;
-  const logs: LogEntry[] = [];
+  const logs: LogRecord[] = [];
 
   const get = async (apiVersion: string, kind: string, name: string) => (await objects.read({ apiVersion, kind, metadata: { name, namespace: NS } })) as Obj;
   const ready = async (name: string) => {
@@ -60,7 +61,7 @@ describe.skipIf(!hasBins)('meshfork controller with Deployments that become Avai
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
     await apps.createNamespacedDeployment({ namespace: NS, body: baseline('1') });
     await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'shop', namespace: NS }, spec: { selector: { app: 'shop' }, ports: [{ name: 'http', port: 80 }] } } as Obj);
-    controller = new Controller({ kubeConfig: kc, namespaces: [NS], log: (e) => logs.push(e) });
+    controller = new Controller({ kubeConfig: kc, namespaces: [NS], logger: recordingLogger(logs) });
     await controller.start();
   });
 

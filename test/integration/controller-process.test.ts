@@ -72,7 +72,8 @@ describe.skipIf(!hasBins)('meshfork controller processes', () => {
     const [leader, standby] = leading(a) ? [a, b] : [b, a];
 
     // /healthz, /readyz (a standby is ready too) and the leader's /metrics.
-    const addressOf = (r: Replica) => /"msg":"serving \/metrics, \/healthz, \/readyz","address":"([^"]+)"/.exec(r.stderr.join(''))?.[1];
+    const records = (r: Replica) => r.stderr.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const addressOf = (r: Replica) => records(r).find((l) => l['msg'] === 'serving /metrics, /healthz, /readyz')?.['address'];
     const http = async (r: Replica, path: string) => {
       const res = await fetch(`http://${addressOf(r)}${path}`);
       return { status: res.status, body: await res.text() };
