@@ -11,6 +11,9 @@
  *  - Applies are guarded: an object of the same kind, namespace and name that does not carry
  *    meshfork's managed-by label is never taken over (`NotOwnedError`), so generated objects
  *    never replace objects meshfork does not own.
+ *  - Writes are size-checked: an object whose JSON would not fit in one etcd request
+ *    (MAX_OBJECT_BYTES) is never sent (`TooLargeError`), so an update is whole or not at all and
+ *    the stored object stays as it was.
  *  - Deletes are guarded: only objects labelled `app.kubernetes.io/managed-by: meshfork` are
  *    deleted, with the uid that was checked as a precondition, so an object re-created by a user
  *    under the same name is never removed.
@@ -19,6 +22,39 @@ import { ApiException, KubernetesObjectApi, PatchStrategy, type KubeConfig, type
 import { isManaged } from '../planner/kube.js';
 
 export const FIELD_MANAGER = 'meshfork';
+
+/**
+ * The largest request etcd accepts by default: 1.5 MiB, etcd's `--max-request-bytes`
+ * (https://etcd.io/docs/v3.6/dev-guide/limit/: "By default, the maximum size of any request is
+ * 1.5 MiB"). The API server stores a custom resource as its JSON in one such request, so a larger
+ * object is refused however it is sent (kube-apiserver's own body limit, 3 MiB, is higher).
+ */
+export const ETCD_MAX_REQUEST_BYTES = 1_572_864;
+
+/**
+ * Headroom for what the API server adds to a written object before storing it (managedFields
+ * entries, resourceVersion, uid, creationTimestamp, the etcd key and transaction framing).
+ */
+export const SERVER_ADDED_BYTES = 16 * 1024;
+
+/** The largest JSON body meshfork sends for one object. */
+export const MAX_OBJECT_BYTES = ETCD_MAX_REQUEST_BYTES - SERVER_ADDED_BYTES;
+
+/** A write refused before it was sent: the object would not fit in one etcd request. */
+export class TooLargeError extends Error {
+  constructor(
+    readonly ref: ObjectRef,
+    readonly bytes: number,
+  ) {
+    super(`${ref.kind} ${ref.namespace}/${ref.name} would be ${bytes} bytes, over the ${MAX_OBJECT_BYTES} bytes meshfork writes (etcd --max-request-bytes ${ETCD_MAX_REQUEST_BYTES} less ${SERVER_ADDED_BYTES} for what the API server adds); not written`);
+    this.name = 'TooLargeError';
+  }
+}
+
+function checkSize(object: KubernetesObject): void {
+  const bytes = Buffer.byteLength(JSON.stringify(object));
+  if (bytes > MAX_OBJECT_BYTES) throw new TooLargeError(refOf(object), bytes);
+}
 
 export function apiStatus(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
@@ -62,7 +98,9 @@ export class ClusterWriter {
     // managedFields/resourceVersion in an apply body are errors or conflicts; send the intent only.
     const { metadata, ...rest } = object;
     const { managedFields: _m, resourceVersion: _r, uid: _u, creationTimestamp: _c, generation: _g, ...meta } = metadata ?? {};
-    return this.objects.patch({ ...rest, metadata: meta } as T, undefined, undefined, this.fieldManager, true, PatchStrategy.ServerSideApply);
+    const body = { ...rest, metadata: meta } as T;
+    checkSize(body);
+    return this.objects.patch(body, undefined, undefined, this.fieldManager, true, PatchStrategy.ServerSideApply);
   }
 
   async read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined> {
@@ -86,8 +124,10 @@ export class ClusterWriter {
       if (current === undefined) return { object: undefined, written: false };
       const next = await change(structuredClone(current));
       if (next === undefined) return { object: current, written: false };
+      const body = { ...next, metadata: { ...next.metadata, resourceVersion: current.metadata?.resourceVersion } };
+      checkSize(body);
       try {
-        const stored = await this.objects.replace({ ...next, metadata: { ...next.metadata, resourceVersion: current.metadata?.resourceVersion } }, undefined, undefined, this.fieldManager);
+        const stored = await this.objects.replace(body, undefined, undefined, this.fieldManager);
         return { object: stored as T, written: true };
       } catch (error) {
         if (apiStatus(error) !== 409 || attempt >= attempts) throw error;

@@ -149,6 +149,8 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
     }
     case 'EnvoyFilter': {
       if (owner !== undefined) add(sandboxKey(owner.namespace, owner.name));
+      // A user's EnvoyFilter may hold (or free) the name of a fork's generated one.
+      else if (!isManaged(object)) forkingInto(view, namespace).map(sandboxKeyOf).forEach(add);
       break;
     }
   }

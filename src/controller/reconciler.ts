@@ -20,10 +20,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
-import { ClusterWriter, apiStatus, refOf } from '../cluster/write.js';
+import { ClusterWriter, MAX_OBJECT_BYTES, TooLargeError, apiStatus, refOf } from '../cluster/write.js';
 import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
 import { objectRef, type PlanConfig } from '../planner/plan.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/kube.js';
+import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { WorkQueue } from './work-queue.js';
@@ -74,7 +74,9 @@ const TARGETS: Record<WatchedKind, Omit<InformerTarget, 'namespace'>> = {
   Service: { apiVersion: 'v1', kind: 'Service', plural: 'services' },
   DestinationRule: { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', plural: 'destinationrules' },
   VirtualService: { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', plural: 'virtualservices' },
-  EnvoyFilter: { apiVersion: ENVOY_FILTER_API_VERSION, kind: 'EnvoyFilter', plural: 'envoyfilters', labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
+  // Every EnvoyFilter, a user's too: a user's one under a generated name is a problem of the
+  // Sandbox (the planner's replacedObjectProblems), reported in its status.
+  EnvoyFilter: { apiVersion: ENVOY_FILTER_API_VERSION, kind: 'EnvoyFilter', plural: 'envoyfilters' },
 };
 
 /** An error as one line: an API error's code and the API server's message, not the HTTP dump. */
@@ -598,10 +600,18 @@ export class Controller {
         await this.deleteAll([vs], log);
       }
     } catch (error) {
-      const message = `${objectRef(writing!)} could not be written: ${describeError(error)}`;
+      const tooLarge = error instanceof TooLargeError;
+      const message = tooLarge
+        ? `${objectRef(writing!)} would be ${error.bytes} bytes with the routes of ${plan.routed.length} Sandbox${plan.routed.length === 1 ? '' : 'es'}, over the ${MAX_OBJECT_BYTES} the API server can store (etcd --max-request-bytes); it is left as it was: delete Sandboxes that fork this host, or split the VirtualService's routes over several VirtualServices`
+        : `${objectRef(writing!)} could not be written: ${describeError(error)}`;
       if (hosts.some((h) => this.hostErrors.get(h) !== message)) {
         for (const h of hosts) this.hostErrors.set(h, message);
         for (const v of concerned()) this.queue.add(sandboxKey(namespaceOf(v.sandbox), v.sandbox.metadata.name));
+      }
+      // Retrying the same write cannot succeed: a change of a Sandbox or VirtualService of the host enqueues it again.
+      if (tooLarge) {
+        log.error({ object: objectRef(writing!), bytes: error.bytes, limit: MAX_OBJECT_BYTES }, 'VirtualService too large; not written');
+        return {};
       }
       throw error;
     }

@@ -22,12 +22,11 @@ export const FINALIZER = 'meshfork.dev/cleanup';
 export interface ClusterView {
   readonly sandboxes: readonly SandboxObject[];
   readonly routeGroups: readonly RouteGroupObject[];
-  /** Every cached Deployment, Service, DestinationRule and VirtualService, meshfork's own included. */
+  /** Every cached Deployment, Service, DestinationRule, VirtualService and EnvoyFilter, meshfork's own included. */
   readonly deployments: readonly KubeObject[];
   readonly services: readonly KubeObject[];
   readonly destinationRules: readonly KubeObject[];
   readonly virtualServices: readonly KubeObject[];
-  /** EnvoyFilters labelled managed-by=meshfork. */
   readonly envoyFilters: readonly KubeObject[];
 }
 
@@ -69,6 +68,7 @@ export function inventoryOfView(view: ClusterView): Inventory {
     services: baseline(view.services),
     virtualServices: baseline(view.virtualServices),
     destinationRules: baseline(view.destinationRules),
+    envoyFilters: baseline(view.envoyFilters),
   };
   inventories.set(view, inventory);
   return inventory;
