@@ -54,8 +54,12 @@ export const PolicyConfig = Type.Object(
         description: `Largest spec.split.weight (percent of untagged traffic) a Sandbox may ask for. Default ${DEFAULT_FORK_POLICY.maxSplitWeight}.`,
       }),
     ),
-    // Lifetime of a Sandbox without its own spec.ttl (same shape); the controller deletes it then. Default none.
-    defaultTtl: Type.Optional(Ttl),
+    defaultTtl: Type.Optional(
+      Type.Object(Ttl.properties, {
+        additionalProperties: false,
+        description: 'Lifetime of a Sandbox without its own spec.ttl (the same shape); the controller deletes it then. Default none.',
+      }),
+    ),
     maxSandboxesPerNamespace: Type.Optional(
       Type.Integer({ minimum: 1, description: 'Most Sandboxes served per namespace, oldest first; the others get Ready=False. Default no limit.' }),
     ),
