@@ -7,7 +7,8 @@
  *  - `key`: the work key being reconciled (`Sandbox/<ns>/<name>`, `Host/<ns>/<service>`,
  *    `RouteGroup/<ns>/<name>`, `ConfigMap/<ns>/<name>`);
  *  - `namespace`: the namespace of that key;
- *  - `sandbox`: the Sandbox's name (Sandbox keys; on a host key, the Sandboxes concerned);
+ *  - `sandbox`: the Sandbox's name (Sandbox keys);
+ *  - `sandboxes`: `<ns>/<name>` of the Sandboxes routed by a host key's writes;
  *  - `object`: `Kind namespace/name` of the object written (write lines);
  *  - `error`: one line (API errors as `HTTP <code>: <the API server's message>`).
  * Every reconcile gets a child logger binding key, namespace (and sandbox), so each line it
