@@ -261,6 +261,8 @@ export class MeshforkChart extends Chart {
       virtualServices: withNamespace(inventory.virtualServices),
       destinationRules: withNamespace(inventory.destinationRules),
       envoyFilters: withNamespace(inventory.envoyFilters ?? []),
+      policies: withNamespace(inventory.policies ?? []),
+      labelSelecting: withNamespace(inventory.labelSelecting ?? []),
     };
   }
 }

@@ -140,7 +140,7 @@ export function forkService(baseline: KubeObject, sandbox: string, labelRewrites
       metadata: {
         name,
         namespace: namespaceOf(baseline),
-        labels: { ...(baseline.metadata.labels ?? {}), ...managedLabels(sandbox), 'meshfork.dev/fork-of-service': baseline.metadata.name },
+        labels: forkServiceLabels(baseline, sandbox),
         ...(Object.keys(annotations).length > 0 ? { annotations: annotations as Record<string, string> } : {}),
       },
       spec: forkSpec,
@@ -148,6 +148,11 @@ export function forkService(baseline: KubeObject, sandbox: string, labelRewrites
     problems: [],
     notes,
   };
+}
+
+/** Labels of the fork Service of `baseline`: the baseline Service's own, and meshfork's. */
+export function forkServiceLabels(baseline: KubeObject, sandbox: string): Record<string, string> {
+  return { ...(baseline.metadata.labels ?? {}), ...managedLabels(sandbox), 'meshfork.dev/fork-of-service': baseline.metadata.name };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * The baseline the planner reads: Deployments, Services, VirtualServices, DestinationRules and
- * EnvoyFilters, each with its namespace filled in. Hosts are compared as fully qualified names.
+ * The baseline the planner reads: Deployments, Services, VirtualServices, DestinationRules,
+ * EnvoyFilters, label-selected policies (POLICY_KINDS) and the other objects that select pods by
+ * labels, each with its namespace filled in. Hosts are compared as fully qualified names.
  * EnvoyFilters are read only for their identity (kind, namespace, name) and labels: a generated
  * EnvoyFilter must not replace one meshfork did not make.
  */
@@ -16,6 +17,58 @@ export interface Inventory {
   readonly destinationRules: readonly KubeObject[];
   /** networking.istio.io EnvoyFilters; absent reads as none. */
   readonly envoyFilters?: readonly KubeObject[];
+  /** Objects of the POLICY_KINDS, which forks get copies of (policy-copy.ts); absent reads as none. */
+  readonly policies?: readonly KubeObject[];
+  /**
+   * Every other object with a label selector (`spec.selector`, `spec.podSelector`,
+   * `spec.workloadSelector`): PodDisruptionBudgets, PodMonitors, ServiceMonitors, EnvoyFilters
+   * and DestinationRules with a workloadSelector, kinds meshfork does not know. meshfork does not
+   * copy them; a note names each one that treats a fork otherwise than its baseline. Absent reads as none.
+   */
+  readonly labelSelecting?: readonly KubeObject[];
+}
+
+/**
+ * Kinds of label-selected policy that a fork gets copies of, and where each selects pods:
+ * Istio's WorkloadSelector `spec.selector.matchLabels` (absent or empty: every workload of the
+ * namespace), the Sidecar's `spec.workloadSelector.labels` (the same), and NetworkPolicy's
+ * `spec.podSelector` (a metav1.LabelSelector; empty: every pod of the namespace).
+ * https://istio.io/latest/docs/reference/config/type/workload-selector/
+ * https://istio.io/latest/docs/reference/config/networking/sidecar/#WorkloadSelector
+ * https://kubernetes.io/docs/concepts/services-networking/network-policies/
+ */
+export const POLICY_KINDS = [
+  { kind: 'NetworkPolicy', group: 'networking.k8s.io', selector: 'podSelector' },
+  { kind: 'PeerAuthentication', group: 'security.istio.io', selector: 'workload' },
+  { kind: 'RequestAuthentication', group: 'security.istio.io', selector: 'workload' },
+  { kind: 'AuthorizationPolicy', group: 'security.istio.io', selector: 'workload' },
+  { kind: 'Sidecar', group: 'networking.istio.io', selector: 'sidecar' },
+  { kind: 'Telemetry', group: 'telemetry.istio.io', selector: 'workload' },
+  { kind: 'WasmPlugin', group: 'extensions.istio.io', selector: 'workload' },
+] as const;
+
+export type PolicyKind = (typeof POLICY_KINDS)[number];
+
+function groupOf(object: KubeObject): string {
+  return typeof object.apiVersion === 'string' && object.apiVersion.includes('/') ? object.apiVersion.split('/')[0]! : '';
+}
+
+/** The POLICY_KINDS entry of an object, by kind and API group. */
+export function policyKindOf(object: KubeObject): PolicyKind | undefined {
+  return POLICY_KINDS.find((k) => k.kind === object.kind && k.group === groupOf(object));
+}
+
+/** Fields under `spec` where objects of other kinds select pods (or, for ServiceMonitor, Services) by labels. */
+export const SELECTOR_FIELDS = ['selector', 'podSelector', 'workloadSelector'] as const;
+/** Kinds whose selectors the planner already reads for what they are (Deployment, Service). */
+const PLANNED_SELECTORS = new Set(['apps/Deployment', '/Service']);
+
+function hasLabelSelector(object: KubeObject): boolean {
+  const group = groupOf(object);
+  if (PLANNED_SELECTORS.has(`${group}/${object.kind}`) || group === 'meshfork.dev' || policyKindOf(object) !== undefined) return false;
+  const spec = object['spec'];
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) return false;
+  return SELECTOR_FIELDS.some((field) => Object.hasOwn(spec, field) && typeof (spec as Record<string, unknown>)[field] === 'object');
 }
 
 /** Sorts a mixed list of objects into an Inventory; other kinds are ignored. */
@@ -28,6 +81,8 @@ export function inventoryOf(objects: readonly KubeObject[]): Inventory {
     virtualServices: of('VirtualService', 'networking.istio.io'),
     destinationRules: of('DestinationRule', 'networking.istio.io'),
     envoyFilters: of('EnvoyFilter', 'networking.istio.io'),
+    policies: objects.filter((o) => policyKindOf(o) !== undefined),
+    labelSelecting: objects.filter(hasLabelSelector),
   };
 }
 
@@ -88,7 +143,7 @@ export function inventoryProblems(inventory: Inventory): Problem[] {
     const ref = `${String(object.kind)} ${String(metadata?.['namespace'] ?? 'default')}/${String(metadata?.['name'])}`;
     const c = new ShapeChecker(ref, problems);
     c.metadata(object.metadata, kind === 'services' ? 'service' : 'subdomain');
-    SPEC_CHECKS[kind](c, object['spec']);
+    SPEC_CHECKS[kind](c, object['spec'], object);
   };
   for (const kind of Object.keys(SPEC_CHECKS) as Array<keyof typeof SPEC_CHECKS>) for (const object of inventory[kind] ?? []) check(object, kind);
   return problems;
@@ -164,6 +219,18 @@ class ShapeChecker {
     });
   }
 
+  /** A metav1.LabelSelector: matchLabels and matchExpressions with known operators. */
+  labelSelector(value: unknown, path: string): void {
+    if (!this.record(value, path)) return;
+    this.stringMap(value['matchLabels'], `${path}.matchLabels`);
+    this.objects(value['matchExpressions'], `${path}.matchExpressions`, 'label selector requirements', (e, at) => {
+      this.string(e['key'], `${at}.key`, true);
+      const operator = e['operator'];
+      if (!SELECTOR_OPERATORS.includes(operator)) this.fail(`${at}.operator`, `one of ${SELECTOR_OPERATORS.join(', ')}`, operator);
+      this.stringList(e['values'], `${at}.values`, 'label values');
+    });
+  }
+
   metadata(value: unknown, names: 'service' | 'subdomain'): void {
     if (!this.record(value, 'metadata', true)) return;
     const name = value['name'];
@@ -186,19 +253,10 @@ const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'] 
 /** Label selector operators (metav1.LabelSelectorRequirement). */
 const SELECTOR_OPERATORS: readonly unknown[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
-const SPEC_CHECKS = {
+const SPEC_CHECKS: Record<'deployments' | 'services' | 'virtualServices' | 'destinationRules' | 'envoyFilters' | 'policies', (c: ShapeChecker, spec: unknown, object: KubeObject) => void> = {
   deployments(c: ShapeChecker, spec: unknown): void {
     if (!c.record(spec, 'spec', true)) return;
-    if (c.record(spec['selector'], 'spec.selector')) {
-      const selector = spec['selector'];
-      c.stringMap(selector['matchLabels'], 'spec.selector.matchLabels');
-      c.objects(selector['matchExpressions'], 'spec.selector.matchExpressions', 'label selector requirements', (e, at) => {
-        c.string(e['key'], `${at}.key`, true);
-        const operator = e['operator'];
-        if (!SELECTOR_OPERATORS.includes(operator)) c.fail(`${at}.operator`, `one of ${SELECTOR_OPERATORS.join(', ')}`, operator);
-        c.stringList(e['values'], `${at}.values`, 'label values');
-      });
-    }
+    c.labelSelector(spec['selector'], 'spec.selector');
     if (!c.record(spec['template'], 'spec.template')) return;
     const template = spec['template'];
     if (c.record(template['metadata'], 'spec.template.metadata')) {
@@ -271,5 +329,31 @@ const SPEC_CHECKS = {
   /** Only metadata is read (the collision check); the spec is never looked at. */
   envoyFilters(c: ShapeChecker, spec: unknown): void {
     c.record(spec, 'spec');
+  },
+
+  /**
+   * The selectors policy-copy.ts reads and replaces: Istio's `selector.matchLabels`, the Sidecar's
+   * `workloadSelector.labels`, `targetRef(s)`, and NetworkPolicy's `podSelector` and the
+   * `podSelector` / `namespaceSelector` of its ingress `from` and egress `to` peers. The rest of
+   * the spec is copied without being read.
+   */
+  policies(c: ShapeChecker, spec: unknown, object: KubeObject): void {
+    if (!c.record(spec, 'spec', object.kind === 'NetworkPolicy')) return;
+    if (object.kind === 'NetworkPolicy') {
+      c.labelSelector(spec['podSelector'], 'spec.podSelector');
+      for (const [direction, peers] of [['ingress', 'from'], ['egress', 'to']] as const) {
+        c.objects(spec[direction], `spec.${direction}`, 'NetworkPolicy rules', (rule, at) => {
+          c.objects(rule[peers], `${at}.${peers}`, 'NetworkPolicy peers', (peer, peerAt) => {
+            c.labelSelector(peer['podSelector'], `${peerAt}.podSelector`);
+            c.labelSelector(peer['namespaceSelector'], `${peerAt}.namespaceSelector`);
+          });
+        });
+      }
+      return;
+    }
+    const [field, labels] = object.kind === 'Sidecar' ? ['workloadSelector', 'labels'] : ['selector', 'matchLabels'];
+    if (c.record(spec[field], `spec.${field}`)) c.stringMap(spec[field][labels], `spec.${field}.${labels}`);
+    c.record(spec['targetRef'], 'spec.targetRef');
+    c.objects(spec['targetRefs'], 'spec.targetRefs', 'policy target references', () => undefined);
   },
 };

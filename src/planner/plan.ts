@@ -3,17 +3,20 @@
  * every object meshfork adds or changes. No I/O; the same input always gives the same objects in
  * the same order. The cdk8s constructs, the CLI and the reconciler are thin shells around it.
  *
- * Output order is apply order ("make before break"): forked Deployments, fork Services, fork
- * DestinationRules, EnvoyFilters, then VirtualServices, each sorted by namespace and name.
+ * Output order is apply order ("make before break"): copies of label-selected policies (so a
+ * fork never runs before the policies its baseline has, DENY included), forked Deployments, fork
+ * Services, fork DestinationRules, EnvoyFilters, then VirtualServices, each sorted by namespace
+ * and name.
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
 import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from './kube.js';
-import { deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, resolveHost, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
+import { POLICY_KINDS, deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, resolveHost, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
 import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement, serviceSelectorSelects } from './label-selector.js';
 import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
 import { resolveForkPolicy, type ForkPolicyInput } from './fork-policy.js';
-import { forkService, forkServiceName, lostTargetPorts } from './fork-service.js';
+import { forkService, forkServiceLabels, forkServiceName, lostTargetPorts } from './fork-service.js';
+import { policyCopies, type ForkedWorkload } from './policy-copy.js';
 import { baselineDestinationRule, forkDestinationRule, type ForkedPods } from './destination-rule.js';
 import { forkAffinityEnvoyFilter, ingressGuardEnvoyFilter } from './envoy-filter.js';
 import {
@@ -90,7 +93,14 @@ export interface PlanResult {
 
 /** Owner of the objects the configuration asks for (the ingress guard), in problems. */
 const CONFIG_REF = 'config';
-const KIND_ORDER = ['Deployment', 'Service', 'DestinationRule', 'EnvoyFilter', 'VirtualService'];
+const KIND_ORDER = [
+  ...POLICY_KINDS.map((k) => k.kind),
+  'Deployment',
+  'Service',
+  'DestinationRule',
+  'EnvoyFilter',
+  'VirtualService',
+];
 const MAX_SERVICE_NAME = 63;
 
 export function objectRef(object: { kind: string; metadata: { name: string; namespace?: string } }): string {
@@ -123,6 +133,8 @@ export function plan(input: PlanInput): PlanResult {
     services: input.inventory.services.filter((o) => !isManaged(o)),
     virtualServices: input.inventory.virtualServices.filter((o) => !isManaged(o)),
     destinationRules: input.inventory.destinationRules.filter((o) => !isManaged(o)),
+    policies: (input.inventory.policies ?? []).filter((o) => !isManaged(o)),
+    labelSelecting: (input.inventory.labelSelecting ?? []).filter((o) => !isManaged(o)),
   };
   const sandboxes = [...input.sandboxes].sort(byNamespaceAndName);
   const groupIndex = new RouteGroupIndex(sandboxes);
@@ -213,6 +225,7 @@ export function plan(input: PlanInput): PlanResult {
     const seen = new Map<string, number>();
     const sandboxServices = new Set<string>();
     const forkPlans: Array<{ forkOf: string; deployment: string; services: string[] }> = [];
+    const forkedWorkloads: ForkedWorkload[] = [];
     // Per fork Service of this sandbox: the forks behind it, for its DestinationRule (subsets).
     const forkServiceRoutes = new Map<string, { forks: ForkedPods[]; families: string[]; forkedSubsets: string[]; create: () => void }>();
     if (RESERVED_SANDBOX_NAMES.has(sandboxName)) {
@@ -274,6 +287,16 @@ export function plan(input: PlanInput): PlanResult {
         services: new Set<string>(),
       };
       forkRecords.push(forkRecord);
+      forkedWorkloads.push({
+        namespace,
+        baseline: baseline.metadata.name,
+        fork: result.deployment.metadata.name,
+        baselineLabels: podTemplateLabels(baseline),
+        podLabels: result.podLabels,
+        selector: deploymentSelector(result.deployment).matchLabels ?? {},
+        services: result.baselineServices.map((s) => ({ baseline: s, forkLabels: forkServiceLabels(s, sandboxName) })),
+        path: `${forkPath}.forkOf.name`,
+      });
       recordOwner(`EnvoyFilter ${namespace}/${forkName(baseline.metadata.name, sandboxName)}-affinity`, ref, `${forkPath}.forkOf.name`);
       objects.push(
         forkAffinityEnvoyFilter({
@@ -351,6 +374,13 @@ export function plan(input: PlanInput): PlanResult {
       forkPlans.push({ forkOf: workload, deployment: result.deployment.metadata.name, services: serviceNames });
     });
     for (const pending of forkServiceRoutes.values()) pending.create();
+    const policies = policyCopies({ sandbox: sandboxName, forks: forkedWorkloads, policies: inventory.policies ?? [], others: inventory.labelSelecting ?? [] });
+    for (const { object, path } of policies.copies) {
+      claimName(object.kind, namespaceOf(object), object.metadata.name, ref, path);
+      objects.push(object);
+    }
+    problems.push(...policies.problems.map((p) => ({ object: ref, ...p })));
+    notes.push(...policies.notes.map((n) => ({ object: ref, ...n })));
     sandboxPlans.push({ namespace: namespaceOf(sandbox), name: sandboxName, routingKey, routeGroups: groupNamesOf.get(ref) ?? [], forks: forkPlans });
   }
 
@@ -447,13 +477,13 @@ function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string
  * Generated objects replace only what they are meant to: the user VirtualServices meshfork
  * merges, and meshfork's own earlier output for the same Sandbox (same managed-by and sandbox
  * labels; for the ingress guard, managed-by and no sandbox label). Any other inventory object
- * with the same kind, namespace and name is refused, EnvoyFilters included (a fork's
+ * with the same kind, namespace and name is refused, EnvoyFilters and policies included (a fork's
  * `<deployment>-<sandbox>-affinity` and the ingress guard). Two generated affinity filters never
  * share a name without their fork Deployments sharing one, which claimName reports.
  */
 function replacedObjectProblems(inventory: Inventory, objects: readonly KubeObject[], ownersOf: ReadonlyMap<string, ReadonlyArray<{ ref: string; path: string }>>): Problem[] {
   const existing = new Map<string, KubeObject>();
-  for (const object of [...inventory.deployments, ...inventory.services, ...inventory.virtualServices, ...inventory.destinationRules, ...(inventory.envoyFilters ?? [])]) {
+  for (const object of [...inventory.deployments, ...inventory.services, ...inventory.virtualServices, ...inventory.destinationRules, ...(inventory.envoyFilters ?? []), ...(inventory.policies ?? [])]) {
     existing.set(objectRef(object), object);
   }
   const problems: Problem[] = [];
