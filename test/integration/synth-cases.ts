@@ -39,6 +39,15 @@ export const SYNTH_CASES: readonly SynthCase[] = [
     golden: `${REPO}test/golden/${c.name}.golden.yaml`,
   })),
   {
+    // Copies of label-selected policies (a DENY AuthorizationPolicy, NetworkPolicies with pod
+    // peers): docs/adr/0010-policy-copies-follow-forks.md.
+    name: 'policy-copies',
+    inventory: ['baseline.yaml', 'deny.yaml', 'peers.yaml'].map((f) => `${REPO}test/security/inputs/policy-copies/${f}`),
+    specs: [`${REPO}test/security/inputs/policy-copies/sandbox.yaml`],
+    flags: ['-n', 'shop'],
+    namespace: 'shop',
+  },
+  {
     name: 'example-bookinfo',
     inventory: [`${REPO}examples/bookinfo/baseline.yaml`],
     specs: [`${REPO}examples/bookinfo/sandbox.yaml`],

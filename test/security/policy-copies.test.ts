@@ -2,8 +2,8 @@
  * A fork is never more open and never more closed than its baseline: label-selected policies
  * follow it as copies (docs/adr/0010-policy-copies-follow-forks.md), and what meshfork cannot keep
  * is a problem or a note naming the object. Hostile and edge inputs of ours, read with the real
- * loader: test/security/inputs/policy-copies/ (baseline.yaml: shop/cart calling shop/db, and a
- * Sandbox forking cart, whose app and version labels the planner rewrites).
+ * loader: test/security/inputs/policy-copies/ (baseline.yaml: shop/cart calling shop/db;
+ * sandbox.yaml: a Sandbox forking cart, whose app and version labels the planner rewrites).
  */
 import { describe, expect, it } from 'vitest';
 import { loadInputs } from '../../src/manifests/load.js';
@@ -16,7 +16,7 @@ const FORK_SELECTOR = { app: 'cart-pr1', version: 'v1-pr1', 'meshfork.dev/sandbo
 const COPY_LABELS = { 'app.kubernetes.io/managed-by': 'meshfork', 'meshfork.dev/sandbox': 'pr1' };
 
 function planWith(file: string): PlanResult {
-  const input = loadInputs([`${INPUTS}baseline.yaml`, `${INPUTS}${file}`], 'default');
+  const input = loadInputs([`${INPUTS}baseline.yaml`, `${INPUTS}sandbox.yaml`, `${INPUTS}${file}`], 'default');
   expect(input.problems).toEqual([]);
   return plan({ inventory: input.inventory, sandboxes: input.sandboxes });
 }
@@ -41,7 +41,7 @@ describe('label-selected policies follow the fork', () => {
         apiVersion: 'security.istio.io/v1',
         kind: 'AuthorizationPolicy',
         metadata: { name: 'deny-admin-cart-pr1', namespace: 'shop', labels: COPY_LABELS, annotations: { 'meshfork.dev/copy-of': 'AuthorizationPolicy/deny-admin' } },
-        spec: { action: 'DENY', selector: { matchLabels: FORK_SELECTOR }, rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }] },
+        spec: { action: 'DENY', selector: { matchLabels: FORK_SELECTOR }, rules: [{ to: [{ operation: { ports: ['8080'], paths: ['/admin*'] } }] }] },
       },
     ]);
   });
@@ -147,7 +147,7 @@ describe('label-selected policies follow the fork', () => {
 
   it('replans its own copies as output, not as policies to copy again', () => {
     const first = planWith('deny.yaml');
-    const input = loadInputs([`${INPUTS}baseline.yaml`, `${INPUTS}deny.yaml`], 'default');
+    const input = loadInputs([`${INPUTS}baseline.yaml`, `${INPUTS}sandbox.yaml`, `${INPUTS}deny.yaml`], 'default');
     const again = plan({ inventory: { ...input.inventory, policies: [...(input.inventory.policies ?? []), ...copies(first)] }, sandboxes: input.sandboxes });
     expect(again.problems).toEqual([]);
     expect(again.objects).toEqual(first.objects);
