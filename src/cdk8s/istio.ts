@@ -1,7 +1,8 @@
 /**
  * Validates the Istio objects meshfork emits against Istio's own CRD schemas, through the typed
  * models of @kubernetes-models/istio (generated from Istio's crd-all.gen.yaml). A merged
- * VirtualService carries the user's routes, so a bad user VirtualService fails here too.
+ * VirtualService carries the user's routes, so a bad user VirtualService fails here too; so does
+ * a bad user policy, through its fork copy.
  */
 import { DestinationRule as DestinationRuleV1 } from '@kubernetes-models/istio/networking.istio.io/v1/DestinationRule';
 import { VirtualService as VirtualServiceV1 } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
@@ -10,6 +11,18 @@ import { VirtualService as VirtualServiceV1beta1 } from '@kubernetes-models/isti
 import { DestinationRule as DestinationRuleV1alpha3 } from '@kubernetes-models/istio/networking.istio.io/v1alpha3/DestinationRule';
 import { EnvoyFilter as EnvoyFilterV1alpha3 } from '@kubernetes-models/istio/networking.istio.io/v1alpha3/EnvoyFilter';
 import { VirtualService as VirtualServiceV1alpha3 } from '@kubernetes-models/istio/networking.istio.io/v1alpha3/VirtualService';
+import { AuthorizationPolicy as AuthorizationPolicyV1 } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
+import { PeerAuthentication as PeerAuthenticationV1 } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
+import { RequestAuthentication as RequestAuthenticationV1 } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
+import { AuthorizationPolicy as AuthorizationPolicyV1beta1 } from '@kubernetes-models/istio/security.istio.io/v1beta1/AuthorizationPolicy';
+import { PeerAuthentication as PeerAuthenticationV1beta1 } from '@kubernetes-models/istio/security.istio.io/v1beta1/PeerAuthentication';
+import { RequestAuthentication as RequestAuthenticationV1beta1 } from '@kubernetes-models/istio/security.istio.io/v1beta1/RequestAuthentication';
+import { Sidecar as SidecarV1 } from '@kubernetes-models/istio/networking.istio.io/v1/Sidecar';
+import { Sidecar as SidecarV1beta1 } from '@kubernetes-models/istio/networking.istio.io/v1beta1/Sidecar';
+import { Sidecar as SidecarV1alpha3 } from '@kubernetes-models/istio/networking.istio.io/v1alpha3/Sidecar';
+import { Telemetry as TelemetryV1 } from '@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry';
+import { Telemetry as TelemetryV1alpha1 } from '@kubernetes-models/istio/telemetry.istio.io/v1alpha1/Telemetry';
+import { WasmPlugin as WasmPluginV1alpha1 } from '@kubernetes-models/istio/extensions.istio.io/v1alpha1/WasmPlugin';
 import { fieldPath, type Problem } from '../api/problem.js';
 import type { KubeObject } from '../planner/kube.js';
 import { objectRef } from '../planner/plan.js';
@@ -25,6 +38,19 @@ const MODELS: Readonly<Record<string, IstioModel>> = {
   'networking.istio.io/v1beta1/DestinationRule': DestinationRuleV1beta1,
   'networking.istio.io/v1alpha3/DestinationRule': DestinationRuleV1alpha3,
   'networking.istio.io/v1alpha3/EnvoyFilter': EnvoyFilterV1alpha3,
+  // Copies of label-selected policies keep the version of the policy they copy (policy-copy.ts).
+  'security.istio.io/v1/AuthorizationPolicy': AuthorizationPolicyV1,
+  'security.istio.io/v1/PeerAuthentication': PeerAuthenticationV1,
+  'security.istio.io/v1/RequestAuthentication': RequestAuthenticationV1,
+  'security.istio.io/v1beta1/AuthorizationPolicy': AuthorizationPolicyV1beta1,
+  'security.istio.io/v1beta1/PeerAuthentication': PeerAuthenticationV1beta1,
+  'security.istio.io/v1beta1/RequestAuthentication': RequestAuthenticationV1beta1,
+  'networking.istio.io/v1/Sidecar': SidecarV1,
+  'networking.istio.io/v1beta1/Sidecar': SidecarV1beta1,
+  'networking.istio.io/v1alpha3/Sidecar': SidecarV1alpha3,
+  'telemetry.istio.io/v1/Telemetry': TelemetryV1,
+  'telemetry.istio.io/v1alpha1/Telemetry': TelemetryV1alpha1,
+  'extensions.istio.io/v1alpha1/WasmPlugin': WasmPluginV1alpha1,
 };
 
 interface SchemaError {

@@ -259,3 +259,34 @@ describe('MeshforkChart: bad input throws an InputError naming every field', () 
     ]);
   });
 });
+
+describe('MeshforkChart: label-selected policies follow the fork (docs/adr/0010-policy-copies-follow-forks.md)', () => {
+  const inputs = new URL('../security/inputs/policy-copies/', import.meta.url).pathname;
+  const names = (objects: KubeObject[]) => objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`);
+
+  it('a namespace-less DENY policy of the inventory takes the chart namespace and is copied ahead of the fork', () => {
+    const input = readManifests([`${inputs}baseline.yaml`, `${inputs}sandbox.yaml`]);
+    const deny: KubeObject = {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'deny-admin' },
+      spec: { action: 'DENY', selector: { matchLabels: { app: 'cart' } }, rules: [{ to: [{ operation: { ports: ['8080'], paths: ['/admin*'] } }] }] },
+    };
+    for (const inventory of [{ ...input.inventory, policies: [deny] }, [...input.inventory.deployments, ...input.inventory.services, deny]]) {
+      const chart = new MeshforkChart(Testing.app(), 'shop', { inventory, sandboxes: input.sandboxes, namespace: 'shop', ...quiet });
+      const synthesized = Testing.synth(chart) as KubeObject[];
+      expect(names(synthesized)).toEqual([
+        'AuthorizationPolicy shop/deny-admin-cart-pr1',
+        'Deployment shop/cart-pr1',
+        'Service shop/cart-pr1',
+        'EnvoyFilter shop/cart-pr1-affinity',
+        'VirtualService shop/cart-meshfork',
+      ]);
+      expect(synthesized[0]!.spec).toEqual({
+        action: 'DENY',
+        rules: [{ to: [{ operation: { paths: ['/admin*'], ports: ['8080'] } }] }],
+        selector: { matchLabels: { app: 'cart-pr1', 'meshfork.dev/sandbox': 'pr1', version: 'v1-pr1' } },
+      });
+    }
+  });
+});
