@@ -46,7 +46,12 @@ export function loadYaml(file: string): KubeObj[] {
 
 /** `meshfork synth -f inventory.yaml <sandbox files>` in-process; the objects it prints. */
 export function synth(sandboxes: readonly string[]): KubeObj[] {
-  const r = cli('synth', '-f', INVENTORY, ...sandboxes.map(sandboxFile));
+  return synthFiles([INVENTORY, ...sandboxes.map(sandboxFile)]);
+}
+
+/** `meshfork synth -n <namespace> -f <files>` in-process; the objects it prints (notes allowed, no problems). */
+export function synthFiles(files: readonly string[], namespace = NS): KubeObj[] {
+  const r = cli('synth', '-n', namespace, '-f', ...files);
   const errors = r.stderr.split('\n').filter((l) => l && !l.startsWith('note: '));
   if (r.code !== 0 || errors.length > 0) throw new Error(`meshfork synth failed (${r.code}):\n${r.stderr}`);
   return parseYamlDocs(r.stdout, 'synth output');
@@ -86,13 +91,16 @@ export class Mesh {
   /**
    * @param proxies the xDS clients (istiod proxy id and the Service each one calls); before a
    *   fork Service is deleted, sync waits until none of them is still routed to it.
+   * @param inventory the baseline objects (default: fixtures/inventory.yaml); its user
+   *   VirtualServices are restored when meshfork no longer writes them.
    */
   constructor(
     readonly cp: ControlPlane,
     readonly istiod: Istiod,
     readonly proxies: ReadonlyArray<{ readonly proxyId: string; readonly service: string }> = [],
+    inventory: readonly KubeObj[] = loadYaml(INVENTORY),
   ) {
-    this.inventory = loadYaml(INVENTORY);
+    this.inventory = [...inventory];
   }
 
   /** The backend (started on first use) standing in for Deployment `name`'s pods. */
