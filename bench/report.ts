@@ -49,11 +49,12 @@ export function table(results: readonly BenchResult[]): string {
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
+/** `BENCH <id> ratio=<x> <extra key=value...> target=<t> ok=<bool>`: the ratio and the figures first. */
 export function benchLine(r: BenchResult): string {
   const extra = Object.entries(r.extra)
     .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : v}`)
     .join(' ');
-  return `BENCH ${r.id} ratio=${r.ratio.toFixed(3)} target=${r.target} ok=${r.ratio <= r.target} ${extra}`.trimEnd();
+  return `BENCH ${r.id} ratio=${r.ratio.toFixed(3)} ${extra} target=${r.target} ok=${r.ratio <= r.target}`.replace('  ', ' ');
 }
 
 export function median(xs: readonly number[]): number {
