@@ -23,13 +23,23 @@
 import { managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
 import { namespaceOf, resolveHost } from './inventory.js';
 
+/** DestinationRules by the host they apply to (resolved as Istio does), each list in input order. */
+export function destinationRulesByHost(rules: readonly KubeObject[]): Map<string, KubeObject[]> {
+  const byHost = new Map<string, KubeObject[]>();
+  for (const rule of rules) {
+    const host = (rule.spec as { host?: string } | undefined)?.host;
+    if (host === undefined) continue;
+    const fqdn = resolveHost(host, namespaceOf(rule));
+    const list = byHost.get(fqdn);
+    if (list === undefined) byHost.set(fqdn, [rule]);
+    else list.push(rule);
+  }
+  return byHost;
+}
+
 /** The DestinationRule whose host is `fqdn`, preferring one in the Service's own namespace. */
-export function baselineDestinationRule(rules: readonly KubeObject[], fqdn: string, serviceNamespace: string): KubeObject | undefined {
-  const matching = rules
-    .filter((r) => {
-      const host = (r.spec as { host?: string } | undefined)?.host;
-      return host !== undefined && resolveHost(host, namespaceOf(r)) === fqdn;
-    })
+export function baselineDestinationRule(rulesByHost: ReadonlyMap<string, readonly KubeObject[]>, fqdn: string, serviceNamespace: string): KubeObject | undefined {
+  const matching = [...(rulesByHost.get(fqdn) ?? [])]
     .sort((a, b) => Number(namespaceOf(b) === serviceNamespace) - Number(namespaceOf(a) === serviceNamespace) || a.metadata.name.localeCompare(b.metadata.name));
   return matching[0];
 }

@@ -14,7 +14,7 @@ import { FORK_OF_LABEL, SANDBOX_LABEL, managedLabels, ownValue, setOwn, type Kub
 import { deploymentSelector, namespaceOf, podTemplateLabels, serviceSelector } from './inventory.js';
 import { applyCustomPatch, PatchError, prototypeKeyErrors, prototypeKeyPaths } from './patch.js';
 import { forkPolicyViolations, type ForkPolicy } from './fork-policy.js';
-import { labelSelectorVerdict, serviceSelectorSelects, type LabelSelector } from './label-selector.js';
+import { labelSelectorVerdict, serviceSelectorSelects, type LabelSelector, type SelectorCandidates } from './label-selector.js';
 
 export const ROUTING_KEY_ANNOTATION = 'meshfork.dev/routing-key';
 export const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
@@ -32,9 +32,12 @@ export interface ForkContext {
   /** Field path of the fork in the Sandbox, e.g. `spec.forks[0]`. */
   readonly forkPath: string;
   readonly baseline: KubeObject;
-  /** Services and Deployments in the baseline's namespace. */
-  readonly services: readonly KubeObject[];
-  readonly deployments: readonly KubeObject[];
+  /**
+   * Services and Deployments in the baseline's namespace, by the labels their selectors require
+   * (a LabelIndex): each fork evaluates only the selectors that may select its pods.
+   */
+  readonly services: SelectorCandidates<KubeObject>;
+  readonly deployments: SelectorCandidates<KubeObject>;
   /** What the customizations may change beyond the baseline. */
   readonly policy: ForkPolicy;
 }
@@ -81,6 +84,7 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
   const selector = deploymentSelector(ctx.baseline);
   const matchLabels = selector.matchLabels ?? {};
   const baselineServices = ctx.services
+    .candidates(baselineLabels)
     .filter((s) => serviceSelectorSelects(serviceSelector(s), baselineLabels))
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 
@@ -165,7 +169,8 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
   // also covers a baseline whose relabelled pods some other selector still reaches.
   const isolationPath = patch !== undefined ? at('customizations', 'patch', 'value') : at('forkOf', 'name');
   const prefix = patch !== undefined ? 'after the patch ' : '';
-  const isolation = podsSelectedBy(result, ctx.services, ctx.deployments, prefix, (o) => `baseline ${o.kind} "${o.metadata.name}"`);
+  const forkPodLabels = podTemplateLabels(result);
+  const isolation = podsSelectedBy(result, ctx.services.candidates(forkPodLabels), ctx.deployments.candidates(forkPodLabels), prefix, (o) => `baseline ${o.kind} "${o.metadata.name}"`);
   if (!labelSelectorSelects(deploymentSpecSelector(result), podTemplateLabels(result))) isolation.unshift(`${prefix}the fork selector no longer matches its pod labels`);
   problems.push(...isolation.map((message) => ({ path: isolationPath, message })));
   if (problems.length > 0) return { problems };

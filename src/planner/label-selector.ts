@@ -114,6 +114,11 @@ export function labelSelectorRequirement(selector: LabelSelector | null | undefi
   return { exact: entries };
 }
 
+/** Objects with label selectors: `candidates(labels)` holds, in input order, every one that may select `labels`. */
+export interface SelectorCandidates<T> {
+  candidates(labels: Readonly<Record<string, string>>): T[];
+}
+
 /**
  * Objects indexed by the labels their selectors require, so that finding those that may select
  * one label set does not evaluate every selector. Each `exact` object is filed under one
@@ -122,7 +127,7 @@ export function labelSelectorRequirement(selector: LabelSelector | null | undefi
  * for none. `candidates(labels)` is a superset of the objects selecting `labels`, in their
  * original order; the caller still evaluates each selector.
  */
-export class LabelIndex<T> {
+export class LabelIndex<T> implements SelectorCandidates<T> {
   readonly #items: readonly T[];
   readonly #buckets = new Map<string, number[]>();
   readonly #always: number[] = [];

@@ -17,7 +17,7 @@ import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js
 import { resolveForkPolicy, type ForkPolicyInput } from './fork-policy.js';
 import { forkService, forkServiceLabels, forkServiceName, lostTargetPorts } from './fork-service.js';
 import { policyCopies, type ForkedWorkload } from './policy-copy.js';
-import { baselineDestinationRule, forkDestinationRule, type ForkedPods } from './destination-rule.js';
+import { baselineDestinationRule, destinationRulesByHost, forkDestinationRule, type ForkedPods } from './destination-rule.js';
 import { forkAffinityEnvoyFilter, ingressGuardEnvoyFilter } from './envoy-filter.js';
 import {
   appliesToMesh,
@@ -144,6 +144,21 @@ export function plan(input: PlanInput): PlanResult {
   for (const d of inventory.deployments) if (!baselineByName.has(`${namespaceOf(d)}/${d.metadata.name}`)) baselineByName.set(`${namespaceOf(d)}/${d.metadata.name}`, d);
   const servicesByNamespace = groupBy(inventory.services, namespaceOf);
   const deploymentsByNamespace = groupBy(inventory.deployments, namespaceOf);
+  // The baseline Services and Deployments of a namespace by the labels their selectors require,
+  // so that each fork evaluates only the selectors that may select its pods.
+  const baselineSelectors = new Map<string, { services: LabelIndex<KubeObject>; deployments: LabelIndex<KubeObject> }>();
+  const baselineSelectorsIn = (namespace: string) => {
+    let indexes = baselineSelectors.get(namespace);
+    if (indexes === undefined) {
+      indexes = {
+        services: new LabelIndex(servicesByNamespace.get(namespace) ?? [], (o) => serviceSelectorRequirement(serviceSelector(o))),
+        deployments: new LabelIndex(deploymentsByNamespace.get(namespace) ?? [], (o) => labelSelectorRequirement(deploymentSelector(o))),
+      };
+      baselineSelectors.set(namespace, indexes);
+    }
+    return indexes;
+  };
+  const rulesByHost = destinationRulesByHost(inventory.destinationRules);
   const routeGroups = [...(input.routeGroups ?? [])].sort(byNamespaceAndName);
   const problems: Problem[] = [];
   const notes: Problem[] = [];
@@ -261,7 +276,6 @@ export function plan(input: PlanInput): PlanResult {
         problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `Deployment "${fork.forkOf.name}" not found in namespace "${namespace}"`, code: 'BaselineNotFound' });
         return;
       }
-      const services = servicesByNamespace.get(namespace) ?? [];
       const { result, problems: forkProblems } = forkDeployment({
         sandbox: sandboxName,
         sandboxNamespace: namespaceOf(sandbox),
@@ -269,8 +283,7 @@ export function plan(input: PlanInput): PlanResult {
         fork,
         forkPath,
         baseline,
-        services,
-        deployments: deploymentsByNamespace.get(namespace) ?? [],
+        ...baselineSelectorsIn(namespace),
         policy,
       });
       problems.push(...forkProblems.map((p) => ({ ...p, object: ref })));
@@ -349,7 +362,7 @@ export function plan(input: PlanInput): PlanResult {
           forkedSubsets: [] as string[],
           create: () => {
             const { rule, forkedSubsets } = forkDestinationRule({
-              baselineRule: baselineDestinationRule(inventory.destinationRules, host, namespace),
+              baselineRule: baselineDestinationRule(rulesByHost, host, namespace),
               name: forkSvcName,
               namespace,
               forkHost,
@@ -506,16 +519,16 @@ type HostEntry = { serviceName: string; namespace: string; routes: SandboxRoute[
 
 /**
  * Version families of the baseline workloads behind each Service host (the Deployments of its
- * namespace whose pods it selects), computed for the hosts asked for and remembered.
+ * namespace whose pods it selects), computed for the hosts asked for and remembered. Deployments
+ * are indexed by namespace and pod label, so a selector is evaluated only against those carrying
+ * the least common of its labels.
  */
 function hostFamilies(inventory: Inventory): (hosts: Iterable<string>) => ReadonlyMap<string, readonly string[]> {
   const services = new Map(inventory.services.map((s) => [serviceFqdn(s.metadata.name, namespaceOf(s)), s]));
-  const deployments = new Map<string, KubeObject[]>();
-  for (const d of inventory.deployments) {
-    const list = deployments.get(namespaceOf(d));
-    if (list === undefined) deployments.set(namespaceOf(d), [d]);
-    else list.push(d);
-  }
+  const withLabel = groupBy(
+    inventory.deployments.flatMap((d) => Object.entries(podTemplateLabels(d)).map(([key, value]) => ({ d, at: JSON.stringify([namespaceOf(d), key, value]) }))),
+    (e) => e.at,
+  );
   const known = new Map<string, readonly string[]>();
   return (hosts) => {
     const out = new Map<string, readonly string[]>();
@@ -525,10 +538,12 @@ function hostFamilies(inventory: Inventory): (hosts: Iterable<string>) => Readon
         const service = services.get(host);
         const namespace = service === undefined ? '' : namespaceOf(service);
         const selector = service === undefined ? undefined : serviceSelector(service);
-        families =
-          selector === undefined || Object.keys(selector).length === 0
-            ? []
-            : [...new Set((deployments.get(namespace) ?? []).filter((d) => serviceSelectorSelects(selector, podTemplateLabels(d))).map((d) => versionFamily(namespace, podTemplateLabels(d), d.metadata.name)))];
+        const candidates = Object.entries(selector ?? {})
+          .map(([key, value]) => (withLabel.get(JSON.stringify([namespace, key, value])) ?? []).map((e) => e.d))
+          .reduce<KubeObject[] | undefined>((fewest, list) => (fewest === undefined || list.length < fewest.length ? list : fewest), undefined);
+        families = [
+          ...new Set((candidates ?? []).filter((d) => serviceSelectorSelects(selector, podTemplateLabels(d))).map((d) => versionFamily(namespace, podTemplateLabels(d), d.metadata.name))),
+        ];
         known.set(host, families);
       }
       out.set(host, families);
@@ -544,8 +559,17 @@ function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, H
   }));
   const out: KubeObject[] = [];
   const userVirtualServices = [...inventory.virtualServices].sort(byNamespaceAndName);
+  // Each user VirtualService under every host it names (resolved), in namespace and name order.
+  const userVirtualServicesByHost = new Map<string, KubeObject[]>();
+  for (const vs of userVirtualServices) {
+    for (const host of new Set(virtualServiceHosts(vs))) {
+      const list = userVirtualServicesByHost.get(host);
+      if (list === undefined) userVirtualServicesByHost.set(host, [vs]);
+      else list.push(vs);
+    }
+  }
   for (const routing of hostRoutings) {
-    const forHost = userVirtualServices.filter((vs) => virtualServiceHosts(vs).includes(routing.host));
+    const forHost = userVirtualServicesByHost.get(routing.host) ?? [];
     const mesh = forHost.filter(appliesToMesh);
     for (const vs of forHost.filter((v) => !appliesToMesh(v))) {
       notes.push({
