@@ -15,25 +15,37 @@
  * Kubernetes quantities such as `200m` or `64Mi` stay plain: no reader takes them for numbers.
  * Map keys are quoted by the same rule (sigs.k8s.io/yaml turns a boolean key into "true").
  */
-import { Document, isScalar, visit } from 'yaml';
+import { Document, isMap, isPair, isScalar, isSeq } from 'yaml';
 
 const YAML11_WORDS = /^(y|yes|n|no|true|false|on|off|null|~|<<|=|[-+]?\.inf|\.nan)$/i;
 const NUMBER_LIKE = /^[-+]?\.?[0-9][0-9a-fA-FxXoO_.:+-]*$/;
 const TIMESTAMP_LIKE = /^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt \t]|$)/;
 
+/** The first characters of every string the three patterns above match. */
+const AMBIGUOUS_START = /^[yntfo~<=+.0-9-]/i;
+
 /** Whether a plain (unquoted) `value` could be read as something other than this string. */
 export function ambiguousInYaml11(value: string): boolean {
-  return YAML11_WORDS.test(value) || NUMBER_LIKE.test(value) || TIMESTAMP_LIKE.test(value);
+  return AMBIGUOUS_START.test(value) && (YAML11_WORDS.test(value) || NUMBER_LIKE.test(value) || TIMESTAMP_LIKE.test(value));
 }
 
 /** One object as YAML: no line folding, no anchors, so equal objects give equal bytes. */
 export function toYaml(object: unknown): string {
   const doc = new Document(object, { aliasDuplicateObjects: false });
-  visit(doc, {
-    Scalar(_key, node) {
-      if (typeof node.value === 'string' && isScalar(node) && ambiguousInYaml11(node.value)) node.type = 'QUOTE_DOUBLE';
-    },
-  });
+  // Every scalar, map keys included: a walk over the collections the document was built from
+  // (maps of pairs, sequences; no aliases), cheaper than yaml's general visit().
+  const stack: unknown[] = [doc.contents];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isScalar(node)) {
+      if (typeof node.value === 'string' && ambiguousInYaml11(node.value)) node.type = 'QUOTE_DOUBLE';
+    } else if (isMap(node) || isSeq(node)) {
+      for (const item of node.items) {
+        if (isPair(item)) stack.push(item.key, item.value);
+        else stack.push(item);
+      }
+    }
+  }
   return doc.toString({ lineWidth: 0 });
 }
 

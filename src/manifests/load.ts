@@ -409,7 +409,7 @@ export function duplicateKeyOffsets(root: unknown): number[] {
     const seen = isMap(node) ? new Set<unknown>() : undefined;
     for (const item of node.items) {
       if (!isPair(item)) {
-        stack.push(item);
+        if (isCollection(item)) stack.push(item);
         continue;
       }
       const key = item.key;
@@ -417,7 +417,9 @@ export function duplicateKeyOffsets(root: unknown): number[] {
         if (seen.has(key.value)) offsets.push(key.range?.[0] ?? 0);
         else seen.add(key.value);
       }
-      stack.push(key, item.value);
+      // Only collections hold further keys (a scalar is a leaf).
+      if (isCollection(key)) stack.push(key);
+      if (isCollection(item.value)) stack.push(item.value);
     }
   }
   return offsets.sort((a, b) => a - b);
@@ -447,20 +449,27 @@ function identityProblem(metadata: Record<string, unknown> | undefined): Omit<Pr
 export function measure(value: unknown, budget: number, maxDepth: number): { size: number; depth: number } {
   let size = 0;
   let depth = 0;
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0 && size <= budget && depth <= maxDepth) {
-    const [v, level] = stack.pop()!;
+  // Values and their levels on two parallel stacks (no pair allocated per value).
+  const values: unknown[] = [value];
+  const levels: number[] = [0];
+  while (values.length > 0 && size <= budget && depth <= maxDepth) {
+    const v = values.pop();
+    const level = levels.pop()!;
     depth = Math.max(depth, level);
     if (typeof v === 'string') size += v.length + 2;
     else if (Array.isArray(v)) {
       size += 2 + v.length;
-      for (const item of v) stack.push([item, level + 1]);
+      for (const item of v) {
+        values.push(item);
+        levels.push(level + 1);
+      }
     } else if (v !== null && typeof v === 'object') {
-      const entries = Object.entries(v);
-      size += 2 + entries.length;
-      for (const [k, item] of entries) {
+      const keys = Object.keys(v);
+      size += 2 + keys.length;
+      for (const k of keys) {
         size += k.length + 3;
-        stack.push([item, level + 1]);
+        values.push((v as Record<string, unknown>)[k]);
+        levels.push(level + 1);
       }
     } else size += String(v).length;
   }

@@ -20,7 +20,7 @@
  * different values is left out of that subset's labels: the subset then selects all of those
  * forks (still only forks of this sandbox behind this host).
  */
-import { managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
+import { cloneData, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
 import { namespaceOf, resolveHost } from './inventory.js';
 
 /** DestinationRules by the host they apply to (resolved as Istio does), each list in input order. */
@@ -92,7 +92,7 @@ export function forkDestinationRule(args: {
   for (const subset of spec?.subsets ?? []) {
     const labels = forkSubsetLabels(subset.labels ?? {}, args.forks);
     if (labels === undefined) continue;
-    const copy: Subset = { ...structuredClone(subset), name: subset.name };
+    const copy: Subset = { ...cloneData(subset), name: subset.name };
     if (Object.keys(labels).length > 0) copy.labels = labels;
     else delete copy.labels;
     subsets.push(copy);
@@ -100,7 +100,7 @@ export function forkDestinationRule(args: {
   const forkedSubsets = subsets.map((s) => s.name);
   if (spec?.trafficPolicy === undefined && subsets.length === 0) return { forkedSubsets };
   const out: Record<string, unknown> = { host: args.forkHost };
-  if (spec?.trafficPolicy !== undefined) out['trafficPolicy'] = structuredClone(spec.trafficPolicy);
+  if (spec?.trafficPolicy !== undefined) out['trafficPolicy'] = cloneData(spec.trafficPolicy);
   if (subsets.length > 0) out['subsets'] = subsets;
   if (spec?.exportTo !== undefined) out['exportTo'] = [...spec.exportTo];
   return {

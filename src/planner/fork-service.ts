@@ -41,7 +41,7 @@
  * without ports that is not headless is a problem (its fork would be refused), never a Service
  * the API server refuses.
  */
-import { SANDBOX_LABEL, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
+import { SANDBOX_LABEL, cloneData, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
 import { namespaceOf } from './inventory.js';
 
 interface ServicePort {
@@ -232,6 +232,6 @@ function specOf(service: KubeObject): Record<string, unknown> {
 function copyFields(from: Record<string, unknown>, to: Record<string, unknown>, fields: readonly string[]): void {
   for (const field of fields) {
     const value = ownValue(from, field);
-    if (value !== undefined) to[field] = structuredClone(value);
+    if (value !== undefined) to[field] = cloneData(value);
   }
 }

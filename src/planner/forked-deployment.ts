@@ -10,7 +10,7 @@
  */
 import type { ForkT } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
-import { FORK_OF_LABEL, SANDBOX_LABEL, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
+import { FORK_OF_LABEL, SANDBOX_LABEL, cloneData, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
 import { deploymentSelector, namespaceOf, podTemplateLabels, serviceSelector } from './inventory.js';
 import { applyCustomPatch, PatchError, prototypeKeyErrors, prototypeKeyPaths } from './patch.js';
 import { forkPolicyViolations, type ForkPolicy } from './fork-policy.js';
@@ -113,7 +113,7 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
     }
   }
 
-  const deployment = structuredClone(ctx.baseline) as KubeObject & { spec: Record<string, unknown> };
+  const deployment = cloneData(ctx.baseline) as KubeObject & { spec: Record<string, unknown> };
   delete deployment.status;
   deployment.metadata = {
     name,
@@ -267,7 +267,7 @@ function applyContainerCustomizations(
         if (refused.length > 0) return;
       }
       // A copy: the fork never shares an object with the Sandbox.
-      const envVar: EnvVar = item.valueFrom !== undefined ? { name: item.name, valueFrom: structuredClone(item.valueFrom) } : { name: item.name, value: item.value ?? '' };
+      const envVar: EnvVar = item.valueFrom !== undefined ? { name: item.name, valueFrom: cloneData(item.valueFrom) } : { name: item.name, value: item.value ?? '' };
       target.env = upsertEnv(target.env ?? [], [envVar]);
     }
   });

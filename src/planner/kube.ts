@@ -52,3 +52,24 @@ export function isManaged(object: { metadata?: { labels?: Record<string, string>
 export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
 }
+
+/**
+ * A deep copy of data as manifests hold it (plain objects, arrays, strings, numbers, booleans,
+ * null), equal to what structuredClone gives for it, without serializing every string (strings
+ * are immutable, so the copy shares them). Own enumerable keys in their order; a `__proto__` key
+ * stays an own property (setOwn), never a prototype. Any other object (a Date, a Map) is copied
+ * by structuredClone. The input holds no cycles (manifest loading bounds depth).
+ */
+export function cloneData<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(cloneData) as T;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return structuredClone(value);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const item = cloneData((value as Record<string, unknown>)[key]);
+    if (key === '__proto__') setOwn(out, key, item);
+    else out[key] = item;
+  }
+  return out as T;
+}

@@ -13,7 +13,7 @@
  */
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { fieldPath } from '../api/problem.js';
-import { ownValue, PROTOTYPE_KEYS, setOwn } from './kube.js';
+import { cloneData, ownValue, PROTOTYPE_KEYS, setOwn } from './kube.js';
 
 const { applyOperation } = fastJsonPatch;
 
@@ -33,7 +33,7 @@ function isObject(value: unknown): value is JsonObject {
 }
 
 function clone<T>(value: T): T {
-  return structuredClone(value);
+  return cloneData(value);
 }
 
 const PROTOTYPE_KEY_REASON = 'is refused: it names JavaScript object machinery (the prototype), not a Kubernetes field';

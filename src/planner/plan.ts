@@ -169,8 +169,11 @@ export function plan(input: PlanInput): PlanResult {
   // keys, the first by namespace and name keeps it.
   const keyOwners = new Map<string, string>();
   const claimants = [...sandboxes, ...routeGroups];
+  // Each object's key, derived once (a SHA-256 when the spec names none).
+  const routingKeys = new Map<SandboxObject | RouteGroupObject, string>(claimants.map((o) => [o, effectiveRoutingKey(o)]));
+  const routingKeyOf = (o: SandboxObject | RouteGroupObject) => routingKeys.get(o) ?? effectiveRoutingKey(o);
   for (const object of [...claimants.filter((o) => o.spec.routingKey === undefined), ...claimants.filter((o) => o.spec.routingKey !== undefined)]) {
-    const key = effectiveRoutingKey(object);
+    const key = routingKeyOf(object);
     const owner = keyOwners.get(key);
     if (owner !== undefined) {
       problems.push({ object: objectRef(object), path: 'spec.routingKey', message: `routing key "${key}" is already used by ${owner}` });
@@ -185,7 +188,7 @@ export function plan(input: PlanInput): PlanResult {
   const routeGroupKeys: PlanResult['routeGroupKeys'][number][] = [];
   for (const group of routeGroups) {
     const members = groupIndex.members(group);
-    const key = effectiveRoutingKey(group);
+    const key = routingKeyOf(group);
     routeGroupKeys.push({ namespace: namespaceOf(group), name: group.metadata.name, routingKey: key, members: members.map((m) => m.metadata.name) });
     const forkedBy = new Map<string, string>();
     for (const member of members) {
@@ -234,7 +237,7 @@ export function plan(input: PlanInput): PlanResult {
   for (const sandbox of sandboxes) {
     const ref = objectRef(sandbox);
     const sandboxName = sandbox.metadata.name;
-    const routingKey = effectiveRoutingKey(sandbox);
+    const routingKey = routingKeyOf(sandbox);
     const keys = [routingKey, ...(groupKeysOf.get(ref) ?? [])];
     const matchBlocks = routingKeyMatchBlocks(config.routing, keys);
     const seen = new Map<string, number>();

@@ -61,7 +61,7 @@
  * BuildHTTPRoutesForVirtualService stops at a catch-all). Copies that would sit after it are not
  * written; a note names the catch-all route and the routes whose copies were left out.
  */
-import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, managedLabels, ownValue, type KubeObject } from './kube.js';
+import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, cloneData, managedLabels, ownValue, type KubeObject } from './kube.js';
 import { namespaceOf, resolveHost } from './inventory.js';
 import { serviceSelectorSelects } from './label-selector.js';
 import type { HttpMatchRequest, RoutingKeyMatch } from './routing-key.js';
@@ -186,9 +186,9 @@ function andMatch(user: HttpMatchRequest, key: HttpMatchRequest): { match: HttpM
     Object.keys(key[field] ?? {}).filter((h) => Object.hasOwn(user[field] ?? {}, h)),
   );
   if (clash.length > 0) return { clash };
-  const out: HttpMatchRequest = structuredClone(user);
+  const out: HttpMatchRequest = cloneData(user);
   for (const field of ['headers', 'withoutHeaders'] as const) {
-    if (key[field] !== undefined) out[field] = { ...structuredClone(user[field] ?? {}), ...structuredClone(key[field]) };
+    if (key[field] !== undefined) out[field] = { ...cloneData(user[field] ?? {}), ...cloneData(key[field]) };
   }
   return { match: out };
 }
@@ -343,14 +343,14 @@ function copyDestinations(
     const sr = mine.get(host);
     if (sr !== undefined && reachesFork(d, sr, single)) {
       reached = true;
-      kept.push({ ...structuredClone(d), destination: forkDestination(d.destination, sr.forkHost) });
+      kept.push({ ...cloneData(d), destination: forkDestination(d.destination, sr.forkHost) });
       continue;
     }
     const sameFamily = sr !== undefined || (families.get(host) ?? []).some((f) => forkedFamilies.has(f));
     if (sameFamily) unreached.push(d);
-    else kept.push(structuredClone(d));
+    else kept.push(cloneData(d));
   }
-  if (!reached) return { destinations: structuredClone([...original]), reached };
+  if (!reached) return { destinations: cloneData([...original]), reached };
   const out: RouteDestination[] = [];
   for (const d of kept) {
     const same = out.find((o) => JSON.stringify(o.destination) === JSON.stringify(d.destination));
@@ -372,7 +372,7 @@ function scaleWeights(route: RouteDestination[], total: number): RouteDestinatio
   const scaled = weights.map((w) => Math.floor((w * total) / sum));
   let remainder = total - scaled.reduce((a, b) => a + b, 0);
   for (let i = 0; remainder > 0; i = (i + 1) % scaled.length, remainder--) scaled[i] = (scaled[i] ?? 0) + 1;
-  return route.map((d, i) => ({ ...structuredClone(d), weight: scaled[i] ?? 0 }));
+  return route.map((d, i) => ({ ...cloneData(d), weight: scaled[i] ?? 0 }));
 }
 
 /**
@@ -418,7 +418,7 @@ function sandboxCopy(
     notes.push({ routeIndex: userIndex, message: `route already matches header ${headers.join(', ')}; sandbox "${sandbox}" cannot add its routing key to that match block` }),
   );
   if (match.length === 0) return undefined;
-  const { name: _userName, match: _userMatch, route: _userRoute, ...rest } = structuredClone(route);
+  const { name: _userName, match: _userMatch, route: _userRoute, ...rest } = cloneData(route);
   const copy: HttpRoute = { name: `${ROUTE_NAME_PREFIX}${sandbox}-${userIndex}`, match, route: destinations, ...rest };
   if (mirrors.mirror !== undefined) copy.mirror = mirrors.mirror;
   if (mirrors.mirrors !== undefined) copy.mirrors = mirrors.mirrors;
@@ -454,8 +454,8 @@ function splitCopy(route: HttpRoute, userIndex: number, vsNamespace: string, hos
     notes.push({ routeIndex: userIndex, message: `route already matches header ${headers.join(', ')}; the traffic split cannot add its untagged-request match to that match block` }),
   );
   if (match.length === 0) return undefined;
-  const { name: _n, match: _m, route: _r, ...rest } = structuredClone(route);
-  const baseline = forkTotal === 100 ? [] : scaleWeights(structuredClone(original), 100 - forkTotal);
+  const { name: _n, match: _m, route: _r, ...rest } = cloneData(route);
+  const baseline = forkTotal === 100 ? [] : scaleWeights(cloneData(original), 100 - forkTotal);
   return { name: `${ROUTE_NAME_PREFIX}${SPLIT_ROUTE}-${userIndex}`, match, ...rest, route: [...baseline, ...forkShares] };
 }
 
@@ -480,7 +480,7 @@ export function mergeVirtualService(
   options: { readonly sources?: readonly ForkedSource[] } = {},
 ): { virtualService: KubeObject; notes: RoutingNote[] } {
   const sources = options.sources ?? [];
-  const out = structuredClone(vs) as KubeObject & { spec: { http?: HttpRoute[] } };
+  const out = cloneData(vs) as KubeObject & { spec: { http?: HttpRoute[] } };
   const userRoutes = (out.spec.http ?? []).filter((r) => !isMeshforkRoute(r));
   const vsNamespace = namespaceOf(vs);
   const forked = new Set(hosts.filter((h) => h.routes.length > 0).map((h) => h.host));
