@@ -1,4 +1,5 @@
 // Shared by the controller integration suites.
+import { spawn } from 'node:child_process';
 
 /**
  * Polls `probe` every 100 ms until it returns something other than undefined/false; a probe that
@@ -28,4 +29,31 @@ export function webDeployment(namespace: string): { apiVersion: string; kind: st
     metadata: { name: 'web-v1', namespace },
     spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'registry.example.com/web:1' }] } } },
   };
+}
+
+/** `meshfork controller` as a child process (the bin dispatcher through tsx, from the sources). */
+export interface ControllerProcess {
+  readonly child: import('node:child_process').ChildProcess;
+  /** Everything written to stderr (the JSON log lines) so far, in chunks. */
+  readonly stderr: string[];
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  /** Whether stderr so far contains `text`. */
+  logIncludes(text: string): boolean;
+}
+
+/**
+ * Starts `meshfork controller --kubeconfig <kubeconfig> <args...>`; nothing listens unless
+ * `args` sets `--health-address`.
+ */
+export function startControllerProcess(kubeconfig: string, args: readonly string[]): ControllerProcess {
+  const repo = new URL('../../', import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--import', 'tsx', `${repo}src/bin/meshfork.ts`, 'controller', '--kubeconfig', kubeconfig, ...args], {
+    cwd: repo,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const stderr: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stderr, exited, logIncludes: (text) => stderr.join('').includes(text) };
 }

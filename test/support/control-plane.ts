@@ -146,6 +146,13 @@ export interface ControlPlane {
   exec(binary: TestbinBinary, args: readonly string[], opts?: { input?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** Raw request to kube-apiserver with the admin credentials. */
   request(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: string }>;
+  /**
+   * Stops kube-apiserver (SIGTERM, SIGKILL after 5 s) and starts it again with the same flags,
+   * port and etcd data, then waits for /readyz. Clients, informers and the other components see
+   * their connections drop and must reconnect on their own. Resolves with the milliseconds the
+   * API server was unreachable (from the stop to ready again).
+   */
+  restartApiServer(): Promise<number>;
   /** Kills every process group and removes {@link dir}. Idempotent. */
   stop(): Promise<void>;
 }
@@ -450,7 +457,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
 
     // --- kube-apiserver
     const server = `https://127.0.0.1:${apiPort}`;
-    const apiserver = spawnServer('kube-apiserver', testbinPath('kube-apiserver', bin), [
+    const apiServerArgs = [
       `--etcd-servers=${etcdUrl}`,
       `--etcd-prefix=/meshfork-${id}`,
       '--bind-address=127.0.0.1',
@@ -471,7 +478,8 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       '--disable-admission-plugins=ServiceAccount',
       '--authorization-mode=RBAC',
       ...(options.apiServerFlags ?? []),
-    ], dir);
+    ];
+    let apiserver = spawnServer('kube-apiserver', testbinPath('kube-apiserver', bin), apiServerArgs, dir);
     track(apiserver);
 
     const request = async (method: string, path: string, body?: unknown, contentType = 'application/json') => {
@@ -481,10 +489,12 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       return rawRequest(`${server}${path}`, tls, method, payload, headers);
     };
 
-    await waitFor('kube-apiserver /readyz', [etcd, apiserver], timeoutMs, async () => {
-      const r = await request('GET', '/readyz');
-      return r.status === 200;
-    });
+    const apiServerReady = () =>
+      waitFor('kube-apiserver /readyz', [etcd, apiserver], timeoutMs, async () => {
+        const r = await request('GET', '/readyz');
+        return r.status === 200;
+      });
+    await apiServerReady();
     const serverVersion = JSON.parse((await request('GET', '/version')).body) as KubeVersionInfo;
     phase('kube-apiserver');
 
@@ -664,6 +674,17 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
         else child.stdin?.end();
       });
 
+    const restartApiServer = async (): Promise<number> => {
+      const stoppedAt = Date.now();
+      await stopProc(apiserver);
+      const index = procs.indexOf(apiserver);
+      apiserver = spawnServer('kube-apiserver', testbinPath('kube-apiserver', bin), apiServerArgs, dir);
+      procs[index] = apiserver;
+      pidFile = writePidRecord(id, { owner, ownerParent, tmpDir: dir, processes: procs.map((q) => q.record) });
+      await apiServerReady();
+      return Date.now() - stoppedAt;
+    };
+
     const startupMs = Date.now() - t0;
     const pinned = pinnedVersions();
     plane = {
@@ -679,6 +700,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       installCrds,
       exec,
       request,
+      restartApiServer,
       stop,
     };
     active = plane;
