@@ -7,6 +7,7 @@
  *    informer starts it again with capped exponential backoff. A restarted ListWatch lists
  *    again (or resumes from its resourceVersion), reports objects deleted meanwhile as deletes,
  *    and so no change is lost: handlers are level-based and only ever see the latest state.
+ *    A started informer keeps the process alive until `stop()`, also while it waits to restart.
  *  - **Periodic resync.** Every `resyncMs` each cached object is handed to the handlers again
  *    (type `resync`), so a reconcile that was dropped or raced is retried from the cache.
  *
@@ -152,9 +153,10 @@ export class SharedInformer<T extends KubernetesObject> {
     clearTimeout(this.restartTimer);
     const delay = this.restartDelayMs;
     this.restartDelayMs = Math.min(this.restartDelayMs * 2, 30_000);
+    // Not unref'd: while the API server is unreachable this timer is all that is left of a
+    // started informer (no watch connection is open), and it must keep the process alive.
     this.restartTimer = setTimeout(() => {
       if (!this.stopped) void this.startListWatch();
     }, delay);
-    this.restartTimer.unref();
   }
 }
