@@ -23,6 +23,11 @@ export interface BenchResult {
 /** A group of benchmarks; `bench/main.ts` runs every registered suite in turn. */
 export interface BenchSuite {
   readonly name: string;
+  /**
+   * Runs only when named (`npm run bench -- <name>`, or `all`): suites that start servers and take
+   * minutes. @default false
+   */
+  readonly optIn?: boolean;
   run(log: (line: string) => void): Promise<BenchResult[]>;
 }
 
