@@ -207,6 +207,9 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
     }
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Never outlive the bench (the control plane's harness exits the process on SIGINT/SIGTERM).
+  const killChild = () => child.kill('SIGKILL');
+  process.once('exit', killChild);
   const t0 = Date.now();
   while (address === undefined) {
     if (child.exitCode !== null) throw new Error(`controller exited: ${lines.join('\n')}`);
@@ -228,6 +231,7 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
       if (child.exitCode === null) child.kill('SIGTERM');
       await Promise.race([exited, sleep(20_000)]);
       if (child.exitCode === null) child.kill('SIGKILL');
+      process.off('exit', killChild);
     },
   };
 }

@@ -17,7 +17,8 @@ import { effectiveRoutingKey, objectRef, plan, type PlanConfig, type SandboxPlan
 import { routeGroupMembers } from '../planner/route-group.js';
 import { namespaceQuotaProblems } from '../planner/sandbox-quota.js';
 import type { KubeObject } from '../planner/kube.js';
-import { namespaceOf } from '../planner/inventory.js';
+import { namespaceOf, type Inventory } from '../planner/inventory.js';
+import { isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
 import {
   baselineServiceOf,
   idOf,
@@ -123,6 +124,30 @@ function overQuota(view: ClusterView, max: number | undefined): Map<string, Prob
   return known.over;
 }
 
+const lonePlanInventories = new WeakMap<ClusterView, Inventory>();
+
+/**
+ * The inventory a lone plan reads: the view's baseline, with meshfork's own routes left out of
+ * the user VirtualServices. plan() strips those routes before it merges (mergeVirtualService) and
+ * a lone plan's VirtualServices are not used, so the plan is the same; without this, every lone
+ * plan cloned and scanned the routes of every Sandbox forking the host, and a host reconcile (a
+ * lone plan per Sandbox) grew with the square of the Sandboxes. Once per view.
+ */
+export function lonePlanInventory(view: ClusterView): Inventory {
+  let inventory = lonePlanInventories.get(view);
+  if (inventory === undefined) {
+    const full = inventoryOfView(view);
+    const withoutOurRoutes = (vs: KubeObject): KubeObject => {
+      const http = (vs.spec as { http?: HttpRoute[] } | undefined)?.http;
+      if (http === undefined || !http.some(isMeshforkRoute)) return vs;
+      return { ...vs, spec: { ...(vs.spec as object), http: http.filter((r) => !isMeshforkRoute(r)) } };
+    };
+    inventory = { ...full, virtualServices: full.virtualServices.map(withoutOurRoutes) };
+    lonePlanInventories.set(view, inventory);
+  }
+  return inventory;
+}
+
 export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: Partial<PlanConfig> | undefined): SandboxVerdict {
   const ref = objectRef(sandbox);
   const routingKey = effectiveRoutingKey(sandbox);
@@ -139,7 +164,7 @@ export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: P
   const quota = overQuota(view, config?.policy?.maxSandboxesPerNamespace).get(`${namespaceOf(sandbox)}/${sandbox.metadata.name}`);
   if (quota !== undefined) keyProblems.push(quota);
 
-  const result = plan({ inventory: inventoryOfView(view), sandboxes: [sandbox], routeGroups, ...(config ? { config } : {}) });
+  const result = plan({ inventory: lonePlanInventory(view), sandboxes: [sandbox], routeGroups, ...(config ? { config } : {}) });
   const planned = result.sandboxes[0];
   const problems = [...keyProblems, ...result.problems];
   if (problems.length > 0) return invalid(problems, planned);
