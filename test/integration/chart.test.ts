@@ -80,7 +80,7 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
     expect(container['securityContext']).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } });
     expect(container['livenessProbe']).toMatchObject({ httpGet: { path: '/healthz', port: 'http-metrics' } });
     expect(container['readinessProbe']).toMatchObject({ httpGet: { path: '/readyz', port: 'http-metrics' } });
-    expect(container['resources']).toEqual({ requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '256Mi' } });
+    expect(container['resources']).toEqual({ requests: { cpu: '50m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } });
     expect(container['image']).toBe('ghcr.io/meshfork/meshfork:0.1.0');
     expect(container['args']).toContain('--namespaces=shop,pay');
     const config = rendered.find((o) => o.kind === 'ConfigMap') as KubeObject & { data: Record<string, string> };
