@@ -125,10 +125,15 @@ function forkIndexRestored(problem: Problem, forkIndex: ReadonlyMap<string, read
   return { ...problem, path: restore(problem.path), message: restore(problem.message) };
 }
 
+/** The planner's notes on stderr, one `note: <file>: <object>: <field.path>: <message>` line each. */
+function printNotes(io: CliIo, result: PlanResult, input: LoadedInput): void {
+  for (const note of withSources(result.notes, input.sources)) io.stderr(`note: ${formatProblem(note)}\n`);
+}
+
 function synth(io: CliIo, options: CommonOptions & { output?: string }): void {
   const { input, result, problems } = loadAndPlan(io, options);
   if (problems.length > 0) fail(io, problems);
-  for (const note of withSources(result.notes, input.sources)) io.stderr(`note: ${formatProblem(note)}\n`);
+  printNotes(io, result, input);
   if (options.output !== undefined) {
     const written = writeObjectFiles(options.output, result.objects);
     if (written.length > 0) fail(io, written);
@@ -137,12 +142,14 @@ function synth(io: CliIo, options: CommonOptions & { output?: string }): void {
   }
 }
 
+/** Validates as synth plans, without writing objects: the same problems, and the same notes on success. */
 function validate(io: CliIo, options: CommonOptions): void {
-  const { input, problems: all } = loadAndPlan(io, options);
+  const { input, result, problems: all } = loadAndPlan(io, options);
   // Forks are checked against the inventory only when the input holds one.
-  const hasInventory = input.inventory.deployments.length > 0;
+  const hasInventory = input.inventory.deployments.length + (input.inventory.workloads?.length ?? 0) > 0;
   const problems = hasInventory ? all : all.filter((p) => p.code !== 'BaselineNotFound');
   if (problems.length > 0) fail(io, problems);
+  printNotes(io, result, input);
   io.stdout(
     `ok: ${input.sandboxes.length} Sandbox${input.sandboxes.length === 1 ? '' : 'es'}, ${input.routeGroups.length} RouteGroup${input.routeGroups.length === 1 ? '' : 's'}` +
       `${hasInventory ? `, forks checked against ${input.inventory.deployments.length} Deployments` : ' (no Deployments given: forks not checked)'}\n`,

@@ -29,8 +29,9 @@
  * - `clusterIP` / `clusterIPs` values other than `None`: a fixed IP belongs to the baseline (two
  *   Services cannot share it); the fork gets its own from the cluster;
  * - `type`: fork Services are ClusterIP (the default, not written) or headless. A NodePort or
- *   LoadBalancer baseline gets a ClusterIP fork, with a note: meshfork never opens a new way into
- *   the cluster, and keyed requests reach the fork only through the mesh. Hence also never
+ *   LoadBalancer baseline gets a ClusterIP fork: meshfork never opens a new way into the cluster,
+ *   and keyed requests reach the fork only through the mesh (routing-limits.ts `entryPointNotes`
+ *   says so for the baseline's entry points). Hence also never
  *   `nodePort`, `externalTrafficPolicy`, `healthCheckNodePort`, `allocateLoadBalancerNodePorts`,
  *   `loadBalancerIP`, `loadBalancerClass`, `loadBalancerSourceRanges`;
  * - `externalIPs` (traffic to those IPs belongs to the baseline) and `externalName`;
@@ -54,8 +55,6 @@ interface ServicePort {
 
 /** Service annotations copied to the fork (see the module comment). */
 const COPIED_ANNOTATIONS = ['networking.istio.io/exportTo', 'networking.istio.io/traffic-distribution'] as const;
-/** Service types whose fork is ClusterIP and said so in a note. */
-const ENTRY_POINT_TYPES: readonly unknown[] = ['NodePort', 'LoadBalancer'];
 /** Fields copied as they are written when the baseline has them. */
 const COPIED_FIELDS = ['ipFamilyPolicy', 'ipFamilies'] as const;
 const COPIED_AFTER_PORTS = ['publishNotReadyAddresses', 'internalTrafficPolicy', 'trafficDistribution'] as const;
@@ -105,12 +104,6 @@ export function forkService(baseline: KubeObject, sandbox: string, labelRewrites
   if (headless) {
     notes.push(
       `Service "${baseline.metadata.name}" is headless: Istio's sidecars send its requests to the pod address the client resolved (unless istiod runs with PILOT_ENABLE_EDS_FOR_HEADLESS_SERVICES=true), so keyed requests from sidecars keep reaching the baseline pods; gateways route them to the fork Service "${name}"`,
-    );
-  }
-  const type = ownValue(spec, 'type');
-  if (ENTRY_POINT_TYPES.includes(type)) {
-    notes.push(
-      `Service "${baseline.metadata.name}" is type ${String(type)}; its fork Service "${name}" is ClusterIP (meshfork never opens a way into the cluster), so keyed requests reach the fork only through the mesh, not through ${String(type)} addresses`,
     );
   }
 

@@ -5,8 +5,21 @@
  * Isolation: for the baseline Deployment's selector and for every Service selecting the baseline
  * pods, the selector's label values are rewritten to `<value>-<sandbox>` on the fork (labels that
  * name the app for telemetry are rewritten only when a selector has nothing else), and the fork
- * adds `meshfork.dev/sandbox=<sandbox>`. `service.istio.io/canonical-name` keeps the original app
- * name so Istio telemetry still groups the fork with its service.
+ * adds `meshfork.dev/sandbox=<sandbox>`.
+ *
+ * Telemetry: the fork's pods always carry `service.istio.io/canonical-name` = the baseline's
+ * canonical name (so Istio telemetry groups the fork with its service even where `app` was
+ * rewritten, or where the name would otherwise fall back to the fork's own Deployment name) and
+ * `service.istio.io/canonical-revision` = `<baseline revision>-<sandbox>` (canonical-service.ts).
+ * Both are the planner's own: a patch may change them only with policy.allow.podMetadata
+ * (fork-policy.ts compares them with the planned fork like every other pod label).
+ *
+ * Containers: an `images`/`env`/`command`/`args` customization without `container` applies to
+ * the pod's default container as kubectl picks it (k8s.io/kubectl pkg/cmd/util/podcmd
+ * `FindOrDefaultContainerByName`, KEP-2227; https://kubernetes.io/docs/reference/labels-annotations-taints/#kubectl-kubernetes-io-default-container):
+ * the container the pod template's `kubectl.kubernetes.io/default-container` annotation names,
+ * else the first container. When the pod has more than one container a note names the one
+ * chosen; an annotation naming no container of the pod is a problem (kubectl refuses it too).
  */
 import type { ForkT } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
@@ -15,10 +28,11 @@ import { deploymentSelector, namespaceOf, podTemplateLabels, serviceSelector } f
 import { applyCustomPatch, PatchError, prototypeKeyErrors, prototypeKeyPaths } from './patch.js';
 import { forkPolicyViolations, type ForkPolicy } from './fork-policy.js';
 import { labelSelectorVerdict, serviceSelectorSelects, type LabelSelector, type SelectorCandidates } from './label-selector.js';
+import { CANONICAL_NAME_LABEL, CANONICAL_REVISION_LABEL, canonicalName, canonicalRevision } from './canonical-service.js';
 
 export const ROUTING_KEY_ANNOTATION = 'meshfork.dev/routing-key';
-export const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
-export const CANONICAL_REVISION_LABEL = 'service.istio.io/canonical-revision';
+/** Pod-template annotation naming the container kubectl (and customizations without `container`) default to. */
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
 /** Labels that name the application; kept unless a selector holds nothing else. */
 const APP_NAME_LABELS = ['app', 'app.kubernetes.io/name', CANONICAL_NAME_LABEL];
 const MAX_LABEL_VALUE = 63;
@@ -71,8 +85,9 @@ function selectorKeysToRewrite(selector: Record<string, string>): string[] {
   return others.length > 0 ? others : keys;
 }
 
-export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; problems: Problem[] } {
+export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; problems: Problem[]; notes: Problem[] } {
   const problems: Problem[] = [];
+  const notes: Problem[] = [];
   const at = (...segments: Array<string | number>) => (segments.length ? `${ctx.forkPath}.${fieldPath(segments)}` : ctx.forkPath);
   const baselineName = ctx.baseline.metadata.name;
   const name = forkName(baselineName, ctx.sandbox);
@@ -103,13 +118,14 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
     setOwn(labelRewrites, key, value);
   }
   const podLabels: Record<string, string> = { ...baselineLabels, ...labelRewrites, [SANDBOX_LABEL]: ctx.sandbox };
-  // Telemetry tells the fork from its baseline by revision (Istio reads this label before `version`).
-  const revision = ownValue(baselineLabels, CANONICAL_REVISION_LABEL);
-  podLabels[CANONICAL_REVISION_LABEL] = revision === undefined ? ctx.sandbox : `${revision}-${ctx.sandbox}`;
-  if (ownValue(podLabels, CANONICAL_NAME_LABEL) === undefined) {
-    const appName = ownValue(baselineLabels, 'app.kubernetes.io/name') ?? ownValue(baselineLabels, 'app');
-    if (appName !== undefined && (ownValue(labelRewrites, 'app') !== undefined || ownValue(labelRewrites, 'app.kubernetes.io/name') !== undefined)) {
-      podLabels[CANONICAL_NAME_LABEL] = appName;
+  // Telemetry keeps grouping the fork with its baseline and tells it apart by revision. A
+  // selector made of the canonical name alone had it rewritten for isolation, which comes first.
+  if (ownValue(labelRewrites, CANONICAL_NAME_LABEL) === undefined) setOwn(podLabels, CANONICAL_NAME_LABEL, canonicalName(baselineLabels, baselineName));
+  setOwn(podLabels, CANONICAL_REVISION_LABEL, `${canonicalRevision(baselineLabels)}-${ctx.sandbox}`);
+  for (const key of [CANONICAL_NAME_LABEL, CANONICAL_REVISION_LABEL]) {
+    const value = podLabels[key]!;
+    if (value.length > MAX_LABEL_VALUE) {
+      problems.push({ path: at('forkOf', 'name'), message: `label ${key}=${value} of the fork pods is longer than ${MAX_LABEL_VALUE} characters; shorten the sandbox name or set a shorter ${key} on the baseline pods` });
     }
   }
 
@@ -137,7 +153,7 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
   spec['template'] = template;
 
   const containers = template.spec?.containers ?? [];
-  applyContainerCustomizations(ctx, containers, at, problems);
+  applyContainerCustomizations(ctx, { containers, annotations: (templateMeta['annotations'] ?? {}) as Record<string, string> }, at, problems, notes);
   for (const container of containers) {
     container.env = upsertEnv(container.env ?? [], [
       { name: 'MESHFORK_SANDBOX', valueFrom: { fieldRef: { fieldPath: `metadata.labels['${SANDBOX_LABEL}']` } } },
@@ -153,12 +169,12 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
       return { path: e.path ? `${base}${e.path.startsWith('[') ? '' : '.'}${e.path}` : base, message: e.message };
     };
     const refused = prototypeKeyErrors(patch.type, patch.value);
-    if (refused.length > 0) return { problems: [...problems, ...refused.map(patchProblem)] };
+    if (refused.length > 0) return { problems: [...problems, ...refused.map(patchProblem)], notes };
     try {
       result = applyCustomPatch(deployment, patch.type, patch.value);
     } catch (e) {
       if (!(e instanceof PatchError)) throw e;
-      return { problems: [...problems, patchProblem(e)] };
+      return { problems: [...problems, patchProblem(e)], notes };
     }
     const policyPath = at('customizations', 'patch');
     for (const message of forkPolicyViolations({ policy: ctx.policy, baseline: ctx.baseline, planned: deployment, fork: result })) {
@@ -173,8 +189,8 @@ export function forkDeployment(ctx: ForkContext): { result?: ForkedDeployment; p
   const isolation = podsSelectedBy(result, ctx.services.candidates(forkPodLabels), ctx.deployments.candidates(forkPodLabels), prefix, (o) => `baseline ${o.kind} "${o.metadata.name}"`);
   if (!labelSelectorSelects(deploymentSpecSelector(result), podTemplateLabels(result))) isolation.unshift(`${prefix}the fork selector no longer matches its pod labels`);
   problems.push(...isolation.map((message) => ({ path: isolationPath, message })));
-  if (problems.length > 0) return { problems };
-  return { result: { deployment: result, podLabels: podTemplateLabels(result), labelRewrites, baselineServices }, problems };
+  if (problems.length > 0) return { problems, notes };
+  return { result: { deployment: result, podLabels: podTemplateLabels(result), labelRewrites, baselineServices }, problems, notes };
 }
 
 /** A Deployment's `spec.selector` as written: absent selects nothing, empty selects everything. */
@@ -232,22 +248,26 @@ function upsertEnv(env: EnvVar[], vars: EnvVar[]): EnvVar[] {
 
 function applyContainerCustomizations(
   ctx: ForkContext,
-  containers: Container[],
+  pod: { containers: Container[]; annotations: Readonly<Record<string, string>> },
   at: (...segments: Array<string | number>) => string,
   problems: Problem[],
+  notes: Problem[],
 ): void {
   const c = ctx.fork.customizations;
   if (c === undefined) return;
+  const { containers } = pod;
   const names = containers.map((k) => k.name);
+  const deployment = `Deployment "${ctx.baseline.metadata.name}"`;
   const pick = (container: string | undefined, path: string): Container | undefined => {
     if (container === undefined) {
-      if (containers.length === 1) return containers[0];
-      problems.push({ path: `${path}.container`, message: `required: Deployment "${ctx.baseline.metadata.name}" has containers ${names.join(', ')}` });
-      return undefined;
+      const chosen = defaultContainer(pod);
+      if ('problem' in chosen) problems.push({ path: `${path}.container`, message: `not given, and ${deployment} has no default container: ${chosen.problem}` });
+      else if (containers.length > 1) notes.push({ path: `${path}.container`, message: `not given: applies to container "${chosen.container.name}" of ${deployment} (containers: ${names.join(', ')}), ${chosen.why}` });
+      return 'container' in chosen ? chosen.container : undefined;
     }
     const found = containers.find((k) => k.name === container);
     if (found === undefined) {
-      problems.push({ path: `${path}.container`, message: `container "${container}" not found in Deployment "${ctx.baseline.metadata.name}" (containers: ${names.join(', ')})` });
+      problems.push({ path: `${path}.container`, message: `container "${container}" not found in ${deployment} (containers: ${names.join(', ')})` });
     }
     return found;
   };
@@ -279,4 +299,22 @@ function applyContainerCustomizations(
     const target = pick(item.container, at('customizations', 'args', i));
     if (target) target.args = [...item.value];
   });
+}
+
+/**
+ * The container kubectl defaults to in a pod (see the module comment): the one the
+ * `kubectl.kubernetes.io/default-container` annotation names, else the first; `why` says which
+ * rule chose it.
+ */
+function defaultContainer(pod: { containers: Container[]; annotations: Readonly<Record<string, string>> }): { container: Container; why: string } | { problem: string } {
+  const named = ownValue(pod.annotations, DEFAULT_CONTAINER_ANNOTATION);
+  const names = pod.containers.map((k) => k.name).join(', ');
+  if (named !== undefined && named !== '') {
+    const container = pod.containers.find((k) => k.name === named);
+    if (container === undefined) return { problem: `its pod template annotation ${DEFAULT_CONTAINER_ANNOTATION} names "${named}", which is not one of its containers (${names || 'none'}); name the container` };
+    return { container, why: `the default container its pod template annotation ${DEFAULT_CONTAINER_ANNOTATION} names, as kubectl picks it` };
+  }
+  const first = pod.containers[0];
+  if (first === undefined) return { problem: 'its pod template has no containers' };
+  return { container: first, why: `its first container, as kubectl picks it without a ${DEFAULT_CONTAINER_ANNOTATION} annotation; name the container to choose another` };
 }

@@ -26,6 +26,12 @@ export interface Inventory {
    * copy them; a note names each one that treats a fork otherwise than its baseline. Absent reads as none.
    */
   readonly labelSelecting?: readonly KubeObject[];
+  /**
+   * Workloads meshfork does not fork (WORKLOAD_KINDS: StatefulSets, DaemonSets, Argo Rollouts,
+   * Deployments of another API group, ...), identity only (apiVersion, kind, namespace, name), so
+   * that a `forkOf` naming one is told what it names. Absent reads as none.
+   */
+  readonly workloads?: readonly KubeObject[];
 }
 
 /**
@@ -71,10 +77,28 @@ function hasLabelSelector(object: KubeObject): boolean {
   return SELECTOR_FIELDS.some((field) => Object.hasOwn(spec, field) && typeof (spec as Record<string, unknown>)[field] === 'object');
 }
 
+/**
+ * Kinds that run pods besides apps/v1 Deployments, keyed by kind, with the API group they are
+ * known in (core is ''): Kubernetes' workload resources, Argo Rollouts and OpenShift
+ * DeploymentConfigs. A `Deployment` of any group other than `apps` is kept as well.
+ */
+export const WORKLOAD_KINDS: Readonly<Record<string, string>> = {
+  StatefulSet: 'apps',
+  DaemonSet: 'apps',
+  ReplicaSet: 'apps',
+  Job: 'batch',
+  CronJob: 'batch',
+  Pod: '',
+  ReplicationController: '',
+  Rollout: 'argoproj.io',
+  DeploymentConfig: 'apps.openshift.io',
+};
+
+
 /** Sorts a mixed list of objects into an Inventory; other kinds are ignored. */
 export function inventoryOf(objects: readonly KubeObject[]): Inventory {
-  const of = (kind: string, group: string) =>
-    objects.filter((o) => o.kind === kind && (o.apiVersion.split('/')[0] === group || (group === '' && !o.apiVersion.includes('/'))));
+  const of = (kind: string, group: string) => objects.filter((o) => o.kind === kind && groupOf(o) === group);
+  const isOtherWorkload = (o: KubeObject) => (o.kind === 'Deployment' ? groupOf(o) !== 'apps' : Object.hasOwn(WORKLOAD_KINDS, o.kind));
   return {
     deployments: of('Deployment', 'apps'),
     services: of('Service', ''),
@@ -83,6 +107,11 @@ export function inventoryOf(objects: readonly KubeObject[]): Inventory {
     envoyFilters: of('EnvoyFilter', 'networking.istio.io'),
     policies: objects.filter((o) => policyKindOf(o) !== undefined),
     labelSelecting: objects.filter(hasLabelSelector),
+    workloads: objects.filter(isOtherWorkload).map((o) => ({
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      metadata: { name: o.metadata.name, ...(o.metadata.namespace !== undefined ? { namespace: o.metadata.namespace } : {}) },
+    })),
   };
 }
 
@@ -114,9 +143,15 @@ export function selectorMatches(selector: Record<string, string> | undefined, la
   return entries.length > 0 && entries.every(([k, v]) => ownValue(labels, k) === v);
 }
 
-/** `spec.selector` of a Service (a plain label map). */
+/**
+ * `spec.selector` of a Service (a plain label map); none for an ExternalName Service, which is a
+ * DNS alias and selects no pods whatever its spec says ("ExternalName Services do not specify
+ * selectors", https://kubernetes.io/docs/concepts/services-networking/service/#externalname;
+ * the EndpointSlice controller skips them).
+ */
 export function serviceSelector(service: KubeObject): Record<string, string> | undefined {
-  return (service.spec as { selector?: Record<string, string> } | undefined)?.selector;
+  const spec = service.spec as { selector?: Record<string, string>; type?: unknown } | undefined;
+  return spec?.type === 'ExternalName' ? undefined : spec?.selector;
 }
 
 /** Labels of a Deployment's pod template. */

@@ -39,6 +39,7 @@ import {
 import { DEFAULT_ROUTING_KEY_CONFIG, deriveRoutingKey, routingKeyMatchBlocks, type RoutingKeyConfig } from './routing-key.js';
 import { RouteGroupIndex } from './route-group.js';
 import { forkQuotaProblem, namespaceQuotaProblems } from './sandbox-quota.js';
+import { baselineNotFound, dataplaneNote, entryPointNotes, queueConsumerNote, serviceProtocolNote } from './routing-limits.js';
 
 export interface IngressGuardConfig {
   /** Emit the mesh-wide ingress guard EnvoyFilter. @default false */
@@ -135,6 +136,7 @@ export function plan(input: PlanInput): PlanResult {
     destinationRules: input.inventory.destinationRules.filter((o) => !isManaged(o)),
     policies: (input.inventory.policies ?? []).filter((o) => !isManaged(o)),
     labelSelecting: (input.inventory.labelSelecting ?? []).filter((o) => !isManaged(o)),
+    workloads: input.inventory.workloads ?? [],
   };
   const sandboxes = [...input.sandboxes].sort(byNamespaceAndName);
   const groupIndex = new RouteGroupIndex(sandboxes);
@@ -276,10 +278,19 @@ export function plan(input: PlanInput): PlanResult {
       seen.set(workload, index);
       const baseline = baselineByName.get(workload);
       if (baseline === undefined) {
-        problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `Deployment "${fork.forkOf.name}" not found in namespace "${namespace}"`, code: 'BaselineNotFound' });
+        const message = baselineNotFound({
+          name: fork.forkOf.name,
+          namespace,
+          forkPath,
+          workloads: inventory.workloads ?? [],
+          deployments: inventory.deployments,
+          forkNamespaces: policy.forkNamespaces,
+          sandboxNamespace: namespaceOf(sandbox),
+        });
+        problems.push({ object: ref, path: `${forkPath}.forkOf.name`, message, code: 'BaselineNotFound' });
         return;
       }
-      const { result, problems: forkProblems } = forkDeployment({
+      const { result, problems: forkProblems, notes: forkNotes } = forkDeployment({
         sandbox: sandboxName,
         sandboxNamespace: namespaceOf(sandbox),
         routingKey,
@@ -290,7 +301,12 @@ export function plan(input: PlanInput): PlanResult {
         policy,
       });
       problems.push(...forkProblems.map((p) => ({ ...p, object: ref })));
+      notes.push(...forkNotes.map((p) => ({ ...p, object: ref })));
       if (result === undefined) return;
+      const dataplane = dataplaneNote(result.deployment);
+      if (dataplane !== undefined) notes.push({ object: ref, path: `${forkPath}.forkOf.name`, message: dataplane });
+      const consumer = queueConsumerNote(baseline, result.baselineServices.length > 0);
+      if (consumer !== undefined) notes.push({ object: ref, path: `${forkPath}.forkOf.name`, message: consumer });
       claimName('Deployment', namespace, result.deployment.metadata.name, ref, `${forkPath}.forkOf.name`);
       objects.push(result.deployment);
       forkedSources.push({ sandbox: sandboxName, namespace, baselineLabels: podTemplateLabels(baseline), forkLabels: result.podLabels });
@@ -351,6 +367,9 @@ export function plan(input: PlanInput): PlanResult {
         }
         if (sandboxServices.has(serviceId)) continue;
         sandboxServices.add(serviceId);
+        const protocolNote = serviceProtocolNote(service, ref, forkSvcName);
+        if (protocolNote !== undefined) notes.push(protocolNote);
+        notes.push(...entryPointNotes(service, workload, ref));
         claimName('Service', namespace, forkSvcName, ref, `${forkPath}.forkOf.name`);
         const host = serviceFqdn(service.metadata.name, namespace);
         const forkHost = serviceFqdn(forkSvcName, namespace);

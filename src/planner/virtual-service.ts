@@ -64,6 +64,7 @@
 import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, cloneData, managedLabels, ownValue, type KubeObject } from './kube.js';
 import { namespaceOf, resolveHost } from './inventory.js';
 import { serviceSelectorSelects } from './label-selector.js';
+import { canonicalName } from './canonical-service.js';
 import type { HttpMatchRequest, RoutingKeyMatch } from './routing-key.js';
 
 /** How one sandbox reaches its fork of one baseline host. */
@@ -135,8 +136,7 @@ export interface ForkedSource {
  * select them.
  */
 export function versionFamily(namespace: string, podLabels: Readonly<Record<string, string>>, workloadName: string): string {
-  const name = ownValue(podLabels, 'service.istio.io/canonical-name') ?? ownValue(podLabels, 'app.kubernetes.io/name') ?? ownValue(podLabels, 'app') ?? workloadName;
-  return `${namespace}/${name}`;
+  return `${namespace}/${canonicalName(podLabels, workloadName)}`;
 }
 
 /** Something the merge could not express; reported, never silently dropped. */

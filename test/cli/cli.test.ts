@@ -62,15 +62,12 @@ describe('meshfork synth rejects specs that do not fit the inventory', () => {
     ]);
   });
 
-  it('a container left out where the pod has several', () => {
-    const file = writeSpecs(sandbox('ambiguous', { forks: [{ forkOf: { kind: 'Deployment', name: 'two' }, customizations: { images: [{ image: 'x:1' }] } }] }));
-    const inventory = writeSpecs({
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'two' },
-      spec: { selector: { matchLabels: { app: 'two' } }, template: { metadata: { labels: { app: 'two' } }, spec: { containers: [{ name: 'a', image: 'a' }, { name: 'b', image: 'b' }] } } },
-    });
-    expectRejected(cli('synth', '-f', inventory, file), [`${file}:2: Sandbox default/ambiguous: spec.forks[0].customizations.images[0].container: required: Deployment "two" has containers a, b`]);
+  it('a default-container annotation that names no container of the pod', () => {
+    const file = writeSpecs(sandbox('badanno', { forks: [{ forkOf: { kind: 'Deployment', name: 'two' }, customizations: { images: [{ image: 'x:1' }] } }] }));
+    const inventory = writeSpecs(twoContainers({ 'kubectl.kubernetes.io/default-container': 'c' }));
+    expectRejected(cli('synth', '-f', inventory, file), [
+      `${file}:2: Sandbox default/badanno: spec.forks[0].customizations.images[0].container: not given, and Deployment "two" has no default container: its pod template annotation kubectl.kubernetes.io/default-container names "c", which is not one of its containers (a, b); name the container`,
+    ]);
   });
 
   it('the same workload forked twice in one sandbox', () => {
@@ -241,7 +238,62 @@ describe('meshfork synth output', () => {
   });
 });
 
+/** A Deployment `two` with containers a and b, and the given pod-template annotations. */
+function twoContainers(annotations?: Record<string, string>): Record<string, unknown> {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'two' },
+    spec: {
+      selector: { matchLabels: { app: 'two' } },
+      template: { metadata: { labels: { app: 'two' }, ...(annotations ? { annotations } : {}) }, spec: { containers: [{ name: 'a', image: 'a' }, { name: 'b', image: 'b' }] } },
+    },
+  };
+}
+
+describe('meshfork synth: a customization without container applies to the default container, with a note', () => {
+  const images = (stdout: string) =>
+    parseAllDocuments(stdout)
+      .map((d) => d.toJS() as { kind: string; spec: { template: { spec: { containers: Array<{ name: string; image: string }> } } } })
+      .filter((o) => o.kind === 'Deployment')
+      .map((o) => o.spec.template.spec.containers.map((c) => `${c.name}=${c.image}`));
+
+  it('the first container when the pod names no default', () => {
+    const file = writeSpecs(sandbox('first', { forks: [{ forkOf: { kind: 'Deployment', name: 'two' }, customizations: { images: [{ image: 'x:1' }] } }] }));
+    const result = cli('synth', '-f', writeSpecs(twoContainers()), file);
+    expect(result.code).toBe(0);
+    expect(images(result.stdout)).toEqual([['a=x:1', 'b=b']]);
+    expect(result.stderr.split('\n').filter((l) => l.includes('container'))).toEqual([
+      `note: ${file}:2: Sandbox default/first: spec.forks[0].customizations.images[0].container: not given: applies to container "a" of Deployment "two" (containers: a, b), its first container, as kubectl picks it without a kubectl.kubernetes.io/default-container annotation; name the container to choose another`,
+    ]);
+  });
+
+  it('the container the kubectl.kubernetes.io/default-container annotation names', () => {
+    const file = writeSpecs(sandbox('annotated', { forks: [{ forkOf: { kind: 'Deployment', name: 'two' }, customizations: { images: [{ image: 'x:1' }] } }] }));
+    const result = cli('synth', '-f', writeSpecs(twoContainers({ 'kubectl.kubernetes.io/default-container': 'b' })), file);
+    expect(result.code).toBe(0);
+    expect(images(result.stdout)).toEqual([['a=a', 'b=x:1']]);
+    expect(result.stderr.split('\n').filter((l) => l.includes('container'))).toEqual([
+      `note: ${file}:2: Sandbox default/annotated: spec.forks[0].customizations.images[0].container: not given: applies to container "b" of Deployment "two" (containers: a, b), the default container its pod template annotation kubectl.kubernetes.io/default-container names, as kubectl picks it`,
+    ]);
+  });
+});
+
 describe('meshfork validate', () => {
+  it('prints the same notes as synth (Online Boutique: frontend behind a LoadBalancer, redis-cart TCP only)', () => {
+    const boutique = FIXTURES + 'online-boutique/kubernetes-manifests.yaml';
+    const file = writeSpecs(sandbox('notes', { forks: [{ forkOf: { kind: 'Deployment', name: 'frontend' } }, { forkOf: { kind: 'Deployment', name: 'redis-cart' } }] }));
+    const synth = cli('synth', '-f', boutique, file);
+    const validate = cli('validate', '-f', boutique, file);
+    expect(synth.code).toBe(0);
+    expect(validate).toEqual({ code: 0, stdout: 'ok: 1 Sandbox, 0 RouteGroups, forks checked against 12 Deployments\n', stderr: synth.stderr });
+    expect(validate.stderr.trimEnd().split('\n')).toEqual([
+      `note: ${boutique}:129: Service default/frontend-external: spec.type: is LoadBalancer: requests from outside the mesh through its load balancer and node ports reach a pod of Deployment default/frontend without a client sidecar to match the routing key, so keyed requests through them reach the baseline, never the fork of Sandbox default/notes; send keyed requests through an Istio ingress gateway or from a meshed client`,
+      `note: ${boutique}:426: Service default/redis-cart: spec.ports: every port is TCP, TLS or opaque to Istio ("tcp-redis" 6379: TCP; by appProtocol or the port name prefix, istio.io "Protocol Selection"): sidecars forward its connections without reading HTTP headers, so requests with the routing key of Sandbox default/notes reach the baseline, never the fork Service "redis-cart-notes"; if a port carries HTTP or gRPC, name it http-<suffix> or grpc-<suffix> (or set appProtocol: http, http2 or grpc)`,
+    ]);
+  });
+
+
   it('accepts good specs, with and without inventory', () => {
     const file = writeSpecs(sandbox('ok', { forks: [reviewsFork] }));
     expect(cli('validate', '-f', file)).toEqual({ code: 0, stdout: 'ok: 1 Sandbox, 0 RouteGroups (no Deployments given: forks not checked)\n', stderr: '' });

@@ -114,7 +114,7 @@ describe('forkService: what is copied', () => {
     });
   });
 
-  it('a LoadBalancer baseline gets a ClusterIP fork without any entry-point field, and a note', () => {
+  it('a LoadBalancer baseline gets a ClusterIP fork without any entry-point field (routing-limits notes the entry point)', () => {
     const result = forkOf({
       type: 'LoadBalancer',
       clusterIP: '10.96.0.40',
@@ -131,18 +131,14 @@ describe('forkService: what is copied', () => {
     expect(result).toEqual({
       service: expected({ selector: SELECTOR, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], sessionAffinity: 'ClientIP' }),
       problems: [],
-      notes: [
-        'Service "db" is type LoadBalancer; its fork Service "db-dev" is ClusterIP (meshfork never opens a way into the cluster), so keyed requests reach the fork only through the mesh, not through LoadBalancer addresses',
-      ],
+      notes: [],
     });
   });
 
-  it('a NodePort baseline gets a ClusterIP fork and a note', () => {
+  it('a NodePort baseline gets a ClusterIP fork', () => {
     const result = forkOf({ type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] });
     expect(result.service?.spec).toEqual({ selector: SELECTOR, ports: [{ port: 80 }] });
-    expect(result.notes).toEqual([
-      'Service "db" is type NodePort; its fork Service "db-dev" is ClusterIP (meshfork never opens a way into the cluster), so keyed requests reach the fork only through the mesh, not through NodePort addresses',
-    ]);
+    expect(result.notes).toEqual([]);
   });
 
   it('a port-less Service that is not headless is a problem, never a Service the API server refuses', () => {
@@ -330,7 +326,7 @@ describe.skipIf(!requireIstioSamples())("Istio's samples through plan()", () => 
     ]);
   });
 
-  it('httpbin/httpbin-nodeport.yaml: a ClusterIP fork Service, and a note that says so', () => {
+  it('httpbin/httpbin-nodeport.yaml: a ClusterIP fork Service, and a note on the NodePort entry point', () => {
     const result = plan({ inventory: load('httpbin/httpbin-nodeport.yaml'), sandboxes: [sandboxFor('httpbin')] });
     expect(result.problems).toEqual([]);
     expect(result.objects.filter((o) => o.kind === 'Service')).toEqual([
@@ -341,12 +337,12 @@ describe.skipIf(!requireIstioSamples())("Istio's samples through plan()", () => 
         spec: { selector: { app: 'httpbin-dev', 'meshfork.dev/sandbox': 'dev' }, ports: [{ name: 'http', port: 8000, targetPort: 8080 }] },
       },
     ]);
-    expect(result.notes.filter((n) => n.message.includes('NodePort'))).toEqual([
+    expect(result.notes).toEqual([
       {
-        object: 'Sandbox default/dev',
-        path: 'spec.forks[0].forkOf.name',
+        object: 'Service default/httpbin',
+        path: 'spec.type',
         message:
-          'Service "httpbin" is type NodePort; its fork Service "httpbin-dev" is ClusterIP (meshfork never opens a way into the cluster), so keyed requests reach the fork only through the mesh, not through NodePort addresses',
+          "is NodePort: requests from outside the mesh through its node ports reach a pod of Deployment default/httpbin without a client sidecar to match the routing key, so keyed requests through them reach the baseline, never the fork of Sandbox default/dev; send keyed requests through an Istio ingress gateway or from a meshed client",
       },
     ]);
   });
