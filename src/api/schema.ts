@@ -50,7 +50,8 @@ function strictObject<T extends Record<string, TSchema>>(properties: T, descript
 }
 
 const containerName = Type.String({
-  description: 'Container of the pod template to change. May be omitted when the pod has exactly one container.',
+  description:
+    "Container of the pod template to change. When omitted: the pod's default container as kubectl picks it (the kubectl.kubernetes.io/default-container annotation of the pod template, else the first container).",
   pattern: DNS_LABEL_PATTERN,
   maxLength: 63,
 });

@@ -263,6 +263,7 @@ export class MeshforkChart extends Chart {
       envoyFilters: withNamespace(inventory.envoyFilters ?? []),
       policies: withNamespace(inventory.policies ?? []),
       labelSelecting: withNamespace(inventory.labelSelecting ?? []),
+      workloads: withNamespace(inventory.workloads ?? []),
     };
   }
 }

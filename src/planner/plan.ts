@@ -305,8 +305,7 @@ export function plan(input: PlanInput): PlanResult {
       if (result === undefined) return;
       const dataplane = dataplaneNote(result.deployment);
       if (dataplane !== undefined) notes.push({ object: ref, path: `${forkPath}.forkOf.name`, message: dataplane });
-      const consumer = queueConsumerNote(baseline, result.baselineServices.length > 0);
-      if (consumer !== undefined) notes.push({ object: ref, path: `${forkPath}.forkOf.name`, message: consumer });
+
       claimName('Deployment', namespace, result.deployment.metadata.name, ref, `${forkPath}.forkOf.name`);
       objects.push(result.deployment);
       forkedSources.push({ sandbox: sandboxName, namespace, baselineLabels: podTemplateLabels(baseline), forkLabels: result.podLabels });
@@ -342,6 +341,8 @@ export function plan(input: PlanInput): PlanResult {
       );
       if (result.baselineServices.length === 0) {
         notes.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `no Service selects the pods of Deployment ${workload}; the fork runs but no request is routed to it` });
+        const consumer = queueConsumerNote(baseline);
+        if (consumer !== undefined) notes.push({ object: ref, path: `${forkPath}.forkOf.name`, message: consumer });
       }
       const serviceNames: string[] = [];
       for (const service of result.baselineServices) {

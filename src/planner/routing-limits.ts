@@ -146,7 +146,8 @@ const DATAPLANE_MODE = 'istio.io/dataplane-mode';
  * (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/, "Controlling the
  * injection policy"; https://istio.io/latest/docs/ambient/usage/add-workloads/):
  *
- * - `sidecar.istio.io/inject: "false"` (label, or the older annotation): the pod is outside the
+ * - `sidecar.istio.io/inject: "false"` (the label, else the older annotation: the label wins, as
+ *   in istio.io/istio pkg/kube/inject/inject.go `injectRequired`): the pod is outside the
  *   mesh. Keyed requests from meshed clients still reach the fork (the client's sidecar routes),
  *   but the fork's own outbound calls pass no sidecar at all: no route sends them to other forks
  *   and the affinity EnvoyFilter never adds the key;
@@ -222,8 +223,8 @@ const BROKER_WORDS: ReadonlySet<string> = new Set([
 const BROKER_VALUES = /^(amqps?|nats|tls\+nats|kafka|pulsar(\+ssl)?|mqtts?|stomp):\/\/|(^|[/.])sqs\.[a-z0-9-]+\.amazonaws\.com|(^|[/.])pubsub\.googleapis\.com|\.servicebus\.windows\.net/i;
 
 /**
- * A note when the forked workload looks like a queue consumer: no Service selects its pods (so it
- * takes no requests and does its work from somewhere else) and a container's environment names a
+ * A note for a forked workload that no Service selects (the caller checks; it takes no requests
+ * and does its work from somewhere else) when it looks like a queue consumer: a container's environment names a
  * message broker (a literal `env` entry whose name has a BROKER_WORDS word or whose value
  * matches BROKER_VALUES). Its fork then reads the same topics and queues as the baseline: in the
  * baseline's consumer group it takes messages away from the baseline, in its own group it
@@ -232,8 +233,7 @@ const BROKER_VALUES = /^(amqps?|nats|tls\+nats|kafka|pulsar(\+ssl)?|mqtts?|stomp
  * `envFrom`, `valueFrom`, arguments and config files are not read, and a consumer that also
  * serves requests behind a Service is not detected.
  */
-export function queueConsumerNote(baseline: KubeObject, hasServices: boolean): string | undefined {
-  if (hasServices) return undefined;
+export function queueConsumerNote(baseline: KubeObject): string | undefined {
   const containers = list(record(record(record(baseline.spec)?.['template'])?.['spec'])?.['containers']);
   for (const container of containers) {
     const c = record(container) ?? {};
@@ -261,7 +261,7 @@ export function queueConsumerNote(baseline: KubeObject, hasServices: boolean): s
 /** What to do instead, by kind of the workload a `forkOf` names. */
 const KIND_HINTS: Readonly<Record<string, string>> = {
   StatefulSet:
-    'a StatefulSet keeps stable pod names and volumes that a copy would share or contend for; fork the Deployments that call it, and give their forks their own copy of its data with an env customization if they need one',
+    'a StatefulSet keeps stable pod names and volumes that a copy would share or contend for; fork the Deployments that use it (an env customization can point a fork at a separate instance)',
   DaemonSet: 'a DaemonSet runs one pod per node, not a service behind a Service; fork the Deployments that call it',
   ReplicaSet: 'a ReplicaSet is normally owned by a Deployment; fork that Deployment',
   Job: 'a Job runs to completion and serves no requests, so there is nothing to route to a fork; run a Job of your own',
@@ -297,10 +297,9 @@ export function baselineNotFound(args: {
   const elsewhere = [...new Set(args.deployments.filter((d) => d.metadata.name === name && namespaceOf(d) !== namespace).map(namespaceOf))].sort();
   if (elsewhere.length > 0) {
     const needsPolicy = elsewhere.filter((n) => n !== args.sandboxNamespace && !args.forkNamespaces.includes(n));
-    parts.push(
-      `a Deployment "${name}" exists in namespace ${elsewhere.map((n) => `"${n}"`).join(', ')}: to fork it, set ${args.forkPath}.forkOf.namespace` +
-        (needsPolicy.length > 0 ? ` (forking from ${needsPolicy.map((n) => `"${n}"`).join(', ')} also needs it in policy.forkNamespaces)` : ''),
-    );
+    const set = elsewhere.length === 1 ? `set ${args.forkPath}.forkOf.namespace: ${elsewhere[0]}` : `set ${args.forkPath}.forkOf.namespace to one of them`;
+    const policy = needsPolicy.length > 0 ? ` (forking from another namespace also needs it in policy.forkNamespaces, which an administrator sets)` : '';
+    parts.push(`a Deployment "${name}" exists in namespace ${elsewhere.map((n) => `"${n}"`).join(', ')}: to fork it, ${set}${policy}`);
   }
   return parts.join('; ');
 }

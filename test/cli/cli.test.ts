@@ -279,6 +279,24 @@ describe('meshfork synth: a customization without container applies to the defau
   });
 });
 
+describe('meshfork synth --compat signadot: a spec written as Signadot documents it', () => {
+  it('images and env without container apply to the only container of HotROD route, with no note', () => {
+    const spec = {
+      apiVersion: 'meshfork.dev/v1alpha1',
+      kind: 'Sandbox',
+      metadata: { name: 'my-sandbox', namespace: 'hotrod' },
+      spec: { forks: [{ forkOf: { kind: 'Deployment', namespace: 'hotrod', name: 'route' }, customizations: { images: [{ image: 'example.com/hotrod:dev-abcdef' }], env: [{ name: 'EXTRA_ENV', value: 'foo' }] } }] },
+    };
+    const result = cli('synth', '--compat', 'signadot', '-n', 'hotrod', '-f', FIXTURES + 'hotrod/k8s/base/route.yaml', writeSpecs(spec));
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const fork = parseAllDocuments(result.stdout)
+      .map((d) => d.toJS() as { kind: string; spec: { template: { spec: { containers: Array<{ name: string; image: string; env: Array<{ name: string; value?: string }> }> } } } })
+      .find((o) => o.kind === 'Deployment')!;
+    const [container] = fork.spec.template.spec.containers;
+    expect([container?.name, container?.image, container?.env.find((e) => e.name === 'EXTRA_ENV')]).toEqual(['hotrod', 'example.com/hotrod:dev-abcdef', { name: 'EXTRA_ENV', value: 'foo' }]);
+  });
+});
+
 describe('meshfork validate', () => {
   it('prints the same notes as synth (Online Boutique: frontend behind a LoadBalancer, redis-cart TCP only)', () => {
     const boutique = FIXTURES + 'online-boutique/kubernetes-manifests.yaml';
@@ -298,6 +316,14 @@ describe('meshfork validate', () => {
     const file = writeSpecs(sandbox('ok', { forks: [reviewsFork] }));
     expect(cli('validate', '-f', file)).toEqual({ code: 0, stdout: 'ok: 1 Sandbox, 0 RouteGroups (no Deployments given: forks not checked)\n', stderr: '' });
     expect(cli('validate', '-f', BOOKINFO, file).stdout).toBe('ok: 1 Sandbox, 0 RouteGroups, forks checked against 6 Deployments\n');
+  });
+
+  it('checks forks against an inventory of other workload kinds too (HotROD kafka StatefulSet)', () => {
+    const kafka = FIXTURES + 'hotrod/k8s/base/kafka/kafka.yaml';
+    const file = writeSpecs(sandbox('broker', { forks: [{ forkOf: { kind: 'Deployment', name: 'kafka' } }] }));
+    expectRejected(cli('validate', '-f', kafka, file), [
+      `${file}:2: Sandbox default/broker: spec.forks[0].forkOf.name: Deployment "kafka" not found in namespace "default"; default/kafka is a StatefulSet (apps/v1): a StatefulSet keeps stable pod names and volumes that a copy would share or contend for; fork the Deployments that use it (an env customization can point a fork at a separate instance)`,
+    ]);
   });
 
   it('rejects bad specs like synth does', () => {
