@@ -172,7 +172,7 @@ export function dataplaneNote(fork: KubeObject): string | undefined {
   if (inject === 'false') {
     const where = injectLabel !== undefined ? 'label' : 'annotation';
     return (
-      `${name} runs without an Envoy sidecar (pod template ${where} ${INJECT}: "false", copied from its baseline): keyed requests from meshed clients reach it, ` +
+      `${name} runs without an Envoy sidecar (pod template ${where} ${INJECT}: "false"): keyed requests from meshed clients reach it, ` +
       `but its own outbound calls pass no sidecar, so none is routed to another fork of the sandbox and the affinity EnvoyFilter never adds the routing key to them`
     );
   }

@@ -47,7 +47,7 @@ function service(name: string, spec: Record<string, unknown>): KubeObject {
 const TCP_NOTE_TAIL =
   'by appProtocol or the port name prefix, istio.io "Protocol Selection"): sidecars forward its connections without reading HTTP headers, so requests with the routing key of Sandbox';
 const NO_SIDECAR = (fork: string, where: string) =>
-  `the fork Deployment "${fork}" runs without an Envoy sidecar (pod template ${where} sidecar.istio.io/inject: "false", copied from its baseline): keyed requests from meshed clients reach it, but its own outbound calls pass no sidecar, so none is routed to another fork of the sandbox and the affinity EnvoyFilter never adds the routing key to them`;
+  `the fork Deployment "${fork}" runs without an Envoy sidecar (pod template ${where} sidecar.istio.io/inject: "false"): keyed requests from meshed clients reach it, but its own outbound calls pass no sidecar, so none is routed to another fork of the sandbox and the affinity EnvoyFilter never adds the routing key to them`;
 
 describe('istioPortProtocol: the protocol Istio gives a Service port (pkg/config/kube ConvertProtocol)', () => {
   it.each([
