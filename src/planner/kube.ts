@@ -73,3 +73,15 @@ export function cloneData<T>(value: T): T {
   }
   return out as T;
 }
+
+/** `items` grouped by `keyOf`, each group in input order. */
+export function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [item]);
+    else group.push(item);
+  }
+  return groups;
+}

@@ -10,32 +10,17 @@
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
-import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from './kube.js';
-import { POLICY_KINDS, deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, resolveHost, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
-import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement, serviceSelectorSelects } from './label-selector.js';
+import { SANDBOX_LABEL, groupBy, isManaged, ownValue, type KubeObject } from './kube.js';
+import { POLICY_KINDS, deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
+import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement } from './label-selector.js';
 import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
 import { resolveForkPolicy, type ForkPolicyInput } from './fork-policy.js';
 import { forkService, forkServiceLabels, forkServiceName, lostTargetPorts } from './fork-service.js';
 import { policyCopies, type ForkedWorkload } from './policy-copy.js';
 import { baselineDestinationRule, destinationRulesByHost, forkDestinationRule, type ForkedPods } from './destination-rule.js';
 import { forkAffinityEnvoyFilter, ingressGuardEnvoyFilter } from './envoy-filter.js';
-import {
-  appliesToMesh,
-  isMeshforkRoute,
-  type HttpRoute,
-  mergeVirtualService,
-  ownedVirtualService,
-  ownedVirtualServiceName,
-  virtualServiceHosts,
-  RESERVED_ROUTE_NAMES,
-  RESERVED_SANDBOX_NAMES,
-  routeTargetHosts,
-  selectsForkedSources,
-  versionFamily,
-  type ForkedSource,
-  type HostRouting,
-  type SandboxRoute,
-} from './virtual-service.js';
+import { ownedVirtualServiceName, RESERVED_ROUTE_NAMES, RESERVED_SANDBOX_NAMES, versionFamily, type ForkedSource, type SandboxRoute } from './virtual-service.js';
+import { gatewayRoutingOf, placeVirtualServices, type GatewayRouting } from './virtual-service-placement.js';
 import { DEFAULT_ROUTING_KEY_CONFIG, deriveRoutingKey, routingKeyMatchBlocks, type RoutingKeyConfig } from './routing-key.js';
 import { RouteGroupIndex } from './route-group.js';
 import { forkQuotaProblem, namespaceQuotaProblems } from './sandbox-quota.js';
@@ -55,6 +40,13 @@ export interface IngressGuardConfig {
 export interface PlanConfig {
   readonly routing: RoutingKeyConfig;
   readonly ingressGuard?: IngressGuardConfig;
+  /**
+   * Which gateway-bound VirtualServices get sandbox copies (config file: `routing.gateways`):
+   * `all`, `none`, or gateway names `<namespace>/<name>`. Copies on a gateway let whoever reaches
+   * it pick a sandbox with a key (src/planner/virtual-service-placement.ts).
+   * @default 'all' when the ingress guard is enabled, else 'none'
+   */
+  readonly gateways?: GatewayRouting;
   /**
    * What Sandboxes may ask for: namespaces to fork from besides their own, the largest split
    * weight, and fork changes beyond the baseline's settings (service account, host namespaces,
@@ -126,7 +118,11 @@ export function plan(input: PlanInput): PlanResult {
   // Malformed inventory is reported before anything reads it (inventoryProblems in inventory.ts).
   const shapeProblems = inventoryProblems(input.inventory);
   if (shapeProblems.length > 0) return { objects: [], problems: shapeProblems, notes: [], sandboxes: [], routeGroupKeys: [] };
-  const config: PlanConfig = { routing: input.config?.routing ?? DEFAULT_ROUTING_KEY_CONFIG, ...(input.config?.ingressGuard ? { ingressGuard: input.config.ingressGuard } : {}) };
+  const config: PlanConfig = {
+    routing: input.config?.routing ?? DEFAULT_ROUTING_KEY_CONFIG,
+    ...(input.config?.ingressGuard ? { ingressGuard: input.config.ingressGuard } : {}),
+    gateways: gatewayRoutingOf(input.config?.gateways, input.config?.ingressGuard?.enabled ?? false),
+  };
   const policy = resolveForkPolicy(input.config?.policy);
   // Objects meshfork generated earlier are outputs, never baseline.
   const inventory: Inventory = {
@@ -429,7 +425,9 @@ export function plan(input: PlanInput): PlanResult {
     }
   }
 
-  objects.push(...virtualServices(inventory, hostRoutes, notes, forkedSources));
+  const placed = placeVirtualServices({ inventory, hostRoutes, sources: forkedSources, gateways: config.gateways ?? 'none', namespaces: namespacesOf(inventory, sandboxes) });
+  objects.push(...placed.objects);
+  notes.push(...placed.notes);
   for (const [host, entry] of hostRoutes) {
     for (const owner of hostOwners.get(host) ?? []) recordOwner(`VirtualService ${entry.namespace}/${ownedVirtualServiceName(entry.serviceName)}`, owner.ref, owner.path);
   }
@@ -497,18 +495,6 @@ function generatedIsolationProblems(
   return problems;
 }
 
-/** `items` grouped by `keyOf`, each group in input order. */
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    const group = groups.get(key);
-    if (group === undefined) groups.set(key, [item]);
-    else group.push(item);
-  }
-  return groups;
-}
-
 /**
  * Generated objects replace only what they are meant to: the user VirtualServices meshfork
  * merges, and meshfork's own earlier output for the same Sandbox (same managed-by and sandbox
@@ -538,116 +524,9 @@ function replacedObjectProblems(inventory: Inventory, objects: readonly KubeObje
   return problems;
 }
 
-type HostEntry = { serviceName: string; namespace: string; routes: SandboxRoute[] };
-
-/**
- * Version families of the baseline workloads behind each Service host (the Deployments of its
- * namespace whose pods it selects), computed for the hosts asked for and remembered. Deployments
- * are indexed by namespace and pod label, so a selector is evaluated only against those carrying
- * the least common of its labels.
- */
-function hostFamilies(inventory: Inventory): (hosts: Iterable<string>) => ReadonlyMap<string, readonly string[]> {
-  const services = new Map(inventory.services.map((s) => [serviceFqdn(s.metadata.name, namespaceOf(s)), s]));
-  const withLabel = groupBy(
-    inventory.deployments.flatMap((d) => Object.entries(podTemplateLabels(d)).map(([key, value]) => ({ d, at: JSON.stringify([namespaceOf(d), key, value]) }))),
-    (e) => e.at,
-  );
-  const known = new Map<string, readonly string[]>();
-  return (hosts) => {
-    const out = new Map<string, readonly string[]>();
-    for (const host of hosts) {
-      let families = known.get(host);
-      if (families === undefined) {
-        const service = services.get(host);
-        const namespace = service === undefined ? '' : namespaceOf(service);
-        const selector = service === undefined ? undefined : serviceSelector(service);
-        const candidates = Object.entries(selector ?? {})
-          .map(([key, value]) => (withLabel.get(JSON.stringify([namespace, key, value])) ?? []).map((e) => e.d))
-          .reduce<KubeObject[] | undefined>((fewest, list) => (fewest === undefined || list.length < fewest.length ? list : fewest), undefined);
-        families = [
-          ...new Set((candidates ?? []).filter((d) => serviceSelectorSelects(selector, podTemplateLabels(d))).map((d) => versionFamily(namespace, podTemplateLabels(d), d.metadata.name))),
-        ];
-        known.set(host, families);
-      }
-      out.set(host, families);
-    }
-    return out;
-  };
-}
-
-function virtualServices(inventory: Inventory, hostRoutes: ReadonlyMap<string, HostEntry>, notes: Problem[], sources: readonly ForkedSource[]): KubeObject[] {
-  const hostRoutings: HostRouting[] = [...hostRoutes].map(([host, e]) => ({
-    host,
-    routes: [...e.routes].sort((a, b) => a.sandbox.localeCompare(b.sandbox)),
-  }));
-  const out: KubeObject[] = [];
-  const userVirtualServices = [...inventory.virtualServices].sort(byNamespaceAndName);
-  // Each user VirtualService under every host it names (resolved), in namespace and name order.
-  const userVirtualServicesByHost = new Map<string, KubeObject[]>();
-  for (const vs of userVirtualServices) {
-    for (const host of new Set(virtualServiceHosts(vs))) {
-      const list = userVirtualServicesByHost.get(host);
-      if (list === undefined) userVirtualServicesByHost.set(host, [vs]);
-      else list.push(vs);
-    }
-  }
-  for (const routing of hostRoutings) {
-    const forHost = userVirtualServicesByHost.get(routing.host) ?? [];
-    const mesh = forHost.filter(appliesToMesh);
-    for (const vs of forHost.filter((v) => !appliesToMesh(v))) {
-      notes.push({
-        object: objectRef(vs),
-        path: 'spec.gateways',
-        message: `applies only to gateways, so it does not route in-mesh traffic for ${routing.host}; sandbox routes for it live in ${mesh.length ? 'the mesh VirtualService' : "meshfork's own VirtualService"}`,
-      });
-    }
-    if (mesh.length > 1) {
-      notes.push({ object: objectRef(mesh[1]!), path: 'spec.hosts', message: `${mesh.length} VirtualServices route ${routing.host} for the mesh; Istio uses only the oldest (IST0109). meshfork adds its routes to each` });
-    }
-    if (mesh.length === 0) {
-      const entry = hostRoutes.get(routing.host)!;
-      const { virtualService } = ownedVirtualService({ name: ownedVirtualServiceName(entry.serviceName), namespace: entry.namespace, host: routing });
-      out.push(virtualService);
-    }
-  }
-  // A user VirtualService may name several forked hosts: merge it once, with all of them.
-  const forkedHosts = new Set(hostRoutings.map((h) => h.host));
-  const families = hostFamilies(inventory);
-  for (const vs of userVirtualServices) {
-    const hosts = virtualServiceHosts(vs);
-    if (!appliesToMesh(vs) || !(hosts.some((h) => forkedHosts.has(h)) || selectsForkedSources(vs, sources))) {
-      // Merged earlier (its meshfork routes came back as input) but no sandbox forks it now:
-      // emit it restored, so the last sandbox's routes disappear with it.
-      const http = (vs.spec as { http?: HttpRoute[] } | undefined)?.http ?? [];
-      if (http.some(isMeshforkRoute)) out.push(mergeVirtualService(vs, []).virtualService);
-      continue;
-    }
-    // Only the hosts its routes send traffic to: the others add nothing to it, and each
-    // Sandbox of a host passed costs the merge a pass over that host's routes.
-    const destinationHosts = new Set(((vs.spec as { http?: HttpRoute[] }).http ?? []).flatMap((r) => routeTargetHosts(r, namespaceOf(vs))));
-    const { virtualService, notes: routeNotes } = mergeVirtualService(
-      vs,
-      hostRoutings.filter((h) => destinationHosts.has(h.host)),
-      families(destinationHosts),
-      { sources },
-    );
-    out.push(virtualService);
-    for (const n of routeNotes) notes.push({ object: objectRef(vs), path: `spec.http[${n.routeIndex}]`, message: n.message });
-    const http = (virtualService.spec as { http?: Array<{ name?: string }> }).http ?? [];
-    // Every `meshfork-<...>-` prefix of a route name, to look up `meshfork-<sandbox>-` directly.
-    const routePrefixes = new Set<string>();
-    for (const route of http) {
-      const name = typeof route.name === 'string' ? route.name : '';
-      if (!name.startsWith(ROUTE_NAME_PREFIX)) continue;
-      for (let dash = name.indexOf('-', ROUTE_NAME_PREFIX.length); dash >= 0; dash = name.indexOf('-', dash + 1)) routePrefixes.add(name.slice(0, dash + 1));
-    }
-    for (const routing of hostRoutings.filter((h) => hosts.includes(h.host))) {
-      for (const r of routing.routes) {
-        if (!routePrefixes.has(`${ROUTE_NAME_PREFIX}${r.sandbox}-`)) {
-          notes.push({ object: objectRef(vs), path: 'spec.http', message: `no HTTP route sends traffic to ${routing.host}, so requests with sandbox "${r.sandbox}"'s key are not routed to its fork` });
-        }
-      }
-    }
-  }
+/** Every namespace the inventory and the Sandboxes name: where clients of a host may run. */
+function namespacesOf(inventory: Inventory, sandboxes: readonly SandboxObject[]): Set<string> {
+  const out = new Set<string>();
+  for (const list of [inventory.deployments, inventory.services, inventory.virtualServices, inventory.destinationRules, sandboxes]) for (const o of list) out.add(namespaceOf(o));
   return out;
 }

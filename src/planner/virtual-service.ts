@@ -167,7 +167,34 @@ export function isMeshforkRoute(route: HttpRoute): boolean {
 /** Whether a VirtualService applies to sidecars (`mesh` is the default gateway). */
 export function appliesToMesh(vs: KubeObject): boolean {
   const gateways = (vs.spec as { gateways?: string[] } | undefined)?.gateways;
-  return gateways === undefined || gateways.length === 0 || gateways.includes('mesh');
+  return gateways === undefined || gateways.length === 0 || gateways.includes(MESH_GATEWAY);
+}
+
+/** The reserved gateway name of every sidecar. */
+export const MESH_GATEWAY = 'mesh';
+
+/**
+ * A gateway name as istiod resolves it for a VirtualService of `vsNamespace` (istio.io/istio
+ * pilot/pkg/model/config.go `resolveGatewayName`): `mesh` stays; `ns/name` stays, `./name` is
+ * `<vsNamespace>/name`; a short name is `<vsNamespace>/name`; the legacy FQDN form
+ * `name.ns[.svc.cluster.local]` is `ns/name`.
+ */
+export function resolveGatewayName(name: string, vsNamespace: string): string {
+  if (name === MESH_GATEWAY) return name;
+  const slash = name.indexOf('/');
+  if (slash >= 0) return name.slice(0, slash) === '.' ? `${vsNamespace}/${name.slice(slash + 1)}` : name;
+  const dot = name.indexOf('.');
+  if (dot < 0) return `${vsNamespace}/${name}`;
+  const rest = name.slice(dot + 1);
+  const next = rest.indexOf('.');
+  return `${next < 0 ? rest : rest.slice(0, next)}/${name.slice(0, dot)}`;
+}
+
+/** The proxies a VirtualService applies to: its `gateways`, resolved; none given means `mesh`. */
+export function virtualServiceGateways(vs: KubeObject): string[] {
+  const gateways = (vs.spec as { gateways?: unknown } | undefined)?.gateways;
+  if (!Array.isArray(gateways) || gateways.length === 0) return [MESH_GATEWAY];
+  return [...new Set(gateways.filter((g): g is string => typeof g === 'string').map((g) => resolveGatewayName(g, namespaceOf(vs))))];
 }
 
 export function virtualServiceHosts(vs: KubeObject): string[] {
@@ -282,6 +309,41 @@ function forkSourceBlocks(block: HttpMatchRequest, sources: readonly ForkedSourc
     if (seen.has(id)) continue;
     seen.add(id);
     out.push(variant);
+  }
+  return out;
+}
+
+/**
+ * Limits copy match blocks to the proxies in `gateways` (resolved names) with the match-level
+ * `gateways` field, which istiod checks instead of the VirtualService's own list (route.go
+ * `sourceMatchHTTP`). A block that already names gateways keeps those of them that are in
+ * `gateways`, and is dropped when none is. A block with `sourceLabels` or `sourceNamespace` is
+ * dropped: istiod ignores both once a block names gateways, so limiting it would widen it.
+ */
+function limitToGateways(
+  blocks: readonly HttpMatchRequest[],
+  gateways: readonly string[] | undefined,
+  vsNamespace: string,
+  report: (message: string) => void,
+): HttpMatchRequest[] {
+  if (gateways === undefined) return [...blocks];
+  const out: HttpMatchRequest[] = [];
+  let sourceMatch = false;
+  for (const block of blocks) {
+    const own = Array.isArray(block.gateways) ? (block.gateways as unknown[]).filter((g): g is string => typeof g === 'string') : [];
+    if (own.length > 0) {
+      const kept = own.filter((g) => gateways.includes(resolveGatewayName(g, vsNamespace)));
+      if (kept.length > 0) out.push({ ...block, gateways: kept });
+      continue;
+    }
+    if (block.sourceLabels !== undefined || block.sourceNamespace !== undefined) {
+      sourceMatch = true;
+      continue;
+    }
+    out.push({ ...block, gateways: [...gateways] });
+  }
+  if (sourceMatch) {
+    report(`match blocks with sourceLabels or sourceNamespace get no copy: the copy must name gateways (${gateways.join(', ')}) to stay off the other gateways, and istiod then ignores sourceLabels and sourceNamespace`);
   }
   return out;
 }
@@ -402,6 +464,7 @@ function sandboxCopy(
   families: ReadonlyMap<string, readonly string[]>,
   sandbox: string,
   notes: RoutingNote[],
+  gateways: readonly string[] | undefined,
 ): { copy: HttpRoute; reached: boolean } | undefined {
   const original = route.route ?? [];
   const targets = new Set(routeTargetHosts(route, vsNamespace));
@@ -414,9 +477,10 @@ function sandboxCopy(
   if (matchBlocks === undefined) return undefined;
   const { destinations, reached } = copyDestinations(original, vsNamespace, mine, families);
   const mirrors = copyMirrors(route, vsNamespace, mine);
-  const match = andMatches(route.match, matchBlocks.keyed, (headers) =>
+  const keyed = andMatches(route.match, matchBlocks.keyed, (headers) =>
     notes.push({ routeIndex: userIndex, message: `route already matches header ${headers.join(', ')}; sandbox "${sandbox}" cannot add its routing key to that match block` }),
   );
+  const match = limitToGateways(keyed, gateways, vsNamespace, (message) => notes.push({ routeIndex: userIndex, message: `sandbox "${sandbox}": ${message}` }));
   if (match.length === 0) return undefined;
   const { name: _userName, match: _userMatch, route: _userRoute, ...rest } = cloneData(route);
   const copy: HttpRoute = { name: `${ROUTE_NAME_PREFIX}${sandbox}-${userIndex}`, match, route: destinations, ...rest };
@@ -431,7 +495,7 @@ function sandboxCopy(
  * key header (for a sandbox that does not fork this host too, or with an invalid key) keep
  * reaching the user's route.
  */
-function splitCopy(route: HttpRoute, userIndex: number, vsNamespace: string, hosts: readonly HostRouting[], notes: RoutingNote[]): HttpRoute | undefined {
+function splitCopy(route: HttpRoute, userIndex: number, vsNamespace: string, hosts: readonly HostRouting[], notes: RoutingNote[], gateways: readonly string[] | undefined): HttpRoute | undefined {
   const original = route.route ?? [];
   const forkShares: RouteDestination[] = [];
   let untagged: readonly HttpMatchRequest[] | undefined;
@@ -450,9 +514,10 @@ function splitCopy(route: HttpRoute, userIndex: number, vsNamespace: string, hos
     notes.push({ routeIndex: userIndex, message: `split weights add up to ${forkTotal}%, more than 100%` });
     return undefined;
   }
-  const match = andMatches(route.match, untagged ?? [], (headers) =>
+  const untaggedBlocks = andMatches(route.match, untagged ?? [], (headers) =>
     notes.push({ routeIndex: userIndex, message: `route already matches header ${headers.join(', ')}; the traffic split cannot add its untagged-request match to that match block` }),
   );
+  const match = limitToGateways(untaggedBlocks, gateways, vsNamespace, (message) => notes.push({ routeIndex: userIndex, message: `traffic split: ${message}` }));
   if (match.length === 0) return undefined;
   const { name: _n, match: _m, route: _r, ...rest } = cloneData(route);
   const baseline = forkTotal === 100 ? [] : scaleWeights(cloneData(original), 100 - forkTotal);
@@ -472,12 +537,17 @@ function sandboxNames(hosts: readonly HostRouting[]): string[] {
  * pods a `meshfork-source-<i>` copy for the forks as clients (`options.sources`). Nothing is inserted
  * after a user route that matches every request. Pure and idempotent: merging the result again
  * with the same hosts gives the same object.
+ *
+ * `options.gateways` (resolved gateway names, `mesh` included) limits the sandbox and split
+ * copies to those proxies when the VirtualService applies to more of them (limitToGateways);
+ * unset, copies apply wherever the user's routes do. `meshfork-source-<i>` copies are not
+ * limited: their blocks select only fork pods (sandbox label), which are sidecars.
  */
 export function mergeVirtualService(
   vs: KubeObject,
   hosts: readonly HostRouting[],
   families: ReadonlyMap<string, readonly string[]> = new Map(),
-  options: { readonly sources?: readonly ForkedSource[] } = {},
+  options: { readonly gateways?: readonly string[]; readonly sources?: readonly ForkedSource[] } = {},
 ): { virtualService: KubeObject; notes: RoutingNote[] } {
   const sources = options.sources ?? [];
   const out = cloneData(vs) as KubeObject & { spec: { http?: HttpRoute[] } };
@@ -499,12 +569,12 @@ export function mergeVirtualService(
     const results: Array<{ sandbox: string; reached: boolean }> = [];
     if (targetsFor(route, vsNamespace, forked)) {
       for (const sandbox of sandboxNames(hosts)) {
-        const result = sandboxCopy(asForks, index, vsNamespace, hosts, families, sandbox, notes);
+        const result = sandboxCopy(asForks, index, vsNamespace, hosts, families, sandbox, notes, options.gateways);
         if (result === undefined) continue;
         copies.push(result.copy);
         results.push({ sandbox, reached: result.reached });
       }
-      const split = splitCopy(asForks, index, vsNamespace, hosts, notes);
+      const split = splitCopy(asForks, index, vsNamespace, hosts, notes, options.gateways);
       if (split !== undefined) copies.push(split);
     }
     if (forkSources.length > 0) {
@@ -562,14 +632,16 @@ export function ownedVirtualServiceName(serviceName: string): string {
  * meshfork's own VirtualService for a forked host that has no user VirtualService: sandbox routes
  * first, then the split route for untagged requests when sandboxes take a share of them, then a
  * catch-all route to the baseline host (which also takes requests keyed for other sandboxes).
+ * `exportTo`, when given, limits the namespaces whose sidecars use it (unset: Istio's default,
+ * every namespace unless the mesh configures otherwise).
  */
-export function ownedVirtualService(args: { name: string; namespace: string; host: HostRouting }): { virtualService: KubeObject; notes: RoutingNote[] } {
+export function ownedVirtualService(args: { name: string; namespace: string; host: HostRouting; exportTo?: readonly string[] }): { virtualService: KubeObject; notes: RoutingNote[] } {
   const catchAll: HttpRoute = { route: [{ destination: { host: args.host.host } }] };
   const vs: KubeObject = {
     apiVersion: 'networking.istio.io/v1',
     kind: 'VirtualService',
     metadata: { name: args.name, namespace: args.namespace, labels: managedLabels() },
-    spec: { hosts: [args.host.host], http: [catchAll] },
+    spec: { hosts: [args.host.host], ...(args.exportTo ? { exportTo: [...args.exportTo] } : {}), http: [catchAll] },
   };
   const { virtualService, notes } = mergeVirtualService(vs, [args.host]);
   // Every route of an owned VirtualService is meshfork's, the catch-all included.

@@ -92,7 +92,7 @@ describe('plan: VirtualService ownership', () => {
       {
         object: 'VirtualService default/reviews-edge',
         path: 'spec.gateways',
-        message: `applies only to gateways, so it does not route in-mesh traffic for reviews.default.svc.cluster.local; sandbox routes for it live in meshfork's own VirtualService`,
+        message: `is bound only to gateway default/bookinfo-gateway, so requests through it with a sandbox's key for reviews.default.svc.cluster.local reach the baseline; enable the ingress guard (ingressGuard.enabled) or list the gateway in routing.gateways`,
       },
     ]);
   });
