@@ -35,6 +35,13 @@ export function headerName(name: string): string {
   return name.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
 
+/**
+ * A gateway in `routing.gateways`: `<namespace>/<name>`, as istiod resolves the names in a
+ * VirtualService's `gateways` (a namespace label, a Gateway name).
+ */
+const GATEWAY_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$';
+const GATEWAYS_RULE = `must be "all", "none" or a list of distinct gateway names <namespace>/<name> (e.g. istio-system/ingressgateway)`;
+
 const allowFlag = (description: string) => Type.Optional(Type.Boolean({ default: false, description: `${description} Default false.` }));
 
 /** `policy`: what a Sandbox may ask for. Everything it leaves out takes the safe default. */
@@ -98,6 +105,12 @@ export const MeshforkConfig = Type.Object(
             }),
           ),
           legacyHeaders: Type.Optional(Type.Boolean({ description: 'Also match uberctx-<key> and ot-baggage-<key>.' })),
+          gateways: Type.Optional(
+            Type.Union([Type.Literal('all'), Type.Literal('none'), Type.Array(Type.String({ pattern: GATEWAY_NAME_PATTERN }), { uniqueItems: true })], {
+              description:
+                'Gateway-bound VirtualServices that get sandbox copies (whoever reaches the gateway may then pick a sandbox): all, none, or gateway names <namespace>/<name>. Default all when ingressGuard.enabled, else none.',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -147,7 +160,22 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
   const problems: Problem[] = [];
   const raw = file ?? {};
   if (!validateConfig(raw)) {
+    // routing.gateways is one of three shapes: one problem naming the field (and the entry) instead
+    // of one per shape it is not.
+    let gatewaysReported = false;
     for (const e of validateConfig.errors ?? []) {
+      if (e.instancePath === '/routing/gateways' || e.instancePath.startsWith('/routing/gateways/')) {
+        if (gatewaysReported) continue;
+        gatewaysReported = true;
+        const given = (raw as { routing?: { gateways?: unknown } }).routing?.gateways;
+        const bad = Array.isArray(given) ? given.findIndex((g) => typeof g !== 'string' || !new RegExp(GATEWAY_NAME_PATTERN).test(g)) : -1;
+        problems.push(
+          bad >= 0
+            ? { path: fieldPath(['routing', 'gateways', bad]), message: `${JSON.stringify((given as unknown[])[bad])} is not a gateway name <namespace>/<name>; routing.gateways ${GATEWAYS_RULE}` }
+            : { path: 'routing.gateways', message: GATEWAYS_RULE },
+        );
+        continue;
+      }
       const segments = e.instancePath.split('/').filter(Boolean);
       if (e.keyword === 'additionalProperties') segments.push((e.params as { additionalProperty: string }).additionalProperty);
       problems.push({ path: fieldPath(segments), message: e.keyword === 'additionalProperties' ? 'unknown field' : e.message ?? e.keyword });
@@ -184,6 +212,7 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
         legacyHeaders: raw.routing?.legacyHeaders ?? routing.legacyHeaders,
       },
       ...(raw.ingressGuard ? { ingressGuard: raw.ingressGuard } : {}),
+      ...(raw.routing?.gateways !== undefined ? { gateways: raw.routing.gateways } : {}),
       policy: resolveForkPolicy(raw.policy),
     },
     problems,

@@ -55,7 +55,7 @@ export interface MeshforkChartProps {
   readonly routeGroups?: ReadonlyArray<RouteGroupObject | RouteGroupProps>;
   /**
    * meshfork configuration, the same document as `meshfork synth --config <file>`
-   * (`routing: { compat, keyName, tracestate, headers, legacyHeaders }`, `ingressGuard: { enabled, ... }`,
+   * (`routing: { compat, keyName, tracestate, headers, legacyHeaders, gateways }`, `ingressGuard: { enabled, ... }`,
    * `policy: { forkNamespaces, maxSplitWeight, allow: { serviceAccountName, hostNamespaces, privileged, capabilities, hostPath, podMetadata } }`).
    * @default - routing key `meshfork-routing-key` in baggage and tracestate, no ingress guard, and the
    * default policy: forks from the Sandbox's own namespace only, split weight at most 50, no

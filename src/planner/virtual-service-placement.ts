@@ -194,17 +194,27 @@ export function placeVirtualServices(input: VirtualServicePlacementInput): { obj
 
   // Roots of each delegate: a delegate applies to the proxies its roots apply to.
   const rootsOf = new Map<string, KubeObject[]>();
+  const byId = new Map(userVirtualServices.map((vs) => [`${namespaceOf(vs)}/${vs.metadata.name}`, vs]));
   for (const root of userVirtualServices) {
     if (isDelegate(root)) continue;
     for (const id of delegatesOf(root)) rootsOf.set(id, [...(rootsOf.get(id) ?? []), root]);
   }
+  // Hosts a root's delegates send traffic to: the root reaches them through its delegates.
+  const delegatedHosts = (root: KubeObject) =>
+    new Set(
+      delegatesOf(root).flatMap((id) => {
+        const target = byId.get(id);
+        return target !== undefined && isDelegate(target) ? [...destinationHosts(target)] : [];
+      }),
+    );
   const families = hostFamilies(inventory);
   for (const vs of userVirtualServices) {
     const delegate = isDelegate(vs);
     const roots = delegate ? rootsOf.get(`${namespaceOf(vs)}/${vs.metadata.name}`) ?? [] : [];
     const proxies = delegate ? [...new Set(roots.flatMap(virtualServiceGateways))].sort() : virtualServiceGateways(vs);
     const mesh = proxies.includes(MESH_GATEWAY);
-    const named = delegate || !mesh ? [] : virtualServiceHosts(vs).filter((h) => forkedHosts.has(h));
+    const viaDelegates = delegate ? new Set<string>() : delegatedHosts(vs);
+    const named = delegate || !mesh ? [] : virtualServiceHosts(vs).filter((h) => forkedHosts.has(h) && !viaDelegates.has(h));
     const routedTo = destinationHosts(vs);
     const routed = [...routedTo].filter((h) => forkedHosts.has(h));
     // Forks are sidecars: only a VirtualService applying to `mesh` can select them as clients.

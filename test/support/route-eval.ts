@@ -643,3 +643,147 @@ export function pickDestination(destinations: readonly RouteDestination[], rando
   }
   return fail('unreachable: weights do not cover the random point');
 }
+
+// ---------------------------------------------------------------------------------------------
+// Delegates and VirtualService visibility
+//
+// [istio-delegate] istio/istio pilot/pkg/model/virtualservice_controller.go `mergeVirtualServices`
+//   and virtualservice.go `MergeHTTPRoutes`: a VirtualService without hosts is a delegate; each
+//   root route with `delegate: {name, namespace (default: the root's)}` is replaced, in place, by
+//   the delegate's routes, each merged with the root route (`mergeHTTPRoute`): match blocks merged
+//   pairwise (`mergeHTTPMatchRequests`: every delegate block must merge with some root block, else
+//   the delegate route is dropped; `hasConflict`, `stringMatchConflict`), unset fields taken from
+//   the root route. A delegate that is missing or not exported to the root's namespace drops the
+//   root route.
+// [istio-visibility] push_context.go `initVirtualServices` / `VirtualServicesForGateway` and
+//   virtualservice.go `SelectVirtualServices`: a proxy of namespace N sees the VirtualServices of
+//   N exported to N, then the ones of other namespaces exported to N, then the public ones (no
+//   exportTo under Istio's default, or `*`), each group ordered by creation time, name, namespace
+//   (config.go `configCompareByCreationTime`); for one host the first one wins (httproute.go
+//   `buildVirtualHost` drops later virtual hosts of the same name).
+// ---------------------------------------------------------------------------------------------
+
+type MatchObj = Record<string, unknown>;
+
+function stringMatchConflict(root: unknown, leaf: unknown): boolean {
+  if (root === undefined || root === null || leaf === undefined || leaf === null) return false;
+  const r = root as { exact?: string; prefix?: string; regex?: string };
+  const l = leaf as { exact?: string; prefix?: string; regex?: string };
+  if (r.regex && (l.regex || l.prefix || l.exact)) return true;
+  if (l.regex && (r.regex || r.prefix || r.exact)) return true;
+  if (r.exact) return l.prefix ? true : l.exact !== r.exact;
+  if (r.prefix) {
+    if (l.prefix) return !l.prefix.startsWith(r.prefix);
+    if (l.exact) return !l.exact.startsWith(r.prefix);
+  }
+  return true;
+}
+
+function matchConflict(root: MatchObj, leaf: MatchObj): boolean {
+  for (const field of ['uri', 'scheme', 'method', 'authority']) if (stringMatchConflict(root[field], leaf[field])) return true;
+  for (const field of ['headers', 'withoutHeaders', 'queryParams']) {
+    const rootMap = (root[field] ?? {}) as Record<string, unknown>;
+    for (const [k, v] of Object.entries((leaf[field] ?? {}) as Record<string, unknown>)) if (stringMatchConflict(rootMap[k], v)) return true;
+  }
+  if (Boolean(root.ignoreUriCase) !== Boolean(leaf.ignoreUriCase)) return true;
+  if (typeof root.port === 'number' && typeof leaf.port === 'number' && root.port !== leaf.port) return true;
+  if (typeof root.sourceNamespace === 'string' && root.sourceNamespace !== '' && leaf.sourceNamespace !== root.sourceNamespace) return true;
+  const rootLabels = (root.sourceLabels ?? {}) as Record<string, string>;
+  for (const [k, v] of Object.entries((leaf.sourceLabels ?? {}) as Record<string, string>)) if (k in rootLabels && rootLabels[k] !== v) return true;
+  const rootGateways = (root.gateways ?? []) as string[];
+  const leafGateways = (leaf.gateways ?? []) as string[];
+  if (rootGateways.length > 0 && leafGateways.length > 0 && leafGateways.some((g) => !rootGateways.includes(g))) return true;
+  return false;
+}
+
+function mergeMatch(root: MatchObj, leaf: MatchObj): MatchObj {
+  const out: MatchObj = { ...leaf };
+  for (const field of ['uri', 'scheme', 'method', 'authority', 'port', 'sourceNamespace']) if (out[field] === undefined) out[field] = root[field];
+  for (const field of ['headers', 'withoutHeaders', 'queryParams', 'sourceLabels']) {
+    if (root[field] !== undefined || leaf[field] !== undefined) out[field] = { ...((root[field] ?? {}) as object), ...((leaf[field] ?? {}) as object) };
+  }
+  if (!Array.isArray(out.gateways) || out.gateways.length === 0) out.gateways = root.gateways;
+  for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];
+  return out;
+}
+
+/** A root route merged with one delegate route, or undefined on a match conflict. [istio-delegate] */
+function mergeDelegateRoute(root: Obj, leaf: Obj): Obj | undefined {
+  const rootMatch = (root.match ?? []) as MatchObj[];
+  const leafMatch = (leaf.match ?? []) as MatchObj[];
+  let match: MatchObj[];
+  if (rootMatch.length === 0) match = leafMatch;
+  else if (leafMatch.length === 0) match = rootMatch;
+  else {
+    match = [];
+    for (const sub of leafMatch) {
+      const merged = rootMatch.filter((r) => !matchConflict(r, sub)).map((r) => mergeMatch(r, sub));
+      if (merged.length === 0) return undefined;
+      match.push(...merged);
+    }
+  }
+  const out: Obj = { ...structuredClone(leaf), ...(match.length > 0 ? { match } : {}) };
+  if (match.length === 0) delete out.match;
+  if (typeof root.name === 'string' && root.name !== '') out.name = typeof leaf.name === 'string' && leaf.name !== '' ? `${root.name}-${leaf.name}` : root.name;
+  for (const field of ['rewrite', 'directResponse', 'timeout', 'retries', 'fault', 'mirror', 'mirrorPercent', 'mirrorPercentage', 'corsPolicy', 'mirrors', 'headers']) {
+    if (out[field] === undefined && root[field] !== undefined) out[field] = structuredClone(root[field]);
+  }
+  return out;
+}
+
+function exportToOf(vs: Obj): string[] {
+  const spec = vs.spec as Obj;
+  return Array.isArray(spec.exportTo) && spec.exportTo.length > 0 ? (spec.exportTo as string[]).map((e) => (e === '.' ? namespaceOf(vs) : e)) : ['*'];
+}
+
+/**
+ * The root VirtualService as istiod merges it with its delegates (`delegates`: every VirtualService
+ * without hosts that may be named). [istio-delegate]
+ */
+export function mergeDelegates(root: unknown, delegates: readonly unknown[]): Obj {
+  if (!isObj(root) || !isObj(root.spec)) fail('VirtualService has no spec');
+  const rootNs = namespaceOf(root);
+  const http: Obj[] = [];
+  for (const route of (root.spec.http ?? []) as Obj[]) {
+    const delegate = route.delegate as { name?: string; namespace?: string } | undefined;
+    if (delegate === undefined) {
+      http.push(route);
+      continue;
+    }
+    const ns = delegate.namespace || rootNs;
+    const found = delegates.find((d) => isObj(d) && isObj(d.metadata) && d.metadata.name === delegate.name && namespaceOf(d) === ns) as Obj | undefined;
+    if (found === undefined) continue;
+    const exportTo = exportToOf(found);
+    if (!exportTo.includes('*') && !exportTo.includes(rootNs)) continue;
+    const { delegate: _d, ...rootRoute } = route;
+    for (const leaf of ((found.spec as Obj).http ?? []) as Obj[]) {
+      const merged = mergeDelegateRoute(rootRoute, leaf);
+      if (merged !== undefined) http.push(merged);
+    }
+  }
+  return { ...root, spec: { ...root.spec, http } };
+}
+
+/**
+ * The VirtualService a proxy of `proxyNamespace` (at `gateway`, default `mesh`) uses for `host`
+ * (an FQDN), among `virtualServices` (hosts as FQDNs or short names of their namespace), or
+ * undefined when none is visible. Creation times are not modelled: ties go by name, namespace.
+ * [istio-visibility]
+ */
+export function visibleVirtualService(virtualServices: readonly unknown[], host: string, proxyNamespace: string, gateway = 'mesh'): Obj | undefined {
+  const fqdn = (h: string, ns: string) => (h.includes('.') ? h : `${h}.${ns}.svc.cluster.local`);
+  const candidates = (virtualServices as Obj[]).filter(
+    (vs) =>
+      isObj(vs.spec) &&
+      Array.isArray(vs.spec.hosts) &&
+      (vs.spec.hosts as string[]).some((h) => fqdn(h, namespaceOf(vs)) === host) &&
+      virtualServiceGateways(vs).includes(gateway === 'mesh' ? 'mesh' : resolveGateway(gateway, proxyNamespace)),
+  );
+  const order = (a: Obj, b: Obj) => String((a.metadata as Obj).name).localeCompare(String((b.metadata as Obj).name)) || namespaceOf(a).localeCompare(namespaceOf(b));
+  // `*` makes a VirtualService public whatever else is listed; otherwise `~` hides it.
+  const scoped = (vs: Obj) => !exportToOf(vs).includes('*') && !exportToOf(vs).includes('~') && exportToOf(vs).includes(proxyNamespace);
+  const local = candidates.filter((vs) => scoped(vs) && namespaceOf(vs) === proxyNamespace).sort(order);
+  const exported = candidates.filter((vs) => scoped(vs) && namespaceOf(vs) !== proxyNamespace).sort(order);
+  const publicOnes = candidates.filter((vs) => exportToOf(vs).includes('*')).sort(order);
+  return [...local, ...exported, ...publicOnes][0];
+}
