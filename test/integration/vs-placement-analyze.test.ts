@@ -6,13 +6,13 @@
  * have; an owned VirtualService exported everywhere instead (`exportTo: ["*"]`, the alternative
  * ADR 0008 rejects) is reported as IST0109.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { requireTestbin } from '../support/control-plane-testbin.js';
-import { istioSample, requireIstioSamples } from '../support/istio-samples.js';
+import { istioSampleObjects, requireIstioSamples } from '../support/istio-samples.js';
 import { formatAnalyzeMessage, istioctlAnalyze, istioctlValidate } from '../support/istioctl.js';
 import { plan, type PlanConfig } from '../../src/planner/plan.js';
 import { inventoryOf } from '../../src/planner/inventory.js';
@@ -23,12 +23,7 @@ import { ENVOYFILTER_NOTICE, errors, newFindings } from './analyze.js';
 const work = mkdtempSync(join(tmpdir(), 'meshfork-vs-placement-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function sample(path: string): KubeObject[] {
-  return parseAllDocuments(readFileSync(istioSample(path), 'utf8'))
-    .map((d) => d.toJS() as KubeObject | null)
-    .filter((o): o is KubeObject => o !== null && typeof o === 'object' && 'kind' in o)
-    .map((o) => ({ ...o, metadata: { namespace: 'default', ...o.metadata } }));
-}
+const sample = (path: string) => istioSampleObjects<KubeObject>(path);
 
 const vs = (namespace: string, name: string, spec: Record<string, unknown>): KubeObject => ({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name, namespace }, spec });
 const namespace = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });

@@ -5,11 +5,11 @@
  * namespaces. Requests go through the route evaluator (test/support/route-eval.ts), with
  * delegates merged and VirtualServices picked per namespace as istiod does.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { plan, type PlanConfig } from '../../src/planner/plan.js';
 import { inventoryOf } from '../../src/planner/inventory.js';
 import type { KubeObject } from '../../src/planner/kube.js';
@@ -17,7 +17,7 @@ import type { SandboxObject } from '../../src/api/schema.js';
 import { resolveConfig } from '../../src/api/config.js';
 import { DEFAULT_ROUTING_KEY_CONFIG } from '../../src/planner/routing-key.js';
 import { evaluateRoute, mergeDelegates, visibleVirtualService, type RouteRequest } from '../support/route-eval.js';
-import { istioSample, requireIstioSamples } from '../support/istio-samples.js';
+import { istioSample, istioSampleObjects, requireIstioSamples } from '../support/istio-samples.js';
 import { cli } from '../support/cli.js';
 
 const KEY = 'sbkey001';
@@ -28,13 +28,7 @@ const REVIEWS = 'reviews.default.svc.cluster.local';
 const REVIEWS_FORK = 'reviews-sb.default.svc.cluster.local';
 const ENABLE = 'enable the ingress guard (ingressGuard.enabled) or list the gateway in routing.gateways';
 
-/** The objects of one of Istio's samples (read from the Go module cache), in namespace default. */
-function sample(path: string): KubeObject[] {
-  return parseAllDocuments(readFileSync(istioSample(path), 'utf8'))
-    .map((d) => d.toJS() as KubeObject | null)
-    .filter((o): o is KubeObject => o !== null && typeof o === 'object' && 'kind' in o)
-    .map((o) => ({ ...o, metadata: { namespace: 'default', ...o.metadata } }));
-}
+const sample = (path: string) => istioSampleObjects<KubeObject>(path);
 
 function sandbox(...forks: string[]): SandboxObject {
   return {
