@@ -13,9 +13,9 @@ import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { objectRef, plan, type PlanConfig } from '../planner/plan.js';
 import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
-import { ownedVirtualServiceName, virtualServiceHosts } from '../planner/virtual-service.js';
+import { ownedVirtualServiceName } from '../planner/virtual-service.js';
 import type { SandboxVerdict } from './sandbox-plan.js';
-import { baselineServiceOf, canonicalJson, generatedFor, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
+import { baselineServiceOf, canonicalJson, generatedFor, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, userVirtualServicesRouting, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
 
 export interface Eligibility {
   readonly eligible: boolean;
@@ -105,9 +105,7 @@ export function hostClosure(view: ClusterView, host: { namespace: string; servic
     const fqdn = serviceFqdn(next.service, next.namespace);
     if (seen.has(fqdn)) continue;
     seen.set(fqdn, next);
-    for (const vs of virtualServicesForHost(view, fqdn)) {
-      if (!isManaged(vs)) pending.push(...serviceHostsOf(vs));
-    }
+    for (const vs of userVirtualServicesRouting(view, fqdn)) pending.push(...serviceHostsOf(vs));
   }
   return [...seen.values()];
 }
@@ -176,7 +174,7 @@ export function planHost(
 
   const ownedNames = new Set(closure.map((h) => `${h.namespace}/${ownedVirtualServiceName(h.service)}`));
   const isOwnedHere = (vs: KubeObject) => isManaged(vs) && ownedNames.has(`${namespaceOf(vs)}/${vs.metadata.name}`);
-  const concerns = (vs: KubeObject) => virtualServiceHosts(vs).some((h) => fqdns.has(h));
+  const concerns = (vs: KubeObject) => serviceHostsOf(vs).some((h) => fqdns.has(serviceFqdn(h.service, h.namespace)));
   const planned = result.objects.filter((o) => o.kind === 'VirtualService' && (isOwnedHere(o) || (!isManaged(o) && concerns(o))));
   const apply = planned.filter(isManaged);
   const wanted = new Set(apply.map(objectRef));

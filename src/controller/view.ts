@@ -6,7 +6,7 @@
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from '../planner/kube.js';
 import { CLUSTER_DOMAIN, namespaceOf, resolveHost, type Inventory } from '../planner/inventory.js';
-import { appliesToMesh, virtualServiceHosts, type HttpRoute } from '../planner/virtual-service.js';
+import { appliesToMesh, routedHosts, virtualServiceHosts, type HttpRoute } from '../planner/virtual-service.js';
 
 /**
  * Label the controller adds to every object it applies for a Sandbox: the Sandbox's namespace.
@@ -141,9 +141,19 @@ export function virtualServicesForHost(view: ClusterView, host: string): KubeObj
   return view.virtualServices.filter((vs) => appliesToMesh(vs) && virtualServiceHosts(vs).includes(host));
 }
 
-/** Kubernetes Service hosts a VirtualService names, as `{ namespace, service }`. */
+/**
+ * Kubernetes Service hosts whose routing a VirtualService takes part in, as `{ namespace,
+ * service }`: those it names and those its HTTP routes send traffic to (the planner merges
+ * sandbox copies into every VirtualService routing to a forked host: gateway-bound, facade and
+ * delegate ones too, src/planner/virtual-service-placement.ts).
+ */
 export function serviceHostsOf(vs: KubeObject): Array<{ namespace: string; service: string }> {
-  return virtualServiceHosts(vs).flatMap((h) => serviceOfHost(h) ?? []);
+  return [...new Set([...virtualServiceHosts(vs), ...routedHosts(vs)])].flatMap((h) => serviceOfHost(h) ?? []);
+}
+
+/** User VirtualServices that name `host` (an FQDN) or route to it: planned with its host. */
+export function userVirtualServicesRouting(view: ClusterView, host: string): KubeObject[] {
+  return view.virtualServices.filter((vs) => !isManaged(vs) && (virtualServiceHosts(vs).includes(host) || routedHosts(vs).has(host)));
 }
 
 export { olderThan } from '../planner/sandbox-quota.js';

@@ -37,7 +37,7 @@
  * baseline pods is merged with the forks as sources, also when it routes to no forked host, so
  * the fork is routed as its baseline is (`meshfork-source-<i>` routes, mergeVirtualService).
  * Forks are sidecars, so gateway-only VirtualServices get no sources. Mirror targets count as
- * targets of a route (routeTargetHosts), so a VirtualService mirroring to a forked host is merged.
+ * targets of a route (routedHosts), so a VirtualService mirroring to a forked host is merged.
  */
 import type { Problem } from '../api/problem.js';
 import { ROUTE_NAME_PREFIX, groupBy, type KubeObject } from './kube.js';
@@ -49,7 +49,7 @@ import {
   mergeVirtualService,
   ownedVirtualService,
   ownedVirtualServiceName,
-  routeTargetHosts,
+  routedHosts,
   selectsForkedSources,
   versionFamily,
   virtualServiceGateways,
@@ -104,11 +104,6 @@ function httpRoutes(vs: KubeObject): HttpRoute[] {
 /** A VirtualService without hosts is a delegate: istiod uses it only through a root's `delegate`. */
 function isDelegate(vs: KubeObject): boolean {
   return virtualServiceHosts(vs).length === 0;
-}
-
-/** Hosts (FQDN) the HTTP routes of a VirtualService send traffic to: destinations and mirror targets. */
-function destinationHosts(vs: KubeObject): Set<string> {
-  return new Set(httpRoutes(vs).flatMap((r) => routeTargetHosts(r, namespaceOf(vs))));
 }
 
 /** `namespace/name` of the delegates a root VirtualService's routes name (namespace defaults to the root's). */
@@ -204,7 +199,7 @@ export function placeVirtualServices(input: VirtualServicePlacementInput): { obj
     new Set(
       delegatesOf(root).flatMap((id) => {
         const target = byId.get(id);
-        return target !== undefined && isDelegate(target) ? [...destinationHosts(target)] : [];
+        return target !== undefined && isDelegate(target) ? [...routedHosts(target)] : [];
       }),
     );
   const families = hostFamilies(inventory);
@@ -215,7 +210,7 @@ export function placeVirtualServices(input: VirtualServicePlacementInput): { obj
     const mesh = proxies.includes(MESH_GATEWAY);
     const viaDelegates = delegate ? new Set<string>() : delegatedHosts(vs);
     const named = delegate || !mesh ? [] : virtualServiceHosts(vs).filter((h) => forkedHosts.has(h) && !viaDelegates.has(h));
-    const routedTo = destinationHosts(vs);
+    const routedTo = routedHosts(vs);
     const routed = [...routedTo].filter((h) => forkedHosts.has(h));
     // Forks are sidecars: only a VirtualService applying to `mesh` can select them as clients.
     const sources = mesh && selectsForkedSources(vs, input.sources) ? input.sources : [];

@@ -197,6 +197,16 @@ export function virtualServiceGateways(vs: KubeObject): string[] {
   return [...new Set(gateways.filter((g): g is string => typeof g === 'string').map((g) => resolveGatewayName(g, namespaceOf(vs))))];
 }
 
+/**
+ * Hosts (FQDN) the user's HTTP routes of a VirtualService send traffic to, destinations and
+ * mirror targets alike (routeTargetHosts; meshfork's own routes left out).
+ */
+export function routedHosts(vs: KubeObject): Set<string> {
+  const http = (vs.spec as { http?: unknown } | undefined)?.http;
+  const routes = Array.isArray(http) ? (http as HttpRoute[]).filter((r) => !isMeshforkRoute(r)) : [];
+  return new Set(routes.flatMap((r) => routeTargetHosts(r, namespaceOf(vs))));
+}
+
 export function virtualServiceHosts(vs: KubeObject): string[] {
   const hosts = (vs.spec as { hosts?: string[] } | undefined)?.hosts ?? [];
   return hosts.map((h) => resolveHost(h, namespaceOf(vs)));

@@ -157,6 +157,27 @@ describe('planHost', () => {
   });
 });
 
+describe('planHost: gateway-bound VirtualServices', () => {
+  // Bound to an ingress gateway only, `hosts: ["*"]`, routing to cart and pay.
+  const edge: KubeObject = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'edge', namespace: NS },
+    spec: { hosts: ['*'], gateways: ['istio-system/ingressgateway'], http: [{ match: [{ uri: { prefix: '/pay' } }], route: [{ destination: { host: 'pay' } }] }, { route: [{ destination: { host: 'cart' } }] }] },
+  };
+
+  it('ties the hosts it routes to, and is written by their plan when gateway copies are on', () => {
+    const a = sandbox('alice', ['cart-v1']);
+    const view = withApplied(baseView({ sandboxes: [a], virtualServices: [edge] }), a, 1);
+    expect(hostClosure(view, { namespace: NS, service: 'cart' }).map((h) => h.service).sort()).toEqual(['cart', 'pay']);
+    const on = planHost(view, { namespace: NS, service: 'cart' }, verdicts(view), { ingressGuard: { enabled: true } });
+    expect(on.update.map((o) => o.metadata.name)).toEqual(['edge']);
+    expect(routeNames(on.update[0])).toEqual([undefined, 'meshfork-alice-1', undefined]);
+    const off = planHost(view, { namespace: NS, service: 'cart' }, verdicts(view), undefined);
+    expect(off.update).toEqual([]);
+  });
+});
+
 describe('userVirtualService', () => {
   it('sees no change in a stored object whose keys the API server sorted', () => {
     const a = sandbox('alice', ['pay-v1']);
