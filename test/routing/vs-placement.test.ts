@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { plan, type PlanConfig } from '../../src/planner/plan.js';
-import { inventoryOf } from '../../src/planner/inventory.js';
+import { inventoryOf, podTemplateLabels } from '../../src/planner/inventory.js';
 import type { KubeObject } from '../../src/planner/kube.js';
 import type { SandboxObject } from '../../src/api/schema.js';
 import { resolveConfig } from '../../src/api/config.js';
@@ -293,5 +293,79 @@ describe('routing.gateways in the configuration file', () => {
       problems: [{ path: 'routing.gateways[1]', message: `"bookinfo-gateway" is not a gateway name <namespace>/<name>; routing.gateways ${rule}` }],
     });
     expect(resolveConfig({ routing: { gateways: ['a/b', 'a/b'] } }, {})).toEqual({ problems: [{ path: 'routing.gateways', message: rule }] });
+  });
+});
+
+describe.skipIf(!requireIstioSamples())('placement with mirrors, sourceLabels and catch-alls (ADR 0008 with ADR 0009)', () => {
+  const RATINGS_FORK = 'ratings-sb.default.svc.cluster.local';
+  const GW = 'istio-system/ingressgateway';
+  const bookinfo = () => [
+    ...sample('bookinfo/platform/kube/bookinfo.yaml'),
+    ...sample('bookinfo/platform/kube/bookinfo-ratings-v2.yaml'),
+    ...sample('bookinfo/networking/destination-rule-all.yaml'),
+  ];
+
+  it('a gateway-bound VirtualService whose route only mirrors to a forked host gets copies mirroring keyed requests to the fork (guard on), a note without', () => {
+    const edge = virtualService('default', 'edge', {
+      hosts: ['*'],
+      gateways: [GW],
+      http: [{ route: [{ destination: { host: 'productpage', port: { number: 9080 } } }], mirror: { host: 'reviews' } }],
+    });
+    const at = (headers: Record<string, string>): RouteRequest => ({ headers, gateway: GW });
+    const on = synth([...bookinfo(), edge], ['reviews-v1'], GUARD);
+    const merged = on.vs('default', 'edge')!;
+    expect(evaluateRoute(merged, at(keyed))).toMatchObject({ routeName: 'meshfork-sb-0', destinations: [{ host: 'productpage', port: 9080 }], mirrors: [{ host: REVIEWS_FORK, percentage: 100 }] });
+    expect(evaluateRoute(merged, at({}))).toMatchObject({ destinations: [{ host: 'productpage', port: 9080 }], mirrors: [{ host: 'reviews', percentage: 100 }] });
+    const off = synth([...bookinfo(), edge], ['reviews-v1']);
+    expect(off.vs('default', 'edge')).toBeUndefined();
+    expect(off.notes).toEqual([
+      { object: 'VirtualService default/edge', path: 'spec.gateways', message: `is bound only to gateway ${GW}, so requests through it with a sandbox's key for ${REVIEWS} reach the baseline; ${ENABLE}` },
+    ]);
+  });
+
+  it('mesh + gateway VirtualService with gateway copies off: sandbox copies limited to the mesh, the fork as a client routed as its baseline (meshfork-source, unlimited), nothing after the catch-all', () => {
+    const ratings = virtualService('default', 'ratings', {
+      hosts: ['ratings'],
+      gateways: ['mesh', GW],
+      http: [
+        { name: 'from-reviews-v2', match: [{ sourceLabels: { app: 'reviews', version: 'v2' } }], route: [{ destination: { host: 'ratings', subset: 'v2' } }] },
+        { name: 'default', route: [{ destination: { host: 'ratings', subset: 'v1' } }] },
+        { name: 'dead', match: [{ uri: { prefix: '/x' } }], route: [{ destination: { host: 'ratings', subset: 'v1' } }] },
+      ],
+    });
+    const { vs, notes, objects } = synth([...bookinfo(), ratings], ['reviews-v2', 'ratings-v1']);
+    const merged = vs('default', 'ratings')!;
+    const http = (merged.spec as { http: Array<{ name?: string; match?: unknown[] }> }).http;
+    expect(http.map((r) => r.name)).toEqual(['meshfork-source-0', 'from-reviews-v2', 'meshfork-sb-1', 'default', 'dead']);
+    expect(http[0]!.match).toEqual([{ sourceLabels: { app: 'reviews-sb', version: 'v2-sb', 'meshfork.dev/sandbox': 'sb' }, sourceNamespace: 'default' }]);
+    const forkLabels = podTemplateLabels(objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'reviews-v2-sb')!);
+    const fromFork = { sourceLabels: forkLabels, sourceNamespace: 'default' };
+    const fromV1 = { sourceLabels: { app: 'reviews', version: 'v1' }, sourceNamespace: 'default' };
+    const fromGateway = { sourceLabels: { app: 'istio-ingressgateway' }, sourceNamespace: 'istio-system', gateway: GW };
+    // The fork of reviews-v2 as a client, keyed or not: ratings v2, as reviews-v2 would.
+    expect(target(merged, { ...fromFork, headers: {} })).toBe('ratings/v2');
+    expect(target(merged, { ...fromFork, headers: keyed })).toBe('ratings/v2');
+    // Other sidecars: keyed -> the ratings fork (v1 subset), unkeyed as before.
+    expect(target(merged, { ...fromV1, headers: keyed })).toBe(`${RATINGS_FORK}/v1`);
+    expect(target(merged, { ...fromV1, headers: {} })).toBe('ratings/v1');
+    // Through the gateway (not allowed): keyed requests reach the baseline.
+    expect(target(merged, { ...fromGateway, headers: keyed })).toBe('ratings/v1');
+    expect(notes).toEqual([
+      {
+        object: 'VirtualService default/ratings',
+        path: 'spec.gateways',
+        message: `sandbox copies apply to mesh only (match gateways), so requests through ${GW} with a sandbox's key for ratings.default.svc.cluster.local reach the baseline; ${ENABLE}`,
+      },
+      {
+        object: 'VirtualService default/ratings',
+        path: 'spec.http[0]',
+        message: `sandbox "sb": match blocks with sourceLabels or sourceNamespace get no copy: the copy must name gateways (mesh) to stay off the other gateways, and istiod then ignores sourceLabels and sourceNamespace`,
+      },
+      {
+        object: 'VirtualService default/ratings',
+        path: 'spec.http[1]',
+        message: 'matches every request, so no later route is ever taken; meshfork writes no copies of spec.http[2] after it (they would never match): every request, keyed or not, takes this route',
+      },
+    ]);
   });
 });
