@@ -98,7 +98,8 @@ describe.skipIf(!hasBins)('meshfork controller under SIGKILL churn and an API se
   const report: string[] = [];
 
   const startController = () => {
-    const p = startControllerProcess(cp().kubeconfigPath, ['--namespaces', NS, '--health-address', 'off']);
+    // A health address makes the process log a line once its signal handlers are installed.
+    const p = startControllerProcess(cp().kubeconfigPath, ['--namespaces', NS, '--health-address', '127.0.0.1:0']);
     processes.push(p);
     return p;
   };
@@ -273,6 +274,9 @@ describe.skipIf(!hasBins)('meshfork controller under SIGKILL churn and an API se
     expect(JSON.stringify(userVsAfter.spec)).toBe(JSON.stringify(userVsBefore.spec));
     expect(userVsAfter.metadata?.labels).toEqual(userVsBefore.metadata?.labels);
     expect(userVsAfter.metadata?.annotations).toEqual(userVsBefore.metadata?.annotations);
+    // The previous process may have finalized everything before its SIGKILL: this one may still
+    // be starting, before it handles SIGTERM.
+    await until('the restarted controller is up', async () => controller.logIncludes('serving /metrics, /healthz, /readyz'), 60_000);
     controller.child.kill('SIGTERM');
     expect(await controller.exited).toBe(0);
     report.push(
