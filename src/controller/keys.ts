@@ -4,7 +4,7 @@
  * A key names what to reconcile, never what happened (level-based, as controller-runtime's
  * reconcile.Request):
  *  - `Sandbox/<namespace>/<name>`: its forks, fork Services, DestinationRules, EnvoyFilters,
- *    finalizer, TTL and status;
+ *    copies of label-selected policies, finalizer, TTL and status;
  *  - `Host/<namespace>/<service>`: the VirtualService(s) routing one baseline Service, holding the
  *    routes of every Sandbox forking it;
  *  - `RouteGroup/<namespace>/<name>`: its status (key, members, conflicts).
@@ -13,12 +13,16 @@
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import type { KubeObject } from '../planner/kube.js';
-import { namespaceOf, resolveHost } from '../planner/inventory.js';
+import { namespaceOf, resolveHost, type PolicyKind } from '../planner/inventory.js';
+import { ISTIO_ROOT_NAMESPACE } from '../planner/policy-copy.js';
 import { effectiveRoutingKey } from '../planner/plan.js';
 import { isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
-import { baselineServiceOf, forkNamespaces, idOf, isManaged, ownerOf, routesSandbox, sameId, serverMeta, serviceHostsOf, serviceOfHost, type ClusterView } from './view.js';
+import { baselineServiceOf, forkNamespaces, idOf, isManaged, ownerOf, routesSandbox, sameId, sandboxKindObjects, serverMeta, serviceHostsOf, serviceOfHost, type ClusterView } from './view.js';
 
-export type WatchedKind = 'Sandbox' | 'RouteGroup' | 'Deployment' | 'Service' | 'DestinationRule' | 'VirtualService' | 'EnvoyFilter';
+/** The planner's label-selected policy kinds (POLICY_KINDS), each watched by its own informer. */
+export type PolicyWatchedKind = PolicyKind['kind'];
+
+export type WatchedKind = 'Sandbox' | 'RouteGroup' | 'Deployment' | 'Service' | 'DestinationRule' | 'VirtualService' | 'EnvoyFilter' | PolicyWatchedKind;
 
 export type WorkKey =
   | { kind: 'Sandbox'; namespace: string; name: string }
@@ -153,6 +157,17 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
       else if (!isManaged(object)) forkingInto(view, namespace).map(sandboxKeyOf).forEach(add);
       break;
     }
+    default: {
+      // A label-selected policy (the planner's POLICY_KINDS). A copy: its Sandbox. A user's:
+      // which forks it selects depends on its selector before and after the change (and it may
+      // hold the name of a copy), so every Sandbox forking into its namespace; an Istio policy of
+      // the root namespace selects workloads of every namespace, so every Sandbox.
+      if (owner !== undefined) add(sandboxKey(owner.namespace, owner.name));
+      else if (isManaged(object)) break;
+      else if (kind !== 'NetworkPolicy' && namespace === ISTIO_ROOT_NAMESPACE) view.sandboxes.map(sandboxKeyOf).forEach(add);
+      else forkingInto(view, namespace).map(sandboxKeyOf).forEach(add);
+      break;
+    }
   }
   return [...keys].sort();
 }
@@ -172,7 +187,7 @@ export function allKeys(view: ClusterView): string[] {
     if (ownerOf(svc) && baseline) keys.add(hostKey(baseline.namespace, baseline.service));
   }
   // Owners of generated objects, existing or not (a missing one's objects are orphans to delete).
-  for (const o of [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters]) {
+  for (const o of sandboxKindObjects(view)) {
     const owner = ownerOf(o);
     if (owner) keys.add(sandboxKey(owner.namespace, owner.name));
   }

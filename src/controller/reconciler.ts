@@ -3,7 +3,8 @@
  * de-duplicating queue; N workers reconcile one key at a time each, never one key twice at once.
  *
  *  - Sandbox key: ensure the finalizer; plan the Sandbox alone (sandbox-plan.ts); when valid,
- *    server-side apply its Deployments, Services, DestinationRules and EnvoyFilters (owner
+ *    server-side apply, in the planner's order, the copies of label-selected policies its forks
+ *    need, its Deployments, Services, DestinationRules and EnvoyFilters (owner
  *    reference to the Sandbox when in its namespace) and delete its objects no longer desired
  *    once no VirtualService routes to them; write status when it changed; enqueue its hosts.
  *    An invalid Sandbox gets `Ready=False` (InvalidSpec) and nothing is written or deleted for
@@ -22,7 +23,7 @@ import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, t
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
 import { ClusterWriter, MAX_OBJECT_BYTES, TooLargeError, apiStatus, refOf } from '../cluster/write.js';
 import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
-import { objectRef, type PlanConfig } from '../planner/plan.js';
+import { compareObjects, objectRef, type PlanConfig } from '../planner/plan.js';
 import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
@@ -31,11 +32,11 @@ import { createLogger, type Logger } from './log.js';
 import type { ControllerMetrics } from './metrics.js';
 import { computeRouteGroupStatus } from './route-group-status.js';
 import { configFromData } from './config-map.js';
-import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type WatchedKind } from './keys.js';
+import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type PolicyWatchedKind, type WatchedKind } from './keys.js';
 import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
-import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, idOf, isManaged, serverMeta, type ClusterView } from './view.js';
+import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, idOf, isManaged, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
 export const APPLIED_DIGEST_ANNOTATION = 'meshfork.dev/applied-digest';
@@ -67,6 +68,24 @@ export interface ControllerOptions {
 
 const SANDBOX_PLURAL = 'sandboxes';
 
+/**
+ * The planner's label-selected policy kinds (POLICY_KINDS), every object of them: a user's are
+ * the baseline the planner copies for forks, meshfork's own are those copies. The versions are
+ * those served by Istio 1.22+ (the security, networking and telemetry kinds went v1 in 1.22;
+ * WasmPlugin is still v1alpha1). Objects keep the watched apiVersion, and a copy
+ * is written with its policy's, so these are the versions the controller writes.
+ * https://istio.io/latest/news/releases/1.22.x/announcing-1.22/#istio-apis-promoted-to-v1
+ */
+const POLICY_TARGETS: Record<PolicyWatchedKind, Omit<InformerTarget, 'namespace'>> = {
+  NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', plural: 'networkpolicies' },
+  PeerAuthentication: { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', plural: 'peerauthentications' },
+  RequestAuthentication: { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', plural: 'requestauthentications' },
+  AuthorizationPolicy: { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', plural: 'authorizationpolicies' },
+  Sidecar: { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', plural: 'sidecars' },
+  Telemetry: { apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', plural: 'telemetries' },
+  WasmPlugin: { apiVersion: 'extensions.istio.io/v1alpha1', kind: 'WasmPlugin', plural: 'wasmplugins' },
+};
+
 const TARGETS: Record<WatchedKind, Omit<InformerTarget, 'namespace'>> = {
   Sandbox: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'Sandbox', plural: SANDBOX_PLURAL },
   RouteGroup: { apiVersion: `${API_GROUP}/${API_VERSION}`, kind: 'RouteGroup', plural: 'routegroups' },
@@ -77,6 +96,7 @@ const TARGETS: Record<WatchedKind, Omit<InformerTarget, 'namespace'>> = {
   // Every EnvoyFilter, a user's too: a user's one under a generated name is a problem of the
   // Sandbox (the planner's replacedObjectProblems), reported in its status.
   EnvoyFilter: { apiVersion: ENVOY_FILTER_API_VERSION, kind: 'EnvoyFilter', plural: 'envoyfilters' },
+  ...POLICY_TARGETS,
 };
 
 /** An error as one line: an API error's code and the API server's message, not the HTTP dump. */
@@ -145,6 +165,7 @@ export class Controller {
       DestinationRule: count(view.destinationRules),
       VirtualService: count(view.virtualServices),
       EnvoyFilter: count(view.envoyFilters),
+      ...Object.fromEntries(Object.keys(POLICY_TARGETS).map((kind) => [kind, count(view.policies.filter((o) => o.kind === kind))])),
     };
   }
 
@@ -247,6 +268,7 @@ export class Controller {
       destinationRules: list('DestinationRule'),
       virtualServices: list('VirtualService'),
       envoyFilters: list('EnvoyFilter'),
+      policies: (Object.keys(POLICY_TARGETS) as PolicyWatchedKind[]).flatMap(list),
     };
   }
 
@@ -388,7 +410,7 @@ export class Controller {
 
   /** Server-side apply unless the cached object carries the same applied digest. */
   private async applyOwned(object: KubeObject, view: ClusterView, log: Logger): Promise<void> {
-    const cached = [...view.deployments, ...view.services, ...view.destinationRules, ...view.virtualServices, ...view.envoyFilters].find(
+    const cached = [...sandboxKindObjects(view), ...view.virtualServices].find(
       (o) => o.kind === object.kind && objectRef(o) === objectRef(object),
     );
     if (cached !== undefined && cached.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION] === object.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION]) return;
@@ -426,9 +448,13 @@ export class Controller {
     return undefined;
   }
 
-  /** Deletes generated objects (deleteManaged: meshfork's only, uid-checked), logging each delete sent. */
+  /**
+   * Deletes generated objects (deleteManaged: meshfork's only, uid-checked), logging each delete
+   * sent, in the reverse of the planner's apply order: fork Deployments before the copies of
+   * their baseline's policies, so no fork pod runs without its baseline's DENY policies.
+   */
   private async deleteAll(objects: readonly KubeObject[], log: Logger): Promise<void> {
-    for (const object of objects) {
+    for (const object of [...objects].sort((a, b) => compareObjects(b, a))) {
       if (await this.writer.deleteManaged(refOf(object as KubernetesObject))) log.info({ object: objectRef(object) }, 'deleted');
     }
   }

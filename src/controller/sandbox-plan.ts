@@ -27,6 +27,7 @@ import {
   olderThan,
   ownerOf,
   sameId,
+  sandboxKindObjects,
   type ClusterView,
 } from './view.js';
 
@@ -37,7 +38,7 @@ export interface SandboxVerdict {
   /** The planner's account of it (empty forks when invalid). */
   readonly plan: SandboxPlan | undefined;
   readonly routingKey: string;
-  /** Objects to apply for it (Deployments, Services, DestinationRules, EnvoyFilters); empty when invalid. */
+  /** Objects to apply for it, in apply order (policy copies, Deployments, Services, DestinationRules, EnvoyFilters); empty when invalid. */
   readonly objects: readonly KubeObject[];
   /** Baseline Services (hosts) it forks: `{ namespace, service }`. */
   readonly hosts: ReadonlyArray<{ namespace: string; service: string }>;
@@ -101,12 +102,12 @@ function asWritten(sandbox: SandboxObject): unknown {
 
 const byRef = new WeakMap<ClusterView, Map<string, KubeObject>>();
 
-/** Cached Deployments, Services, DestinationRules and EnvoyFilters by `Kind ns/name`, once per view. */
+/** Cached objects of the kinds a Sandbox owns (sandboxKindObjects) by `Kind ns/name`, once per view. */
 function generatedByRef(view: ClusterView): Map<string, KubeObject> {
   let map = byRef.get(view);
   if (map === undefined) {
     map = new Map();
-    for (const o of [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters]) map.set(objectRef(o), o);
+    for (const o of sandboxKindObjects(view)) map.set(objectRef(o), o);
     byRef.set(view, map);
   }
   return map;

@@ -28,6 +28,20 @@ export interface ClusterView {
   readonly destinationRules: readonly KubeObject[];
   readonly virtualServices: readonly KubeObject[];
   readonly envoyFilters: readonly KubeObject[];
+  /**
+   * Every cached object of the planner's POLICY_KINDS (AuthorizationPolicy, PeerAuthentication,
+   * RequestAuthentication, Sidecar, Telemetry, WasmPlugin, NetworkPolicy): a user's are baseline
+   * input, meshfork's own are the copies made for forks (policy-copy.ts).
+   */
+  readonly policies: readonly KubeObject[];
+}
+
+/**
+ * Cached objects of the kinds the controller generates for a Sandbox (everything but
+ * VirtualServices, which belong to hosts), meshfork's own and users' alike, in apply order.
+ */
+export function sandboxKindObjects(view: ClusterView): KubeObject[] {
+  return [...view.policies, ...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters];
 }
 
 export interface SandboxId {
@@ -69,6 +83,7 @@ export function inventoryOfView(view: ClusterView): Inventory {
     virtualServices: baseline(view.virtualServices),
     destinationRules: baseline(view.destinationRules),
     envoyFilters: baseline(view.envoyFilters),
+    policies: baseline(view.policies),
   };
   inventories.set(view, inventory);
   return inventory;
@@ -76,12 +91,12 @@ export function inventoryOfView(view: ClusterView): Inventory {
 
 const generatedIndex = new WeakMap<ClusterView, Map<string, KubeObject[]>>();
 
-/** Objects the controller generated for a Sandbox, of the kinds a Sandbox owns (not VirtualServices). */
+/** Objects the controller generated for a Sandbox, of the kinds a Sandbox owns (not VirtualServices), policy copies first. */
 export function generatedFor(view: ClusterView, id: SandboxId): KubeObject[] {
   let index = generatedIndex.get(view);
   if (index === undefined) {
     index = new Map();
-    for (const o of [...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters]) {
+    for (const o of sandboxKindObjects(view)) {
       const owner = ownerOf(o);
       if (owner === undefined) continue;
       const key = `${owner.namespace}/${owner.name}`;

@@ -104,7 +104,8 @@ function byNamespaceAndName<T extends { metadata: { name: string; namespace?: st
   return (a.metadata.namespace ?? 'default').localeCompare(b.metadata.namespace ?? 'default') || a.metadata.name.localeCompare(b.metadata.name);
 }
 
-function compareObjects(a: KubeObject, b: KubeObject): number {
+/** Apply order of generated objects (KIND_ORDER, then namespace and name). */
+export function compareObjects(a: KubeObject, b: KubeObject): number {
   return KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || byNamespaceAndName(a, b);
 }
 

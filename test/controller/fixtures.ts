@@ -5,6 +5,7 @@
 import type { SandboxObject, RouteGroupObject } from '../../src/api/schema.js';
 import type { KubeObject } from '../../src/planner/kube.js';
 import { planSandbox } from '../../src/controller/sandbox-plan.js';
+import { policyKindOf } from '../../src/planner/inventory.js';
 import { SANDBOX_NAMESPACE_LABEL, type ClusterView } from '../../src/controller/view.js';
 
 export const NS = 'shop';
@@ -48,6 +49,7 @@ export function baseView(extra: Partial<ClusterView> = {}): ClusterView {
     destinationRules: [],
     virtualServices: [userPayVirtualService],
     envoyFilters: [],
+    policies: [],
     ...extra,
   };
 }
@@ -96,6 +98,7 @@ export function withApplied(view: ClusterView, s: SandboxObject, available: numb
     services: [...view.services, ...of('Service')],
     destinationRules: [...view.destinationRules, ...of('DestinationRule')],
     envoyFilters: [...view.envoyFilters, ...of('EnvoyFilter')],
+    policies: [...view.policies, ...applied.filter((o) => policyKindOf(o) !== undefined)],
   };
 }
 
