@@ -14,6 +14,7 @@
  * `start()` resolves once the first list has been delivered (the cache is synced).
  */
 import { KubeConfig, KubernetesObjectApi, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { toWire } from './wire.js';
 
 export type InformerEventType = 'add' | 'update' | 'delete' | 'resync';
 export type InformerHandler<T> = (type: InformerEventType, object: T) => void;
@@ -45,14 +46,13 @@ export function resourcePath(target: InformerTarget): string {
 }
 
 /**
- * A list response as the watch delivers objects: plain JSON (client-node deserializes lists of
- * built-in kinds into classes with Date fields, while watch events stay JSON) with `apiVersion`
- * and `kind` on every item (the API server leaves them out of list items).
+ * A list response as the watch delivers objects: wire-form JSON (client-node deserializes lists
+ * of built-in kinds into model classes with Date fields and renamed attributes such as a
+ * NetworkPolicy rule's `_from`, while watch events stay JSON; wire.ts) with `apiVersion` and
+ * `kind` on every item (the API server leaves them out of list items).
  */
 function plainList<T extends KubernetesObject>(target: InformerTarget, list: KubernetesListObject<T>): KubernetesListObject<T> {
-  const plain = JSON.parse(JSON.stringify(list)) as KubernetesListObject<T>;
-  plain.items = plain.items.map((item) => ({ ...item, apiVersion: target.apiVersion, kind: target.kind }));
-  return plain;
+  return { ...list, items: list.items.map((item) => toWire({ ...item, apiVersion: target.apiVersion, kind: target.kind })) };
 }
 
 export class SharedInformer<T extends KubernetesObject> {

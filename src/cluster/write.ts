@@ -20,6 +20,7 @@
  */
 import { ApiException, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { isManaged } from '../planner/kube.js';
+import { toModel } from './wire.js';
 
 export const FIELD_MANAGER = 'meshfork';
 
@@ -100,7 +101,8 @@ export class ClusterWriter {
     const { managedFields: _m, resourceVersion: _r, uid: _u, creationTimestamp: _c, generation: _g, ...meta } = metadata ?? {};
     const body = { ...rest, metadata: meta } as T;
     checkSize(body);
-    return this.objects.patch(body, undefined, undefined, this.fieldManager, true, PatchStrategy.ServerSideApply);
+    // `body` is wire-form JSON; client-node serializes built-in kinds through their models (wire.ts).
+    return this.objects.patch(toModel(body), undefined, undefined, this.fieldManager, true, PatchStrategy.ServerSideApply);
   }
 
   async read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined> {

@@ -2,7 +2,8 @@
 //  - everything `helm template` renders is accepted by a server-side dry-run;
 //  - the chart's RBAC is sufficient: `meshfork controller`, started with the container args of
 //    the chart's Deployment and a kubeconfig impersonating the chart's ServiceAccount, runs a
-//    Sandbox through create -> Ready -> image update -> RouteGroup -> delete, and a second
+//    Sandbox (whose fork gets copies of a DENY AuthorizationPolicy and a NetworkPolicy) through
+//    create -> Ready -> image update -> RouteGroup -> delete, and a second
 //    Sandbox through TTL expiry, with no request refused (the audit log has no 403 for it);
 //  - and minimal: the verbs the chart grants that the scenario never used are exactly the ones
 //    listed below, each with the reason it stays.
@@ -143,6 +144,21 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
     await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'web', namespace: NS }, spec: { host: 'web', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } } } as Obj);
     const userVs = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'web', namespace: NS }, spec: { hosts: ['web'], http: [{ name: 'all', route: [{ destination: { host: 'web' } }] }] } } as Obj;
     await objects.create(userVs);
+    // Policies selecting web-v1: each fork gets copies of them (made, then deleted with its Sandbox).
+    await objects.create({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'web-deny-admin', namespace: NS },
+      spec: { selector: { matchLabels: { app: 'web', version: 'v1' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin/*'] } }] }] },
+    } as Obj);
+    // Raw JSON: client-node's typed serialization of NetworkPolicy drops `from` (src/cluster/wire.ts).
+    const netpol = await cp().request('POST', `/apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies`, {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'web-ingress', namespace: NS },
+      spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { role: 'frontend' } } }] }] },
+    });
+    expect(netpol.status).toBe(201);
 
     controller = spawn(process.execPath, ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, ...args, '--kubeconfig', kubeconfigPath], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
     controller.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
@@ -177,10 +193,14 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
     await until('Sandbox one Ready', ready('one'), 90_000);
     await objects.patch({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'one', namespace: NS }, spec: sandbox('one', 'registry.example.com/web:3').spec } as Obj, undefined, undefined, 'meshfork-test', undefined, 'application/merge-patch+json' as never);
     await until('fork of one rolled to web:3', async () => (await forkImage('web-v1-one')) === 'registry.example.com/web:3', 60_000);
+    expect((await read('security.istio.io/v1', 'AuthorizationPolicy', 'web-deny-admin-web-v1-one'))?.metadata?.labels).toMatchObject({ 'meshfork.dev/sandbox': 'one' });
+    expect((await read('networking.k8s.io/v1', 'NetworkPolicy', 'web-ingress-web-v1-one'))?.metadata?.labels).toMatchObject({ 'meshfork.dev/sandbox': 'one' });
     await objects.create({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'RouteGroup', metadata: { name: 'team', namespace: NS }, spec: { match: { label: { key: 'team', value: 'web' } } } } as Obj);
     await until('RouteGroup status', async () => ((await read('meshfork.dev/v1alpha1', 'RouteGroup', 'team'))?.status?.['routingKey'] as string | undefined) !== undefined, 60_000);
     await objects.delete({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'one', namespace: NS } } as Obj);
     await until('Sandbox one and its fork gone', async () => (await read('meshfork.dev/v1alpha1', 'Sandbox', 'one')) === undefined && (await read('apps/v1', 'Deployment', 'web-v1-one')) === undefined, 60_000);
+    expect(await read('security.istio.io/v1', 'AuthorizationPolicy', 'web-deny-admin-web-v1-one')).toBeUndefined();
+    expect(await read('networking.k8s.io/v1', 'NetworkPolicy', 'web-ingress-web-v1-one')).toBeUndefined();
     await until('Sandbox brief deleted by its TTL', async () => (await read('meshfork.dev/v1alpha1', 'Sandbox', 'brief')) === undefined, 120_000);
     const restored = (await read('networking.istio.io/v1', 'VirtualService', 'web'))!;
     expect(restored.spec).toEqual(userVs.spec);
@@ -236,12 +256,38 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
  * `get` on sandboxes: the orphan check reads a Sandbox the cache does not have before deleting
  * what was generated for it (src/controller/reconciler.ts collectOrphans), a path this scenario
  * does not reach.
+ * `get`, `patch`, `delete` of PeerAuthentications, RequestAuthentications, Sidecars, Telemetries
+ * and WasmPlugins: the controller writes and deletes copies of them for forks exactly as it does
+ * for the AuthorizationPolicy and NetworkPolicy of this scenario (src/planner/policy-copy.ts, one
+ * code path for the seven kinds); the scenario has no baseline policy of those kinds.
  */
 const UNUSED_BUT_NEEDED: string[] = [
   'apps/deployments create',
   'core/services create',
+  'extensions.istio.io/wasmplugins create',
+  'extensions.istio.io/wasmplugins delete',
+  'extensions.istio.io/wasmplugins get',
+  'extensions.istio.io/wasmplugins patch',
   'meshfork.dev/sandboxes get',
   'networking.istio.io/destinationrules create',
   'networking.istio.io/envoyfilters create',
+  'networking.istio.io/sidecars create',
+  'networking.istio.io/sidecars delete',
+  'networking.istio.io/sidecars get',
+  'networking.istio.io/sidecars patch',
   'networking.istio.io/virtualservices create',
+  'networking.k8s.io/networkpolicies create',
+  'security.istio.io/authorizationpolicies create',
+  'security.istio.io/peerauthentications create',
+  'security.istio.io/peerauthentications delete',
+  'security.istio.io/peerauthentications get',
+  'security.istio.io/peerauthentications patch',
+  'security.istio.io/requestauthentications create',
+  'security.istio.io/requestauthentications delete',
+  'security.istio.io/requestauthentications get',
+  'security.istio.io/requestauthentications patch',
+  'telemetry.istio.io/telemetries create',
+  'telemetry.istio.io/telemetries delete',
+  'telemetry.istio.io/telemetries get',
+  'telemetry.istio.io/telemetries patch',
 ];
