@@ -13,7 +13,7 @@ import { recordingLogger, type LogRecord } from '../support/log-records.js';
 import { SharedInformer } from '../../src/cluster/informer.js';
 import { deriveRoutingKey } from '../../src/planner/routing-key.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
-import { until } from './controller-support.js';
+import { readObject, until } from './controller-support.js';
 
 const hasBins = requireTestbin();
 const NS = 'ctl';
@@ -104,14 +104,7 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
       }
     });
   };
-  const get = async (apiVersion: string, kind: string, name: string): Promise<Obj | undefined> => {
-    try {
-      return (await objects.read({ apiVersion, kind, metadata: { name, namespace: NS } })) as Obj;
-    } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
-      throw error;
-    }
-  };
+  const get = (apiVersion: string, kind: string, name: string) => readObject<Obj>(objects, apiVersion, kind, NS, name);
   const sandboxStatus = async (name: string) => ((await get('meshfork.dev/v1alpha1', 'Sandbox', name))?.status ?? {}) as { conditions?: Condition[]; routingKey?: string; forks?: unknown[]; expiresAt?: string; observedGeneration?: number };
   const condition = async (name: string, type: string) => (await sandboxStatus(name)).conditions?.find((c) => c.type === type);
   const routeNames = (vs: Obj | undefined) => ((vs?.spec as { http?: Array<{ name?: string }> } | undefined)?.http ?? []).map((r) => r.name);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/controller/reconciler.js';
 import { recordingLogger, type LogRecord } from '../support/log-records.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
-import { until, webDeployment } from './controller-support.js';
+import { readObject, until, webDeployment } from './controller-support.js';
 
 const hasBins = requireTestbin();
 const NS = 'pol';
@@ -34,14 +34,7 @@ describe.skipIf(!hasBins)('the controller copies label-selected policies for for
   let objects: KubernetesObjectApi;
   const logs: LogRecord[] = [];
 
-  const get = async (apiVersion: string, kind: string, name: string): Promise<Obj | undefined> => {
-    try {
-      return (await objects.read({ apiVersion, kind, metadata: { name, namespace: NS } })) as Obj;
-    } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
-      throw error;
-    }
-  };
+  const get = (apiVersion: string, kind: string, name: string) => readObject<Obj>(objects, apiVersion, kind, NS, name);
 
   /** A NetworkPolicy as the API server stores it (wire JSON, not client-node's model). */
   const networkPolicy = async (name: string): Promise<Obj | undefined> => {

@@ -1,5 +1,16 @@
 // Shared by the controller integration suites.
 import { spawn } from 'node:child_process';
+import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+
+/** Reads one namespaced object; undefined when the API server answers 404. */
+export async function readObject<T extends KubernetesObject>(objects: KubernetesObjectApi, apiVersion: string, kind: string, namespace: string, name: string): Promise<T | undefined> {
+  try {
+    return (await objects.read({ apiVersion, kind, metadata: { name, namespace } })) as T;
+  } catch (error) {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  }
+}
 
 /**
  * Polls `probe` every 100 ms until it returns something other than undefined/false; a probe that
