@@ -55,11 +55,14 @@ describe.skipIf(!hasBins)('the controller copies label-selected policies for for
     ]) {
       await objects.create(o);
     }
-    // Raw JSON: client-node's typed serialization of NetworkPolicy would drop `from` (src/cluster/wire.ts).
-    const r = await cp().request('POST', `/apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies`, netpol);
-    expect(r.status).toBe(201);
     controller = new Controller({ kubeConfig: kc, namespaces: [NS], workers: 2, routeWaitMs: 200, logger: recordingLogger(logs) });
     await controller.start();
+    // The NetworkPolicy reaches the controller by its watch (wire JSON), the AuthorizationPolicy by
+    // its list. Raw JSON: client-node's typed serialization of NetworkPolicy would drop `from`
+    // (src/cluster/wire.ts), in this test as in the controller's writes.
+    const r = await cp().request('POST', `/apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies`, netpol);
+    expect(r.status).toBe(201);
+    await until('the controller sees the NetworkPolicy', async () => controller.view().policies.some((o) => o.metadata.name === 'web-ingress'));
   });
 
   afterAll(async () => {
