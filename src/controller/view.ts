@@ -4,7 +4,7 @@
  * which host a fork Service stands in for). Nothing here does I/O.
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
-import { ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from '../planner/kube.js';
+import { FORK_OF_SERVICE_LABEL, ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from '../planner/kube.js';
 import { CLUSTER_DOMAIN, namespaceOf, resolveHost, type Inventory } from '../planner/inventory.js';
 import { appliesToMesh, routedHosts, virtualServiceHosts, type HttpRoute } from '../planner/virtual-service.js';
 
@@ -14,8 +14,7 @@ import { appliesToMesh, routedHosts, virtualServiceHosts, type HttpRoute } from 
  * forkNamespaces) has no owner reference, so this label tells two same-named Sandboxes apart.
  */
 export const SANDBOX_NAMESPACE_LABEL = 'meshfork.dev/sandbox-namespace';
-/** Label the planner puts on a fork Service: the baseline Service it stands in for. */
-export const FORK_OF_SERVICE_LABEL = 'meshfork.dev/fork-of-service';
+export { FORK_OF_SERVICE_LABEL };
 /** Finalizer that keeps a Sandbox until its routes and objects are gone. */
 export const FINALIZER = 'meshfork.dev/cleanup';
 

@@ -42,7 +42,7 @@
  * without ports that is not headless is a problem (its fork would be refused), never a Service
  * the API server refuses.
  */
-import { SANDBOX_LABEL, cloneData, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
+import { FORK_OF_SERVICE_LABEL, SANDBOX_LABEL, cloneData, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
 import { namespaceOf } from './inventory.js';
 
 interface ServicePort {
@@ -145,7 +145,7 @@ export function forkService(baseline: KubeObject, sandbox: string, labelRewrites
 
 /** Labels of the fork Service of `baseline`: the baseline Service's own, and meshfork's. */
 export function forkServiceLabels(baseline: KubeObject, sandbox: string): Record<string, string> {
-  return { ...(baseline.metadata.labels ?? {}), ...managedLabels(sandbox), 'meshfork.dev/fork-of-service': baseline.metadata.name };
+  return { ...(baseline.metadata.labels ?? {}), ...managedLabels(sandbox), [FORK_OF_SERVICE_LABEL]: baseline.metadata.name };
 }
 
 /**

@@ -23,6 +23,8 @@ export const SANDBOX_LABEL = 'meshfork.dev/sandbox';
 export const FORK_OF_LABEL = 'meshfork.dev/fork-of';
 /** Prefix of every HTTP route name meshfork inserts into a VirtualService. */
 export const ROUTE_NAME_PREFIX = 'meshfork-';
+/** Label on a fork Service: the name of the baseline Service it stands in for. */
+export const FORK_OF_SERVICE_LABEL = 'meshfork.dev/fork-of-service';
 
 export function managedLabels(sandbox?: string): Record<string, string> {
   return sandbox === undefined

@@ -8,7 +8,7 @@ import { formatProblem, escapeText } from '../../api/problem.js';
 import { GROUP_VERSION } from '../../api/schema.js';
 import { contextNamespace, loadKubeConfig } from '../../cluster/kubeconfig.js';
 import { loadInputs, withSources } from '../../manifests/load.js';
-import { ROUTE_NAME_PREFIX, SANDBOX_LABEL } from '../../planner/kube.js';
+import { FORK_OF_SERVICE_LABEL, ROUTE_NAME_PREFIX, SANDBOX_LABEL } from '../../planner/kube.js';
 import { DEFAULT_ROUTING_KEY_CONFIG } from '../../planner/routing-key.js';
 import { toYamlDocuments } from '../yaml.js';
 import { progressLine, routeGroupTable, sandboxTable, statusReport, type ForkedService, type KeyedRoute, type RouteGroupLike, type SandboxLike } from './present.js';
@@ -33,7 +33,6 @@ export class CommandFailed extends Error {
   }
 }
 
-const FORK_OF_SERVICE_LABEL = 'meshfork.dev/fork-of-service';
 const KINDS = { sandboxes: 'Sandbox', routegroups: 'RouteGroup' } as const;
 type KindName = keyof typeof KINDS;
 
