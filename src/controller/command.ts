@@ -1,7 +1,9 @@
 /**
  * `meshfork controller`: runs the reconciler against a cluster, in a pod (in-cluster config) or
  * elsewhere (`--kubeconfig`/`--context`, else $KUBECONFIG or ~/.kube/config). SIGTERM/SIGINT:
- * stop taking work, finish reconciles in flight, release the Lease, exit 0. The runtime
+ * stop taking work, finish reconciles in flight, release the Lease, exit 0; a shutdown that has
+ * not finished after `--shutdown-timeout` seconds (an API server gone, a reconcile stuck in
+ * retries) is logged and exits 1. The runtime
  * (./run.ts) is imported when the command runs, not when the executable starts.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -18,6 +20,8 @@ export interface ControllerFlags {
   leaseName: string;
   healthAddress: string;
   configMap?: { namespace: string; name: string };
+  /** Seconds from SIGTERM/SIGINT to a forced exit (below the pod's terminationGracePeriodSeconds, 30 by default). */
+  shutdownTimeout: number;
 }
 
 const NAMESPACE = new RegExp(DNS_LABEL_PATTERN);
@@ -38,6 +42,12 @@ function parseConfigMap(text: string): { namespace: string; name: string } {
   return { namespace, name };
 }
 
+function parseShutdownTimeout(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 3600) throw new InvalidArgumentError('give whole seconds from 1 to 3600');
+  return n;
+}
+
 function parseWorkers(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('give an integer from 1 to 64');
@@ -56,6 +66,7 @@ export function controllerCommand(): Command {
     .option('--leader-elect', 'take part in leader election on a coordination.k8s.io Lease (run several replicas)')
     .option('--lease-namespace <namespace>', 'namespace of the Lease', process.env['POD_NAMESPACE'] ?? 'default')
     .option('--lease-name <name>', 'name of the Lease', 'meshfork-controller')
+    .option('--shutdown-timeout <seconds>', 'after SIGTERM/SIGINT, exit 1 if reconciles in flight and the Lease release have not finished within this time', parseShutdownTimeout, 20)
     .option('--health-address <host:port>', "address of /metrics, /healthz and /readyz ('off': none)", '0.0.0.0:8080')
     .action(async (flags: ControllerFlags) => {
       // run() logs its own failures (JSON, level fatal) and sets the exit code.

@@ -129,6 +129,8 @@ export class Controller {
   private readonly core: CoreV1Api;
   private readonly workers: Array<Promise<void>> = [];
   private synced = false;
+  /** Set by stop(); a start() still loading its caches then returns without starting workers. */
+  private stopping = false;
   private readonly log: Logger;
   private readonly now: () => Date;
   /** Why the VirtualService of a host (FQDN) could not be written, until it is (for status). */
@@ -188,6 +190,7 @@ export class Controller {
     }
     if (this.options.configMap !== undefined) await this.watchConfigMap(this.options.configMap);
     await Promise.all([...this.informers.values()].flat().map((i) => i.start()));
+    if (this.stopping) return;
     this.synced = true;
     for (const key of allKeys(this.view())) this.queue.add(key);
     for (let i = 0; i < (this.options.workers ?? 4); i++) this.workers.push(this.work());
@@ -195,6 +198,7 @@ export class Controller {
 
   /** Stops taking keys, lets reconciles in flight finish, stops the informers. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.queue.shutdown();
     await this.queue.drained();
     await Promise.all(this.workers);

@@ -57,6 +57,19 @@ async function runLogged(flags: ControllerFlags, log: Logger): Promise<void> {
   });
   const abort = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
+  abort.signal.addEventListener(
+    'abort',
+    () => {
+      // The orderly stop waits for reconciles in flight and the Lease release, which need the API
+      // server; a stop that cannot finish must not outlive the pod's grace period silently.
+      const timeoutSeconds = flags.shutdownTimeout ?? 20;
+      setTimeout(() => {
+        log.error({ timeoutSeconds, queue: controller?.queue.metrics() }, 'shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, timeoutSeconds * 1000).unref();
+    },
+    { once: true },
+  );
   let leading = false;
   // A standby is ready: it serves its purpose by waiting for the Lease.
   const health = flags.healthAddress === 'off' ? undefined : await serveHealth(flags.healthAddress, metrics, () => (flags.leaderElect && !leading) || controller.hasSynced);
@@ -68,10 +81,17 @@ async function runLogged(flags: ControllerFlags, log: Logger): Promise<void> {
   }
 }
 
+/** Resolves once `signal` is aborted, at once when it already is (an 'abort' listener added late never fires). */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
 async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, controller: Controller, abort: AbortController, setLeading: (leading: boolean) => void, log: Logger): Promise<void> {
   if (!flags.leaderElect) {
-    await controller.start();
-    await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+    // A signal may arrive while the caches are still loading: stop then, without waiting for them.
+    await Promise.race([controller.start(), aborted(abort.signal)]);
+    await aborted(abort.signal);
     await controller.stop();
     return;
   }
