@@ -51,6 +51,12 @@ export interface ControllerProcess {
   readonly exited: Promise<number | null>;
   /** Whether stderr so far contains `text`. */
   logIncludes(text: string): boolean;
+  /**
+   * Sends `signal` and resolves with the exit code; a process still running after `ms` is
+   * SIGKILLed and the promise rejects with the tail of its log (a hang fails with a reason, not at
+   * the test's timeout).
+   */
+  stop(signal: NodeJS.Signals, ms?: number): Promise<number | null>;
 }
 
 /**
@@ -66,5 +72,15 @@ export function startControllerProcess(kubeconfig: string, args: readonly string
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, stderr, exited, logIncludes: (text) => stderr.join('').includes(text) };
+  const stop = async (signal: NodeJS.Signals, ms = 60_000): Promise<number | null> => {
+    child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+    const result = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (result !== 'late') return result;
+    child.kill('SIGKILL');
+    throw new Error(`the controller did not exit within ${ms} ms of ${signal}; log tail:\n${stderr.join('').trim().split('\n').slice(-20).join('\n')}`);
+  };
+  return { child, stderr, exited, stop, logIncludes: (text) => stderr.join('').includes(text) };
 }

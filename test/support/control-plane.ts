@@ -482,11 +482,11 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     let apiserver = spawnServer('kube-apiserver', testbinPath('kube-apiserver', bin), apiServerArgs, dir);
     track(apiserver);
 
-    const request = async (method: string, path: string, body?: unknown, contentType = 'application/json') => {
+    const request = async (method: string, path: string, body?: unknown, contentType = 'application/json', requestTimeoutMs?: number) => {
       const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
       const headers: Record<string, string> = { accept: 'application/json' };
       if (payload !== undefined) headers['content-type'] = contentType;
-      return rawRequest(`${server}${path}`, tls, method, payload, headers);
+      return rawRequest(`${server}${path}`, tls, method, payload, headers, requestTimeoutMs);
     };
 
     const apiServerReady = () =>
@@ -626,6 +626,9 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
             `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=${FIELD_MANAGER}&force=true`,
             crd,
             'application/apply-patch+yaml',
+            // A fresh API server compiling ~1 MB of schemas (and CEL rules) on a loaded machine
+            // takes more than the default 10 s; the apply is idempotent, the wait bounded below.
+            timeoutMs,
           );
           if (r.status >= 300) throw new Error(`applying CRD ${name}: HTTP ${r.status}: ${r.body.slice(0, 2000)}`);
           return name;
