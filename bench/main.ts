@@ -13,16 +13,20 @@
  *  - planner: `planner-scaling` (plan() of 2000 vs 200 Sandboxes) (bench/planner.ts);
  *  - synth: `synth-1000x500` (meshfork synth of 1000 services and 500 Sandboxes vs plain YAML
  *    parse + stringify of its input and output, with its time and peak memory) (bench/synth.ts);
- *  - controller (opt-in): bench/controller.ts, described in docs/controller.md "Benchmarks".
+ *  - controller (opt-in): bench/controller.ts, described in docs/controller.md "Benchmarks";
+ *  - controller-rpc (opt-in): `controller-apply-to-keyed-rpc`, kubectl apply of a Sandbox -> first
+ *    keyed RPC on its forks through real istiod, controller vs a plain apply of synth's objects
+ *    (bench/controller-rpc.ts).
  */
 import { type BenchResult, type BenchSuite, benchLine, table } from './report.js';
 import { controllerSuite } from './controller.js';
+import { controllerRpcSuite } from './controller-rpc.js';
 import { manifestsSuite } from './manifests.js';
 import { plannerSuite } from './planner.js';
 import { sdkSuite } from './sdk.js';
 import { synthSuite } from './synth.js';
 
-const SUITES: readonly BenchSuite[] = [sdkSuite, manifestsSuite, plannerSuite, synthSuite, controllerSuite];
+const SUITES: readonly BenchSuite[] = [sdkSuite, manifestsSuite, plannerSuite, synthSuite, controllerSuite, controllerRpcSuite];
 
 const only = process.argv.slice(2);
 const unknown = only.filter((name) => name !== 'all' && !SUITES.some((s) => s.name === name));

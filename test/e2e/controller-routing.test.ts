@@ -12,16 +12,15 @@
  * Deployment status the deployment controller would write once the pod is Ready; when the
  * controller deletes a fork Deployment, its stand-in goes too.
  */
-import { AppsV1Api, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SharedInformer } from '../../src/cluster/informer.js';
 import { Controller } from '../../src/controller/reconciler.js';
-import { isManaged, type KubeObject } from '../../src/planner/kube.js';
 import { requireTestbin, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { recordingLogger, type LogRecord } from '../support/log-records.js';
-import { applyObjects, deleteObject, listObjects, startIstiod, type Istiod, type KubeObj } from '../support/istiod.js';
-import { proxyIdOf, xdsBootstrap, xdsEchoClient, type EchoClient, type WhoResult } from '../support/xds-client.js';
-import { fqdn, Mesh, NS, PORT, sandboxFile } from './mesh.js';
+import { listObjects, startIstiod, type Istiod } from '../support/istiod.js';
+import type { EchoClient, WhoResult } from '../support/xds-client.js';
+import { Mesh, NS, sandboxFile, serviceClient } from './mesh.js';
 
 const hasBins = requireTestbin();
 const KEY = { baggage: 'meshfork-routing-key=alpha01' };
@@ -51,34 +50,6 @@ describe.skipIf(!hasBins)('meshfork controller routed by real istiod (proxyless 
   const logs: LogRecord[] = [];
   const report: string[] = [];
 
-  /** Plays kubelet + deployment controller for the forks the controller creates. */
-  async function standInForForks(cp: ControlPlane): Promise<SharedInformer<KubernetesObject>> {
-    const apps = cp.kubeConfig.makeApiClient(AppsV1Api);
-    const informer = new SharedInformer<KubernetesObject>(cp.kubeConfig, { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespace: NS }, { resyncMs: 0 });
-    const ready = async (d: V1Deployment & KubeObj) => {
-      await applyObjects(cp, [await mesh.standIn(d)]);
-      const s = d.status;
-      if (s?.observedGeneration === d.metadata.generation && s?.availableReplicas === 1) return;
-      await apps.replaceNamespacedDeploymentStatus({
-        name: d.metadata.name,
-        namespace: NS,
-        body: { ...d, status: { observedGeneration: d.metadata.generation, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 } },
-      });
-    };
-    informer.onEvent((type, o) => {
-      const d = o as V1Deployment & KubeObj;
-      if (!isManaged(d as unknown as KubeObject)) return;
-      const done =
-        type === 'delete'
-          ? deleteObject(cp, { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: d.metadata.name, namespace: NS } })
-          : ready(d);
-      // A 409 (the controller wrote the Deployment meanwhile) is retried by the update event.
-      done.catch((error: unknown) => logs.push({ level: 'error', msg: 'kubelet stand-in', error: String(error) }));
-    });
-    await informer.start();
-    return informer;
-  }
-
   beforeAll(async () => {
     const t0 = Date.now();
     cp = await startControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });
@@ -86,7 +57,7 @@ describe.skipIf(!hasBins)('meshfork controller routed by real istiod (proxyless 
     mesh = new Mesh(cp, istiod);
     await mesh.installBaseline();
     for (const s of SERVICES) {
-      const client = xdsEchoClient(`xds:///${fqdn(s)}:${PORT}`, xdsBootstrap({ xdsAddress: istiod.xdsAddress, namespace: NS, app: `${s}-client` }));
+      const client = serviceClient(istiod, s, `${s}-client`);
       clients.set(s, client);
       const deadline = Date.now() + 30_000;
       for (let r = await client.who(); !r.ok; r = await client.who()) {
@@ -94,7 +65,8 @@ describe.skipIf(!hasBins)('meshfork controller routed by real istiod (proxyless 
         await sleep(100);
       }
     }
-    kubelet = await standInForForks(cp);
+    // A 409 (the controller wrote the Deployment meanwhile) is retried by the update event.
+    kubelet = await mesh.standInForForks((error) => logs.push({ level: 'error', msg: 'kubelet stand-in', error: String(error) }));
     controller = new Controller({ kubeConfig: cp.kubeConfig, namespaces: [NS], logger: recordingLogger(logs) });
     await controller.start();
     report.push(`setup (control plane, istiod, baseline, clients, controller) ${((Date.now() - t0) / 1000).toFixed(1)}s`);

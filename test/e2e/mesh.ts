@@ -13,11 +13,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { AppsV1Api, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import { SharedInformer } from '../../src/cluster/informer.js';
+import { isManaged, type KubeObject } from '../../src/planner/kube.js';
 import type { ControlPlane } from '../support/control-plane.js';
 import { cli } from '../support/cli.js';
 import { applyObjects, deleteObject, listObjects, type ConfigDump, type Istiod, type KubeObj } from '../support/istiod.js';
-import { startEchoBackend, type EchoBackend } from '../support/xds-client.js';
+import { startEchoBackend, xdsBootstrap, xdsEchoClient, type EchoBackend, type EchoClient } from '../support/xds-client.js';
 
 export const NS = 'e2e';
 export const PORT = 7070;
@@ -30,6 +33,11 @@ const STAND_IN_LABEL = 'e2e.meshfork.dev/stand-in-for';
 
 export const fqdn = (service: string, ns = NS) => `${service}.${ns}.svc.cluster.local`;
 export const clusterName = (service: string, subset = '', port = PORT, ns = NS) => `outbound|${port}|${subset}|${fqdn(service, ns)}`;
+
+/** A proxyless gRPC client (app label `app`, in `namespace`) calling `service` through istiod's xDS. */
+export function serviceClient(istiod: Istiod, service: string, app: string, namespace = NS, port = PORT): EchoClient {
+  return xdsEchoClient(`xds:///${fqdn(service, namespace)}:${port}`, xdsBootstrap({ xdsAddress: istiod.xdsAddress, namespace, app }));
+}
 
 export function parseYamlDocs(text: string, what: string): KubeObj[] {
   return parseAllDocuments(text)
@@ -199,6 +207,39 @@ export class Mesh {
       if (!st || !st.route_sent || st.route_sent !== st.route_acked) return `${p.proxyId}: routes not ACKed yet (${JSON.stringify(st ?? null)})`;
     }
     return '';
+  }
+
+  /**
+   * Plays kubelet + deployment controller for the forks someone else creates (the controller, or
+   * an apply of synth output): each Deployment labelled managed-by=meshfork in the namespace gets
+   * its stand-in WorkloadEntry and the status the deployment controller writes once its pod is
+   * Ready (one available replica); a deleted one loses its stand-in. Errors (a 409 when the
+   * Deployment was written meanwhile is retried by the update event) go to `onError`.
+   */
+  async standInForForks(onError: (error: unknown) => void): Promise<SharedInformer<KubernetesObject>> {
+    const apps = this.cp.kubeConfig.makeApiClient(AppsV1Api);
+    const informer = new SharedInformer<KubernetesObject>(this.cp.kubeConfig, { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespace: NS }, { resyncMs: 0 });
+    const ready = async (d: V1Deployment & KubeObj) => {
+      await applyObjects(this.cp, [await this.standIn(d)]);
+      const s = d.status;
+      if (s?.observedGeneration === d.metadata.generation && s?.availableReplicas === 1) return;
+      await apps.replaceNamespacedDeploymentStatus({
+        name: d.metadata.name,
+        namespace: NS,
+        body: { ...d, status: { observedGeneration: d.metadata.generation, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 } },
+      });
+    };
+    informer.onEvent((type, o) => {
+      const d = o as V1Deployment & KubeObj;
+      if (!isManaged(d as unknown as KubeObject)) return;
+      const done =
+        type === 'delete'
+          ? deleteObject(this.cp, { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: d.metadata.name, namespace: NS } })
+          : ready(d);
+      done.catch(onError);
+    });
+    await informer.start();
+    return informer;
   }
 
   async close(): Promise<void> {
