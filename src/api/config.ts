@@ -17,7 +17,18 @@ import {
 import type { PlanConfig } from '../planner/plan.js';
 import { DEFAULT_FORK_POLICY, resolveForkPolicy } from '../planner/fork-policy.js';
 import { ingressGuardSettingProblems } from '../planner/envoy-filter.js';
+import { setOwn } from '../planner/kube.js';
 import { DNS_LABEL_PATTERN, Ttl } from './schema.js';
+import { ROUTING_MODES, type RoutingMode, type RoutingModeConfig } from '../planner/routing-mode.js';
+
+/**
+ * A host in `routing.hosts`: `<service>.<namespace>`, optionally completed to the Service's FQDN
+ * (`.svc` or `.svc.cluster.local`), the names istiod and meshfork resolve the same way.
+ */
+export const ROUTING_HOST_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.svc(\\.cluster\\.local)?)?$';
+const ROUTING_MODE_DESCRIPTION =
+  'auto: gatewayAPI for a host with user HTTPRoutes/GRPCRoutes attached to its Service or in an ambient namespace, else virtualService; virtualService: VirtualService routes; gatewayAPI: derived HTTPRoutes/GRPCRoutes attached to the Service.';
+const RoutingModeSchema = (description: string) => Type.Unsafe<RoutingMode>({ type: 'string', enum: [...ROUTING_MODES], description: `${description} ${ROUTING_MODE_DESCRIPTION}` });
 
 /**
  * A routing-key header name as given in the file or with `--header`: HTTP field names are
@@ -105,6 +116,12 @@ export const MeshforkConfig = Type.Object(
             }),
           ),
           legacyHeaders: Type.Optional(Type.Boolean({ description: 'Also match uberctx-<key> and ot-baggage-<key>.' })),
+          mode: Type.Optional(RoutingModeSchema('How forked hosts are routed. Default auto.')),
+          hosts: Type.Optional(
+            Type.Record(Type.String({ pattern: ROUTING_HOST_PATTERN }), Type.Object({ mode: RoutingModeSchema('How this host is routed.') }, { additionalProperties: false }), {
+              description: 'Settings per forked host, keyed <service>.<namespace> (or the FQDN); they override routing.mode.',
+            }),
+          ),
           gateways: Type.Optional(
             Type.Union([Type.Literal('all'), Type.Literal('none'), Type.Array(Type.String({ pattern: GATEWAY_NAME_PATTERN }), { uniqueItems: true })], {
               description:
@@ -142,6 +159,10 @@ export interface RoutingOverrides {
   compat?: string;
   keyName?: string;
   headers?: string[];
+  /** `--routing-mode`: overrides routing.mode. */
+  mode?: string;
+  /** `--host-routing-mode <service>.<namespace>=<mode>`: override routing.hosts entries. */
+  hostModes?: string[];
 }
 
 /** Why a reserved header (RESERVED_HEADER_NAMES) cannot be a plain routing-key header. */
@@ -176,7 +197,12 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
         );
         continue;
       }
-      const segments = e.instancePath.split('/').filter(Boolean);
+      const segments = e.instancePath.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+      if (e.instancePath === '/routing/hosts' && e.keyword === 'additionalProperties') {
+        const host = (e.params as { additionalProperty: string }).additionalProperty;
+        problems.push({ path: fieldPath(['routing', 'hosts', host]), message: `"${host}" is not a host <service>.<namespace> (or its FQDN <service>.<namespace>.svc.cluster.local)` });
+        continue;
+      }
       if (e.keyword === 'additionalProperties') segments.push((e.params as { additionalProperty: string }).additionalProperty);
       problems.push({ path: fieldPath(segments), message: e.keyword === 'additionalProperties' ? 'unknown field' : e.message ?? e.keyword });
     }
@@ -202,6 +228,7 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
   // Names that differ only in case are one header.
   const headers = [...new Set(given.map(headerName))];
   for (const p of ingressGuardSettingProblems(raw.ingressGuard ?? {})) problems.push({ path: `ingressGuard.${p.path}`, message: p.message });
+  const routingModes = routingModesOf(raw.routing?.mode, raw.routing?.hosts, overrides, problems);
   if (problems.length > 0) return { problems };
   return {
     config: {
@@ -214,7 +241,36 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
       ...(raw.ingressGuard ? { ingressGuard: raw.ingressGuard } : {}),
       ...(raw.routing?.gateways !== undefined ? { gateways: raw.routing.gateways } : {}),
       policy: resolveForkPolicy(raw.policy),
+      ...(routingModes !== undefined ? { routingModes } : {}),
     },
     problems,
   };
+}
+
+const isRoutingMode = (value: string): value is RoutingMode => (ROUTING_MODES as readonly string[]).includes(value);
+
+/** routing.mode and routing.hosts, with the flags applied over them; undefined when all is default. */
+function routingModesOf(
+  mode: RoutingMode | undefined,
+  hosts: Readonly<Record<string, { mode: RoutingMode }>> | undefined,
+  overrides: RoutingOverrides,
+  problems: Problem[],
+): RoutingModeConfig | undefined {
+  let resolvedMode = mode;
+  if (overrides.mode !== undefined) {
+    if (isRoutingMode(overrides.mode)) resolvedMode = overrides.mode;
+    else problems.push({ path: '--routing-mode', message: `"${overrides.mode}" is not a routing mode; one of ${ROUTING_MODES.join(', ')}` });
+  }
+  const resolvedHosts: Record<string, { mode: RoutingMode }> = {};
+  for (const [host, setting] of Object.entries(hosts ?? {})) setOwn(resolvedHosts, host, { mode: setting.mode });
+  for (const given of overrides.hostModes ?? []) {
+    const at = given.lastIndexOf('=');
+    const host = at < 0 ? given : given.slice(0, at);
+    const value = at < 0 ? '' : given.slice(at + 1);
+    if (!new RegExp(ROUTING_HOST_PATTERN).test(host)) problems.push({ path: '--host-routing-mode', message: `"${given}": "${host}" is not a host <service>.<namespace>; give <service>.<namespace>=<mode>` });
+    else if (!isRoutingMode(value)) problems.push({ path: '--host-routing-mode', message: `"${given}": "${value}" is not a routing mode; one of ${ROUTING_MODES.join(', ')}` });
+    else setOwn(resolvedHosts, host, { mode: value });
+  }
+  if (resolvedMode === undefined && Object.keys(resolvedHosts).length === 0) return undefined;
+  return { ...(resolvedMode !== undefined ? { mode: resolvedMode } : {}), ...(Object.keys(resolvedHosts).length > 0 ? { hosts: resolvedHosts } : {}) };
 }

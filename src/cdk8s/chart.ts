@@ -264,6 +264,9 @@ export class MeshforkChart extends Chart {
       policies: withNamespace(inventory.policies ?? []),
       labelSelecting: withNamespace(inventory.labelSelecting ?? []),
       workloads: withNamespace(inventory.workloads ?? []),
+      gatewayRoutes: withNamespace(inventory.gatewayRoutes ?? []),
+      // Namespaces are cluster-scoped: kept as they are.
+      namespaces: inventory.namespaces ?? [],
     };
   }
 }

@@ -57,6 +57,8 @@ interface CommonOptions {
   keyName?: string;
   compat?: string;
   header?: string[];
+  routingMode?: string;
+  hostRoutingMode?: string[];
   ingressGuard?: boolean;
   maxFileSize: number;
   maxInputSize: number;
@@ -89,6 +91,8 @@ function loadConfig(io: CliIo, options: CommonOptions): PlanConfig {
     ...(options.compat !== undefined ? { compat: options.compat } : {}),
     ...(options.keyName !== undefined ? { keyName: options.keyName } : {}),
     ...(options.header !== undefined ? { headers: options.header } : {}),
+    ...(options.routingMode !== undefined ? { mode: options.routingMode } : {}),
+    ...(options.hostRoutingMode !== undefined ? { hostModes: options.hostRoutingMode } : {}),
   });
   if (config === undefined) fail(io, problems.map((p) => ({ ...p, file: p.path.startsWith('--') ? '<flags>' : options.config ?? '<config>' })));
   if (options.ingressGuard) return { ...config, ingressGuard: { ...config.ingressGuard, enabled: true } };
@@ -181,6 +185,8 @@ export function buildProgram(io: CliIo = processIo): Command {
       .option('--key-name <name>', 'baggage member key of the routing key (default meshfork-routing-key)')
       .addOption(new Option('--compat <preset>', 'routing-key compatibility preset').choices(['signadot']))
       .option('--header <name...>', 'extra plain headers that carry the routing key')
+      .addOption(new Option('--routing-mode <mode>', 'how forked hosts are routed (overrides routing.mode; default auto)').choices(['auto', 'virtualService', 'gatewayAPI']))
+      .option('--host-routing-mode <host=mode...>', 'routing mode of one host, <service>.<namespace>=<mode> (overrides routing.hosts)')
       .option('--ingress-guard', 'also emit the mesh-wide ingress guard EnvoyFilter (preview tokens come from --config)')
       .option('--max-file-size <bytes>', 'largest manifest file read, after YAML alias expansion (e.g. 8Mi)', parseSize, DEFAULT_INPUT_LIMITS.maxFileSize)
       .option('--max-input-size <bytes>', 'largest total of all manifest files read (e.g. 64Mi)', parseSize, DEFAULT_INPUT_LIMITS.maxInputSize);

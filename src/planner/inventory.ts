@@ -7,6 +7,7 @@
  */
 import { describeValue, type Problem } from '../api/problem.js';
 import { PROTOTYPE_KEYS, ownValue, type KubeObject } from './kube.js';
+import { GATEWAY_API_GROUP, GATEWAY_API_VERSION, ROUTE_KINDS } from './http-route.js';
 
 export const CLUSTER_DOMAIN = 'cluster.local';
 
@@ -32,6 +33,14 @@ export interface Inventory {
    * that a `forkOf` naming one is told what it names. Absent reads as none.
    */
   readonly workloads?: readonly KubeObject[];
+  /**
+   * Gateway API HTTPRoutes and GRPCRoutes (`gateway.networking.k8s.io`), whose Service parentRefs
+   * decide a host's routing mode and which meshfork copies per sandbox (http-route.ts). Absent
+   * reads as none.
+   */
+  readonly gatewayRoutes?: readonly KubeObject[];
+  /** Namespaces, for their labels (`istio.io/dataplane-mode`, `istio.io/use-waypoint`). Absent reads as none. */
+  readonly namespaces?: readonly KubeObject[];
 }
 
 /**
@@ -107,6 +116,8 @@ export function inventoryOf(objects: readonly KubeObject[]): Inventory {
     envoyFilters: of('EnvoyFilter', 'networking.istio.io'),
     policies: objects.filter((o) => policyKindOf(o) !== undefined),
     labelSelecting: objects.filter(hasLabelSelector),
+    gatewayRoutes: objects.filter((o) => groupOf(o) === GATEWAY_API_GROUP && (ROUTE_KINDS as readonly string[]).includes(o.kind)),
+    namespaces: of('Namespace', ''),
     workloads: objects.filter(isOtherWorkload).map((o) => ({
       apiVersion: o.apiVersion,
       kind: o.kind,
@@ -242,6 +253,12 @@ class ShapeChecker {
     }
   }
 
+  /** A string that may be empty (an API group: "" is the core group). */
+  text(value: unknown, path: string, required = false): void {
+    if (value === undefined && !required) return;
+    if (typeof value !== 'string') this.fail(path, 'a string', value);
+  }
+
   integer(value: unknown, path: string, min: number, max: number, required = false): void {
     if (value === undefined && !required) return;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) this.fail(path, `an integer from ${min} to ${max}`, value);
@@ -288,7 +305,32 @@ const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'] 
 /** Label selector operators (metav1.LabelSelectorRequirement). */
 const SELECTOR_OPERATORS: readonly unknown[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
-const SPEC_CHECKS: Record<'deployments' | 'services' | 'virtualServices' | 'destinationRules' | 'envoyFilters' | 'policies', (c: ShapeChecker, spec: unknown, object: KubeObject) => void> = {
+/** A Gateway API object reference (ParentReference, BackendObjectReference): group may be "" (core). */
+function objectReference(c: ShapeChecker, ref: Record<string, unknown>, at: string): void {
+  c.text(ref['group'], `${at}.group`);
+  c.string(ref['kind'], `${at}.kind`);
+  c.string(ref['name'], `${at}.name`, true);
+  c.string(ref['namespace'], `${at}.namespace`);
+  c.integer(ref['port'], `${at}.port`, 1, 65535);
+}
+
+/** Gateway API route filters: the type, and the RequestMirror backendRef that http-route.ts retargets. */
+function routeFilters(c: ShapeChecker, filters: unknown, at: string): void {
+  c.objects(filters, at, 'route filters', (filter, filterAt) => {
+    c.string(filter['type'], `${filterAt}.type`, true);
+    if (c.record(filter['requestMirror'], `${filterAt}.requestMirror`) && c.record(filter['requestMirror']['backendRef'], `${filterAt}.requestMirror.backendRef`, true)) {
+      objectReference(c, filter['requestMirror']['backendRef'], `${filterAt}.requestMirror.backendRef`);
+    }
+  });
+}
+
+/** Header match types of HTTPHeaderMatch and GRPCHeaderMatch. */
+const HEADER_MATCH_TYPES: readonly unknown[] = ['Exact', 'RegularExpression'];
+
+const SPEC_CHECKS: Record<
+  'deployments' | 'services' | 'virtualServices' | 'destinationRules' | 'envoyFilters' | 'policies' | 'gatewayRoutes' | 'namespaces',
+  (c: ShapeChecker, spec: unknown, object: KubeObject) => void
+> = {
   deployments(c: ShapeChecker, spec: unknown): void {
     if (!c.record(spec, 'spec', true)) return;
     c.labelSelector(spec['selector'], 'spec.selector');
@@ -364,6 +406,46 @@ const SPEC_CHECKS: Record<'deployments' | 'services' | 'virtualServices' | 'dest
   /** Only metadata is read (the collision check); the spec is never looked at. */
   envoyFilters(c: ShapeChecker, spec: unknown): void {
     c.record(spec, 'spec');
+  },
+
+  /** Only the labels are read (metadata, checked for every object). */
+  namespaces(c: ShapeChecker, spec: unknown): void {
+    c.record(spec, 'spec');
+  },
+
+  /**
+   * What routing-mode.ts and http-route.ts read of an HTTPRoute/GRPCRoute: its version, creation
+   * time, parentRefs, hostnames, and per rule the matches' headers (the key match is added to them),
+   * backendRefs and filters (Service references are retargeted). The rest is copied unread.
+   */
+  gatewayRoutes(c: ShapeChecker, spec: unknown, object: KubeObject): void {
+    // The CRDs serve these versions with one schema (HTTPRoute v1beta1, GRPCRoute v1alpha2 are
+    // the same types as v1); derived routes are written in v1.
+    const versions = object.kind === 'HTTPRoute' ? [GATEWAY_API_VERSION, `${GATEWAY_API_GROUP}/v1beta1`] : [GATEWAY_API_VERSION, `${GATEWAY_API_GROUP}/v1alpha2`];
+    if (!versions.includes(object.apiVersion)) c.fail('apiVersion', `one of ${versions.join(', ')} (the versions meshfork reads ${object.kind}s in)`, object.apiVersion);
+    c.string(object.metadata?.creationTimestamp, 'metadata.creationTimestamp');
+    if (!c.record(spec, 'spec', true)) return;
+    c.objects(spec['parentRefs'], 'spec.parentRefs', 'parent references', (ref, at) => {
+      objectReference(c, ref, at);
+      c.string(ref['sectionName'], `${at}.sectionName`);
+    });
+    c.stringList(spec['hostnames'], 'spec.hostnames', 'host names');
+    c.objects(spec['rules'], 'spec.rules', 'route rules', (rule, at) => {
+      c.string(rule['name'], `${at}.name`);
+      c.objects(rule['matches'], `${at}.matches`, 'matches', (match, matchAt) => {
+        c.objects(match['headers'], `${matchAt}.headers`, 'header matches', (header, headerAt) => {
+          c.string(header['name'], `${headerAt}.name`, true);
+          c.text(header['value'], `${headerAt}.value`, true);
+          if (header['type'] !== undefined && !HEADER_MATCH_TYPES.includes(header['type'])) c.fail(`${headerAt}.type`, `one of ${HEADER_MATCH_TYPES.join(', ')}`, header['type']);
+        });
+      });
+      routeFilters(c, rule['filters'], `${at}.filters`);
+      c.objects(rule['backendRefs'], `${at}.backendRefs`, 'backend references', (ref, refAt) => {
+        objectReference(c, ref, refAt);
+        c.integer(ref['weight'], `${refAt}.weight`, 0, 1000000);
+        routeFilters(c, ref['filters'], `${refAt}.filters`);
+      });
+    });
   },
 
   /**

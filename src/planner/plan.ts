@@ -25,6 +25,8 @@ import { DEFAULT_ROUTING_KEY_CONFIG, deriveRoutingKey, routingKeyMatchBlocks, ty
 import { RouteGroupIndex } from './route-group.js';
 import { forkQuotaProblem, namespaceQuotaProblems } from './sandbox-quota.js';
 import { baselineNotFound, dataplaneNote, entryPointNotes, queueConsumerNote, serviceProtocolNote } from './routing-limits.js';
+import { planGatewayRoutes } from './http-route.js';
+import { DATAPLANE_MODE_LABEL, isAmbient, type RoutingModeConfig } from './routing-mode.js';
 
 export interface IngressGuardConfig {
   /** Emit the mesh-wide ingress guard EnvoyFilter. @default false */
@@ -55,6 +57,12 @@ export interface PlanConfig {
    * @default { forkNamespaces: [], maxSplitWeight: 50, allow: all false } (DEFAULT_FORK_POLICY)
    */
   readonly policy?: ForkPolicyInput;
+  /**
+   * How each forked host is routed (config file: `routing.mode`, `routing.hosts`): with
+   * VirtualServices or with derived Gateway API routes (routing-mode.ts, http-route.ts).
+   * @default { mode: 'auto' }
+   */
+  readonly routingModes?: RoutingModeConfig;
 }
 
 export interface PlanInput {
@@ -93,6 +101,8 @@ const KIND_ORDER = [
   'DestinationRule',
   'EnvoyFilter',
   'VirtualService',
+  'HTTPRoute',
+  'GRPCRoute',
 ];
 const MAX_SERVICE_NAME = 63;
 
@@ -123,6 +133,7 @@ export function plan(input: PlanInput): PlanResult {
     routing: input.config?.routing ?? DEFAULT_ROUTING_KEY_CONFIG,
     ...(input.config?.ingressGuard ? { ingressGuard: input.config.ingressGuard } : {}),
     gateways: gatewayRoutingOf(input.config?.gateways, input.config?.ingressGuard?.enabled ?? false),
+    ...(input.config?.routingModes ? { routingModes: input.config.routingModes } : {}),
   };
   const policy = resolveForkPolicy(input.config?.policy);
   // Objects meshfork generated earlier are outputs, never baseline.
@@ -134,7 +145,10 @@ export function plan(input: PlanInput): PlanResult {
     policies: (input.inventory.policies ?? []).filter((o) => !isManaged(o)),
     labelSelecting: (input.inventory.labelSelecting ?? []).filter((o) => !isManaged(o)),
     workloads: input.inventory.workloads ?? [],
+    gatewayRoutes: (input.inventory.gatewayRoutes ?? []).filter((o) => !isManaged(o)),
+    namespaces: input.inventory.namespaces ?? [],
   };
+  const namespaceObjects = new Map((inventory.namespaces ?? []).map((n) => [n.metadata.name, n]));
   const sandboxes = [...input.sandboxes].sort(byNamespaceAndName);
   const groupIndex = new RouteGroupIndex(sandboxes);
   // The first Deployment of each namespace/name (as a search in input order finds it), and the
@@ -325,17 +339,26 @@ export function plan(input: PlanInput): PlanResult {
         services: result.baselineServices.map((s) => ({ baseline: s, forkLabels: forkServiceLabels(s, sandboxName) })),
         path: `${forkPath}.forkOf.name`,
       });
-      recordOwner(`EnvoyFilter ${namespace}/${forkName(baseline.metadata.name, sandboxName)}-affinity`, ref, `${forkPath}.forkOf.name`);
-      objects.push(
-        forkAffinityEnvoyFilter({
-          name: `${forkName(baseline.metadata.name, sandboxName)}-affinity`,
-          namespace,
-          sandbox: sandboxName,
-          podLabels: result.podLabels,
-          keyName: config.routing.keyName,
-          routingKey,
-        }),
-      );
+      if (isAmbient(namespaceObjects.get(namespace))) {
+        // Ambient proxies (ztunnel, waypoints) ignore EnvoyFilters.
+        notes.push({
+          object: ref,
+          path: `${forkPath}.forkOf.name`,
+          message: `namespace "${namespace}" is ambient (${DATAPLANE_MODE_LABEL}: ambient), where EnvoyFilters are ignored: meshfork writes no affinity EnvoyFilter for the fork, so its calls stay in the sandbox only if the app propagates the routing key (baggage) from each request to the calls it causes, as OpenTelemetry or meshfork's SDK does`,
+        });
+      } else {
+        recordOwner(`EnvoyFilter ${namespace}/${forkName(baseline.metadata.name, sandboxName)}-affinity`, ref, `${forkPath}.forkOf.name`);
+        objects.push(
+          forkAffinityEnvoyFilter({
+            name: `${forkName(baseline.metadata.name, sandboxName)}-affinity`,
+            namespace,
+            sandbox: sandboxName,
+            podLabels: result.podLabels,
+            keyName: config.routing.keyName,
+            routingKey,
+          }),
+        );
+      }
       if (result.baselineServices.length === 0) {
         notes.push({ object: ref, path: `${forkPath}.forkOf.name`, message: `no Service selects the pods of Deployment ${workload}; the fork runs but no request is routed to it` });
         const consumer = queueConsumerNote(baseline);
@@ -426,10 +449,30 @@ export function plan(input: PlanInput): PlanResult {
     }
   }
 
-  const placed = placeVirtualServices({ inventory, hostRoutes, sources: forkedSources, gateways: config.gateways ?? 'none', namespaces: namespacesOf(inventory, sandboxes) });
+  // Hosts routed with Gateway API get derived routes and no VirtualService.
+  const gatewayPlan = planGatewayRoutes({
+    services: inventory.services,
+    namespaces: inventory.namespaces ?? [],
+    userRoutes: inventory.gatewayRoutes ?? [],
+    virtualServices: inventory.virtualServices,
+    hostRoutes,
+    ownerOf: (host, sandbox) => {
+      const index = hostRoutes.get(host)!.routes.findIndex((r) => r.sandbox === sandbox);
+      return hostOwners.get(host)![index]!;
+    },
+    modes: config.routingModes,
+  });
+  problems.push(...gatewayPlan.problems);
+  notes.push(...gatewayPlan.notes);
+  for (const { object, owner } of gatewayPlan.objects) {
+    claimName(object.kind, namespaceOf(object), object.metadata.name, owner.ref, owner.path);
+    objects.push(object);
+  }
+  const virtualServiceHosts = new Map([...hostRoutes].filter(([host]) => !gatewayPlan.gatewayHosts.has(host)));
+  const placed = placeVirtualServices({ inventory, hostRoutes: virtualServiceHosts, sources: forkedSources, gateways: config.gateways ?? 'none', namespaces: namespacesOf(inventory, sandboxes) });
   objects.push(...placed.objects);
   notes.push(...placed.notes);
-  for (const [host, entry] of hostRoutes) {
+  for (const [host, entry] of virtualServiceHosts) {
     for (const owner of hostOwners.get(host) ?? []) recordOwner(`VirtualService ${entry.namespace}/${ownedVirtualServiceName(entry.serviceName)}`, owner.ref, owner.path);
   }
   if (config.ingressGuard?.enabled) {
@@ -506,7 +549,7 @@ function generatedIsolationProblems(
  */
 function replacedObjectProblems(inventory: Inventory, objects: readonly KubeObject[], ownersOf: ReadonlyMap<string, ReadonlyArray<{ ref: string; path: string }>>): Problem[] {
   const existing = new Map<string, KubeObject>();
-  for (const object of [...inventory.deployments, ...inventory.services, ...inventory.virtualServices, ...inventory.destinationRules, ...(inventory.envoyFilters ?? []), ...(inventory.policies ?? [])]) {
+  for (const object of [...inventory.deployments, ...inventory.services, ...inventory.virtualServices, ...inventory.destinationRules, ...(inventory.envoyFilters ?? []), ...(inventory.policies ?? []), ...(inventory.gatewayRoutes ?? [])]) {
     existing.set(objectRef(object), object);
   }
   const problems: Problem[] = [];
