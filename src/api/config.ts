@@ -120,6 +120,7 @@ export const MeshforkConfig = Type.Object(
           hosts: Type.Optional(
             Type.Record(Type.String({ pattern: ROUTING_HOST_PATTERN }), Type.Object({ mode: RoutingModeSchema('How this host is routed.') }, { additionalProperties: false }), {
               description: 'Settings per forked host, keyed <service>.<namespace> (or the FQDN); they override routing.mode.',
+              additionalProperties: false,
             }),
           ),
           gateways: Type.Optional(
@@ -200,7 +201,15 @@ export function resolveConfig(file: unknown, overrides: RoutingOverrides): { con
       const segments = e.instancePath.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
       if (e.instancePath === '/routing/hosts' && e.keyword === 'additionalProperties') {
         const host = (e.params as { additionalProperty: string }).additionalProperty;
-        problems.push({ path: fieldPath(['routing', 'hosts', host]), message: `"${host}" is not a host <service>.<namespace> (or its FQDN <service>.<namespace>.svc.cluster.local)` });
+        problems.push({ path: `routing.hosts[${JSON.stringify(host)}]`, message: `"${host}" is not a host <service>.<namespace> (or its FQDN <service>.<namespace>.svc.cluster.local)` });
+        continue;
+      }
+      if (segments[0] === 'routing' && (segments[1] === 'mode' || (segments[1] === 'hosts' && segments.length >= 3))) {
+        // Host keys hold dots: routing.hosts["reviews.default"].mode.
+        const at = segments[1] === 'mode' ? 'routing.mode' : `routing.hosts[${JSON.stringify(segments[2])}]${segments.length > 3 ? `.${segments.slice(3).join('.')}` : ''}`;
+        const extra = e.keyword === 'additionalProperties' ? `.${(e.params as { additionalProperty: string }).additionalProperty}` : '';
+        const message = e.keyword === 'enum' ? `must be one of ${ROUTING_MODES.join(', ')}` : e.keyword === 'additionalProperties' ? 'unknown field' : e.message ?? e.keyword;
+        problems.push({ path: at + extra, message });
         continue;
       }
       if (e.keyword === 'additionalProperties') segments.push((e.params as { additionalProperty: string }).additionalProperty);

@@ -467,7 +467,8 @@ export function planGatewayRoutes(input: GatewayPlanInput): GatewayPlan {
       if (!backends.some((b) => s.forks.has(b))) continue;
       for (const parent of serviceParents(route)) {
         const id = `${parent.namespace}/${parent.name}`;
-        if (s.parents.has(id) || !serviceById.has(id)) continue;
+        // A Service the sandbox forks had its mode decided (and its problems said) above.
+        if (s.parents.has(id) || s.forks.has(id) || !serviceById.has(id)) continue;
         const { problem } = modeOf(id);
         if (problem !== undefined) problems.push({ object: s.owner.ref, path: s.owner.path, message: problem });
         s.parents.add(id);
