@@ -29,6 +29,7 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, type KubeObject } from '../planner/
 import { mergeVirtualService } from '../planner/virtual-service.js';
 import { objectRef, plan, type PlanConfig, type PlanResult } from '../planner/plan.js';
 import { DEFAULT_ROUTING_KEY_CONFIG } from '../planner/routing-key.js';
+import { collectBaseline, emitThroughDefiningChart, identityOf, type BaselineObject, type BaselineSource } from './baseline.js';
 import { istioProblems } from './istio.js';
 import { PlannedObject } from './planned-object.js';
 import { RouteGroup, type RouteGroupProps } from './route-group.js';
@@ -37,11 +38,24 @@ import { findMeshforkScope, MESHFORK_SCOPE, type MeshforkScope } from './scope.j
 
 export interface MeshforkChartProps {
   /**
-   * The baseline: Deployments, Services, VirtualServices and DestinationRules, as a list of objects
-   * (other kinds are ignored) or as an Inventory. User VirtualServices are inputs: the chart emits
-   * their merged versions. Objects without a namespace get `namespace`.
+   * Baseline objects given as data: Deployments, Services, VirtualServices, DestinationRules and
+   * label-selected policies, as a list of objects (other kinds are ignored) or as an Inventory
+   * (e.g. from readManifests). User VirtualServices given here are inputs: this chart emits their
+   * merged versions. Objects without a namespace get `namespace`.
+   * @default - none: the baseline is `baseline`
    */
-  readonly inventory: readonly KubeObject[] | Inventory;
+  readonly inventory?: readonly KubeObject[] | Inventory;
+  /**
+   * Baseline objects defined in the cdk8s app: the ApiObjects of these constructs (charts,
+   * cdk8s-plus resources, ApiObjects, `Include`s), or with `'app'` of every chart of the App except
+   * MeshforkCharts, rendered at synthesis exactly as their charts render them. Their charts'
+   * manifests stay as they are, except that an object the planner changes (a user VirtualService
+   * that sandboxes route through) is emitted, merged, by the chart that defines it, never by this
+   * one. An object defined twice (in two charts, or in a chart and in `inventory`) is refused.
+   * Objects without a namespace get `namespace`. (docs/adr/0017-cdk8s-baseline-from-the-app.md)
+   * @default - `'app'` when `inventory` is not given, else none
+   */
+  readonly baseline?: BaselineSource;
   /**
    * Sandboxes, as meshfork.dev/v1alpha1 objects (e.g. from readManifests) or as props with a `name`.
    * Each becomes a Sandbox construct under the chart; more can be added with `new Sandbox(chart, ...)`.
@@ -121,6 +135,7 @@ export class MeshforkChart extends Chart {
   readonly #scope: MeshforkScope;
   readonly #onNotes: (notes: readonly Problem[]) => void;
   readonly #userVirtualServices: 'merged' | 'all';
+  readonly #baseline: BaselineSource;
   #result: PlanResult | undefined;
 
   public constructor(scope: Construct, id: string, props: MeshforkChartProps) {
@@ -142,12 +157,18 @@ export class MeshforkChart extends Chart {
     const { config, problems: configProblems } = resolveConfig(props.config, {});
     problems.push(...configProblems.map((p) => ({ ...p, file: this.node.path, object: 'config' })));
     this.config = config ?? { routing: DEFAULT_ROUTING_KEY_CONFIG }; // only read when there are no problems
-    if (props.inventory === undefined || props.inventory === null || typeof props.inventory !== 'object') {
-      problems.push({ file: this.node.path, object: 'inventory', path: '', message: 'required: a list of objects or an Inventory' });
-      this.inventory = { deployments: [], services: [], virtualServices: [], destinationRules: [] };
+    if (props.inventory === undefined) {
+      this.inventory = this.normalizeInventory([]);
+    } else if (props.inventory === null || typeof props.inventory !== 'object') {
+      problems.push({ file: this.node.path, object: 'inventory', path: '', message: 'must be a list of objects or an Inventory' });
+      this.inventory = this.normalizeInventory([]);
     } else {
       this.inventory = this.normalizeInventory(props.inventory);
     }
+    if (props.baseline !== undefined && props.baseline !== 'app' && !Array.isArray(props.baseline)) {
+      problems.push({ file: this.node.path, object: 'baseline', path: '', message: "must be 'app' or a list of constructs" });
+    }
+    this.#baseline = props.baseline ?? (props.inventory === undefined ? 'app' : []);
 
     const addSpecs = <O extends object, P extends { readonly name?: string }>(
       field: string,
@@ -213,10 +234,12 @@ export class MeshforkChart extends Chart {
       if (other !== undefined) problems.push({ file: spec.node.path, object: ref, path: 'metadata.name', message: `defined twice (also at ${other})` });
       else sources.set(ref, spec.node.path);
     }
+    const baseline = this.collectBaseline(sandboxes);
+    problems.push(...baseline.problems);
     if (problems.length > 0) throw new InputError(problems);
 
     const result = plan({
-      inventory: this.inventory,
+      inventory: baseline.inventory,
       sandboxes: sandboxes.map((s) => s.toObject()),
       routeGroups: routeGroups.map((g) => g.toObject()),
       config: this.config,
@@ -225,7 +248,18 @@ export class MeshforkChart extends Chart {
     const objects = [...result.objects, ...this.untouchedUserVirtualServices(result.objects)];
     const istio = objects.flatMap(istioProblems).map((p) => ({ ...p, file: this.node.path }));
     if (istio.length > 0) throw new InputError(istio);
-    for (const object of objects) new PlannedObject(this, objectId(object), object);
+    // An object of a baseline chart that the planner changed is emitted by that chart, merged.
+    const defined = new Map(baseline.objects.map((b) => [identityOf(b.object), b]));
+    const emitted: KubeObject[] = [];
+    for (const object of objects) {
+      const definition = defined.get(identityOf(object));
+      if (definition === undefined) emitted.push(object);
+      else {
+        const problem = emitThroughDefiningChart(this, definition, object);
+        if (problem !== undefined) throw new InputError([problem]);
+      }
+    }
+    for (const object of emitted) new PlannedObject(this, objectId(object), object);
     this.#result = result;
     if (result.notes.length > 0) this.#onNotes(withSources(result.notes, sources));
     return result;
@@ -235,6 +269,33 @@ export class MeshforkChart extends Chart {
   public override toJson(): any[] {
     this.plan();
     return super.toJson();
+  }
+
+  /**
+   * The inventory to plan against: the `inventory` prop plus the rendered baseline objects, and the
+   * problems of the baseline (objects defined twice, `forkOf` constructs outside it).
+   */
+  private collectBaseline(sandboxes: readonly Sandbox[]): { inventory: Inventory; objects: BaselineObject[]; problems: Problem[] } {
+    const given = Object.values(this.inventory).flatMap((list: readonly KubeObject[] | undefined) => list ?? []);
+    const { objects, problems } = collectBaseline(this, this.#baseline, this.defaultNamespace, new Set(given.map(identityOf)));
+    const inBaseline = new Set(objects.map((b) => b.apiObject));
+    for (const sandbox of sandboxes) {
+      for (const [i, target] of sandbox.forkTargets) {
+        if (inBaseline.has(target)) continue;
+        problems.push({
+          file: sandbox.node.path,
+          object: objectRef(sandbox.toObject()),
+          path: `spec.forks[${i}].forkOf`,
+          message: `"${target.node.path}" is not part of the baseline of MeshforkChart "${this.node.path}" (its \`baseline\` prop)`,
+        });
+      }
+    }
+    if (objects.length === 0) return { inventory: this.inventory, objects, problems };
+    const fromApp = inventoryOf(objects.map((b) => b.object));
+    const inventory = Object.fromEntries(
+      Object.keys(fromApp).map((field) => [field, [...((this.inventory as unknown as Record<string, KubeObject[] | undefined>)[field] ?? []), ...(fromApp as unknown as Record<string, KubeObject[]>)[field]!]]),
+    ) as unknown as Inventory;
+    return { inventory, objects, problems };
   }
 
   /** With `userVirtualServices: 'all'`: the user VirtualServices the planner did not merge, cleaned, by namespace and name. */

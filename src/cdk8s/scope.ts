@@ -18,8 +18,16 @@ export interface MeshforkScope {
 
 /** @internal The nearest enclosing MeshforkChart's record, or undefined. */
 export function findMeshforkScope(construct: IConstruct): MeshforkScope | undefined {
-  const scopes = construct.node.scopes; // root first, the construct itself last
-  for (let i = scopes.length - 2; i >= 0; i--) {
+  return nearestRecord(construct.node.scopes.slice(0, -1)); // root first, the construct itself last
+}
+
+/** @internal The record of `scope` itself when it is a MeshforkChart, else of the nearest one enclosing it. */
+export function meshforkScopeAt(scope: IConstruct): MeshforkScope | undefined {
+  return nearestRecord(scope.node.scopes);
+}
+
+function nearestRecord(scopes: readonly IConstruct[]): MeshforkScope | undefined {
+  for (let i = scopes.length - 1; i >= 0; i--) {
     const record = (scopes[i] as unknown as { [MESHFORK_SCOPE]?: MeshforkScope })[MESHFORK_SCOPE];
     if (record !== undefined) return record;
   }

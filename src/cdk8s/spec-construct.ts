@@ -80,7 +80,18 @@ export abstract class SpecConstruct<T extends SpecObject> extends Construct {
   public readonly routingKey: string;
   readonly #object: T;
 
-  protected constructor(scope: Construct, id: string, kind: T['kind'], props: SpecMetadataProps & object, validate: (o: unknown) => Problem[]) {
+  /**
+   * @param earlier problems the subclass found in its props before building the object (reported
+   *   with the validation's, located the same way)
+   */
+  protected constructor(
+    scope: Construct,
+    id: string,
+    kind: T['kind'],
+    props: SpecMetadataProps & object,
+    validate: (o: unknown) => Problem[],
+    earlier: readonly Problem[] = [],
+  ) {
     super(scope, id);
     let chart;
     try {
@@ -90,7 +101,7 @@ export abstract class SpecConstruct<T extends SpecObject> extends Construct {
       throw e;
     }
     const object = specObject(kind, id, chart.defaultNamespace, props);
-    const problems = validate(object);
+    const problems = [...earlier, ...validate(object)];
     if (problems.length > 0) {
       scope.node.tryRemoveChild(this.node.id); // leave no half-built spec behind for the chart to find
       throw new InputError(locate(problems, this.node.path, object));

@@ -3,8 +3,8 @@ import { Construct } from 'constructs';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputError, MeshforkChart, PlannedObject, readManifests, RouteGroup, Sandbox, type KubeObject, type SandboxProps } from '../../src/cdk8s/index.js';
-import { BOOKINFO, cliSynth, documents, writeTempYaml, yamlOf } from './support.js';
+import { MeshforkChart, PlannedObject, readManifests, RouteGroup, Sandbox, type KubeObject, type SandboxProps } from '../../src/cdk8s/index.js';
+import { BOOKINFO, cliSynth, documents, thrown, writeTempYaml, yamlOf } from './support.js';
 
 const quiet = { onNotes: () => {} };
 const bookinfo = () => readManifests(BOOKINFO);
@@ -27,16 +27,6 @@ const forkOf = (name: string, image?: string): SandboxProps['forks'][number] => 
   forkOf: { kind: 'Deployment', name },
   ...(image ? { customizations: { images: [{ image }] } } : {}),
 });
-
-function thrown(fn: () => unknown): InputError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof InputError) return e;
-    throw e;
-  }
-  throw new Error('expected an InputError');
-}
 
 describe('MeshforkChart: golden output equals `meshfork synth`', () => {
   const expected = cliSynth([BOOKINFO]);
@@ -237,9 +227,10 @@ describe('MeshforkChart: bad input throws an InputError naming every field', () 
     expect(() => readManifests(file)).toThrow(`${file}:2: Sandbox default/x: spec.forks: must NOT have fewer than 1 items`);
   });
 
-  it('a chart without inventory throws, and leaves nothing in the App', () => {
+  it('a chart with a malformed inventory or baseline throws, and leaves nothing in the App', () => {
     const app = Testing.app();
-    expect(() => new MeshforkChart(app, 'c', {} as never)).toThrow('c: inventory: .: required: a list of objects or an Inventory');
+    expect(() => new MeshforkChart(app, 'c', { inventory: 'manifests/' } as never)).toThrow('c: inventory: .: must be a list of objects or an Inventory');
+    expect(() => new MeshforkChart(app, 'c', { baseline: 'charts' } as never)).toThrow("c: baseline: .: must be 'app' or a list of constructs");
     expect(app.node.children).toEqual([]);
   });
 

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { InputError } from '../../src/api/problem.js';
 import { runCli } from '../../src/cli/main.js';
 import { toYamlDocuments } from '../../src/cli/yaml.js';
 
@@ -42,4 +43,15 @@ export function writeTempYaml(name: string, objects: readonly unknown[]): string
   const file = join(mkdtempSync(join(tmpdir(), 'meshfork-cdk8s-')), name);
   writeFileSync(file, toYamlDocuments(objects));
   return file;
+}
+
+/** The InputError `fn` throws (any other outcome fails the test). */
+export function thrown(fn: () => unknown): InputError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof InputError) return e;
+    throw e;
+  }
+  throw new Error('expected an InputError');
 }
