@@ -7,31 +7,15 @@
  * registry at start-up (lib/upgrades.js); no `imports` and no `validations` in cdk8s.yaml, so
  * nothing else is downloaded; `npx tsx` resolves the repository's own tsx.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { objectRef } from '../../src/planner/plan.js';
 import { readManifests, Sandbox } from '../../src/cdk8s/index.js';
 import { bookinfoChart } from '../../examples/gitops/chart.js';
-import { BOOKINFO, cliSynth, documents, REPO, writeTempYaml } from './support.js';
+import { BOOKINFO, cdk8sSynth, cliSynth, documents, REPO, writeTempYaml } from './support.js';
 
-const run = promisify(execFile);
-const BIN = join(REPO, 'node_modules/.bin');
-
-/** `cdk8s --no-check-upgrade synth -o <fresh dir>` in `cwd`, with Node 22 first on PATH. */
-async function cdk8sSynth(cwd: string): Promise<{ outdir: string; stdout: string; stderr: string }> {
-  const outdir = mkdtempSync(join(tmpdir(), 'meshfork-cdk8s-dist-'));
-  const { stdout, stderr } = await run(join(BIN, 'cdk8s'), ['--no-check-upgrade', 'synth', '--output', outdir], {
-    cwd,
-    env: { ...process.env, PATH: `${BIN}:${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false', NO_COLOR: '1' },
-    timeout: 50_000,
-  });
-  return { outdir, stdout, stderr };
-}
 
 /** What `meshfork synth` prints for the example: its YAML inputs plus the Sandboxes declared in code. */
 function expectedObjects(): unknown[] {

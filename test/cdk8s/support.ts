@@ -1,7 +1,9 @@
 /** Helpers shared by the cdk8s tests: the CLI as the reference, YAML streams as documents. */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { InputError } from '../../src/api/problem.js';
 import { runCli } from '../../src/cli/main.js';
@@ -9,6 +11,23 @@ import { toYamlDocuments } from '../../src/cli/yaml.js';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
 export const BOOKINFO = join(REPO, 'examples/bookinfo');
+/** The repository's node_modules/.bin: cdk8s-cli, tsx and tsc, Node 22 first on PATH. */
+export const BIN = join(REPO, 'node_modules/.bin');
+export const run = promisify(execFile);
+
+/**
+ * `cdk8s --no-check-upgrade synth -o <fresh dir>` in `cwd`. Offline: `--no-check-upgrade` stops
+ * cdk8s-cli from fetching its latest version from the npm registry at start-up (lib/upgrades.js).
+ */
+export async function cdk8sSynth(cwd: string): Promise<{ outdir: string; stdout: string; stderr: string }> {
+  const outdir = mkdtempSync(join(tmpdir(), 'meshfork-cdk8s-dist-'));
+  const { stdout, stderr } = await run(join(BIN, 'cdk8s'), ['--no-check-upgrade', 'synth', '--output', outdir], {
+    cwd,
+    env: { ...process.env, PATH: `${BIN}:${process.env.PATH ?? ''}`, npm_config_update_notifier: 'false', NO_COLOR: '1' },
+    timeout: 50_000,
+  });
+  return { outdir, stdout, stderr };
+}
 
 /** Runs `meshfork <args>` in-process and returns what it printed. */
 export function cli(args: readonly string[]): { code: number; stdout: string; stderr: string } {
