@@ -13,6 +13,11 @@
  * comes first in synth(); _synthChart() calls resolveDependencies() and validate(app) before
  * chartToKube()), so at that point the app's constructs are complete, and a baseline chart
  * that emits a merged object (below) has been patched before it renders.
+ * References: cdk8s-core src/app.ts, App._synthChart: "validate the app since we want to call
+ * onValidate of the relevant constructs ... from possibly different charts"
+ * (https://github.com/cdk8s-team/cdk8s-core/blob/main/src/app.ts); cdk8s-plus resources create their
+ * ApiObject as child `Resource` with `spec: Lazy.any({ produce: () => this._toKube() })`
+ * (https://github.com/cdk8s-team/cdk8s-plus, src/deployment.ts and siblings).
  *
  * An object meshfork changes (a user VirtualService that sandboxes route through) stays with the
  * chart that defines it: its ApiObject gets JSON patches (the documented cdk8s escape hatch,
