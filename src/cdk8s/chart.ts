@@ -129,7 +129,7 @@ export class MeshforkChart extends Chart {
   public readonly defaultNamespace: string;
   /** The resolved planner configuration. */
   public readonly config: PlanConfig;
-  /** The baseline the chart plans against, namespaces filled in. */
+  /** The `inventory` prop, namespaces filled in; the baseline read from the app joins it at synthesis. */
   public readonly inventory: Inventory;
 
   readonly #scope: MeshforkScope;
@@ -292,9 +292,8 @@ export class MeshforkChart extends Chart {
     }
     if (objects.length === 0) return { inventory: this.inventory, objects, problems };
     const fromApp = inventoryOf(objects.map((b) => b.object));
-    const inventory = Object.fromEntries(
-      Object.keys(fromApp).map((field) => [field, [...((this.inventory as unknown as Record<string, KubeObject[] | undefined>)[field] ?? []), ...(fromApp as unknown as Record<string, KubeObject[]>)[field]!]]),
-    ) as unknown as Inventory;
+    const fields = Object.keys(fromApp) as Array<keyof Inventory>;
+    const inventory = Object.fromEntries(fields.map((f) => [f, [...(this.inventory[f] ?? []), ...(fromApp[f] ?? [])]])) as unknown as Inventory;
     return { inventory, objects, problems };
   }
 
