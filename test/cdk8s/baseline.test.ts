@@ -66,6 +66,17 @@ describe('MeshforkChart baseline from the app: cdk8s-plus constructs', () => {
     expect(objects).toEqual(expected);
   });
 
+  it('forkOf an apps/v1 Deployment ApiObject (here from Include) in a chart of another namespace: its name and that namespace', () => {
+    const app = Testing.app();
+    const base = new Chart(app, 'shop', { namespace: 'shop' });
+    new Include(base, 'baseline', { url: BASELINE_YAML });
+    const chart = new MeshforkChart(app, 'sandboxes', { config: { policy: { forkNamespaces: ['shop'] } }, ...quiet });
+    const v3 = base.node.findAll().find((c): c is ApiObject => ApiObject.isApiObject(c) && c.kind === 'Deployment' && c.name === 'reviews-v3')!;
+    const sandbox = new Sandbox(chart, 'pr-9', { forks: [{ forkOf: v3 }] });
+    expect(sandbox.toObject().spec.forks).toEqual([{ forkOf: { kind: 'Deployment', name: 'reviews-v3', namespace: 'shop' } }]);
+    expect(names(Testing.synth(chart))).toContain('Deployment reviews-v3-pr-9');
+  });
+
   it('a forkOf construct that is no Deployment is refused at construction; one outside the baseline at synthesis', () => {
     const app = Testing.app();
     const { chart: base, v1 } = reviewsChart(app);
