@@ -82,8 +82,8 @@ function baselineApiObjects(chart: Construct, source: BaselineSource, problems: 
 }
 
 /**
- * Renders the baseline objects (namespace-less ones get `defaultNamespace`, as their chart's
- * objects land in the Argo CD Application's namespace) and reports every object defined twice:
+ * Renders the baseline objects (namespace-less ones but Namespaces get `defaultNamespace`, as their
+ * chart's objects land in the Argo CD Application's namespace) and reports every object defined twice:
  * two definitions of one object leave it open which one the planner reads and which chart emits
  * it. `inventoryIds` are identities already given as the `inventory` prop.
  */
@@ -99,7 +99,8 @@ export function collectBaseline(
   for (const apiObject of baselineApiObjects(chart, source, problems)) {
     const rendered = apiObject.toJson() as KubeObject;
     if (rendered === undefined || rendered === null || typeof rendered.metadata?.name !== 'string') continue;
-    const object = rendered.metadata.namespace !== undefined ? rendered : { ...rendered, metadata: { ...rendered.metadata, namespace: defaultNamespace } };
+    const object =
+      rendered.metadata.namespace !== undefined || isClusterScoped(rendered) ? rendered : { ...rendered, metadata: { ...rendered.metadata, namespace: defaultNamespace } };
     const id = identityOf(object);
     const other = seen.get(id);
     const where = { file: chart.node.path, object: objectRef(object), path: 'metadata.name' };
@@ -112,6 +113,11 @@ export function collectBaseline(
     objects.push({ object, apiObject });
   }
   return { objects, problems };
+}
+
+/** Namespaces, the one cluster-scoped kind the planner reads, keep no namespace (like MeshforkChart's inventory prop). */
+function isClusterScoped(object: KubeObject): boolean {
+  return object.apiVersion === 'v1' && object.kind === 'Namespace';
 }
 
 /**

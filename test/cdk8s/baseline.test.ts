@@ -10,6 +10,7 @@ import type { Construct } from 'constructs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { collectBaseline } from '../../src/cdk8s/baseline.js';
 import { MeshforkChart, readManifests, Sandbox, type KubeObject } from '../../src/cdk8s/index.js';
 import { BOOKINFO, cliSynth, documents, thrown, writeTempYaml } from './support.js';
 
@@ -90,6 +91,21 @@ describe('MeshforkChart baseline from the app: cdk8s-plus constructs', () => {
     expect(() => Testing.synth(chart)).toThrow(
       'sandboxes/outside: Sandbox default/outside: spec.forks[0].forkOf: "bookinfo/reviews-v2/Resource" is not part of the baseline of MeshforkChart "sandboxes" (its `baseline` prop)',
     );
+  });
+});
+
+describe('collectBaseline', () => {
+  it('gives namespace-less objects the default namespace, but not Namespaces (cluster-scoped)', () => {
+    const app = Testing.app();
+    const chart = new Chart(app, 'base');
+    new ApiObject(chart, 'ns', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } });
+    new ApiObject(chart, 'svc', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'cart' }, spec: { selector: { app: 'cart' } } });
+    const { objects, problems } = collectBaseline(new Chart(app, 'other'), [chart], 'shop', new Set());
+    expect(problems).toEqual([]);
+    expect(objects.map((b) => b.object.metadata)).toEqual([
+      { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } },
+      { name: 'cart', namespace: 'shop' },
+    ]);
   });
 });
 
