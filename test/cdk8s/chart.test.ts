@@ -78,6 +78,22 @@ describe('MeshforkChart: golden output equals `meshfork synth`', () => {
   });
 });
 
+describe('MeshforkChart: Gateway API routing (ADR 0013)', () => {
+  it('an inventory with Service-attached HTTPRoutes/GRPCRoutes and an ambient Namespace gives the derived routes `meshfork synth` gives', () => {
+    const dir = new URL('../golden/inputs/gateway-api-rules/', import.meta.url).pathname;
+    const input = readManifests(dir);
+    const chart = new MeshforkChart(Testing.app(), 'shop', { inventory: input.inventory, sandboxes: input.sandboxes, ...quiet });
+    const synthesized = Testing.synth(chart);
+    expect(synthesized.filter((o: KubeObject) => o.apiVersion === 'gateway.networking.k8s.io/v1').map((o: KubeObject) => `${o.kind} ${o.metadata.name}`)).toEqual([
+      'HTTPRoute checkout-pr-77-8080',
+      'HTTPRoute checkout-v2-pr-77',
+      'HTTPRoute payments-pr-77',
+      'GRPCRoute catalog-pr-77-9090',
+    ]);
+    expect(yamlOf(synthesized)).toBe(cliSynth([dir]));
+  });
+});
+
 describe('MeshforkChart: one plan across all sandboxes', () => {
   it('two Sandbox constructs forking workloads of the same host yield ONE merged VirtualService', () => {
     const chart = new MeshforkChart(Testing.app(), 'bookinfo', { inventory: bookinfo().inventory, ...quiet });
