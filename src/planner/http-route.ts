@@ -23,7 +23,7 @@ import { cloneData, FORK_OF_SERVICE_LABEL, managedLabels, ownValue, type KubeObj
 import { namespaceOf, serviceFqdn } from './inventory.js';
 import type { HttpMatchRequest, RoutingKeyMatch, StringMatch } from './routing-key.js';
 import { hasWaypoint, hostMode, isAmbient, USE_WAYPOINT_LABEL, type RoutingModeConfig } from './routing-mode.js';
-import { MESH_GATEWAY, virtualServiceGateways, virtualServiceHosts } from './virtual-service.js';
+import { MESH_GATEWAY, routedHosts, virtualServiceGateways, virtualServiceHosts } from './virtual-service.js';
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_API_VERSION = `${GATEWAY_API_GROUP}/v1`;
@@ -423,7 +423,8 @@ export function planGatewayRoutes(input: GatewayPlanInput): GatewayPlan {
   const problems: OwnedProblem[] = [];
   const notes: OwnedProblem[] = [];
   // Per sandbox: its key matches, the fork Service of each Service it forks, and the owner of each.
-  const sandboxes = new Map<string, { blocks: RoutingKeyMatch; forks: Map<string, string>; owner: { ref: string; path: string }; parents: Set<string> }>();
+  // Keyed by the Sandbox's object ref: two Sandboxes of one name in different namespaces stay apart.
+  const sandboxes = new Map<string, { name: string; blocks: RoutingKeyMatch; forks: Map<string, string>; owner: { ref: string; path: string }; parents: Set<string> }>();
   for (const [host, entry] of input.hostRoutes) {
     const id = `${entry.namespace}/${entry.serviceName}`;
     const service = serviceById.get(id);
@@ -432,9 +433,9 @@ export function planGatewayRoutes(input: GatewayPlanInput): GatewayPlan {
     const namespace = namespaceByName.get(entry.namespace);
     for (const route of entry.routes) {
       const owner = input.ownerOf(host, route.sandbox);
-      const s = sandboxes.get(route.sandbox) ?? { blocks: route.matchBlocks, forks: new Map<string, string>(), owner, parents: new Set<string>() };
+      const s = sandboxes.get(owner.ref) ?? { name: route.sandbox, blocks: route.matchBlocks, forks: new Map<string, string>(), owner, parents: new Set<string>() };
       s.forks.set(id, route.forkHost.split('.')[0]!);
-      sandboxes.set(route.sandbox, s);
+      sandboxes.set(owner.ref, s);
       if (problem !== undefined) problems.push({ object: owner.ref, path: owner.path, message: problem });
       if (isAmbient(namespace) && !hasWaypoint(service, namespace)) {
         problems.push({
@@ -476,15 +477,27 @@ export function planGatewayRoutes(input: GatewayPlanInput): GatewayPlan {
     }
   }
 
+  // Gateway-bound user VirtualServices (ingress) get sandbox copies only for virtualService hosts.
+  for (const vs of input.virtualServices) {
+    if (virtualServiceGateways(vs).includes(MESH_GATEWAY)) continue;
+    const hosts = [...routedHosts(vs)].filter((h) => gatewayHosts.has(h)).sort();
+    if (hosts.length === 0) continue;
+    notes.push({
+      object: `VirtualService ${namespaceOf(vs)}/${vs.metadata.name}`,
+      path: 'spec.http',
+      message: `routes to ${hosts.join(', ')}, routed with Gateway API (routing mode gatewayAPI): meshfork adds no sandbox routes to this gateway-bound VirtualService, so keyed requests entering through it reach the baseline of ${hosts.length === 1 ? 'that host' : 'those hosts'}`,
+    });
+  }
+
   const objects: GatewayPlan['objects'] = [];
   let lostCarriers = false;
-  for (const [sandbox, s] of [...sandboxes].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const s of [...sandboxes.values()].sort((a, b) => a.owner.ref.localeCompare(b.owner.ref))) {
     if (s.parents.size === 0) continue;
     const keyMatches = keyHeaderMatches(s.blocks);
     if (keyMatches.length < s.blocks.keyed.length) lostCarriers = true;
     for (const id of [...s.parents].sort()) {
       const derived = derivedRoutes({
-        sandbox,
+        sandbox: s.name,
         service: serviceById.get(id)!,
         keyMatches,
         userRoutes: routesByParent.get(id) ?? [],

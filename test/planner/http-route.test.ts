@@ -225,6 +225,34 @@ describe('derived route contents', () => {
   });
 });
 
+describe('around the derived routes', () => {
+  it('a gateway-bound VirtualService routing to a gatewayAPI host gets a note (no sandbox copies in it)', () => {
+    const ingress: KubeObject = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'ingress', namespace: NS },
+      spec: { hosts: ['shop.example.com'], gateways: ['istio-system/public'], http: [{ route: [{ destination: { host: 'web' } }] }] },
+    };
+    const result = run([...BASE, ingress, httpRoute('web', [{ backendRefs: [{ name: 'web', port: 8080 }] }])]);
+    expect(result.problems).toEqual([]);
+    expect(result.notes).toContainEqual({
+      object: 'VirtualService shop/ingress',
+      path: 'spec.http',
+      message: 'routes to web.shop.svc.cluster.local, routed with Gateway API (routing mode gatewayAPI): meshfork adds no sandbox routes to this gateway-bound VirtualService, so keyed requests entering through it reach the baseline of that host',
+    });
+  });
+
+  it('two Sandboxes of one name in different namespaces keep their own keys', () => {
+    const other = (o: KubeObject): KubeObject => ({ ...structuredClone(o), metadata: { ...o.metadata, namespace: 'other' } });
+    const objects = [...BASE, httpRoute('web', [{ backendRefs: [{ name: 'web-v2', port: 8080 }] }])];
+    const second: SandboxObject = { ...sandbox(['web-v2']), metadata: { name: 'pr-1', namespace: 'other' }, spec: { ...sandbox(['web-v2']).spec, routingKey: 'otherkey' } };
+    const result = plan({ inventory: inventoryOf([...objects, ...objects.map(other)]), sandboxes: [sandbox(['web-v2']), second] });
+    expect(result.problems).toEqual([]);
+    const matchesIn = (ns: string) => (result.objects.find((o) => o.kind === 'HTTPRoute' && o.metadata.namespace === ns)!.spec as { rules: Array<{ matches: unknown }> }).rules[0]!.matches;
+    expect([matchesIn(NS), matchesIn('other')]).toEqual([KEY_MATCHES.map((headers) => ({ headers })), keyHeaderMatches(routingKeyMatchBlocks(DEFAULT_ROUTING_KEY_CONFIG, ['otherkey'])).map((headers) => ({ headers }))]);
+  });
+});
+
 describe('Gateway API limits and key headers are problems naming the user route, never a truncated copy', () => {
   it('more than 16 rules', () => {
     const rules = Array.from({ length: 9 }, (_, i) => ({ matches: [{ path: { type: 'Exact', value: `/${i}` } }], backendRefs: [{ name: 'web', port: 8080 }] }));
