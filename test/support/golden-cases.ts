@@ -48,6 +48,11 @@ export const GATEWAY_GOLDEN_CASES: readonly GoldenCase[] = [
     samples: ['bookinfo/platform/kube/bookinfo-versions.yaml', 'bookinfo/gateway-api/route-reviews-50-v3.yaml'],
     flags: ['--routing-mode', 'gatewayAPI'],
   },
+  {
+    name: 'gateway-api-all-v1',
+    files: ['bookinfo/bookinfo.yaml'],
+    samples: ['bookinfo/platform/kube/bookinfo-versions.yaml', 'bookinfo/gateway-api/route-all-v1.yaml', 'bookinfo/gateway-api/bookinfo-gateway.yaml'],
+  },
   { name: 'gateway-api-rules', files: [] },
 ];
 
