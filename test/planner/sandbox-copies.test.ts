@@ -1,7 +1,7 @@
 /**
  * Sandbox copies of user routes beyond destinations: mirrors, `sourceLabels` matches and user
  * catch-all routes (src/planner/virtual-service.ts). Every case sends keyed and unkeyed requests
- * through the Envoy-semantics route evaluator (test/support/route-eval.ts), on Istio's own samples
+ * through the Envoy-semantics route evaluator (src/routing/evaluate.ts), on Istio's own samples
  * where they exist (read from the Go module cache).
  */
 import fc from 'fast-check';
@@ -12,7 +12,7 @@ import type { KubeObject } from '../../src/planner/kube.js';
 import { plan, type PlanResult } from '../../src/planner/plan.js';
 import { baggageMemberRegex, DEFAULT_ROUTING_KEY_CONFIG, routingKeyMatchBlocks } from '../../src/planner/routing-key.js';
 import { mergeVirtualService, type ForkedSource, type HostRouting } from '../../src/planner/virtual-service.js';
-import { evaluateRoute, type RouteRequest } from '../support/route-eval.js';
+import { evaluateRoute, type RouteRequest } from '../../src/routing/evaluate.js';
 import { istioSampleObjects, requireIstioSamples } from '../support/istio-samples.js';
 
 const KEY_NAME = DEFAULT_ROUTING_KEY_CONFIG.keyName;

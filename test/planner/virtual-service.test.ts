@@ -6,7 +6,7 @@ import type { KubeObject } from '../../src/planner/kube.js';
 import { plan } from '../../src/planner/plan.js';
 import { inventoryOf, podTemplateLabels, selectorMatches, serviceSelector } from '../../src/planner/inventory.js';
 import type { SandboxObject } from '../../src/api/schema.js';
-import { evaluateRoute, type RouteDestination } from '../support/route-eval.js';
+import { evaluateRoute, type RouteDestination } from '../../src/routing/evaluate.js';
 import { istioSampleObjects, requireIstioSamples } from '../support/istio-samples.js';
 
 const REVIEWS = 'reviews.default.svc.cluster.local';

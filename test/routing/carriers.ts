@@ -15,7 +15,7 @@
  */
 import fc from 'fast-check';
 import { COMPAT_PRESETS, DEFAULT_ROUTING_KEY_CONFIG, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
-import { joinedHeader, type RouteRequest } from '../support/route-eval.js';
+import { joinedHeader, type RouteRequest } from '../../src/routing/evaluate.js';
 
 // ------------------------------------------------------------------------------------------
 // Independent oracle

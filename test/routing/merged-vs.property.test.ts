@@ -4,7 +4,7 @@
  * jason` -> subset v2, everything else -> v1) planned together with one or two sandboxes that fork
  * reviews. Random requests (end-user present/absent/near-miss, baggage/tracestate/plain carriers
  * with or without a key) are evaluated against the ORIGINAL and the MERGED VirtualService with
- * the Envoy-semantics evaluator (test/support/route-eval.ts):
+ * the Envoy-semantics evaluator (src/routing/evaluate.ts):
  *
  *  - the request's routing key (by the precedence rule, ./carriers.ts) is a sandbox's key -> the
  *    merged VS takes the sandbox copy of exactly the user route the original VS picks (so
@@ -28,7 +28,7 @@ import { inventoryOf } from '../../src/planner/inventory.js';
 import { SANDBOX_LABEL, type KubeObject } from '../../src/planner/kube.js';
 import { plan, type PlanResult } from '../../src/planner/plan.js';
 import { COMPAT_PRESETS, DEFAULT_ROUTING_KEY_CONFIG, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
-import { evaluateRoute, pickDestination, type RouteDecision } from '../support/route-eval.js';
+import { evaluateRoute, pickDestination, type RouteDecision } from '../../src/routing/evaluate.js';
 import {
   addOccurrences,
   BAGGAGE_OCTETS,

@@ -5,7 +5,7 @@
  * jason` -> v2, else v1) and as meshfork's own VirtualService. Random requests carry 0-4
  * members/headers over 2-3 keys (sandbox keys, a key of a sandbox that does not fork this host,
  * invalid keys) in random carriers, orders and header lines, with random OWS and properties; the
- * route the evaluator (test/support/route-eval.ts, Envoy semantics) takes must be the one the
+ * route the evaluator (src/routing/evaluate.ts, Envoy semantics) takes must be the one the
  * reference of the rule (./carriers.ts `routingKeyOf`, no regex) picks:
  *  - the request's routing key is A / B or G / S -> that sandbox's copy of the user route;
  *  - no carrier holds the key name at all -> the split copy of the user route;
@@ -28,7 +28,7 @@ import {
   type RoutingKeyMatch,
 } from '../../src/planner/routing-key.js';
 import { mergeVirtualService, ownedVirtualService, type HostRouting } from '../../src/planner/virtual-service.js';
-import { evaluateRoute, type RouteClient, type RouteRequest } from '../support/route-eval.js';
+import { evaluateRoute, type RouteClient, type RouteRequest } from '../../src/routing/evaluate.js';
 import { addOccurrences, holdsKeyName, owsArb, plainCarriers, routingKeyOf } from './carriers.js';
 
 const HOST = 'reviews.default.svc.cluster.local';

@@ -6,7 +6,7 @@ import {
   re2FullMatch,
   virtualServiceGateways,
   type RouteRequest,
-} from '../support/route-eval.js';
+} from '../../src/routing/evaluate.js';
 
 /** A VS for host `svc` whose routes are `routes`; route i goes to subset `r<i>` unless given. */
 function vs(routes: Array<Record<string, unknown>>, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -1,6 +1,6 @@
 /**
  * Property tests: the routing-key match blocks from src/planner/routing-key.ts, placed in a
- * VirtualService and evaluated the way Envoy does (test/support/route-eval.ts: RE2 full match,
+ * VirtualService and evaluated the way Envoy does (src/routing/evaluate.ts: RE2 full match,
  * repeated headers joined with ','), choose a sandbox EXACTLY when the request's routing key, by
  * the precedence rule, is its key.
  *
@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { baggageMemberRegex, noMemberRegex, routingKeyMatchBlocks, tracestateMemberRegex, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
-import { evaluateRoute, re2FullMatch, type RouteRequest } from '../support/route-eval.js';
+import { evaluateRoute, re2FullMatch, type RouteRequest } from '../../src/routing/evaluate.js';
 import {
   addOccurrences,
   anyKeyNameArb,

@@ -2,7 +2,7 @@
  * Issue 9 items 1 and 6: every VirtualService that routes to a forked host gets the sandbox copies
  * (gateway-bound ones as `routing.gateways` allows, facades, delegates), and scoped (`exportTo`)
  * VirtualServices are merged in their scope while meshfork's own VirtualService serves the other
- * namespaces. Requests go through the route evaluator (test/support/route-eval.ts), with
+ * namespaces. Requests go through the route evaluator (src/routing/evaluate.ts), with
  * delegates merged and VirtualServices picked per namespace as istiod does.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import type { KubeObject } from '../../src/planner/kube.js';
 import type { SandboxObject } from '../../src/api/schema.js';
 import { resolveConfig } from '../../src/api/config.js';
 import { DEFAULT_ROUTING_KEY_CONFIG } from '../../src/planner/routing-key.js';
-import { evaluateRoute, mergeDelegates, visibleVirtualService, type RouteRequest } from '../support/route-eval.js';
+import { evaluateRoute, mergeDelegates, visibleVirtualService, type RouteRequest } from '../../src/routing/evaluate.js';
 import { istioSample, istioSampleObjects, requireIstioSamples } from '../support/istio-samples.js';
 import { cli } from '../support/cli.js';
 

@@ -2,7 +2,7 @@
  * Requests carrying several routing keys, or keys that pick no sandbox here, against the routes
  * the planner writes (Bookinfo reviews with Istio's own `end-user: jason` VirtualService, the
  * sandboxes of test/security/inputs/precedence-routes/), evaluated with Envoy's semantics
- * (test/support/route-eval.ts). One precedence rule (the ingress guard and the SDK apply it too):
+ * (src/routing/evaluate.ts). One precedence rule (the ingress guard and the SDK apply it too):
  * the LAST baggage member with the key name, else the LAST tracestate member with it, else the
  * first key header sent; a value that is not a key leaves the request untagged, without falling
  * back. A split takes only requests holding no key-name member and no key header at all, so a
@@ -15,7 +15,7 @@ import type { KubeObject } from '../../src/planner/kube.js';
 import { plan } from '../../src/planner/plan.js';
 import { DEFAULT_ROUTING_KEY_CONFIG, type RoutingKeyConfig } from '../../src/planner/routing-key.js';
 import { FIXTURES } from '../support/cli.js';
-import { evaluateRoute, pickDestination, type RouteRequest } from '../support/route-eval.js';
+import { evaluateRoute, pickDestination, type RouteRequest } from '../../src/routing/evaluate.js';
 import {
   addOccurrences,
   baggageHeaderArb,

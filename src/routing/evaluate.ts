@@ -1,6 +1,8 @@
 /**
- * A test oracle for Istio HTTP routing: given a VirtualService (a plain object, as parsed from
- * YAML) and a request, decide which `spec.http[]` route an Istio sidecar (or gateway) takes.
+ * Istio HTTP routing, evaluated: given a VirtualService (a plain object, as parsed from YAML or
+ * read from the API server) and a request, decide which `spec.http[]` route an Istio sidecar (or
+ * gateway) takes. `meshfork routes` (src/cli) answers with it, and the routing tests use it as
+ * their oracle. Pure; imports only the planner's gateway-name resolution.
  *
  * It follows what istiod generates from a VirtualService and how Envoy evaluates the result,
  * NOT what the VirtualService reference page suggests in prose. Sources (cited where used):
@@ -50,10 +52,19 @@
  *   takes a missing header as "no match" and then inverts, and compiles a regex as `^` + re + `$`
  *   without a group (RE2 search). Both join repeated headers with ','.
  *
- * Anything this model does not understand throws instead of being ignored, so a test can never
- * pass because a condition was silently dropped.
+ * Regular expressions are RE2 (re2-wasm: Google's RE2 compiled to WebAssembly), not JavaScript's
+ * RegExp, because they differ exactly where a routing decision can turn: RE2 has no lookaround
+ * and no backreferences (Envoy NACKs them; JS accepts them), RE2's `$` is end of text only (JS
+ * without `m` is the same, but `\Z`, `\z`, `\A` exist only in RE2), RE2's `\C`, `(?U)`, `(?s)`
+ * flags and `\pN` classes differ from or are missing in JS, and JS accepts escapes (`\u0061`,
+ * `\cA`) RE2 refuses. A regex JS would accept but RE2 refuses is reported, never evaluated.
+ *
+ * Anything this model does not understand throws a RouteEvalError instead of being ignored, so a
+ * test can never pass because a condition was silently dropped, and `meshfork routes` never
+ * prints a guess.
  */
 import { RE2 } from 're2-wasm';
+import { resolveGatewayName } from '../planner/virtual-service.js';
 
 /** A request as the matching proxy sees it (after its HTTP codec). */
 export interface RouteRequest {
@@ -122,12 +133,13 @@ function isObj(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-class UnsupportedError extends Error {
-  override name = 'RouteEvalUnsupportedError';
+/** What the evaluator cannot decide (input it does not model, or that Istio would refuse). */
+export class RouteEvalError extends Error {
+  override name = 'RouteEvalError';
 }
 
 function fail(message: string): never {
-  throw new UnsupportedError(`route-eval: ${message}`);
+  throw new RouteEvalError(`route-eval: ${message}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -374,11 +386,7 @@ const KNOWN_MATCH_FIELDS = new Set([
   'queryParams',
 ]);
 
-/** Gateway names as istiod resolves them: `mesh` stays, a short name gets the VS namespace. */
-function resolveGateway(name: string, vsNamespace: string): string {
-  if (name === 'mesh' || name.includes('/')) return name;
-  return `${vsNamespace}/${name}`;
-}
+const resolveGateway = resolveGatewayName;
 
 function headerEntries(raw: unknown, where: string): Array<[string, unknown]> {
   if (raw === undefined || raw === null) return [];
@@ -605,15 +613,30 @@ export function evaluateRoute(vs: unknown, request: RouteRequest): RouteDecision
       matchIndex = hit;
     }
     const routeName = typeof route.name === 'string' ? route.name : undefined;
-    if (route.redirect !== undefined && route.redirect !== null) {
-      return { routeIndex, routeName, matchIndex, action: 'redirect', destinations: [], mirrors: [], route };
-    }
-    if (route.directResponse !== undefined && route.directResponse !== null) {
-      return { routeIndex, routeName, matchIndex, action: 'directResponse', destinations: [], mirrors: [], route };
-    }
-    return { routeIndex, routeName, matchIndex, action: 'route', destinations: destinationsOf(route, where), mirrors: mirrorsOf(route, where), route };
+    return { routeIndex, routeName, matchIndex, ...routeAction(route, where), route };
   }
   return undefined;
+}
+
+/**
+ * What an HTTP route does, `where` naming it in errors: forward to its destinations (with its
+ * mirror policies), `redirect` or `directResponse` (no destinations, no mirrors).
+ */
+export function routeAction(route: Obj, where: string): Pick<RouteDecision, 'action' | 'destinations' | 'mirrors'> {
+  if (route.redirect !== undefined && route.redirect !== null) return { action: 'redirect', destinations: [], mirrors: [] };
+  if (route.directResponse !== undefined && route.directResponse !== null) return { action: 'directResponse', destinations: [], mirrors: [] };
+  return { action: 'route', destinations: destinationsOf(route, where), mirrors: mirrorsOf(route, where) };
+}
+
+/**
+ * The share of requests (percent) each destination gets, in order: one destination takes all
+ * whatever its weight; with several, each gets weight / total of the weights, weight-0 (or
+ * unset) destinations none. [istio-route]
+ */
+export function destinationShares(destinations: readonly RouteDestination[]): number[] {
+  if (destinations.length === 1) return [100];
+  const total = destinations.reduce((sum, d) => sum + (d.weight ?? 0), 0);
+  return destinations.map((d) => (total === 0 ? 0 : ((d.weight ?? 0) * 100) / total));
 }
 
 /**
@@ -764,22 +787,35 @@ export function mergeDelegates(root: unknown, delegates: readonly unknown[]): Ob
   return { ...root, spec: { ...root.spec, http } };
 }
 
+/** Whether a VirtualService host (FQDN, or a wildcard `*` / `*.suffix`) covers `host`. */
+function hostCovers(vsHost: string, host: string): boolean {
+  if (vsHost === '*') return true;
+  if (vsHost.startsWith('*.')) return host.endsWith(vsHost.slice(1));
+  return vsHost === host;
+}
+
 /**
  * The VirtualService a proxy of `proxyNamespace` (at `gateway`, default `mesh`) uses for `host`
  * (an FQDN), among `virtualServices` (hosts as FQDNs or short names of their namespace), or
- * undefined when none is visible. Creation times are not modelled: ties go by name, namespace.
- * [istio-visibility]
+ * undefined when none is visible. A VirtualService naming the host exactly wins over one naming
+ * it by a wildcard (`*`, `*.example.com`; Envoy picks the exact virtual-host domain first).
+ * Within the visibility groups the oldest wins (`metadata.creationTimestamp`; objects without
+ * one, as read from files, count as equally old), then name, then namespace. [istio-visibility]
  */
 export function visibleVirtualService(virtualServices: readonly unknown[], host: string, proxyNamespace: string, gateway = 'mesh'): Obj | undefined {
-  const fqdn = (h: string, ns: string) => (h.includes('.') ? h : `${h}.${ns}.svc.cluster.local`);
-  const candidates = (virtualServices as Obj[]).filter(
-    (vs) =>
-      isObj(vs.spec) &&
-      Array.isArray(vs.spec.hosts) &&
-      (vs.spec.hosts as string[]).some((h) => fqdn(h, namespaceOf(vs)) === host) &&
-      virtualServiceGateways(vs).includes(gateway === 'mesh' ? 'mesh' : resolveGateway(gateway, proxyNamespace)),
-  );
-  const order = (a: Obj, b: Obj) => String((a.metadata as Obj).name).localeCompare(String((b.metadata as Obj).name)) || namespaceOf(a).localeCompare(namespaceOf(b));
+  const fqdn = (h: string, ns: string) => (h.includes('.') || h === '*' ? h : `${h}.${ns}.svc.cluster.local`);
+  const hostsOf = (vs: Obj) => (vs.spec as { hosts: string[] }).hosts.map((h) => fqdn(h, namespaceOf(vs)));
+  const applies = (vs: Obj) =>
+    isObj(vs.spec) && Array.isArray(vs.spec.hosts) && virtualServiceGateways(vs).includes(gateway === 'mesh' ? 'mesh' : resolveGateway(gateway, proxyNamespace));
+  const all = (virtualServices as Obj[]).filter(applies);
+  const exact = all.filter((vs) => hostsOf(vs).includes(host));
+  const candidates = exact.length > 0 ? exact : all.filter((vs) => hostsOf(vs).some((h) => hostCovers(h, host)));
+  const created = (vs: Obj) => {
+    const at = (vs.metadata as Obj | undefined)?.creationTimestamp;
+    return at === undefined || at === null ? 0 : new Date(at as string).getTime();
+  };
+  const order = (a: Obj, b: Obj) =>
+    created(a) - created(b) || String((a.metadata as Obj).name).localeCompare(String((b.metadata as Obj).name)) || namespaceOf(a).localeCompare(namespaceOf(b));
   // `*` makes a VirtualService public whatever else is listed; otherwise `~` hides it.
   const scoped = (vs: Obj) => !exportToOf(vs).includes('*') && !exportToOf(vs).includes('~') && exportToOf(vs).includes(proxyNamespace);
   const local = candidates.filter((vs) => scoped(vs) && namespaceOf(vs) === proxyNamespace).sort(order);
