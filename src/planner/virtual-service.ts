@@ -160,6 +160,24 @@ export const RESERVED_SANDBOX_NAMES: ReadonlySet<string> = new Set([SPLIT_ROUTE,
 /** The route names the reserved sandbox names stand for, for messages. */
 export const RESERVED_ROUTE_NAMES = `${ROUTE_NAME_PREFIX}${SPLIT_ROUTE}-<i>, ${ROUTE_NAME_PREFIX}${SOURCE_ROUTE}-<i>, ${ROUTE_NAME_PREFIX}${BASELINE_ROUTE}`;
 
+/**
+ * Who a VirtualService HTTP route belongs to, read from its name (the inverse of the names above):
+ * a sandbox's copy `meshfork-<sandbox>-<i>`, one of meshfork's routes of no sandbox (`split`,
+ * `source`, `baseline`), or the user.
+ */
+export type RouteOwner = { readonly sandbox: string } | { readonly meshfork: 'split' | 'source' | 'baseline' } | { readonly user: true };
+
+export function routeOwner(name: string | undefined): RouteOwner {
+  if (name === undefined || !name.startsWith(ROUTE_NAME_PREFIX)) return { user: true };
+  const rest = name.slice(ROUTE_NAME_PREFIX.length);
+  if (rest === BASELINE_ROUTE) return { meshfork: BASELINE_ROUTE };
+  const m = /^(.+)-(0|[1-9][0-9]*)$/.exec(rest);
+  if (m === null) return { user: true };
+  const sandbox = m[1] as string;
+  if (sandbox === SPLIT_ROUTE || sandbox === SOURCE_ROUTE) return { meshfork: sandbox };
+  return { sandbox };
+}
+
 export function isMeshforkRoute(route: HttpRoute): boolean {
   return typeof route.name === 'string' && route.name.startsWith(ROUTE_NAME_PREFIX);
 }

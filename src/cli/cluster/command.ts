@@ -5,6 +5,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DNS_LABEL_PATTERN } from '../../api/schema.js';
 import type { ClusterFlags, Output } from './run.js';
+import { CommandFailed } from '../failed.js';
+import { parseGateway, parseHeader, parsePort, parseSourceLabels, type RoutesFlags } from '../routes-flags.js';
 
 const NAMESPACE = new RegExp(DNS_LABEL_PATTERN);
 
@@ -30,20 +32,24 @@ function clusterOptions(command: Command, lists = false): Command {
   return command.addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'));
 }
 
-/** Runs `fn` from ./run.js; a CommandFailed (already explained) becomes the exit status. */
-async function runWith(fn: (run: typeof import('./run.js'), out: Output) => Promise<void>, out: Output): Promise<number> {
-  const run = await import('./run.js');
+/** Runs `fn`; a CommandFailed (already explained) becomes the exit status, another error status 1. */
+async function guarded(fn: () => Promise<void>, out: Output): Promise<number> {
   try {
-    await fn(run, out);
+    await fn();
     return 0;
   } catch (error) {
-    if (error instanceof run.CommandFailed) return error.code;
+    if (error instanceof CommandFailed) return error.code;
     out.stderr(`meshfork: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
 }
 
-/** `apply`, `get`, `list`, `delete`, `status`, `doctor`; `setExit` receives each command's exit status. */
+/** Runs `fn` from ./run.js (the Kubernetes client, loaded now), guarded. */
+async function runWith(fn: (run: typeof import('./run.js'), out: Output) => Promise<void>, out: Output): Promise<number> {
+  return guarded(async () => fn(await import('./run.js'), out), out);
+}
+
+/** `apply`, `get`, `list`, `delete`, `status`, `doctor`, `routes`; `setExit` receives each command's exit status. */
 export function clusterCommands(out: Output, setExit: (code: number) => void): Command[] {
   const kindArg = async (text: string | undefined, run: typeof import('./run.js')) => {
     const kind = text === undefined ? 'sandboxes' : run.kindOf(text);
@@ -88,7 +94,27 @@ export function clusterCommands(out: Output, setExit: (code: number) => void): C
     .action(async (flags: ClusterFlags & { leaseNamespace: string; leaseName: string }) => {
       setExit(await runWith((run) => run.runDoctor(flags, out), out));
     });
-  return [apply, get('get'), get('list'), del, status, doctor];
+  const routes = clusterOptions(
+    new Command('routes')
+      .description("a host's effective route table (which VirtualService, each route's owner and destinations), or with a request the route it takes")
+      .argument('<host>', 'host of a Service (name, name.namespace or FQDN) or of a VirtualService'),
+  )
+    .option('--header <name=value>', "request header, name=value or 'name: value' (repeat for more)", parseHeader)
+    .option('--uri <path>', 'request path (and ?query)')
+    .option('--method <method>', 'request method')
+    .option('--port <port>', 'port the request is sent to (for routes matching on port)', parsePort)
+    .option('--source-labels <k=v,...>', "the client pod's labels (for routes matching on sourceLabels)", parseSourceLabels)
+    .option('--gateway <namespace/name>', "route as this Gateway's proxy does instead of the sidecars of --namespace", parseGateway)
+    .option('-f, --file <path...>', 'read VirtualServices, DestinationRules and Services from these files or directories instead of the cluster')
+    .action(async (host: string, flags: ClusterFlags & RoutesFlags & { file?: string[] }) => {
+      if (flags.file !== undefined) {
+        const { routesFromFiles } = await import('../routes.js');
+        setExit(await guarded(async () => routesFromFiles(flags.file!, host, flags.namespace ?? 'default', flags, out), out));
+        return;
+      }
+      setExit(await runWith((run) => run.routes({ ...flags, host }, out), out));
+    });
+  return [apply, get('get'), get('list'), del, status, doctor, routes];
 }
 
 /** The cluster commands on their own program, in-process (tests; the executable is src/bin/meshfork.ts). */

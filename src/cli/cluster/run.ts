@@ -11,6 +11,8 @@ import { loadInputs, withSources } from '../../manifests/load.js';
 import { FORK_OF_SERVICE_LABEL, ROUTE_NAME_PREFIX, SANDBOX_LABEL } from '../../planner/kube.js';
 import { DEFAULT_ROUTING_KEY_CONFIG } from '../../planner/routing-key.js';
 import { toYamlDocuments } from '../yaml.js';
+import { CommandFailed } from '../failed.js';
+import type { RoutesFlags } from '../routes-flags.js';
 import { progressLine, routeGroupTable, sandboxTable, statusReport, type ForkedService, type KeyedRoute, type RouteGroupLike, type SandboxLike } from './present.js';
 
 export interface Output {
@@ -26,12 +28,7 @@ export interface ClusterFlags {
   output?: 'table' | 'yaml' | 'json';
 }
 
-/** A failure already explained to the user; the command exits with `code`. */
-export class CommandFailed extends Error {
-  constructor(readonly code = 1) {
-    super(`exit ${code}`);
-  }
-}
+export { CommandFailed };
 
 const KINDS = { sandboxes: 'Sandbox', routegroups: 'RouteGroup' } as const;
 type KindName = keyof typeof KINDS;
@@ -286,4 +283,36 @@ export async function runDoctor(flags: ClusterFlags & { leaseNamespace: string; 
   else if (flags.output === 'yaml') out.stdout(toYamlDocuments([checks]));
   else out.stdout(formatChecks(checks));
   if (checks.some((c) => c.verdict === 'fail')) throw new CommandFailed(1);
+}
+
+/**
+ * Lists `kind` in every namespace; when that is forbidden, in each of `fallback` (the
+ * namespaces that matter most), saying so on stderr.
+ */
+async function listWide(s: Session, out: Output, apiVersion: string, kind: string, fallback: readonly string[]): Promise<KubernetesObject[]> {
+  try {
+    return (await s.objects.list(apiVersion, kind)).items;
+  } catch (error) {
+    if (!(error instanceof ApiException) || error.code !== 403) return call(s, out, `listing ${kind}s`, () => Promise.reject(error));
+  }
+  out.stderr(`note: cannot list ${kind}s in all namespaces (forbidden); reading them from ${fallback.join(', ')} only\n`);
+  const items: KubernetesObject[] = [];
+  for (const namespace of fallback) {
+    const list = await call(s, out, `listing ${kind}s in ${namespace}`, () => s.objects.list(apiVersion, kind, namespace));
+    items.push(...list.items);
+  }
+  return items;
+}
+
+/** `routes <host>`: the live route table of a host, or the route a request takes (../routes.ts). */
+export async function routes(flags: ClusterFlags & RoutesFlags & { host: string }, out: Output): Promise<void> {
+  const s = session(flags);
+  const { printRoutes } = await import('../routes.js');
+  const { hostFqdn, ROOT_NAMESPACE } = await import('../../routing/host-routes.js');
+  const hostNamespace = hostFqdn(flags.host, s.namespace).split('.')[1] ?? s.namespace;
+  const namespaces = [...new Set([s.namespace, hostNamespace, ROOT_NAMESPACE])];
+  const virtualServices = await listWide(s, out, 'networking.istio.io/v1', 'VirtualService', namespaces);
+  const destinationRules = await listWide(s, out, 'networking.istio.io/v1', 'DestinationRule', namespaces);
+  const services = (await call(s, out, `listing Services in ${hostNamespace}`, () => s.objects.list('v1', 'Service', hostNamespace))).items;
+  printRoutes({ virtualServices, destinationRules, services } as unknown as Parameters<typeof printRoutes>[0], flags.host, s.namespace, flags, out);
 }
