@@ -189,13 +189,15 @@ function stringMatch(raw: unknown): string {
 }
 
 /**
- * One HTTPMatchRequest in words, its conditions joined by ` and `: `uri prefix "/api"`,
+ * One HTTPMatchRequest in words, its conditions joined by ` and ` (each kind's by name): `uri prefix "/api"`,
  * `end-user exact "jason"`, `not baggage present`, `sourceLabels app=web`, a routing-key regex
  * as `baggage has K=V` (describeKeyRegex with `keyNames`).
  */
 export function describeMatchBlock(block: Record<string, unknown>, keyNames: readonly string[] = [DEFAULT_KEY_NAME]): string {
   const parts: string[] = [];
-  const map = (field: string) => Object.entries((block[field] ?? {}) as Record<string, unknown>);
+  // Conditions are AND-ed: names sorted, so a block reads the same from a file and from the API
+  // server (which returns a custom resource's map keys sorted).
+  const map = (field: string) => Object.entries((block[field] ?? {}) as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const field of ['uri', 'method', 'authority', 'scheme'] as const) {
     if (block[field] !== undefined && block[field] !== null) parts.push(`${field} ${stringMatch(block[field])}${field === 'uri' && block.ignoreUriCase === true ? ' (any case)' : ''}`);
   }

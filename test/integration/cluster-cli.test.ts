@@ -1,4 +1,4 @@
-// The cluster half of the CLI (`meshfork apply|get|list|delete|status`), run as the real
+// The cluster half of the CLI (`meshfork apply|get|list|delete|status|routes`), run as the real
 // executable against a real kube-apiserver with the controller running (KWOK makes the forks
 // Available): what a user sees on stdout/stderr and the exit status, for success, invalid input,
 // a Sandbox that never becomes Ready, a missing permission and an unreachable cluster.
@@ -62,7 +62,7 @@ spec:
         images: [{container: web, image: registry.example.com/web:2}]
 `;
 
-describe.skipIf(!hasBins)('meshfork apply/get/delete/status against a cluster', () => {
+describe.skipIf(!hasBins)('meshfork apply/get/delete/status/routes against a cluster', () => {
   const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'], nodes: true });
   let controller: ChildProcess | undefined;
   afterAll(() => {
@@ -70,7 +70,7 @@ describe.skipIf(!hasBins)('meshfork apply/get/delete/status against a cluster', 
   });
   const k = () => ['--kubeconfig', cp().kubeconfigPath, '-n', NS];
 
-  it('applies, waits until Ready, lists, explains and deletes a Sandbox', async () => {
+  it('applies, waits until Ready, lists, explains, shows its routes and deletes a Sandbox', async () => {
     const kc = cp().kubeConfig;
     const objects = KubernetesObjectApi.makeApiClient(kc);
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
@@ -118,6 +118,34 @@ describe.skipIf(!hasBins)('meshfork apply/get/delete/status against a cluster', 
         '',
       ].join('\n'),
     );
+
+    // The live route table of the forked host, and where a keyed and an unkeyed request land.
+    const keyed = 'baggage has meshfork-routing-key=k1one or tracestate has meshfork-routing-key=k1one and not baggage present or baggage lacks meshfork-routing-key and tracestate has meshfork-routing-key=k1one';
+    const heading = `Host web.${NS}.svc.cluster.local: VirtualService ${NS}/web-meshfork, as sidecars of namespace ${NS} use it`;
+    const routes = await meshfork(['routes', ...k(), 'web']);
+    expect([routes.code, routes.stderr]).toEqual([0, '']);
+    expect(routes.stdout).toBe(
+      [
+        heading,
+        `#   ${'ROUTE'.padEnd(17)}   ${'OWNER'.padEnd(17)}   ${'DESTINATIONS'.padEnd(35)}   MATCH`,
+        `0   ${'meshfork-one-0'.padEnd(17)}   ${'sandbox one'.padEnd(17)}   web-one.${NS}.svc.cluster.local 100%   ${keyed}`,
+        `1   meshfork-baseline   meshfork baseline   ${`web.${NS}.svc.cluster.local 100%`.padEnd(35)}   *`,
+        '',
+      ].join('\n'),
+    );
+    const traced = await meshforkProcess(['routes', ...k(), `web.${NS}.svc.cluster.local`, '--header', 'baggage: a=1, meshfork-routing-key=k1one']);
+    expect([traced.code, traced.stderr]).toEqual([0, '']);
+    expect(traced.stdout).toBe(
+      [heading, 'Request: any method /, baggage: a=1, meshfork-routing-key=k1one', 'Takes route 0 meshfork-one-0 (sandbox one), match[0]: baggage has meshfork-routing-key=k1one', `  -> web-one.${NS}.svc.cluster.local 100%`, ''].join('\n'),
+    );
+    const other = await meshfork(['routes', ...k(), 'web', '--header', 'baggage=meshfork-routing-key=k2two']);
+    expect(other.stdout.split('\n').slice(2)).toEqual(['Takes route 1 meshfork-baseline (meshfork baseline), matches every request', `  -> web.${NS}.svc.cluster.local 100%`, '']);
+    const unknown = await meshfork(['routes', ...k(), 'nowhere']);
+    expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([
+      1,
+      '',
+      `meshfork: unknown host "nowhere": no VirtualService for nowhere.${NS}.svc.cluster.local applies to sidecars of namespace ${NS} and no Service has that host; check the host, --namespace (the client's namespace) and --gateway\n`,
+    ]);
 
     const deleted = await meshfork(['delete', ...k(), 'one', '--wait=60s']);
     expect(deleted.code).toBe(0);

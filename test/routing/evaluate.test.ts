@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest';
+// The route evaluator (src/routing/evaluate.ts): Istio's first-match semantics, header match
+// types, RE2, sourceLabels, gateways, mirrors, weights, VirtualService visibility. Exact results.
 import {
+  RouteEvalError,
+  destinationShares,
   evaluateRoute,
   joinedHeader,
   pickDestination,
   re2FullMatch,
+  routeAction,
   virtualServiceGateways,
+  visibleVirtualService,
   type RouteRequest,
 } from '../../src/routing/evaluate.js';
 
@@ -399,5 +405,55 @@ describe('pickDestination', () => {
     expect(() => pickDestination([{ host: 'a' }, { host: 'b' }], 0)).toThrow(/weight 0/);
     expect(() => pickDestination(two, -1)).toThrow();
     expect(() => pickDestination(two, 1.5)).toThrow();
+  });
+});
+
+describe('RE2, not JavaScript RegExp (where the two disagree)', () => {
+  it('refuses what JavaScript accepts and RE2 does not: lookaround, backreferences', () => {
+    // JavaScript would evaluate these; Envoy NACKs them, so the evaluator must not route by them.
+    expect(new RegExp('^(a)\\1$').test('aa')).toBe(true);
+    expect(() => re2FullMatch('(a)\\1', 'aa')).toThrow();
+    expect(new RegExp('^(?!b)a$').test('a')).toBe(true);
+    expect(() => re2FullMatch('(?!b)a', 'a')).toThrow();
+    expect(() => re2FullMatch('\\cA', '\u0001')).toThrow(RouteEvalError);
+  });
+  it('accepts what RE2 has and JavaScript has not: inline flags, \\z', () => {
+    expect(() => new RegExp('(?i)abc')).toThrow();
+    expect(re2FullMatch('(?i)abc', 'ABC')).toBe(true);
+    // In JavaScript (no u flag) `\\z` is the letter z; in RE2 it is the end of the text.
+    expect(new RegExp('^(?:a\\z)$').test('az')).toBe(true);
+    expect(re2FullMatch('a\\z', 'a')).toBe(true);
+    expect(re2FullMatch('a\\z', 'az')).toBe(false);
+  });
+});
+
+describe('routeAction and destinationShares', () => {
+  it('forward, redirect, direct response; shares as Envoy splits them', () => {
+    expect(routeAction({ redirect: { uri: '/x' }, route: [{ destination: { host: 'a' } }] }, 'r')).toEqual({ action: 'redirect', destinations: [], mirrors: [] });
+    expect(routeAction({ directResponse: { status: 503 } }, 'r')).toEqual({ action: 'directResponse', destinations: [], mirrors: [] });
+    expect(routeAction({ route: [{ destination: { host: 'a', subset: 'v1', port: { number: 80 } }, weight: 3 }, { destination: { host: 'b' }, weight: 1 }] }, 'r')).toEqual({
+      action: 'route',
+      destinations: [{ host: 'a', subset: 'v1', port: 80, weight: 3 }, { host: 'b', weight: 1 }],
+      mirrors: [],
+    });
+    expect(() => routeAction({ route: [] }, 'VirtualService ns/x spec.http[2]')).toThrow('route-eval: VirtualService ns/x spec.http[2].route must be a non-empty list');
+    expect(destinationShares([{ host: 'a', weight: 0 }])).toEqual([100]);
+    expect(destinationShares([{ host: 'a', weight: 3 }, { host: 'b', weight: 1 }, { host: 'c', weight: 0 }])).toEqual([75, 25, 0]);
+    expect(destinationShares([{ host: 'a' }, { host: 'b' }])).toEqual([0, 0]);
+  });
+});
+
+describe('visibleVirtualService', () => {
+  const host = 'svc.ns.svc.cluster.local';
+  const at = (name: string, hosts: string[], extra: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}) => ({ metadata: { name, namespace: 'ns', ...metadata }, spec: { hosts, http: [{ route: [{ destination: { host: 'svc' } }] }], ...extra } });
+  const name = (list: unknown[], namespace = 'ns', gateway = 'mesh') => (visibleVirtualService(list, host, namespace, gateway)?.metadata as { name?: string } | undefined)?.name;
+  it('the oldest first, then by name; exact hosts before wildcards; gateways respected', () => {
+    expect(name([at('b', ['svc'], {}, { creationTimestamp: '2026-01-01T00:00:00Z' }), at('a', ['svc'], {}, { creationTimestamp: '2026-01-02T00:00:00Z' })])).toBe('b');
+    expect(name([at('b', ['svc']), at('a', ['svc'])])).toBe('a');
+    expect(name([at('a-wild', ['*']), at('b-exact', ['svc'])])).toBe('b-exact');
+    expect(name([at('a-wild', ['*.ns.svc.cluster.local'])])).toBe('a-wild');
+    expect(name([at('other', ['*.other.svc.cluster.local'])])).toBeUndefined();
+    expect(name([at('gw', ['*'], { gateways: ['ingress'] })])).toBeUndefined();
+    expect(name([at('gw', ['*'], { gateways: ['ingress'] })], 'ns', 'ns/ingress')).toBe('gw');
   });
 });
