@@ -25,7 +25,7 @@ import { ClusterWriter, MAX_OBJECT_BYTES, TooLargeError, apiStatus, refOf } from
 import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
 import { compareObjects, objectRef, type PlanConfig } from '../planner/plan.js';
 import type { KubeObject } from '../planner/kube.js';
-import { namespaceOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
+import { WORKLOAD_KINDS, namespaceOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { WorkQueue } from './work-queue.js';
 import { createLogger, type Logger } from './log.js';
@@ -374,7 +374,12 @@ export class Controller {
       return {};
     }
     const now = this.now();
-    const verdict = planSandbox(sandbox, view, this.config);
+    let verdict = planSandbox(sandbox, view, this.config);
+    if (verdict.problems.some((p) => p.code === 'BaselineNotFound')) {
+      // Say what the missing baseline is (a StatefulSet, ...), as the planner does with files.
+      const workloads = await this.workloadsNamedBy(sandbox, view, log);
+      if (workloads.length > 0) verdict = planSandbox(sandbox, { ...view, workloads }, this.config);
+    }
     const expiry = expiresAt(sandbox, now, verdict.ttl);
     if (expiry !== undefined && Date.parse(expiry) <= now.getTime()) {
       log.info({ object: objectRef(sandbox), expiresAt: expiry }, 'TTL expired; deleting the Sandbox');
@@ -396,6 +401,33 @@ export class Controller {
       requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, untilExpiry + 100, 2 ** 31 - 1);
     }
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  /**
+   * Identities of the workloads of other kinds (WORKLOAD_KINDS) named by the Sandbox's forks
+   * that have no Deployment of that name: one GET per kind and name. Best effort, for the
+   * message only: a kind the cluster does not serve, a 403 or an unreachable API server leaves
+   * that kind out.
+   */
+  private async workloadsNamedBy(sandbox: SandboxObject, view: ClusterView, log: Logger): Promise<KubeObject[]> {
+    const missing = new Set(
+      sandbox.spec.forks
+        .map((f) => `${f.forkOf.namespace ?? namespaceOf(sandbox)}/${f.forkOf.name}`)
+        .filter((ref) => !view.deployments.some((d) => `${namespaceOf(d)}/${d.metadata.name}` === ref)),
+    );
+    const found: KubeObject[] = [];
+    for (const ref of missing) {
+      const [namespace = '', name = ''] = ref.split('/');
+      for (const [kind, apiVersion] of Object.entries(WORKLOAD_KINDS)) {
+        try {
+          await this.writer.objects.read({ apiVersion, kind, metadata: { name, namespace } });
+          found.push({ apiVersion, kind, metadata: { name, namespace } });
+        } catch (error) {
+          if (apiStatus(error) !== 404) log.debug({ object: `${kind} ${ref}`, error: describeError(error) }, 'cannot read a workload a fork names');
+        }
+      }
+    }
+    return found;
   }
 
   private hostKeys(sandbox: SandboxObject, verdict: SandboxVerdict, view: ClusterView): string[] {

@@ -33,6 +33,12 @@ export interface ClusterView {
    * input, meshfork's own are the copies made for forks (policy-copy.ts).
    */
   readonly policies: readonly KubeObject[];
+  /**
+   * Identities (apiVersion, kind, namespace, name) of workloads of other kinds (WORKLOAD_KINDS)
+   * that a Sandbox's `forkOf` names where no Deployment of that name exists: read on demand, not
+   * watched, so that the planner's message says what the name is (a StatefulSet, ...).
+   */
+  readonly workloads?: readonly KubeObject[];
 }
 
 /**
@@ -83,6 +89,7 @@ export function inventoryOfView(view: ClusterView): Inventory {
     destinationRules: baseline(view.destinationRules),
     envoyFilters: baseline(view.envoyFilters),
     policies: baseline(view.policies),
+    workloads: view.workloads ?? [],
   };
   inventories.set(view, inventory);
   return inventory;

@@ -87,20 +87,21 @@ function hasLabelSelector(object: KubeObject): boolean {
 }
 
 /**
- * Kinds that run pods besides apps/v1 Deployments, keyed by kind, with the API group they are
- * known in (core is ''): Kubernetes' workload resources, Argo Rollouts and OpenShift
- * DeploymentConfigs. A `Deployment` of any group other than `apps` is kept as well.
+ * Kinds that run pods besides apps/v1 Deployments, keyed by kind, with the apiVersion they are
+ * served at (the controller reads one by name with it): Kubernetes' workload resources, Argo
+ * Rollouts and OpenShift DeploymentConfigs. A `Deployment` of any group other than `apps` is
+ * kept as well.
  */
 export const WORKLOAD_KINDS: Readonly<Record<string, string>> = {
-  StatefulSet: 'apps',
-  DaemonSet: 'apps',
-  ReplicaSet: 'apps',
-  Job: 'batch',
-  CronJob: 'batch',
-  Pod: '',
-  ReplicationController: '',
-  Rollout: 'argoproj.io',
-  DeploymentConfig: 'apps.openshift.io',
+  StatefulSet: 'apps/v1',
+  DaemonSet: 'apps/v1',
+  ReplicaSet: 'apps/v1',
+  Job: 'batch/v1',
+  CronJob: 'batch/v1',
+  Pod: 'v1',
+  ReplicationController: 'v1',
+  Rollout: 'argoproj.io/v1alpha1',
+  DeploymentConfig: 'apps.openshift.io/v1',
 };
 
 

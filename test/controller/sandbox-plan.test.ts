@@ -44,3 +44,21 @@ describe('lonePlanInventory', () => {
     expect(verdict).toEqual(planSandbox(alice, clean, undefined));
   });
 });
+
+describe('planSandbox: a fork naming a workload of another kind', () => {
+  it("says what the name is when the view holds the workload's identity (the reconciler reads it on demand)", () => {
+    const broker = sandbox('broker', ['kafka']);
+    const path = 'spec.forks[0].forkOf.name';
+    const without = planSandbox(broker, baseView({ sandboxes: [broker] }), undefined);
+    expect(without.problems.map((p) => [p.path, p.message, p.code])).toEqual([[path, `Deployment "kafka" not found in namespace "${NS}"`, 'BaselineNotFound']]);
+    const kafka = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'kafka', namespace: NS } };
+    const withWorkload = planSandbox(broker, baseView({ sandboxes: [broker], workloads: [kafka] }), undefined);
+    expect(withWorkload.problems.map((p) => [p.path, p.message])).toEqual([
+      [
+        path,
+        `Deployment "kafka" not found in namespace "${NS}"; ${NS}/kafka is a StatefulSet (apps/v1): a StatefulSet keeps stable pod names and volumes that a copy would share or contend for; fork the Deployments that use it (an env customization can point a fork at a separate instance)`,
+      ],
+    ]);
+    expect(withWorkload.objects).toEqual([]);
+  });
+});

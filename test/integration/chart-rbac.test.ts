@@ -260,9 +260,22 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
  * and WasmPlugins: the controller writes and deletes copies of them for forks exactly as it does
  * for the AuthorizationPolicy and NetworkPolicy of this scenario (src/planner/policy-copy.ts, one
  * code path for the seven kinds); the scenario has no baseline policy of those kinds.
+ * `get` on the other workload kinds (StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods,
+ * ReplicationControllers, Argo Rollouts, OpenShift DeploymentConfigs): read by name only for a
+ * Sandbox whose fork names no Deployment, to say what the name is
+ * (test/integration/controller-operations.test.ts); every Sandbox of this scenario is valid.
  */
 const UNUSED_BUT_NEEDED: string[] = [
+  'apps.openshift.io/deploymentconfigs get',
+  'apps/daemonsets get',
   'apps/deployments create',
+  'apps/replicasets get',
+  'apps/statefulsets get',
+  'argoproj.io/rollouts get',
+  'batch/cronjobs get',
+  'batch/jobs get',
+  'core/pods get',
+  'core/replicationcontrollers get',
   'core/services create',
   'extensions.istio.io/wasmplugins create',
   'extensions.istio.io/wasmplugins delete',
