@@ -93,8 +93,15 @@ export class LeaderElector {
     }
   }
 
-  /** Gives the Lease up now if this candidate holds it. */
+  /**
+   * Why the last release of the Lease failed (the API server unreachable, ...); undefined when it
+   * was released or never held. A standby then takes the Lease over only once it expires.
+   */
+  releaseError: unknown = undefined;
+
+  /** Gives the Lease up now if this candidate holds it; a failure is kept in `releaseError`. */
   async release(): Promise<void> {
+    this.releaseError = undefined;
     try {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity !== this.options.identity) return;
@@ -107,6 +114,7 @@ export class LeaderElector {
         },
       });
     } catch (error) {
+      this.releaseError = error;
       this.options.onError?.(error);
     }
   }

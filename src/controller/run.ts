@@ -124,5 +124,14 @@ async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, contro
   await controller.stop();
   // Leadership lost without being asked to stop: exit non-zero so the pod restarts as a standby.
   if (lost) process.exitCode = 1;
+  // What the stop could not do (the API server gone at SIGTERM): said, and exit 1.
+  const unfinished: string[] = [];
+  if (elector.releaseError !== undefined) {
+    unfinished.push(`release the Lease ${flags.leaseNamespace}/${flags.leaseName}: ${describeError(elector.releaseError)} (a standby takes over when it expires)`);
+  }
+  if (unfinished.length > 0) {
+    elected.error({ unfinished }, 'shutdown incomplete');
+    process.exitCode = 1;
+  }
 }
 

@@ -153,6 +153,10 @@ export interface ControlPlane {
    * API server was unreachable (from the stop to ready again).
    */
   restartApiServer(): Promise<number>;
+  /** Stops kube-apiserver (SIGTERM, SIGKILL after 5 s) and leaves it stopped: its port refuses connections. */
+  stopApiServer(): Promise<void>;
+  /** Starts a stopped kube-apiserver again (same flags, port, etcd data) and waits for /readyz. */
+  startApiServer(): Promise<void>;
   /** Kills every process group and removes {@link dir}. Idempotent. */
   stop(): Promise<void>;
 }
@@ -677,14 +681,24 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
         else child.stdin?.end();
       });
 
-    const restartApiServer = async (): Promise<number> => {
-      const stoppedAt = Date.now();
+    let apiServerStopped = false;
+    const stopApiServer = async (): Promise<void> => {
       await stopProc(apiserver);
+      apiServerStopped = true;
+    };
+    const startApiServer = async (): Promise<void> => {
+      if (!apiServerStopped) throw new Error('kube-apiserver is running');
       const index = procs.indexOf(apiserver);
       apiserver = spawnServer('kube-apiserver', testbinPath('kube-apiserver', bin), apiServerArgs, dir);
       procs[index] = apiserver;
+      apiServerStopped = false;
       pidFile = writePidRecord(id, { owner, ownerParent, tmpDir: dir, processes: procs.map((q) => q.record) });
       await apiServerReady();
+    };
+    const restartApiServer = async (): Promise<number> => {
+      const stoppedAt = Date.now();
+      await stopApiServer();
+      await startApiServer();
       return Date.now() - stoppedAt;
     };
 
@@ -704,6 +718,8 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       exec,
       request,
       restartApiServer,
+      stopApiServer,
+      startApiServer,
       stop,
     };
     active = plane;
