@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `meshfork` executable: the CLI's offline commands (src/cli), its cluster commands
- * (src/cli/cluster: apply, get, list, delete, status) and `meshfork controller` (src/controller)
+ * (src/cli/cluster: apply, get, list, delete, status, doctor, routes) and `meshfork controller` (src/controller)
  * on one commander program. The two shells never import each other; this file
  * is the only place that knows both.
  */

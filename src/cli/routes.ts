@@ -70,9 +70,10 @@ function targetsText(route: HostRoute): string {
 }
 
 function heading(result: HostRoutes, viewpoint: Viewpoint): string {
-  const proxy = (viewpoint.gateway ?? 'mesh') === 'mesh' ? `sidecars of namespace ${viewpoint.namespace}` : `gateway ${viewpoint.gateway}`;
+  const sidecars = (viewpoint.gateway ?? 'mesh') === 'mesh';
+  const proxy = sidecars ? `sidecars of namespace ${viewpoint.namespace}` : `gateway ${viewpoint.gateway}`;
   if (result.virtualService === undefined) return `Host ${result.host}: no VirtualService applies to ${proxy}; Istio's default route sends every request to the Service`;
-  return `Host ${result.host}: VirtualService ${result.virtualService}${result.delegates.length > 0 ? ` with delegates ${result.delegates.join(', ')}` : ''}, as ${proxy} use it`;
+  return `Host ${result.host}: VirtualService ${result.virtualService}${result.delegates.length > 0 ? ` with delegates ${result.delegates.join(', ')}` : ''}, as ${proxy} ${sidecars ? 'use' : 'uses'} it`;
 }
 
 /** The route table, one row per route in the order Envoy tries them. */

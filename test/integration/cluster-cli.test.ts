@@ -200,7 +200,7 @@ describe.skipIf(!hasBins)('meshfork doctor', () => {
     if (controller?.exitCode === null) controller.kill('SIGKILL');
   });
 
-  it('checks the cluster, Istio and meshfork CRDs, the controller, fork namespaces and conflicting VirtualServices', async () => {
+  it('checks the cluster, Istio and meshfork CRDs, the controller, its webhooks, fork namespaces and conflicting VirtualServices', async () => {
     const kc = cp().kubeConfig;
     const objects = KubernetesObjectApi.makeApiClient(kc);
     const core = kc.makeApiClient(CoreV1Api);
@@ -223,7 +223,7 @@ describe.skipIf(!hasBins)('meshfork doctor', () => {
         'ok   crds: sandboxes.meshfork.dev matches this CLI',
         'ok   crds: routegroups.meshfork.dev matches this CLI',
         `fail controller: Lease ${NS}/meshfork-controller: leases.coordination.k8s.io "meshfork-controller" not found; is the controller installed (helm install meshfork charts/meshfork)?`,
-        'ok   webhooks: this release has no admission webhooks to reach',
+        'ok   webhooks: no meshfork admission webhook configurations (webhooks disabled in the chart): nothing to reach',
         `warn mesh: namespace ${NS} has Sandboxes' forks but neither sidecar injection nor ambient mode (kubectl label namespace ${NS} istio-injection=enabled): keys are not routed there`,
         `warn virtualservices: IST0109 web.${NS}.svc.cluster.local: ${NS}/web-a, ${NS}/web-b: sidecars use only the first (oldest); merge them`,
         '',
@@ -242,6 +242,54 @@ describe.skipIf(!hasBins)('meshfork doctor', () => {
     expect(checks.map((c) => `${c.verdict} ${c.name}`)).toEqual(['ok cluster', 'ok istio', 'ok crds', 'ok crds', 'ok controller', 'ok webhooks', 'ok mesh', 'ok virtualservices']);
     expect(checks[4]?.detail).toMatch(new RegExp(`^\\S+ leads \\(Lease ${NS}/meshfork-controller renewed \\d+s ago\\)$`));
     expect(checks[6]?.detail).toBe(`namespace ${NS}: istio-injection=enabled`);
+
+    // The chart's webhook configurations, first not callable (no caBundle, no Service), then
+    // callable. A namespaceSelector no namespace matches keeps the API server from calling them.
+    const never = { namespaceSelector: { matchLabels: { 'meshfork.dev/doctor-test': 'never' } } };
+    const clientConfig = { service: { namespace: 'meshfork-system', name: 'meshfork-webhook', path: '/x' } };
+    const webhook = (name: string, failurePolicy: string, resource: string, group: string) => ({
+      name,
+      admissionReviewVersions: ['v1'],
+      sideEffects: 'None',
+      failurePolicy,
+      clientConfig,
+      rules: [{ apiGroups: [group], apiVersions: ['*'], resources: [resource], operations: ['CREATE'] }],
+      ...never,
+    });
+    await objects.create({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'meshfork-virtualservices' }, webhooks: [webhook('virtualservices.meshfork.dev', 'Ignore', 'virtualservices', 'networking.istio.io')] } as KubernetesObject);
+    await objects.create({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'meshfork-sandboxes' }, webhooks: [webhook('sandboxes.meshfork.dev', 'Fail', 'sandboxes', 'meshfork.dev')] } as KubernetesObject);
+    const webhookLines = async () => (await meshfork(['doctor', ...k])).stdout.split('\n').filter((l) => l.includes(' webhooks: '));
+    expect(await webhookLines()).toEqual([
+      'warn webhooks: MutatingWebhookConfiguration meshfork-virtualservices webhook virtualservices.meshfork.dev: no caBundle (the controller writes it once it runs; with cert-manager, its CA injector); its Service meshfork-system/meshfork-webhook does not exist: the writes it covers go through without it (failurePolicy Ignore)',
+      'fail webhooks: ValidatingWebhookConfiguration meshfork-sandboxes webhook sandboxes.meshfork.dev: no caBundle (the controller writes it once it runs; with cert-manager, its CA injector); its Service meshfork-system/meshfork-webhook does not exist: the writes it covers are refused (failurePolicy Fail)',
+    ]);
+    await core.createNamespace({ body: { metadata: { name: 'meshfork-system' } } });
+    await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'meshfork-webhook', namespace: 'meshfork-system' }, spec: { ports: [{ name: 'https-webhook', port: 443, targetPort: 9443 }] } } as KubernetesObject);
+    const slice = (ready: boolean) =>
+      ({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: 'meshfork-webhook-x', namespace: 'meshfork-system', labels: { 'kubernetes.io/service-name': 'meshfork-webhook' } },
+        addressType: 'FQDN',
+        endpoints: [{ addresses: ['meshfork-webhook.invalid'], conditions: { ready } }],
+        ports: [{ name: 'https-webhook', port: 9443, protocol: 'TCP' }],
+      }) as KubernetesObject;
+    await objects.create(slice(false));
+    expect((await webhookLines())[0]).toBe(
+      'warn webhooks: MutatingWebhookConfiguration meshfork-virtualservices webhook virtualservices.meshfork.dev: no caBundle (the controller writes it once it runs; with cert-manager, its CA injector); its Service meshfork-system/meshfork-webhook has no ready endpoint (is the controller running and ready?): the writes it covers go through without it (failurePolicy Ignore)',
+    );
+    const sliceRef = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'meshfork-webhook-x', namespace: 'meshfork-system' } };
+    await objects.replace({ ...slice(true), metadata: { ...slice(true).metadata, resourceVersion: (await objects.read(sliceRef)).metadata?.resourceVersion } } as KubernetesObject);
+    const caBundle = Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64');
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      const name = kind.startsWith('Mutating') ? 'meshfork-virtualservices' : 'meshfork-sandboxes';
+      const live = (await objects.read({ apiVersion: 'admissionregistration.k8s.io/v1', kind, metadata: { name } })) as KubernetesObject & { webhooks: Array<{ clientConfig: Record<string, unknown> }> };
+      await objects.replace({ ...live, webhooks: live.webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } })) } as KubernetesObject);
+    }
+    expect(await webhookLines()).toEqual([
+      'ok   webhooks: MutatingWebhookConfiguration meshfork-virtualservices webhook virtualservices.meshfork.dev: caBundle set, Service meshfork-system/meshfork-webhook has 1 ready endpoint',
+      'ok   webhooks: ValidatingWebhookConfiguration meshfork-sandboxes webhook sandboxes.meshfork.dev: caBundle set, Service meshfork-system/meshfork-webhook has 1 ready endpoint',
+    ]);
   });
 });
 

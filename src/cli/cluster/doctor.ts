@@ -5,11 +5,13 @@
  *  - Istio's networking CRDs are served (VirtualService, DestinationRule, EnvoyFilter);
  *  - meshfork's CRDs are installed and equal to this CLI's (`meshfork crds`);
  *  - a controller holds its Lease and renews it;
+ *  - the admission webhooks the chart installs (if enabled) can be called: caBundle set, their
+ *    Service has a ready endpoint (none installed: reported, not a failure);
  *  - every namespace Sandboxes fork into has sidecar injection or ambient mode on;
  *  - no host has two user VirtualServices for the mesh in one namespace (IST0109: sidecars use
  *    only the oldest, so meshfork's routes in the other are ignored).
  */
-import { ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, VersionApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubernetesObjectApi, VersionApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { customResourceDefinitions } from '../../api/crd.js';
 import { GROUP_VERSION } from '../../api/schema.js';
 import { appliesToMesh, virtualServiceHosts } from '../../planner/virtual-service.js';
@@ -98,6 +100,85 @@ export function firstDifference(actual: unknown, expected: unknown, path = ''): 
   return actual === expected ? undefined : path || '.';
 }
 
+/** A Mutating/ValidatingWebhookConfiguration as read (the fields the check needs). */
+export interface WebhookConfigurationLike {
+  readonly kind: 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration';
+  readonly metadata: { readonly name: string };
+  readonly webhooks?: ReadonlyArray<{
+    readonly name: string;
+    readonly failurePolicy?: string;
+    readonly clientConfig: { readonly caBundle?: string; readonly url?: string; readonly service?: { readonly namespace: string; readonly name: string } };
+  }>;
+}
+
+/** Ready endpoints of a Service, from its EndpointSlices; undefined when the Service does not exist. */
+export type ServiceEndpoints = (namespace: string, name: string) => number | undefined;
+
+/** The chart's webhook configurations are named `meshfork-*` (or `meshfork`), their webhooks `*.meshfork.dev`. */
+export function isMeshforkWebhookConfiguration(configuration: WebhookConfigurationLike): boolean {
+  const name = configuration.metadata.name;
+  return name === 'meshfork' || name.startsWith('meshfork-') || (configuration.webhooks ?? []).some((w) => w.name.endsWith('.meshfork.dev'));
+}
+
+/**
+ * The `webhooks` checks: for every webhook of meshfork's configurations, whether the API server can
+ * call it (a caBundle to trust its certificate; its Service with a ready endpoint). A webhook
+ * that cannot be called is `fail` when its failurePolicy is Fail (writes it covers are refused),
+ * else `warn` (writes go through without it). No configurations: webhooks are disabled, `ok`.
+ */
+export function webhookChecks(configurations: readonly WebhookConfigurationLike[], endpoints: ServiceEndpoints): Check[] {
+  const ours = configurations.filter(isMeshforkWebhookConfiguration);
+  if (ours.length === 0) return [{ verdict: 'ok', name: 'webhooks', detail: 'no meshfork admission webhook configurations (webhooks disabled in the chart): nothing to reach' }];
+  const checks: Check[] = [];
+  for (const configuration of ours) {
+    for (const webhook of configuration.webhooks ?? []) {
+      const where = `${configuration.kind} ${configuration.metadata.name} webhook ${webhook.name}`;
+      const problems: string[] = [];
+      if (!webhook.clientConfig.caBundle) problems.push('no caBundle (the controller writes it once it runs; with cert-manager, its CA injector)');
+      const service = webhook.clientConfig.service;
+      let reach = webhook.clientConfig.url !== undefined ? `URL ${webhook.clientConfig.url}` : 'no Service or URL';
+      if (service !== undefined) {
+        const ready = endpoints(service.namespace, service.name);
+        reach = `Service ${service.namespace}/${service.name}`;
+        if (ready === undefined) problems.push(`its Service ${service.namespace}/${service.name} does not exist`);
+        else if (ready === 0) problems.push(`its Service ${service.namespace}/${service.name} has no ready endpoint (is the controller running and ready?)`);
+        else reach = `${reach} has ${ready} ready endpoint${ready === 1 ? '' : 's'}`;
+      }
+      if (problems.length === 0) {
+        checks.push({ verdict: 'ok', name: 'webhooks', detail: `${where}: caBundle set, ${reach}` });
+        continue;
+      }
+      const failing = webhook.failurePolicy === 'Fail';
+      const effect = failing ? 'the writes it covers are refused (failurePolicy Fail)' : 'the writes it covers go through without it (failurePolicy Ignore)';
+      checks.push({ verdict: failing ? 'fail' : 'warn', name: 'webhooks', detail: `${where}: ${problems.join('; ')}: ${effect}` });
+    }
+  }
+  return checks;
+}
+
+/** Ready endpoints per Service, counted from EndpointSlices (`kubernetes.io/service-name`; ready unless said otherwise). */
+async function serviceEndpoints(kubeConfig: KubeConfig, services: ReadonlyArray<{ namespace: string; name: string }>): Promise<ServiceEndpoints> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+  const counts = new Map<string, number | undefined>();
+  for (const { namespace, name } of services) {
+    const key = `${namespace}/${name}`;
+    if (counts.has(key)) continue;
+    try {
+      await core.readNamespacedService({ namespace, name });
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) {
+        counts.set(key, undefined);
+        continue;
+      }
+      throw error;
+    }
+    const slices = await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${name}` });
+    counts.set(key, slices.items.flatMap((slice) => slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).length);
+  }
+  return (namespace, name) => counts.get(`${namespace}/${name}`);
+}
+
 export async function doctor(options: DoctorOptions): Promise<Check[]> {
   const { kubeConfig } = options;
   const now = options.now ?? new Date();
@@ -157,7 +238,18 @@ export async function doctor(options: DoctorOptions): Promise<Check[]> {
   } catch (error) {
     checks.push({ verdict: 'fail', name: 'controller', detail: `Lease ${options.lease.namespace}/${options.lease.name}: ${apiMessage(error)}; is the controller installed (helm install meshfork charts/meshfork)?` });
   }
-  checks.push({ verdict: 'ok', name: 'webhooks', detail: 'this release has no admission webhooks to reach' });
+  try {
+    const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    const configurations: WebhookConfigurationLike[] = [
+      ...(await admission.listMutatingWebhookConfiguration()).items.map((c) => ({ ...c, kind: 'MutatingWebhookConfiguration' as const })),
+      ...(await admission.listValidatingWebhookConfiguration()).items.map((c) => ({ ...c, kind: 'ValidatingWebhookConfiguration' as const })),
+    ] as unknown as WebhookConfigurationLike[];
+    const services = configurations.filter(isMeshforkWebhookConfiguration).flatMap((c) => (c.webhooks ?? []).flatMap((w) => w.clientConfig.service ?? []));
+    checks.push(...webhookChecks(configurations, await serviceEndpoints(kubeConfig, services)));
+  } catch (error) {
+    // Reading webhook configurations needs cluster-wide list rights a developer may not have.
+    checks.push({ verdict: 'warn', name: 'webhooks', detail: `cannot check the admission webhooks: ${apiMessage(error)}` });
+  }
 
   const inScope = (namespace: string | undefined) => options.namespaces === undefined || options.namespaces.includes(namespace ?? 'default');
   try {
