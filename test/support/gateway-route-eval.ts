@@ -27,7 +27,7 @@
  * Anything else (filters that redirect, other parent kinds) is not evaluated: the decision returns
  * the rule, the caller compares what it does.
  */
-import { joinedHeader, re2FullMatch, type RouteRequest } from './route-eval.js';
+import { joinedHeader, re2FullMatch, type RouteRequest } from '../../src/routing/evaluate.js';
 
 type Obj = Record<string, unknown>;
 
