@@ -15,7 +15,7 @@ import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
 import { ownedVirtualServiceName } from '../planner/virtual-service.js';
 import type { SandboxVerdict } from './sandbox-plan.js';
-import { baselineServiceOf, canonicalJson, generatedFor, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, userVirtualServicesRouting, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
+import { baselineServiceOf, canonicalJson, generatedFor, gitOpsNamespaces, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, userVirtualServicesRouting, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
 
 export interface Eligibility {
   readonly eligible: boolean;
@@ -108,6 +108,24 @@ export function hostClosure(view: ClusterView, host: { namespace: string; servic
     for (const vs of userVirtualServicesRouting(view, fqdn)) pending.push(...serviceHostsOf(vs));
   }
   return [...seen.values()];
+}
+
+/**
+ * Namespaces of the GitOps path (ADR 0016) that a host reconcile would touch: those of the hosts
+ * tied to `host` and of the VirtualServices naming or routing them. Non-empty: the host is left
+ * alone (its VirtualServices hold routes of GitOps sandboxes the controller cannot plan, and the
+ * merge strips every `meshfork-*` route before it inserts its own).
+ */
+export function gitOpsNamespacesOfHost(view: ClusterView, host: { namespace: string; service: string }): string[] {
+  const claimed = gitOpsNamespaces(view);
+  if (claimed.size === 0) return [];
+  const touched = new Set<string>();
+  for (const h of hostClosure(view, host)) {
+    const fqdn = serviceFqdn(h.service, h.namespace);
+    touched.add(h.namespace);
+    for (const vs of [...virtualServicesForHost(view, fqdn), ...userVirtualServicesRouting(view, fqdn)]) touched.add(namespaceOf(vs));
+  }
+  return [...touched].filter((ns) => claimed.has(ns)).sort();
 }
 
 export interface HostPlan {

@@ -6,7 +6,8 @@
  *    generation, every desired replica is updated and available, no old replica is left);
  *  - RoutingReady: the VirtualService of every host the Sandbox forks holds its routes;
  *  - Ready: both. An invalid spec is `Ready=False` reason `InvalidSpec`, message the planner's
- *    problems; the other two are then `Unknown` with the same reason.
+ *    problems; the other two are then `Unknown` with the same reason. A Sandbox forking into a
+ *    namespace of the GitOps path (ADR 0016) is the same with reason `NamespaceClaimedByGitOps`.
  * `expiresAt` comes from spec.ttl: creation time + duration (`offsetFrom: createdAt`), or the time
  * the controller first saw the current generation + duration (`updatedAt`; kept in status so a
  * restart does not move it).
@@ -72,9 +73,11 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
   if (verdict.problems.length > 0) {
     const self = objectRef(sandbox);
     const message = verdict.problems.map((p) => escapeText(`${p.object === undefined || p.object === self ? '' : `${p.object}: `}${p.path}: ${p.message}`)).join('; ');
-    let conditions = condition(previous, 'Ready', 'False', 'InvalidSpec', message);
-    conditions = condition(conditions, 'WorkloadsReady', 'Unknown', 'InvalidSpec', 'nothing is deployed for an invalid spec; see the Ready condition');
-    conditions = condition(conditions, 'RoutingReady', 'Unknown', 'InvalidSpec', 'nothing is routed for an invalid spec; see the Ready condition');
+    const reason = verdict.reason ?? 'InvalidSpec';
+    const what = verdict.reason === undefined ? 'an invalid spec' : 'this Sandbox';
+    let conditions = condition(previous, 'Ready', 'False', reason, message);
+    conditions = condition(conditions, 'WorkloadsReady', 'Unknown', reason, `nothing is deployed for ${what}; see the Ready condition`);
+    conditions = condition(conditions, 'RoutingReady', 'Unknown', reason, `nothing is routed for ${what}; see the Ready condition`);
     return { ...base, conditions };
   }
 

@@ -56,12 +56,57 @@ export interface SandboxId {
 
 export { isManaged };
 
-/** The Sandbox a generated object belongs to (by its labels), if any. */
+/**
+ * Whether the controller wrote `object`, one of the kinds a Sandbox owns: it labels everything it
+ * applies for a Sandbox with SANDBOX_NAMESPACE_LABEL, which `meshfork synth` and the cdk8s
+ * constructs never write.
+ */
+export function writtenByController(object: KubeObject): boolean {
+  return isManaged(object) && ownValue(object.metadata.labels, SANDBOX_NAMESPACE_LABEL) !== undefined;
+}
+
+/**
+ * The Sandbox a generated object belongs to (by its labels), if the controller wrote it. GitOps
+ * output (gitOpsOutput) has no owner here: it is never planned, updated or deleted for a Sandbox.
+ */
 export function ownerOf(object: KubeObject): SandboxId | undefined {
-  if (!isManaged(object)) return undefined;
+  if (!writtenByController(object)) return undefined;
   const name = ownValue(object.metadata.labels, SANDBOX_LABEL);
-  if (name === undefined) return undefined;
-  return { namespace: ownValue(object.metadata.labels, SANDBOX_NAMESPACE_LABEL) ?? namespaceOf(object), name };
+  const namespace = ownValue(object.metadata.labels, SANDBOX_NAMESPACE_LABEL);
+  if (name === undefined || namespace === undefined) return undefined;
+  return { namespace, name };
+}
+
+const gitOpsIndex = new WeakMap<ClusterView, { objects: KubeObject[]; namespaces: Map<string, KubeObject[]> }>();
+
+function gitOpsOf(view: ClusterView): { objects: KubeObject[]; namespaces: Map<string, KubeObject[]> } {
+  let known = gitOpsIndex.get(view);
+  if (known === undefined) {
+    const objects = sandboxKindObjects(view).filter((o) => isManaged(o) && ownValue(o.metadata.labels, SANDBOX_LABEL) !== undefined && !writtenByController(o));
+    const namespaces = new Map<string, KubeObject[]>();
+    for (const o of objects) namespaces.set(namespaceOf(o), [...(namespaces.get(namespaceOf(o)) ?? []), o]);
+    known = { objects, namespaces };
+    gitOpsIndex.set(view, known);
+  }
+  return known;
+}
+
+/**
+ * GitOps output (ADR 0016): objects of the kinds a Sandbox owns that carry meshfork's labels
+ * (managed-by and a sandbox name) but not the controller's SANDBOX_NAMESPACE_LABEL, i.e. what
+ * `meshfork synth` or the cdk8s constructs generated and a GitOps tool (or kubectl) applied.
+ * Every Sandbox has a fork Deployment, so every sandbox of that path leaves at least one here.
+ */
+export function gitOpsOutput(view: ClusterView): readonly KubeObject[] {
+  return gitOpsOf(view).objects;
+}
+
+/**
+ * Namespaces claimed by the GitOps path (ADR 0016), each with the GitOps output it holds: the
+ * controller writes nothing in them (no fork for a Sandbox, no VirtualService routes).
+ */
+export function gitOpsNamespaces(view: ClusterView): ReadonlyMap<string, readonly KubeObject[]> {
+  return gitOpsOf(view).namespaces;
 }
 
 export function sameId(a: SandboxId, b: SandboxId): boolean {
