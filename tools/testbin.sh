@@ -5,6 +5,7 @@
 #   istioctl, pilot-discovery + Istio's crd-all.gen.yaml (tools/istio)
 #   helm                                               (tools/helm; renders charts/meshfork)
 #   kwok + its node and pod stages in kwok-stages/     (tools/kwok; fake nodes for the controller tests)
+#   gojq                                               (tools/gojq; Argo CD's jq, for the ignoreDifferences tests)
 #
 # Each comes from a wrapper Go module under tools/ whose go.mod/go.sum pin the upstream version;
 # nothing prebuilt is downloaded. Binaries land in a cache directory keyed by the pinned versions,
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler etcd istioctl pilot-discovery helm kwok)
+BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler etcd istioctl pilot-discovery helm kwok gojq)
 CRD_FILE=istio-crd-all.gen.yaml
 # KWOK's stages (paths in the sigs.k8s.io/kwok module, under kustomize/stage/), copied into
 # kwok-stages/<file name>: KWOK refuses to start without stages, and these make a managed Node
@@ -41,6 +42,7 @@ ETCD_VERSION=$(pinned etcd go.etcd.io/etcd/server/v3)
 ISTIO_VERSION=$(pinned istio istio.io/istio)
 HELM_VERSION=$(pinned helm helm.sh/helm/v3)
 KWOK_VERSION=$(pinned kwok sigs.k8s.io/kwok)
+GOJQ_VERSION=$(pinned gojq github.com/itchyny/gojq)
 KEY="${K8S_VERSION}-${ETCD_VERSION}-${ISTIO_VERSION}"
 
 dir="${MESHFORK_TESTBIN:-${XDG_CACHE_HOME:-$HOME/.cache}/meshfork/testbin/$KEY}"
@@ -52,6 +54,12 @@ kwok_version() {
   HOME=/nonexistent "$1" --version 2>/dev/null | sed -n -E 's/^kwok version ([^ ]+).*/\1/p' | head -n1
 }
 
+# The version a gojq binary reports (`gojq 0.12.19 (rev: ...)`), as v0.12.19.
+gojq_version() {
+  [[ -x "$1" ]] || return 0
+  "$1" --version 2>/dev/null | sed -n -E 's/^gojq ([^ ]+).*/v\1/p' | head -n1
+}
+
 complete() {
   local b s
   for b in "${BINARIES[@]}"; do [[ -x "$1/$b" ]] || return 1; done
@@ -60,10 +68,11 @@ complete() {
   # helm and kwok are not part of the directory key: a cached one of another pin is rebuilt.
   [[ "$("$1/helm" version --template '{{.Version}}' 2>/dev/null)" == "$HELM_VERSION" ]] || return 1
   [[ "$(kwok_version "$1/kwok")" == "$KWOK_VERSION" ]] || return 1
+  [[ "$(gojq_version "$1/gojq")" == "$GOJQ_VERSION" ]] || return 1
 }
 
 if complete "$dir"; then
-  log "reusing $dir (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION, helm $HELM_VERSION, kwok $KWOK_VERSION)"
+  log "reusing $dir (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION, helm $HELM_VERSION, kwok $KWOK_VERSION, gojq $GOJQ_VERSION)"
   echo "$dir"
   exit 0
 fi
@@ -177,6 +186,15 @@ fi
 build kwok sigs.k8s.io/kwok/cmd/kwok kwok \
   "-X 'sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION' -X 'sigs.k8s.io/kwok/pkg/consts.PreRelease=GA'"
 
+# --- gojq: the jq implementation Argo CD evaluates ignoreDifferences.jqPathExpressions with
+# (util/argo/normalizers/diff_normalizer.go). Its version is a constant of the module (cli.version);
+# the Makefile stamps only the git revision, which the module does not carry.
+if [[ -x "$dir/gojq" && "$(gojq_version "$dir/gojq")" != "$GOJQ_VERSION" ]]; then
+  log "gojq: cached binary is not $GOJQ_VERSION, rebuilding"
+  rm -f "$dir/gojq"
+fi
+build gojq github.com/itchyny/gojq/cmd/gojq gojq ""
+
 # Path of a module version's extracted source in the module cache (downloaded if missing).
 module_dir() {
   (cd "$tools_dir/$1" && go mod download -json "$2@$3") | sed -n -E 's/^[[:space:]]*"Dir": "([^"]+)".*/\1/p'
@@ -204,7 +222,7 @@ done
 log "copied kwok's stages from kustomize/stage/ (${KWOK_STAGES[*]}) to $STAGES_DIR/"
 
 cat > "$dir/versions.json" <<JSON
-{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION", "helm": "$HELM_VERSION", "kwok": "$KWOK_VERSION"}
+{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION", "helm": "$HELM_VERSION", "kwok": "$KWOK_VERSION", "gojq": "$GOJQ_VERSION"}
 JSON
 
 complete "$dir" || die "build finished but $dir is incomplete"
@@ -225,5 +243,6 @@ check_version istioctl "$ISTIO_VERSION" version --remote=false
 check_version pilot-discovery "$ISTIO_VERSION" version -s
 check_version helm "$HELM_VERSION" version --short
 HOME=/nonexistent check_version kwok "kwok version $KWOK_VERSION " --version
+check_version gojq "gojq ${GOJQ_VERSION#v} " --version
 log "done in $(( SECONDS - total_start ))s"
 echo "$dir"

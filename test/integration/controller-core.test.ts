@@ -6,14 +6,14 @@
 //
 // No kubelet runs here and the deployment controller is off, so a fork becomes "available" when
 // the test writes its Deployment status (what the deployment controller would report).
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/controller/reconciler.js';
 import { recordingLogger, type LogRecord } from '../support/log-records.js';
 import { SharedInformer } from '../../src/cluster/informer.js';
 import { deriveRoutingKey } from '../../src/planner/routing-key.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
-import { readObject, until } from './controller-support.js';
+import { FORK_KINDS, listLabelled, markDeploymentAvailable, readObject, until } from './controller-support.js';
 
 const hasBins = requireTestbin();
 const NS = 'ctl';
@@ -109,28 +109,9 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
   const condition = async (name: string, type: string) => (await sandboxStatus(name)).conditions?.find((c) => c.type === type);
   const routeNames = (vs: Obj | undefined) => ((vs?.spec as { http?: Array<{ name?: string }> } | undefined)?.http ?? []).map((r) => r.name);
   const userPart = (vs: Obj | undefined) => ({ spec: vs?.spec, labels: vs?.metadata?.labels, annotations: vs?.metadata?.annotations });
-  const managedBy = async (sandbox: string) => {
-    const out: string[] = [];
-    for (const [apiVersion, kind] of [
-      ['apps/v1', 'Deployment'],
-      ['v1', 'Service'],
-      ['networking.istio.io/v1', 'DestinationRule'],
-      ['networking.istio.io/v1alpha3', 'EnvoyFilter'],
-    ] as const) {
-      const list = await objects.list(apiVersion, kind, NS, undefined, undefined, undefined, undefined, `app.kubernetes.io/managed-by=meshfork,meshfork.dev/sandbox=${sandbox}`);
-      out.push(...list.items.map((o) => `${kind} ${o.metadata?.name}`));
-    }
-    return out.sort();
-  };
+  const managedBy = (sandbox: string) => listLabelled(objects, NS, `app.kubernetes.io/managed-by=meshfork,meshfork.dev/sandbox=${sandbox}`, FORK_KINDS);
   /** What the deployment controller would write once the fork's pods are up. */
-  const markAvailable = async (name: string, available = 1) => {
-    const d = await apps.readNamespacedDeployment({ name, namespace: NS });
-    await apps.replaceNamespacedDeploymentStatus({
-      name,
-      namespace: NS,
-      body: { ...d, status: { observedGeneration: d.metadata?.generation, replicas: 1, updatedReplicas: 1, readyReplicas: available, availableReplicas: available } } as V1Deployment,
-    });
-  };
+  const markAvailable = (name: string, available = 1) => markDeploymentAvailable(apps, NS, name, available);
 
   beforeAll(async () => {
     const kc = cp().kubeConfig;

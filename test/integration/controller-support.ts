@@ -1,6 +1,6 @@
 // Shared by the controller integration suites.
 import { spawn } from 'node:child_process';
-import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import type { AppsV1Api, KubernetesObject, KubernetesObjectApi, V1Deployment } from '@kubernetes/client-node';
 
 /** Reads one namespaced object; undefined when the API server answers 404. */
 export async function readObject<T extends KubernetesObject>(objects: KubernetesObjectApi, apiVersion: string, kind: string, namespace: string, name: string): Promise<T | undefined> {
@@ -10,6 +10,43 @@ export async function readObject<T extends KubernetesObject>(objects: Kubernetes
     if ((error as { code?: number }).code === 404) return undefined;
     throw error;
   }
+}
+
+/** Kinds the controller writes for a Sandbox (apiVersion, kind), policy copies aside. */
+export const FORK_KINDS = [
+  ['apps/v1', 'Deployment'],
+  ['v1', 'Service'],
+  ['networking.istio.io/v1', 'DestinationRule'],
+  ['networking.istio.io/v1alpha3', 'EnvoyFilter'],
+] as const;
+
+/** Objects of `kinds` in `namespace` matching the label selector, each as `<Kind> <name>` plus what `describe` adds. */
+export async function listLabelled(
+  objects: KubernetesObjectApi,
+  namespace: string,
+  labelSelector: string,
+  kinds: ReadonlyArray<readonly [string, string]>,
+  describe: (o: KubernetesObject) => string = () => '',
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const [apiVersion, kind] of kinds) {
+    const list = await objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+    out.push(...list.items.map((o) => `${kind} ${o.metadata?.name}${describe(o)}`));
+  }
+  return out.sort();
+}
+
+/**
+ * Writes the status the deployment controller would write once `available` of the Deployment's
+ * pods are up (the suites that run no kubelet or scheduler).
+ */
+export async function markDeploymentAvailable(apps: AppsV1Api, namespace: string, name: string, available = 1): Promise<void> {
+  const d = await apps.readNamespacedDeployment({ name, namespace });
+  await apps.replaceNamespacedDeploymentStatus({
+    name,
+    namespace,
+    body: { ...d, status: { observedGeneration: d.metadata?.generation, replicas: 1, updatedReplicas: 1, readyReplicas: available, availableReplicas: available } } as V1Deployment,
+  });
 }
 
 /**

@@ -9,12 +9,7 @@
 local scriptPath, requestPath = arg[1], arg[2]
 local request = dofile(requestPath)
 
-local function json(s)
-  return '"' .. s:gsub('[%c"\\\128-\255]', function(c)
-    if c == '"' then return '\\"' elseif c == '\\' then return '\\\\' end
-    return string.format('\\u%04x', c:byte())
-  end) .. '"'
-end
+local json = dofile((arg[0]:match('^(.*)/') or '.') .. '/json-string.lua')
 
 -- Header map: an ordered list of {lower-case name, value} entries, repeated names allowed.
 local entries, mutations, logs = {}, 0, {}

@@ -79,3 +79,37 @@ export function runLua(
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+const HEALTH_DRIVER = fileURLToPath(new URL('./argocd-health-driver.lua', import.meta.url));
+
+/**
+ * A JSON value as a Lua expression, as Argo CD's decodeValue hands a resource to Lua: objects and
+ * arrays as tables (arrays 1-based), `null` members left out (nil).
+ */
+export function luaValue(value: unknown): string {
+  if (value === null || value === undefined) return 'nil';
+  if (typeof value === 'string') return luaQuote(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return `{ ${value.map(luaValue).join(', ')} }`;
+  const members = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== null && v !== undefined)
+    .map(([k, v]) => `[${luaQuote(k)}] = ${luaValue(v)}`);
+  return `{ ${members.join(', ')} }`;
+}
+
+/** What an Argo CD health script returned (`hs`), or the Lua error it raised. */
+export type HealthResult = { status: string; message?: string } | { error: string };
+
+/** Runs an Argo CD health script on `object` under luajit (test/lua/argocd-health-driver.lua). */
+export function runArgoHealth(script: string, object: unknown): HealthResult {
+  const dir = mkdtempSync(join(tmpdir(), 'meshfork-health-'));
+  try {
+    writeFileSync(join(dir, 'health.lua'), script);
+    writeFileSync(join(dir, 'object.lua'), `return ${luaValue(object)}\n`);
+    const res = spawnSync(LUAJIT, [HEALTH_DRIVER, join(dir, 'health.lua'), join(dir, 'object.lua')], { encoding: 'utf8' });
+    if (res.status !== 0) throw new Error(`luajit failed (${res.status}): ${res.stderr}`);
+    return JSON.parse(res.stdout) as HealthResult;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

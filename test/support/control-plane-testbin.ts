@@ -3,8 +3,8 @@
  *
  * The directory is `$MESHFORK_TESTBIN` when set, else the cache directory that tools/testbin.sh
  * uses by default: `${XDG_CACHE_HOME:-~/.cache}/meshfork/testbin/<kubernetes>-<etcd>-<istio>/`,
- * keyed by the versions pinned in tools/{kubernetes,etcd,istio}/go.mod (helm and kwok are checked
- * by version, not by the directory name).
+ * keyed by the versions pinned in tools/{kubernetes,etcd,istio}/go.mod (helm, kwok and gojq are
+ * checked by version, not by the directory name).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -25,6 +25,7 @@ export const TESTBIN_BINARIES = [
   'pilot-discovery',
   'helm',
   'kwok',
+  'gojq',
 ] as const;
 export type TestbinBinary = (typeof TESTBIN_BINARIES)[number];
 
