@@ -6,6 +6,7 @@
 #   helm                                               (tools/helm; renders charts/meshfork)
 #   kwok + its node and pod stages in kwok-stages/     (tools/kwok; fake nodes for the controller tests)
 #   gojq                                               (tools/gojq; Argo CD's jq, for the ignoreDifferences tests)
+#   Gateway API's standard-channel CRDs as gateway-api-standard.yaml (tools/gateway-api; no binary)
 #
 # Each comes from a wrapper Go module under tools/ whose go.mod/go.sum pin the upstream version;
 # nothing prebuilt is downloaded. Binaries land in a cache directory keyed by the pinned versions,
@@ -24,6 +25,10 @@ CRD_FILE=istio-crd-all.gen.yaml
 KWOK_STAGES=(node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml pod/fast/pod-ready.yaml
   pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml)
 STAGES_DIR=kwok-stages
+# Gateway API's standard channel (config/crd/standard/ in sigs.k8s.io/gateway-api, the files its
+# config/crd/kustomization.yaml lists), concatenated into one file. The module carries YAML only;
+# its bundle-version annotation says which pin a cached copy came from.
+GATEWAY_API_FILE=gateway-api-standard.yaml
 
 ts() { date -u +%H:%M:%S; }
 log() { echo "[testbin $(ts)] $*" >&2; }
@@ -43,6 +48,7 @@ ISTIO_VERSION=$(pinned istio istio.io/istio)
 HELM_VERSION=$(pinned helm helm.sh/helm/v3)
 KWOK_VERSION=$(pinned kwok sigs.k8s.io/kwok)
 GOJQ_VERSION=$(pinned gojq github.com/itchyny/gojq)
+GATEWAY_API_VERSION=$(pinned gateway-api sigs.k8s.io/gateway-api)
 KEY="${K8S_VERSION}-${ETCD_VERSION}-${ISTIO_VERSION}"
 
 dir="${MESHFORK_TESTBIN:-${XDG_CACHE_HOME:-$HOME/.cache}/meshfork/testbin/$KEY}"
@@ -60,19 +66,28 @@ gojq_version() {
   "$1" --version 2>/dev/null | sed -n -E 's/^gojq ([^ ]+).*/v\1/p' | head -n1
 }
 
+# The bundle version a Gateway API CRD file was copied from (its first
+# `gateway.networking.k8s.io/bundle-version:` annotation), empty when there is no such file.
+gateway_api_version() {
+  [[ -s "$1" ]] || return 0
+  sed -n -E 's#^[[:space:]]*gateway\.networking\.k8s\.io/bundle-version:[[:space:]]*([^[:space:]]+).*#\1#p' "$1" | head -n1
+}
+
 complete() {
   local b s
   for b in "${BINARIES[@]}"; do [[ -x "$1/$b" ]] || return 1; done
   [[ -s "$1/$CRD_FILE" ]] || return 1
   for s in "${KWOK_STAGES[@]}"; do [[ -s "$1/$STAGES_DIR/${s##*/}" ]] || return 1; done
-  # helm and kwok are not part of the directory key: a cached one of another pin is rebuilt.
+  # helm, kwok and the Gateway API CRDs are not part of the directory key: a cached one of
+  # another pin is rebuilt (recopied).
+  [[ "$(gateway_api_version "$1/$GATEWAY_API_FILE")" == "$GATEWAY_API_VERSION" ]] || return 1
   [[ "$("$1/helm" version --template '{{.Version}}' 2>/dev/null)" == "$HELM_VERSION" ]] || return 1
   [[ "$(kwok_version "$1/kwok")" == "$KWOK_VERSION" ]] || return 1
   [[ "$(gojq_version "$1/gojq")" == "$GOJQ_VERSION" ]] || return 1
 }
 
 if complete "$dir"; then
-  log "reusing $dir (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION, helm $HELM_VERSION, kwok $KWOK_VERSION, gojq $GOJQ_VERSION)"
+  log "reusing $dir (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION, helm $HELM_VERSION, kwok $KWOK_VERSION, gojq $GOJQ_VERSION, gateway-api $GATEWAY_API_VERSION)"
   echo "$dir"
   exit 0
 fi
@@ -92,7 +107,7 @@ if ! flock -n 9; then
 fi
 
 log "building into $dir with $(go version | cut -d' ' -f3) on $(nproc) cores"
-log "pinned: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION, helm $HELM_VERSION, kwok $KWOK_VERSION"
+log "pinned: kubernetes $K8S_VERSION, etcd $ETCD_VERSION, istio $ISTIO_VERSION, helm $HELM_VERSION, kwok $KWOK_VERSION, gateway-api $GATEWAY_API_VERSION"
 log "go caches: GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)"
 
 # Time of a module version's commit as UTC ISO-8601, used as buildDate so that rebuilds of one
@@ -221,8 +236,27 @@ for s in "${KWOK_STAGES[@]}"; do
 done
 log "copied kwok's stages from kustomize/stage/ (${KWOK_STAGES[*]}) to $STAGES_DIR/"
 
+# Gateway API's standard-channel CRDs, from the pinned module (recopied when a cached file is of
+# another bundle version). Only CustomResourceDefinitions: the channel also ships a
+# ValidatingAdmissionPolicy guarding CRD upgrades, which no test needs.
+if [[ "$(gateway_api_version "$dir/$GATEWAY_API_FILE")" != "$GATEWAY_API_VERSION" ]]; then
+  gwapi_src=$(module_dir gateway-api sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION")
+  [[ -d "$gwapi_src/config/crd/standard" ]] || die "no $gwapi_src/config/crd/standard in the module cache"
+  tmp="$dir/$GATEWAY_API_FILE.tmp"
+  : > "$tmp"
+  n=0
+  for f in "$gwapi_src"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+    grep -q '^kind: CustomResourceDefinition' "$f" || continue
+    { [[ $n -gt 0 ]] && echo '---'; grep -v '^---$' "$f"; } >> "$tmp"
+    n=$((n + 1))
+  done
+  (( n > 0 )) || die "no CRDs in $gwapi_src/config/crd/standard"
+  chmod 0644 "$tmp" && mv -f "$tmp" "$dir/$GATEWAY_API_FILE"
+  log "copied $n CRDs from config/crd/standard/ of sigs.k8s.io/gateway-api $GATEWAY_API_VERSION to $GATEWAY_API_FILE"
+fi
+
 cat > "$dir/versions.json" <<JSON
-{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION", "helm": "$HELM_VERSION", "kwok": "$KWOK_VERSION", "gojq": "$GOJQ_VERSION"}
+{"kubernetes": "$K8S_VERSION", "etcd": "$ETCD_VERSION", "istio": "$ISTIO_VERSION", "helm": "$HELM_VERSION", "kwok": "$KWOK_VERSION", "gojq": "$GOJQ_VERSION", "gateway-api": "$GATEWAY_API_VERSION"}
 JSON
 
 complete "$dir" || die "build finished but $dir is incomplete"

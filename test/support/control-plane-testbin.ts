@@ -3,8 +3,8 @@
  *
  * The directory is `$MESHFORK_TESTBIN` when set, else the cache directory that tools/testbin.sh
  * uses by default: `${XDG_CACHE_HOME:-~/.cache}/meshfork/testbin/<kubernetes>-<etcd>-<istio>/`,
- * keyed by the versions pinned in tools/{kubernetes,etcd,istio}/go.mod (helm, kwok and gojq are
- * checked by version, not by the directory name).
+ * keyed by the versions pinned in tools/{kubernetes,etcd,istio}/go.mod (helm, kwok, gojq and the
+ * Gateway API CRDs are checked by version, not by the directory name).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -33,6 +33,12 @@ export type TestbinBinary = (typeof TESTBIN_BINARIES)[number];
 export const ISTIO_CRD_FILE = 'istio-crd-all.gen.yaml';
 
 /**
+ * Gateway API's standard-channel CRDs (`config/crd/standard/` of the sigs.k8s.io/gateway-api
+ * module pinned in tools/gateway-api/go.mod), concatenated beside the binaries by testbin.sh.
+ */
+export const GATEWAY_API_CRD_FILE = 'gateway-api-standard.yaml';
+
+/**
  * KWOK's stages, copied by testbin.sh from `kustomize/stage/{node/fast,node/heartbeat,pod/fast}/`
  * of the pinned sigs.k8s.io/kwok module into `kwok-stages/` beside the binaries.
  */
@@ -50,6 +56,7 @@ export interface PinnedVersions {
   readonly etcd: string;
   readonly istio: string;
   readonly kwok: string;
+  readonly gatewayApi: string;
 }
 
 function pinnedIn(toolsModule: string, modulePath: string): string {
@@ -60,13 +67,14 @@ function pinnedIn(toolsModule: string, modulePath: string): string {
   return m[1];
 }
 
-/** The versions pinned in tools/{kubernetes,etcd,istio,kwok}/go.mod (what testbin.sh builds). */
+/** The versions pinned in tools/{kubernetes,etcd,istio,kwok,gateway-api}/go.mod (what testbin.sh builds). */
 export function pinnedVersions(): PinnedVersions {
   return {
     kubernetes: pinnedIn('kubernetes', 'k8s.io/kubernetes'),
     etcd: pinnedIn('etcd', 'go.etcd.io/etcd/server/v3'),
     istio: pinnedIn('istio', 'istio.io/istio'),
     kwok: pinnedIn('kwok', 'sigs.k8s.io/kwok'),
+    gatewayApi: pinnedIn('gateway-api', 'sigs.k8s.io/gateway-api'),
   };
 }
 
@@ -92,14 +100,14 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
-/** Files the directory lacks (binaries, the Istio CRD file, KWOK's stages); empty when complete. */
+/** Files the directory lacks (binaries, the Istio and Gateway API CRD files, KWOK's stages); empty when complete. */
 export function missingTestbin(dir: string = testbinDir()): string[] {
   const missing: string[] = TESTBIN_BINARIES.filter((b) => !isExecutableFile(join(dir, b)));
-  for (const f of [ISTIO_CRD_FILE, ...KWOK_STAGE_FILES]) if (!existsSync(join(dir, f))) missing.push(f);
+  for (const f of [ISTIO_CRD_FILE, GATEWAY_API_CRD_FILE, ...KWOK_STAGE_FILES]) if (!existsSync(join(dir, f))) missing.push(f);
   return missing;
 }
 
-/** Whether every test binary, the Istio CRD file and KWOK's stages are present in `dir`. */
+/** Whether every test binary, the CRD files and KWOK's stages are present in `dir`. */
 export function testbinAvailable(dir: string = testbinDir()): boolean {
   return missingTestbin(dir).length === 0;
 }

@@ -1,8 +1,8 @@
 /**
  * A real Kubernetes control plane on loopback for integration tests (the envtest pattern):
  * etcd + kube-apiserver (+ optionally kube-controller-manager for owner-reference garbage
- * collection and namespace deletion), built by `npm run testbin`, with Istio's CRDs and any
- * further CRDs installed and Established. With `nodes: true` it is a cluster whose Deployments
+ * collection and namespace deletion), built by `npm run testbin`, with Istio's CRDs (optionally
+ * Gateway API's standard channel) and any further CRDs installed and Established. With `nodes: true` it is a cluster whose Deployments
  * become Available: kube-scheduler, KWOK with one fake Node, and kube-controller-manager with
  * the deployment, replicaset, garbage-collector and node-lifecycle controllers.
  *
@@ -45,6 +45,7 @@ import {
   processStartTime,
 } from './control-plane-reaper.js';
 import {
+  GATEWAY_API_CRD_FILE,
   ISTIO_CRD_FILE,
   KWOK_STAGE_FILES,
   missingTestbin,
@@ -63,6 +64,7 @@ export {
   testbinAvailable,
   testbinDir,
   testbinPath,
+  GATEWAY_API_CRD_FILE,
   ISTIO_CRD_FILE,
   KWOK_STAGE_FILES,
   TESTBIN_BINARIES,
@@ -75,6 +77,16 @@ export type CrdSource = string | KubernetesObject;
 export interface ControlPlaneOptions {
   /** Extra CRDs (meshfork's own) to install after Istio's. Non-CRD documents are ignored. */
   readonly crds?: readonly CrdSource[];
+  /**
+   * Also install Gateway API's standard-channel CRDs ({@link GATEWAY_API_CRD_FILE}: GatewayClass,
+   * Gateway, HTTPRoute, GRPCRoute, ReferenceGrant, BackendTLSPolicy, ListenerSet, TCP/TLS/UDPRoute
+   * of the version pinned in tools/gateway-api), after Istio's. Their OpenAPI schemas and CEL
+   * rules then validate every route written to this API server. An istiod started on the plane
+   * afterwards finds them and runs its Gateway API controller (PILOT_ENABLE_GATEWAY_API is on by
+   * default), translating HTTPRoutes/GRPCRoutes attached to Services into mesh routes.
+   * @default false
+   */
+  readonly gatewayApi?: boolean;
   /**
    * Start kube-controller-manager too, running only {@link controllers}.
    * @default false
@@ -134,7 +146,7 @@ export interface ControlPlane {
   readonly testbin: string;
   /** Versions pinned in tools/ and reported by the running servers. */
   readonly versions: PinnedVersions & { readonly server: KubeVersionInfo; readonly etcdServer: string };
-  /** Names of the CRDs installed (Istio's and the extra ones). */
+  /** Names of the CRDs installed (Istio's, Gateway API's with `gatewayApi`, and the extra ones). */
   readonly crds: readonly string[];
   /** The fake Nodes KWOK manages (`[FAKE_NODE]` with `nodes: true`, else empty). */
   readonly nodes: readonly string[];
@@ -658,7 +670,11 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       );
       return names;
     };
-    const crds = await installCrds([join(bin, ISTIO_CRD_FILE), ...(options.crds ?? [])]);
+    const crds = await installCrds([
+      join(bin, ISTIO_CRD_FILE),
+      ...(options.gatewayApi === true ? [join(bin, GATEWAY_API_CRD_FILE)] : []),
+      ...(options.crds ?? []),
+    ]);
     phase('CRDs');
 
     const exec = (binary: TestbinBinary, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}) =>
@@ -727,7 +743,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       printedVersions = true;
       console.log(
         `control plane: kube-apiserver ${serverVersion.gitVersion} (${serverVersion.goVersion ?? '?'}), ` +
-          `etcd ${etcdServer}, istio ${pinned.istio} CRDs (${crds.length} CRDs)` +
+          `etcd ${etcdServer}, istio ${pinned.istio}${options.gatewayApi === true ? ` and gateway-api ${pinned.gatewayApi}` : ''} CRDs (${crds.length} CRDs)` +
           `${kcm ? ', kube-controller-manager' : ''}${nodes ? `, kube-scheduler, kwok ${pinned.kwok} (Node ${FAKE_NODE})` : ''}; ready in ${(startupMs / 1000).toFixed(1)}s (${phases.join(', ')}) at ${server}`,
       );
     }
