@@ -57,9 +57,9 @@ export function synth(sandboxes: readonly string[]): KubeObj[] {
   return synthFiles([INVENTORY, ...sandboxes.map(sandboxFile)]);
 }
 
-/** `meshfork synth -n <namespace> -f <files>` in-process; the objects it prints (notes allowed, no problems). */
-export function synthFiles(files: readonly string[], namespace = NS): KubeObj[] {
-  const r = cli('synth', '-n', namespace, '-f', ...files);
+/** `meshfork synth <flags> -n <namespace> -f <files>` in-process; the objects it prints (notes allowed, no problems). */
+export function synthFiles(files: readonly string[], namespace = NS, flags: readonly string[] = []): KubeObj[] {
+  const r = cli('synth', ...flags, '-n', namespace, '-f', ...files);
   const errors = r.stderr.split('\n').filter((l) => l && !l.startsWith('note: '));
   if (r.code !== 0 || errors.length > 0) throw new Error(`meshfork synth failed (${r.code}):\n${r.stderr}`);
   return parseYamlDocs(r.stdout, 'synth output');
@@ -72,8 +72,16 @@ function podLabels(deployment: KubeObj): Record<string, string> {
   return { ...(spec?.template?.metadata?.labels ?? {}) };
 }
 
+/** Route kinds meshfork writes in Gateway API mode; pruned only on a plane serving them. */
+const GATEWAY_ROUTE_KINDS: ReadonlyArray<[apiVersion: string, kind: string]> = [
+  ['gateway.networking.k8s.io/v1', 'HTTPRoute'],
+  ['gateway.networking.k8s.io/v1', 'GRPCRoute'],
+];
+const ROUTE_KINDS = new Set(['VirtualService', ...GATEWAY_ROUTE_KINDS.map(([, kind]) => kind)]);
+
 /** Kinds meshfork writes, in deletion order ("break before unmake": routes first, forks last). */
 const PRUNE_KINDS: ReadonlyArray<[apiVersion: string, kind: string]> = [
+  ...GATEWAY_ROUTE_KINDS,
   ['networking.istio.io/v1', 'VirtualService'],
   ['networking.istio.io/v1alpha3', 'EnvoyFilter'],
   ['networking.istio.io/v1', 'DestinationRule'],
@@ -82,7 +90,7 @@ const PRUNE_KINDS: ReadonlyArray<[apiVersion: string, kind: string]> = [
   ['apps/v1', 'Deployment'],
 ];
 
-const APPLY_ORDER = ['Namespace', 'Deployment', 'WorkloadEntry', 'Service', 'DestinationRule', 'EnvoyFilter', 'VirtualService'];
+const APPLY_ORDER = ['Namespace', 'Deployment', 'WorkloadEntry', 'Service', 'DestinationRule', 'EnvoyFilter', 'VirtualService', 'HTTPRoute', 'GRPCRoute'];
 
 export interface SyncReport {
   readonly applied: string[];
@@ -148,7 +156,8 @@ export class Mesh {
    * Applies `desired` (synth output) like a pruning GitOps sync, make before break:
    *  1. apply everything desired, forks and their stand-ins before the routes that use them;
    *     re-apply the user's own VirtualServices that meshfork no longer changes (restore);
-   *     delete meshfork's VirtualServices that are no longer desired;
+   *     delete meshfork's routes (VirtualServices, and HTTPRoutes/GRPCRoutes on a plane that
+   *     serves them) that are no longer desired;
    *  2. wait until no client is routed to a fork Service about to go: istiod's RDS for every
    *     client names none of its clusters and the client ACKed istiod's latest routes
    *     (/debug/syncz route_acked == route_sent) — what meshfork's reconciler must do between
@@ -163,17 +172,19 @@ export class Mesh {
     const restore = this.inventory.filter((o) => o.kind === 'VirtualService' && !desiredKeys.has(key(o)));
     await applyObjects(this.cp, restore);
     const stale: KubeObj[] = [];
+    const served = (kind: string) => !GATEWAY_ROUTE_KINDS.some(([, k]) => k === kind) || this.cp.crds.includes(`${kind.toLowerCase()}s.gateway.networking.k8s.io`);
     for (const [apiVersion, kind] of PRUNE_KINDS) {
+      if (!served(kind)) continue;
       for (const o of await listObjects(this.cp, apiVersion, kind, NS, MANAGED)) if (!desiredKeys.has(key(o))) stale.push(o);
     }
     const deleted: string[] = [];
-    for (const o of stale.filter((x) => x.kind === 'VirtualService')) {
+    for (const o of stale.filter((x) => ROUTE_KINDS.has(x.kind))) {
       await deleteObject(this.cp, o);
       deleted.push(key(o));
     }
     const goneHosts = stale.filter((o) => o.kind === 'Service').map((o) => fqdn(o.metadata.name, o.metadata.namespace ?? NS));
     const routesReleasedMs = goneHosts.length > 0 ? await this.waitRoutesReleased(goneHosts) : 0;
-    for (const o of stale.filter((x) => x.kind !== 'VirtualService')) {
+    for (const o of stale.filter((x) => !ROUTE_KINDS.has(x.kind))) {
       await deleteObject(this.cp, o);
       deleted.push(key(o));
     }

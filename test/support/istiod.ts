@@ -283,6 +283,8 @@ export function collectionPath(apiVersion: string, kind: string, namespace?: str
     WorkloadEntry: 'workloadentries',
     ServiceEntry: 'serviceentries',
     Sidecar: 'sidecars',
+    HTTPRoute: 'httproutes',
+    GRPCRoute: 'grpcroutes',
   };
   const p = plural[kind];
   if (p === undefined) throw new Error(`e2e: no REST path known for kind ${kind}`);
