@@ -25,6 +25,17 @@ export const FORK_OF_LABEL = 'meshfork.dev/fork-of';
 export const ROUTE_NAME_PREFIX = 'meshfork-';
 /** Label on a fork Service: the name of the baseline Service it stands in for. */
 export const FORK_OF_SERVICE_LABEL = 'meshfork.dev/fork-of-service';
+/**
+ * Opt-out annotation of a user VirtualService: with the value `"true"` meshfork never writes it
+ * (planner, controller and admission webhook alike); keyed requests follow its routes to the
+ * baseline, and the planner says so in a note.
+ */
+export const IGNORE_ANNOTATION = 'meshfork.dev/ignore';
+
+/** Whether an object carries `meshfork.dev/ignore: "true"`. */
+export function isIgnored(object: { metadata?: { annotations?: Record<string, string> } } | undefined): boolean {
+  return ownValue(object?.metadata?.annotations, IGNORE_ANNOTATION) === 'true';
+}
 
 export function managedLabels(sandbox?: string): Record<string, string> {
   return sandbox === undefined

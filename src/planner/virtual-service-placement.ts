@@ -40,7 +40,7 @@
  * targets of a route (routedHosts), so a VirtualService mirroring to a forked host is merged.
  */
 import type { Problem } from '../api/problem.js';
-import { ROUTE_NAME_PREFIX, groupBy, type KubeObject } from './kube.js';
+import { IGNORE_ANNOTATION, ROUTE_NAME_PREFIX, groupBy, isIgnored, type KubeObject } from './kube.js';
 import { namespaceOf, podTemplateLabels, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
 import { serviceSelectorSelects } from './label-selector.js';
 import {
@@ -226,6 +226,14 @@ export function placeVirtualServices(input: VirtualServicePlacementInput): { obj
       // Merged earlier (its meshfork routes came back as input) but no sandbox routes through it
       // or is selected by it now: emit it restored, so the last sandbox's routes disappear with it.
       if (httpRoutes(vs).some(isMeshforkRoute)) objects.push(mergeVirtualService(vs, []).virtualService);
+      continue;
+    }
+    if (isIgnored(vs)) {
+      notes.push({
+        object: objectRef(vs),
+        path: `metadata.annotations.${IGNORE_ANNOTATION}`,
+        message: `is "true", so meshfork leaves this VirtualService as it is: requests through it with a sandbox's key for ${[...new Set([...named, ...routed])].join(', ') || 'the forked hosts'} follow its routes to the baseline`,
+      });
       continue;
     }
     const blocked = proxies.filter((g) => !allowed.includes(g));
