@@ -16,6 +16,8 @@ export class ControllerMetrics {
   readonly reconcileSeconds: Histogram<'kind' | 'result'>;
   readonly queueSeconds: Histogram<'kind'>;
   readonly apiErrors: Counter<'code'>;
+  readonly admissions: Counter<'path' | 'result'>;
+  readonly admissionSeconds: Histogram<'path'>;
 
   /** `depth`, `managed` are read when Prometheus scrapes. */
   constructor(sources: { depth: () => { depth: number; delayed: number; processing: number }; managed: () => Record<string, number> }) {
@@ -33,6 +35,19 @@ export class ControllerMetrics {
       help: 'How long a key waited in the work queue before a worker took it.',
       labelNames: ['kind'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+      registers: [this.registry],
+    });
+    this.admissions = new Counter({
+      name: 'meshfork_admission_total',
+      help: 'Admission reviews answered, by webhook path and result (allowed, patched, warned, denied, error).',
+      labelNames: ['path', 'result'],
+      registers: [this.registry],
+    });
+    this.admissionSeconds = new Histogram({
+      name: 'meshfork_admission_duration_seconds',
+      help: 'Time to decide one admission review, by webhook path.',
+      labelNames: ['path'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
     this.apiErrors = new Counter({ name: 'meshfork_api_errors_total', help: 'Failed API requests, by HTTP status (0: no response).', labelNames: ['code'], registers: [this.registry] });

@@ -179,8 +179,29 @@ export class Controller {
     };
   }
 
-  /** Starts the informers, waits until their caches are synced, enqueues every key and starts the workers. */
+  /**
+   * Starts the informers and waits until their caches are synced, without reconciling anything:
+   * the admission webhooks of every replica, a standby's too, answer from these caches (as
+   * controller-runtime starts its cache on every replica and only leader-elected runnables wait).
+   * Idempotent; start() calls it.
+   */
+  startCaches(): Promise<void> {
+    this.caches ??= this.syncCaches();
+    return this.caches;
+  }
+
+  private caches: Promise<void> | undefined;
+
+  /** Starts the caches (startCaches), enqueues every key and starts the workers (none once stop() began). */
   async start(): Promise<void> {
+    await this.startCaches();
+    if (this.stopping) return;
+    this.reportGitOpsOutput();
+    for (const key of allKeys(this.view())) this.queue.add(key);
+    for (let i = 0; i < (this.options.workers ?? 4); i++) this.workers.push(this.work());
+  }
+
+  private async syncCaches(): Promise<void> {
     const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
     for (const [kind, target] of Object.entries(TARGETS) as Array<[WatchedKind, InformerTarget]>) {
       const list = namespaces.map(
@@ -200,9 +221,6 @@ export class Controller {
     await Promise.all([...this.informers.values()].flat().map((i) => i.start()));
     if (this.stopping) return;
     this.synced = true;
-    this.reportGitOpsOutput();
-    for (const key of allKeys(this.view())) this.queue.add(key);
-    for (let i = 0; i < (this.options.workers ?? 4); i++) this.workers.push(this.work());
   }
 
   /** Stops taking keys, lets reconciles in flight finish, stops the informers. */

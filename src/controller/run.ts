@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, KubernetesObjectApi, type KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../cluster/kubeconfig.js';
 import { parse as parseYaml } from 'yaml';
 import { formatProblem } from '../api/problem.js';
@@ -18,6 +18,9 @@ import { Controller } from './reconciler.js';
 import { ControllerMetrics, serveHealth } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 import { describeError } from './reconciler.js';
+import { admitVirtualService, validateRouteGroupAdmission, validateSandboxAdmission, type AdmissionContext } from './admission.js';
+import { WEBHOOK_PATHS, serveWebhooks, type WebhookServer } from './webhook-server.js';
+import { WebhookTls } from './webhook-tls.js';
 
 function loadPlanConfig(file: string | undefined): Partial<PlanConfig> {
   if (file === undefined) return {};
@@ -71,12 +74,23 @@ async function runLogged(flags: ControllerFlags, log: Logger): Promise<void> {
     { once: true },
   );
   let leading = false;
-  // A standby is ready: it serves its purpose by waiting for the Lease.
-  const health = flags.healthAddress === 'off' ? undefined : await serveHealth(flags.healthAddress, metrics, () => (flags.leaderElect && !leading) || controller.hasSynced);
+  const webhooks = flags.webhookAddress !== 'off';
+  // A standby is ready: it serves its purpose by waiting for the Lease. With webhooks, every
+  // replica answers them from its caches, so it is ready once they synced.
+  const ready = () => (!webhooks && flags.leaderElect && !leading) || controller.hasSynced;
+  const health = flags.healthAddress === 'off' ? undefined : await serveHealth(flags.healthAddress, metrics, ready);
   if (health) log.info({ address: health.address }, 'serving /metrics, /healthz, /readyz');
+  let served: { server: WebhookServer; tls: WebhookTls } | undefined;
   try {
+    if (webhooks) {
+      served = await startWebhooks(flags, kubeConfig, controller, metrics, log);
+      // Every replica's caches, also a standby's: the webhooks answer from them.
+      void controller.startCaches().catch((error: unknown) => log.error({ error: describeError(error) }, 'caches failed to start'));
+    }
     await runElected(flags, kubeConfig, controller, abort, (l) => (leading = l), log);
   } finally {
+    served?.tls.stop();
+    await served?.server.close();
     await health?.close();
   }
 }
@@ -85,6 +99,36 @@ async function runLogged(flags: ControllerFlags, log: Logger): Promise<void> {
 function aborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** The admission webhooks over HTTPS with a certificate kept valid (webhook-tls.ts). */
+async function startWebhooks(flags: ControllerFlags, kubeConfig: KubeConfig, controller: Controller, metrics: ControllerMetrics, log: Logger): Promise<{ server: WebhookServer; tls: WebhookTls }> {
+  let server: WebhookServer | undefined;
+  const tls = new WebhookTls({
+    objects: KubernetesObjectApi.makeApiClient(kubeConfig),
+    source:
+      flags.webhookCertDir !== undefined
+        ? { kind: 'files', dir: flags.webhookCertDir }
+        : { kind: 'secret', ...flags.webhookSecret, hosts: flags.webhookHosts, configuration: flags.webhookConfiguration },
+    onCertificate: (certificate) => server?.setCertificate(certificate),
+    log,
+    checkMs: flags.webhookCertCheck * 1000,
+  });
+  const certificate = await tls.start();
+  const context = (): AdmissionContext => ({ view: controller.hasSynced ? controller.view() : undefined, config: controller.currentConfig });
+  server = await serveWebhooks(
+    flags.webhookAddress,
+    certificate,
+    {
+      [WEBHOOK_PATHS.virtualServices]: (request) => admitVirtualService(request, context()),
+      [WEBHOOK_PATHS.sandboxes]: (request) => validateSandboxAdmission(request, context()),
+      [WEBHOOK_PATHS.routeGroups]: (request) => validateRouteGroupAdmission(request, context()),
+    },
+    log,
+    metrics,
+  );
+  log.info({ address: server.address }, 'serving admission webhooks');
+  return { server, tls };
 }
 
 async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, controller: Controller, abort: AbortController, setLeading: (leading: boolean) => void, log: Logger): Promise<void> {
