@@ -90,11 +90,14 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
       'ConfigMap meshfork-config',
       'Deployment meshfork-controller',
       'EnvoyFilter meshfork-ingress-guard',
+      'MutatingWebhookConfiguration meshfork',
       'PodDisruptionBudget meshfork-controller',
       'Role meshfork-controller',
       'RoleBinding meshfork-controller',
       'Service meshfork-controller-metrics',
+      'Service meshfork-webhook',
       'ServiceAccount meshfork-controller',
+      'ValidatingWebhookConfiguration meshfork',
     ]);
     for (const object of rendered) {
       await objects.patch(object, undefined, 'All', 'meshfork-test', true, 'application/apply-patch+yaml' as never);
@@ -107,6 +110,11 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
     const rendered = render();
     // Install what the controller needs to be allowed anything: its account, roles and config.
     for (const object of rendered.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ConfigMap'].includes(o.kind ?? ''))) {
+      await objects.patch(object, undefined, undefined, 'meshfork-test', true, 'application/apply-patch+yaml' as never);
+    }
+    // The webhook configurations, whose caBundle the controller writes. Their Service has no
+    // endpoints here: the calls fail and are ignored (failurePolicy Ignore).
+    for (const object of rendered.filter((o) => o.kind === 'MutatingWebhookConfiguration' || o.kind === 'ValidatingWebhookConfiguration')) {
       await objects.patch(object, undefined, undefined, 'meshfork-test', true, 'application/apply-patch+yaml' as never);
     }
 
@@ -123,7 +131,7 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
 
     const deployment = rendered.find((o) => o.kind === 'Deployment')!;
     const container = (deployment.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0]!;
-    const args = container.args.map((a) => (a.startsWith('--health-address=') ? '--health-address=127.0.0.1:0' : a));
+    const args = container.args.map((a) => (a.startsWith('--health-address=') ? '--health-address=127.0.0.1:0' : a.startsWith('--webhook-address=') ? '--webhook-address=127.0.0.1:0' : a));
     expect(args).toEqual([
       'controller',
       '--leader-elect',
@@ -132,6 +140,10 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
       `--config-map=${RELEASE_NS}/meshfork-config`,
       '--workers=4',
       '--health-address=127.0.0.1:0',
+      '--webhook-address=127.0.0.1:0',
+      '--webhook-configuration=meshfork',
+      `--webhook-hosts=meshfork-webhook.${RELEASE_NS}.svc`,
+      `--webhook-secret=${RELEASE_NS}/meshfork-webhook-tls`,
     ]);
 
     // The baseline: a Deployment behind a Service and a user VirtualService.
@@ -204,6 +216,12 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
     await until('Sandbox brief deleted by its TTL', async () => (await read('meshfork.dev/v1alpha1', 'Sandbox', 'brief')) === undefined, 120_000);
     const restored = (await read('networking.istio.io/v1', 'VirtualService', 'web'))!;
     expect(restored.spec).toEqual(userVs.spec);
+    // The webhook certificate: issued into its Secret, its CA written into both configurations.
+    const tls = (await objects.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'meshfork-webhook-tls', namespace: RELEASE_NS } })) as Obj & { data: Record<string, string> };
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      const configuration = (await objects.read({ apiVersion: 'admissionregistration.k8s.io/v1', kind, metadata: { name: 'meshfork' } })) as Obj & { webhooks: Array<{ clientConfig: { caBundle?: string } }> };
+      expect(configuration.webhooks.map((w) => w.clientConfig.caBundle)).toEqual(configuration.webhooks.map(() => tls.data['ca.crt']));
+    }
 
     controller.kill('SIGTERM');
     await new Promise((resolve) => controller!.once('exit', resolve));
@@ -253,6 +271,7 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
  * `create` on the generated kinds: a server-side apply that creates an object is one `patch`
  * request (the audit log shows only that verb), which the API server also authorizes as a
  * `create` of the object (k8s.io/apiserver endpoints/handlers/patch.go, createValidation).
+ * `update` of the webhook certificate Secret: renewal (webhooks.test.ts covers it as another user).
  * `get` on sandboxes: the orphan check reads a Sandbox the cache does not have before deleting
  * what was generated for it (src/controller/reconciler.ts collectOrphans), a path this scenario
  * does not reach.
@@ -276,6 +295,7 @@ const UNUSED_BUT_NEEDED: string[] = [
   'batch/jobs get',
   'core/pods get',
   'core/replicationcontrollers get',
+  'core/secrets update',
   'core/services create',
   'extensions.istio.io/wasmplugins create',
   'extensions.istio.io/wasmplugins delete',
