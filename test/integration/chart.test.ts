@@ -66,8 +66,38 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
       'Role meshfork-system/meshfork-controller',
       'RoleBinding meshfork-system/meshfork-controller',
       'Service meshfork-system/meshfork-controller-metrics',
+      'Service meshfork-system/meshfork-webhook',
       'Deployment meshfork-system/meshfork-controller',
+      'MutatingWebhookConfiguration -/meshfork',
+      'ValidatingWebhookConfiguration -/meshfork',
     ]);
+  });
+
+  it('webhooks: the mutating one for VirtualServices is fail-open with a short timeout and reinvocation, the validating one follows values; cert-manager on request', () => {
+    const r = helm('template', 'mf', CHART, '--namespace', 'meshfork-system', '--set', 'webhooks.timeoutSeconds=3', '--set', 'webhooks.validating.failurePolicy=Fail');
+    expect(r.code, r.stderr).toBe(0);
+    type Webhook = Record<string, unknown> & { name: string; clientConfig: { service: { path: string } } };
+    const rendered = objects(r.stdout) as Array<KubeObject & { webhooks?: Webhook[] }>;
+    const mutating = rendered.find((o) => o.kind === 'MutatingWebhookConfiguration')!.webhooks!;
+    expect(mutating.map((w) => [w.name, w['failurePolicy'], w['timeoutSeconds'], w['sideEffects'], w['reinvocationPolicy'], w.clientConfig.service.path])).toEqual([
+      ['virtualservices.meshfork.dev', 'Ignore', 3, 'None', 'IfNeeded', '/mutate/virtualservices'],
+    ]);
+    expect(mutating[0]!['objectSelector']).toEqual({ matchExpressions: [{ key: 'app.kubernetes.io/managed-by', operator: 'NotIn', values: ['meshfork'] }] });
+    const validating = rendered.find((o) => o.kind === 'ValidatingWebhookConfiguration')!.webhooks!;
+    expect(validating.map((w) => [w.name, w['failurePolicy'], w.clientConfig.service.path])).toEqual([
+      ['sandboxes.meshfork.dev', 'Fail', '/validate/sandboxes'],
+      ['routegroups.meshfork.dev', 'Fail', '/validate/routegroups'],
+    ]);
+    // The mutating webhook's failurePolicy is not a value: a controller outage never blocks a user's write.
+    expect(helm('template', 'mf', CHART, '--set', 'webhooks.failurePolicy=Fail').code).not.toBe(0);
+
+    const withCertManager = objects(helm('template', 'mf', CHART, '--namespace', 'meshfork-system', '--set', 'webhooks.certManager.enabled=true').stdout);
+    expect(withCertManager.filter((o) => o.kind === 'Certificate' || o.kind === 'Issuer').map((o) => `${o.kind} ${o.metadata.name}`)).toEqual(['Certificate meshfork-webhook', 'Issuer meshfork-webhook']);
+    const args = (withCertManager.find((o) => o.kind === 'Deployment')!.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0]!.args;
+    expect(args.filter((a) => a.startsWith('--webhook-'))).toEqual(['--webhook-address=0.0.0.0:9443', '--webhook-configuration=meshfork', '--webhook-cert-dir=/etc/meshfork/webhook-tls']);
+    // cert-manager's cainjector writes the caBundle: the controller gets no Secret or configuration rights.
+    const rules = withCertManager.filter((o) => o.kind.endsWith('Role')).flatMap((o) => (o as KubeObject & { rules: Array<{ resources: string[] }> }).rules);
+    expect(rules.flatMap((rule) => rule.resources).filter((x) => x === 'secrets' || x.endsWith('webhookconfigurations'))).toEqual([]);
   });
 
   it("runs the controller hardened: non-root, read-only root filesystem, no privilege escalation, no capabilities, probes on /healthz and /readyz, the configuration from values", () => {
@@ -85,9 +115,15 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
     expect(container['args']).toContain('--namespaces=shop,pay');
     const config = rendered.find((o) => o.kind === 'ConfigMap') as KubeObject & { data: Record<string, string> };
     expect(config.data).toEqual({ 'config.yaml': 'policy:\n  maxSplitWeight: 20\n' });
-    // No rule grants a wildcard, and none reaches Secrets.
-    const rules = rendered.filter((o) => o.kind.endsWith('Role')).flatMap((o) => (o as KubeObject & { rules: Array<{ resources: string[]; verbs: string[] }> }).rules);
-    expect(rules.flatMap((rule) => [...rule.resources, ...rule.verbs]).filter((x) => x.includes('*') || x === 'secrets')).toEqual([]);
+    // No rule grants a wildcard; Secrets only in the release namespace's Role: its webhook
+    // certificate Secret by name (get, update), and create (which RBAC cannot limit by name).
+    type Rule = { resources: string[]; verbs: string[]; resourceNames?: string[] };
+    const rules = rendered.filter((o) => o.kind.endsWith('Role')).flatMap((o) => (o as KubeObject & { rules: Rule[] }).rules.map((rule) => ({ kind: o.kind, ...rule })));
+    expect(rules.flatMap((rule) => [...rule.resources, ...rule.verbs]).filter((x) => x.includes('*'))).toEqual([]);
+    expect(rules.filter((rule) => rule.resources.includes('secrets'))).toEqual([
+      { kind: 'Role', apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { kind: 'Role', apiGroups: [''], resources: ['secrets'], resourceNames: ['meshfork-webhook-tls'], verbs: ['get', 'update'] },
+    ]);
   });
 
   it('refuses controller values the controller would refuse: an unknown config field, a bad namespace, zero replicas', () => {
