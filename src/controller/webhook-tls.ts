@@ -78,9 +78,16 @@ export class WebhookTls {
     return this.served;
   }
 
-  /** First check (throws when no certificate can be had), then one every `checkMs`. */
+  /**
+   * Checks until a certificate is served (a check that lost a write race to another replica
+   * serves nothing; the next one reads the winner's), then one check every `checkMs`. Throws
+   * when a check fails, or when five in a row served nothing.
+   */
   async start(): Promise<ServingCertificate> {
-    await this.check();
+    for (let attempt = 0; this.served === undefined; attempt++) {
+      if (attempt === 5) throw new Error('no webhook certificate after 5 checks: other replicas keep replacing it');
+      await this.check();
+    }
     this.timer = setInterval(() => void this.checkLogged(), this.options.checkMs ?? 10_000);
     this.timer.unref();
     return this.served!;
