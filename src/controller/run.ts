@@ -80,17 +80,24 @@ async function runLogged(flags: ControllerFlags, log: Logger): Promise<void> {
   const ready = () => (!webhooks && flags.leaderElect && !leading) || controller.hasSynced;
   const health = flags.healthAddress === 'off' ? undefined : await serveHealth(flags.healthAddress, metrics, ready);
   if (health) log.info({ address: health.address }, 'serving /metrics, /healthz, /readyz');
-  let served: { server: WebhookServer; tls: WebhookTls } | undefined;
+  // The webhooks start beside the reconciler, not before it: issuing a certificate must not delay
+  // reconciles. Without a certificate the controller cannot serve what it is configured to: exit 1.
+  const served = webhooks
+    ? startWebhooks(flags, kubeConfig, controller, metrics, log).catch((error: unknown) => {
+        log.fatal({ error: describeError(error) }, 'admission webhooks failed to start');
+        process.exitCode = 1;
+        abort.abort();
+        return undefined;
+      })
+    : undefined;
+  // Every replica's caches, also a standby's: the webhooks answer from them.
+  if (webhooks) void controller.startCaches().catch((error: unknown) => log.error({ error: describeError(error) }, 'caches failed to start'));
   try {
-    if (webhooks) {
-      served = await startWebhooks(flags, kubeConfig, controller, metrics, log);
-      // Every replica's caches, also a standby's: the webhooks answer from them.
-      void controller.startCaches().catch((error: unknown) => log.error({ error: describeError(error) }, 'caches failed to start'));
-    }
     await runElected(flags, kubeConfig, controller, abort, (l) => (leading = l), log);
   } finally {
-    served?.tls.stop();
-    await served?.server.close();
+    const started = await served;
+    started?.tls.stop();
+    await started?.server.close();
     await health?.close();
   }
 }

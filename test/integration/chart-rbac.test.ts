@@ -202,7 +202,9 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
     // A 1-minute TTL (the shortest a Sandbox can ask for) runs out while the rest goes on.
     await objects.create(sandbox('brief', 'registry.example.com/web:brief', '1m'));
     await objects.create(sandbox('one', 'registry.example.com/web:2'));
-    await until('Sandbox one Ready', ready('one'), 90_000);
+    await until('Sandbox one Ready', ready('one'), 90_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}\ncontroller log tail:\n${stderr.join('').trim().split('\n').slice(-40).join('\n')}`);
+    });
     await objects.patch({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'one', namespace: NS }, spec: sandbox('one', 'registry.example.com/web:3').spec } as Obj, undefined, undefined, 'meshfork-test', undefined, 'application/merge-patch+json' as never);
     await until('fork of one rolled to web:3', async () => (await forkImage('web-v1-one')) === 'registry.example.com/web:3', 60_000);
     expect((await read('security.istio.io/v1', 'AuthorizationPolicy', 'web-deny-admin-web-v1-one'))?.metadata?.labels).toMatchObject({ 'meshfork.dev/sandbox': 'one' });
