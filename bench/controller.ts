@@ -22,6 +22,8 @@
  *  - controller RSS at MESHFORK_BENCH_SANDBOXES (default 1000) Sandboxes, and reconcile p99 there
  *    vs at 10 (every Sandbox touched by an annotation, the `meshfork_reconcile_duration_seconds`
  *    histogram's increase over that round, Sandbox and Host keys together);
+ *  - the controller's event-loop delay (perf_hooks monitorEventLoopDelay since it started, from its
+ *    `meshfork_event_loop_delay_seconds`) after the 200 and over the whole run, p99 against 1 s;
  *  - the largest number of Sandboxes that can fork one host before its VirtualService is refused:
  *    a binary search over the size of the VirtualService `plan()` generates against etcd's default
  *    request limit, then real writes at that count (accepted) and one more (refused).
@@ -48,6 +50,12 @@ const SMALL = 10;
 /** etcd's default `--max-request-bytes`, 1.5 MiB (https://etcd.io/docs/v3.6/dev-guide/limit/). */
 const ETCD_REQUEST_LIMIT = 1.5 * 1024 * 1024;
 const RSS_BUDGET_MIB = 150;
+/**
+ * A controller whose event loop stalls longer than a kubelet probe's default timeout (1 s,
+ * https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#configure-probes)
+ * fails /healthz while busy.
+ */
+const EVENT_LOOP_BUDGET_MS = 1000;
 const REPO = new URL('../', import.meta.url).pathname;
 const WRITE_VERBS = ['APPLY', 'PATCH', 'POST', 'PUT', 'DELETE'];
 /** Resources the controller writes (the API server's own Lease renewals are left out). */
@@ -137,6 +145,12 @@ function samples(text: string, metric: string): Array<[Record<string, string>, n
   return out;
 }
 
+/** The controller's event-loop delay since it started (meshfork_event_loop_delay_seconds), ms. */
+async function eventLoopDelay(controller: ControllerProcess): Promise<{ p50: number; p99: number; max: number }> {
+  const stats = Object.fromEntries(samples(await controller.metrics(), 'meshfork_event_loop_delay_seconds').map(([l, v]) => [l['stat'], v * 1000]));
+  return { p50: stats['p50'] ?? NaN, p99: stats['p99'] ?? NaN, max: stats['max'] ?? NaN };
+}
+
 /** Cumulative bucket counts (by `le`) of successful reconciles, every key kind summed. */
 function reconcileBuckets(text: string): Map<number, number> {
   const buckets = new Map<number, number>();
@@ -193,6 +207,8 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
   const child = spawn(process.execPath, [`${REPO}lib/bin/meshfork.js`, 'controller', '--kubeconfig', cp.kubeconfigPath, '--namespaces', NS, '--health-address', '127.0.0.1:0'], {
     cwd: REPO,
     stdio: ['ignore', 'ignore', 'pipe'],
+    // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--heap-prof` to profile the controller alone.
+    env: { ...process.env, NODE_OPTIONS: process.env['MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS'] ?? '' },
   });
   const lines: string[] = [];
   let address: string | undefined;
@@ -201,7 +217,10 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
     const parts = (partial + d.toString()).split('\n');
     partial = parts.pop() ?? '';
     for (const line of parts) {
-      address ??= /"msg":"serving \/metrics, \/healthz, \/readyz","address":"([^"]+)"/.exec(line)?.[1];
+      if (address === undefined && line.includes('"serving /metrics, /healthz, /readyz"')) {
+        const entry = JSON.parse(line) as { msg?: string; address?: string };
+        if (entry.msg === 'serving /metrics, /healthz, /readyz') address = entry.address;
+      }
       lines.push(line);
       if (lines.length > 200) lines.shift();
     }
@@ -410,6 +429,8 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
     const [p50, p99] = [quantile(latencies, 0.5), quantile(latencies, 0.99)];
     log(`${AT_ONCE} Sandboxes at once: routes p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms, last ${latencies[latencies.length - 1]!.toFixed(0)} ms (kubectl apply of the Sandboxes took ${applyMs.toFixed(0)} ms); kubectl apply --server-side of their ${generated(kubectlInventory, batch.map((i) => sandbox(KUBECTL_NS, i))).length} generated objects: ${kubectlMs.toFixed(0)} ms`);
     log(`writes while converging (incl. the bench's ${AT_ONCE} creates and fork status writes): ${JSON.stringify(convergeWrites)}`);
+    const burstDelay = await eventLoopDelay(controller);
+    log(`controller event-loop delay since start, after the ${AT_ONCE}: p50 ${burstDelay.p50.toFixed(1)} ms, p99 ${burstDelay.p99.toFixed(1)} ms, max ${burstDelay.max.toFixed(1)} ms`);
     results.push({
       id: 'controller-200-at-once',
       title: `${AT_ONCE} Sandboxes at once: apply -> routes p50`,
@@ -444,6 +465,17 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
     const large = await touchRound(cluster, controller, range(0, scale).map(sandboxName), 1);
     const largeMemory = controller.memory();
     const promRss = (samples(await controller.metrics(), 'meshfork_process_resident_memory_bytes')[0]?.[1] ?? NaN) / 2 ** 20;
+    const delay = await eventLoopDelay(controller);
+    log(`controller event-loop delay over the whole run (${scale} Sandboxes): p50 ${delay.p50.toFixed(1)} ms, p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms`);
+    results.push({
+      id: 'controller-event-loop-delay',
+      title: `controller event-loop delay p99, whole run to ${scale}`,
+      baseline: { label: 'budget', value: EVENT_LOOP_BUDGET_MS, unit: 'ms' },
+      candidate: { label: 'p99', value: delay.p99, unit: 'ms' },
+      ratio: delay.p99 / EVENT_LOOP_BUDGET_MS,
+      target: 1,
+      extra: { p50_ms: delay.p50, p99_ms: delay.p99, max_ms: delay.max, after_burst_p99_ms: burstDelay.p99, after_burst_max_ms: burstDelay.max, sandboxes: scale },
+    });
     log(`at ${scale} Sandboxes: reconcile p50 ${(large.p50 * 1000).toFixed(1)} ms, p99 ${(large.p99 * 1000).toFixed(1)} ms over ${large.count} reconciles; RSS ${largeMemory.rssMiB.toFixed(1)} MiB (metrics ${promRss.toFixed(1)} MiB, peak ${largeMemory.peakMiB.toFixed(1)} MiB)`);
     results.push({
       id: 'controller-rss',

@@ -7,6 +7,7 @@
  * work-queue depth and latency), prefixed `meshfork_`.
  */
 import { createServer, type Server } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -61,6 +62,21 @@ export class ControllerMetrics {
         this.set({ state: 'waiting' }, m.depth);
         this.set({ state: 'delayed' }, m.delayed);
         this.set({ state: 'processing' }, m.processing);
+      },
+    });
+    // prom-client's nodejs_eventloop_lag_* restart their histogram on every scrape; this one
+    // covers the whole life of the process, so a scrape after a burst still shows its worst delay.
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    new Gauge({
+      name: 'meshfork_event_loop_delay_seconds',
+      help: 'Event-loop delay since the process started (perf_hooks monitorEventLoopDelay, 10 ms resolution), by statistic (p50, p99, max).',
+      labelNames: ['stat'],
+      registers: [this.registry],
+      collect() {
+        this.set({ stat: 'p50' }, delay.percentile(50) / 1e9);
+        this.set({ stat: 'p99' }, delay.percentile(99) / 1e9);
+        this.set({ stat: 'max' }, delay.max / 1e9);
       },
     });
     new Gauge({
