@@ -31,13 +31,44 @@ export interface InformerTarget {
   readonly labelSelector?: string;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubernetesObject> {
   /** @default 600_000 (10 min); 0 disables resync */
   readonly resyncMs?: number;
   /** First restart delay after an error; doubles up to 30 s. @default 500 */
   readonly restartDelayMs?: number;
   /** Told about every list/watch error (they are retried). */
   readonly onError?: (target: InformerTarget, error: unknown) => void;
+  /**
+   * Applied to every object as it arrives (list items and watch events), before it is cached and
+   * handed to handlers: the cache holds what it returns (client-go's `SetTransform`). @default none
+   */
+  readonly transform?: (object: T) => T;
+}
+
+/**
+ * Drops `metadata.managedFields`: server-side apply's field ownership record, as large as the
+ * object's spec again for objects meshfork applies, and read by nothing that reads a cache
+ * (controller-runtime's caches commonly strip it the same way: `cache.TransformStripManagedFields`,
+ * https://pkg.go.dev/sigs.k8s.io/controller-runtime/pkg/cache#TransformStripManagedFields).
+ */
+export function stripManagedFields<T extends KubernetesObject>(object: T): T {
+  if (object.metadata?.managedFields === undefined) return object;
+  const { managedFields: _dropped, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+/** A Watch that hands every ADDED/MODIFIED/DELETED object through `transform` first. */
+class TransformingWatch<T> extends Watch {
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly transform: (object: T) => T,
+  ) {
+    super(kubeConfig);
+  }
+
+  override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
+    return super.watch(path, queryParams, (phase, object: T, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.transform(object) : object, raw), done);
+  }
 }
 
 export function resourcePath(target: InformerTarget): string {
@@ -69,11 +100,16 @@ export class SharedInformer<T extends KubernetesObject> {
   constructor(
     kubeConfig: KubeConfig,
     readonly target: InformerTarget,
-    private readonly options: InformerOptions = {},
+    private readonly options: InformerOptions<T> = {},
   ) {
     const objects = KubernetesObjectApi.makeApiClient(kubeConfig);
-    const list = async () => plainList<T>(target, await objects.list<T>(target.apiVersion, target.kind, target.namespace, undefined, undefined, undefined, undefined, target.labelSelector));
-    this.listWatch = new ListWatch<T>(resourcePath(target), new Watch(kubeConfig), list, false, target.labelSelector);
+    const transform = options.transform;
+    const list = async () => {
+      const listed = plainList<T>(target, await objects.list<T>(target.apiVersion, target.kind, target.namespace, undefined, undefined, undefined, undefined, target.labelSelector));
+      return transform === undefined ? listed : { ...listed, items: listed.items.map(transform) };
+    };
+    const watch = transform === undefined ? new Watch(kubeConfig) : new TransformingWatch<T>(kubeConfig, transform);
+    this.listWatch = new ListWatch<T>(resourcePath(target), watch, list, false, target.labelSelector);
     this.restartDelayMs = options.restartDelayMs ?? 500;
     this.firstSync = new Promise((resolve) => (this.resolveFirstSync = resolve));
     this.listWatch.on('add', (o) => this.emit('add', o));

@@ -9,6 +9,8 @@
  *  - `addAfter(key, ms)` adds the key once the delay has passed (the earliest pending delay wins).
  *  - `addRateLimited(key)` adds it after a per-key exponential backoff (base * 2^failures, capped);
  *    `forget(key)` resets the count after a successful reconcile.
+ *  - With `first`, keys it selects are handed out before every other waiting key (each group in
+ *    the order its keys became ready); without it, one line in order.
  *  - `shutdown()` stops handing out keys: waiting `get()` calls resolve to `undefined`; keys
  *    being processed finish normally (`drained()` resolves when the last one is done).
  *
@@ -37,6 +39,8 @@ export interface WorkQueueOptions {
   /** Longest retry delay. @default 300_000 */
   readonly maxDelayMs?: number;
   readonly clock?: QueueClock;
+  /** Keys handed out before the others (e.g. keys whose reconcile unblocks many others). @default none */
+  readonly first?: (key: string) => boolean;
 }
 
 export interface QueueMetrics {
@@ -49,6 +53,8 @@ export interface QueueMetrics {
 }
 
 export class WorkQueue {
+  /** Waiting keys that `first` selects, then the others. */
+  private readonly firstQueue: string[] = [];
   private readonly queue: string[] = [];
   /** Keys waiting in `queue` or marked to re-run after processing. */
   private readonly dirty = new Set<string>();
@@ -63,6 +69,7 @@ export class WorkQueue {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly clock: QueueClock;
+  private readonly first: ((key: string) => boolean) | undefined;
 
   /** Called with the time a key waited in line each time `get()` hands one out. */
   onDequeue?: (key: string, waitedMs: number) => void;
@@ -71,6 +78,7 @@ export class WorkQueue {
     this.baseDelayMs = options.baseDelayMs ?? 5;
     this.maxDelayMs = options.maxDelayMs ?? 300_000;
     this.clock = options.clock ?? systemClock;
+    this.first = options.first;
   }
 
   get isShutdown(): boolean {
@@ -78,7 +86,7 @@ export class WorkQueue {
   }
 
   metrics(): QueueMetrics {
-    return { depth: this.queue.length, delayed: this.delayed.size, processing: this.processing.size };
+    return { depth: this.firstQueue.length + this.queue.length, delayed: this.delayed.size, processing: this.processing.size };
   }
 
   /** Whether a delayed key becomes due within `ms`. */
@@ -135,7 +143,7 @@ export class WorkQueue {
   /** The next key to process, or `undefined` once the queue is shut down. */
   get(): Promise<string | undefined> {
     if (this.stopped) return Promise.resolve(undefined);
-    const key = this.queue.shift();
+    const key = this.firstQueue.shift() ?? this.queue.shift();
     if (key !== undefined) return Promise.resolve(this.handOut(key));
     return new Promise((resolve) => this.waiters.push(resolve));
   }
@@ -166,6 +174,7 @@ export class WorkQueue {
     this.addedAt.set(key, this.clock.now());
     const waiter = this.waiters.shift();
     if (waiter !== undefined) waiter(this.handOut(key));
+    else if (this.first?.(key)) this.firstQueue.push(key);
     else this.queue.push(key);
   }
 

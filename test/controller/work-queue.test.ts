@@ -29,6 +29,19 @@ class ManualClock implements QueueClock {
 }
 
 describe('WorkQueue', () => {
+  it('hands out the keys `first` selects before the others, each group in order', async () => {
+    const q = new WorkQueue({ first: (key) => key.startsWith('Host/') });
+    for (const key of ['Sandbox/a', 'Host/x', 'Sandbox/b', 'Host/y', 'Sandbox/a']) q.add(key);
+    expect(q.metrics()).toEqual({ depth: 4, delayed: 0, processing: 0 });
+    const order = [await q.get(), await q.get(), await q.get(), await q.get()];
+    expect(order).toEqual(['Host/x', 'Host/y', 'Sandbox/a', 'Sandbox/b']);
+    // Re-added while processing: back in its own line once done.
+    q.add('Host/x');
+    q.add('Sandbox/c');
+    q.done('Host/x');
+    expect([await q.get(), await q.get()]).toEqual(['Host/x', 'Sandbox/c']);
+  });
+
   it('hands out each waiting key once, in order, however often it was added', async () => {
     const q = new WorkQueue();
     q.add('a');
