@@ -2,7 +2,7 @@
 // resync, namespace and label scoping.
 import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { SharedInformer, resourcePath, type InformerEventType } from '../../src/cluster/informer.js';
+import { SharedInformer, resourcePath, stripManagedFields, type InformerEventType } from '../../src/cluster/informer.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
 
 const hasBins = requireTestbin();
@@ -59,6 +59,30 @@ describe.skipIf(!hasBins)('SharedInformer on a real API server', () => {
 
     informer.resync();
     expect(events.at(-1)).toEqual(['resync', 'before', undefined]);
+    await informer.stop();
+  });
+
+  it('caches what its transform returns, for listed and watched objects alike (stripManagedFields)', async () => {
+    const core = cp().kubeConfig.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: 'inf-t' } } });
+    await core.createNamespacedConfigMap({ namespace: 'inf-t', body: { metadata: { name: 'listed' }, data: { v: '1' } } });
+    expect((await core.readNamespacedConfigMap({ name: 'listed', namespace: 'inf-t' })).metadata?.managedFields?.length).toBe(1);
+    const informer = new SharedInformer<V1ConfigMap>(cp().kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: 'inf-t' }, { resyncMs: 0, transform: stripManagedFields });
+    const seen: Array<[InformerEventType, string, unknown]> = [];
+    informer.onEvent((type, o) => seen.push([type, o.metadata!.name!, o.metadata?.managedFields]));
+    await informer.start();
+    await core.createNamespacedConfigMap({ namespace: 'inf-t', body: { metadata: { name: 'watched' }, data: { v: '1' } } });
+    await core.replaceNamespacedConfigMap({ name: 'watched', namespace: 'inf-t', body: { metadata: { name: 'watched' }, data: { v: '2' } } });
+    await until(() => seen.length === 3);
+    expect(seen).toEqual([
+      ['add', 'listed', undefined],
+      ['add', 'watched', undefined],
+      ['update', 'watched', undefined],
+    ]);
+    expect(informer.list().map((o) => [o.metadata?.name, o.metadata?.managedFields, o.data?.['v'], typeof o.metadata?.resourceVersion])).toEqual([
+      ['listed', undefined, '1', 'string'],
+      ['watched', undefined, '2', 'string'],
+    ]);
     await informer.stop();
   });
 });
