@@ -25,7 +25,7 @@ import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
 import { ClusterWriter, MAX_OBJECT_BYTES, TooLargeError, apiStatus, refOf } from '../cluster/write.js';
-import { SharedInformer, type InformerTarget } from '../cluster/informer.js';
+import { SharedInformer, stripManagedFields, type InformerTarget } from '../cluster/informer.js';
 import { compareObjects, objectRef, type PlanConfig } from '../planner/plan.js';
 import type { KubeObject } from '../planner/kube.js';
 import { WORKLOAD_KINDS, namespaceOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
@@ -208,6 +208,8 @@ export class Controller {
         (namespace) =>
           new SharedInformer<KubernetesObject>(this.options.kubeConfig, namespace === undefined ? target : { ...target, namespace }, {
             resyncMs: this.options.resyncMs ?? 600_000,
+            // managedFields are about as large as a spec again and nothing here reads them.
+            transform: stripManagedFields,
             onError: (t, error) => {
               this.options.metrics?.apiErrors.inc({ code: String(apiStatus(error) ?? 0) });
               this.log.error({ kind: t.kind, namespace: t.namespace, error: describeError(error) }, 'list/watch failed; restarting');
