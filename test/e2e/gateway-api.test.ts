@@ -66,6 +66,9 @@ describe.skipIf(!hasBins)('Gateway API routes through real istiod and proxyless 
     istiod = await startIstiod(cp);
     mesh = new Mesh(cp, istiod, SERVICES.map((s) => ({ proxyId: proxyIdOf({ namespace: NS, app: clientApp(s) }), service: s })), loadYaml(INVENTORY));
     await mesh.installBaseline();
+    // creationTimestamp has one-second resolution: the derived routes strictly newer than the
+    // user's, as the first tier-1 order below assumes (a tie goes by generated name instead).
+    await sleep(1_100);
     const sync = await mesh.sync(desired());
     for (const s of SERVICES) {
       const c = xdsEchoClient(`xds:///${fqdn(s)}:${PORT}`, xdsBootstrap({ xdsAddress: istiod.xdsAddress, namespace: NS, app: clientApp(s) }));

@@ -85,9 +85,15 @@ export function meshRouteOrder(routes: readonly KubeObj[], namespace: string, se
       (p) => p.group === '' && p.kind === 'Service' && p.name === service && (p.namespace ?? r.metadata.namespace) === namespace && (p.port === undefined || p.port === port),
     );
   const age = (r: KubeObj) => String((r.metadata as { creationTimestamp?: string }).creationTimestamp ?? '');
+  // istiod merges the routes of one host oldest first (creationTimestamp, one-second resolution);
+  // ties go by namespace, then by the name of the VirtualService it generated from each route,
+  // `<route>~<n>~<suffix>` (pilot/pkg/config/kube/gateway: sortRoutesByCreationTime in
+  // conversion.go, the name in route_collections.go), compared bytewise: so `shop-alpha~…` comes
+  // before `shop~…` although the route `shop` sorts first by name alone.
+  const bytewise = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const ordered = routes
     .filter((r) => r.kind === 'HTTPRoute' && (r.metadata.namespace ?? 'default') === namespace && attachedHere(r))
-    .sort((a, b) => age(a).localeCompare(age(b)) || `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+    .sort((a, b) => bytewise(age(a), age(b)) || bytewise(a.metadata.namespace ?? '', b.metadata.namespace ?? '') || bytewise(`${a.metadata.name}~`, `${b.metadata.name}~`));
   type Ranked = MeshRoute & { readonly rank: number[]; readonly catchAll: boolean };
   const entries: Ranked[] = [];
   for (const r of ordered) {
