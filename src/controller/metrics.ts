@@ -8,8 +8,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { listen } from './listen.js';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -100,9 +100,6 @@ export interface HealthServer {
 
 /** Serves /metrics, /healthz and /readyz on `address` (`host:port`; port 0 picks a free one). */
 export async function serveHealth(address: string, metrics: ControllerMetrics | undefined, ready: () => boolean): Promise<HealthServer> {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon) || '0.0.0.0';
-  const port = Number(address.slice(colon + 1));
   const server = createServer((req, res) => {
     void (async () => {
       if (req.method !== 'GET') {
@@ -119,14 +116,10 @@ export async function serveHealth(address: string, metrics: ControllerMetrics | 
       }
     })().catch(() => res.writeHead(500).end());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const bound = server.address() as AddressInfo;
+  const bound = await listen(server, address);
   return {
     server,
-    address: `${bound.address}:${bound.port}`,
+    address: bound,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

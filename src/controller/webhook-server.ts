@@ -9,8 +9,8 @@
  * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request
  */
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { AdmissionRequest, AdmissionResponse } from './admission.js';
+import { listen } from './listen.js';
 import type { ControllerMetrics } from './metrics.js';
 import type { Logger } from './log.js';
 import type { ServingCertificate } from './webhook-tls.js';
@@ -50,9 +50,6 @@ export async function serveWebhooks(
   log: Logger,
   metrics?: ControllerMetrics,
 ): Promise<WebhookServer> {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon) || '0.0.0.0';
-  const port = Number(address.slice(colon + 1));
   const server = createServer({ cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' }, (req, res) => {
     const path = (req.url ?? '').split('?')[0] ?? '';
     const handler = Object.hasOwn(handlers, path) ? handlers[path] : undefined;
@@ -98,14 +95,10 @@ export async function serveWebhooks(
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const bound = server.address() as AddressInfo;
+  const bound = await listen(server, address);
   return {
     server,
-    address: `${bound.address}:${bound.port}`,
+    address: bound,
     setCertificate: (c) => server.setSecureContext({ cert: c.cert, key: c.key, minVersion: 'TLSv1.2' }),
     close: () =>
       new Promise((resolve) => {
