@@ -25,7 +25,7 @@ import { isIgnored, isManaged, type KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
 import { routeGroupMembers } from '../planner/route-group.js';
 import { groupsOf, keyHolder, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
-import { planHost, userVirtualService } from './routing.js';
+import { isWritable, planHost, userVirtualService } from './routing.js';
 import { canonicalJson, forkNamespaces, inventoryOfView, serverMeta, serviceHostsOf, type ClusterView } from './view.js';
 
 /** The parts of an `admission.k8s.io/v1` AdmissionRequest the decisions read. */
@@ -105,7 +105,8 @@ export function jsonPatchOf(from: KubeObject, to: KubeObject): JsonPatchOperatio
  * needs no change (no forked host, ignored, meshfork's own, or the routes are already there).
  */
 export function mutatedVirtualService(incoming: KubeObject, view: ClusterView, config: Partial<PlanConfig> | undefined): KubeObject | undefined {
-  if (isManaged(incoming) || isIgnored(incoming)) return undefined;
+  // A namespace of the GitOps path holds synth's routes in its VirtualServices (ADR 0016).
+  if (isManaged(incoming) || isIgnored(incoming) || !isWritable(view, incoming)) return undefined;
   const hosts = serviceHostsOf(incoming);
   const hostNamespaces = new Set(hosts.map((h) => h.namespace));
   const forking = view.sandboxes.filter((s) => forkNamespaces(s).some((ns) => hostNamespaces.has(ns)));

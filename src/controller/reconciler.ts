@@ -37,7 +37,7 @@ import { computeRouteGroupStatus } from './route-group-status.js';
 import { configFromData } from './config-map.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type PolicyWatchedKind, type WatchedKind } from './keys.js';
 import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
-import { gitOpsNamespacesOfHost, hostClosure, isRouted, planHost, userVirtualService } from './routing.js';
+import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
 import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
@@ -704,18 +704,19 @@ export class Controller {
     const concerned = () => [...verdicts.values()].filter((v) => v.hosts.some((h) => hosts.includes(serviceFqdn(h.service, h.namespace))));
     let writing: KubeObject | undefined;
     try {
-      for (const vs of plan.apply) {
+      // VirtualServices in a namespace of the GitOps path are left as they are.
+      for (const vs of plan.apply.filter((o) => isWritable(view, o))) {
         writing = vs;
         await this.applyOwned(this.digested(vs), view, log);
       }
-      for (const vs of plan.update) {
+      for (const vs of plan.update.filter((o) => isWritable(view, o))) {
         writing = vs;
         const cached = view.virtualServices.find((o) => objectRef(o) === objectRef(vs));
         if (cached !== undefined && userVirtualService(view, plan.input, cached, this.config) === undefined) continue;
         const { written } = await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.config) as KubernetesObject | undefined);
         if (written) log.info({ object: objectRef(vs) }, 'updated the routes of a user VirtualService');
       }
-      for (const vs of plan.delete) {
+      for (const vs of plan.delete.filter((o) => isWritable(view, o))) {
         writing = vs;
         await this.deleteAll([vs], log);
       }

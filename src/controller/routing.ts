@@ -42,8 +42,9 @@ export function deploymentAvailability(deployment: KubeObject): { desired: numbe
 }
 
 /** Whether any current VirtualService holds routes of the Sandbox. */
+/** Whether a VirtualService the controller may write still routes `sandbox` (routes in a GitOps namespace are not its to remove). */
 export function isRouted(view: ClusterView, sandbox: SandboxObject): boolean {
-  return view.virtualServices.some((vs) => routesSandbox(vs, sandbox));
+  return view.virtualServices.some((vs) => routesSandbox(vs, sandbox) && isWritable(view, vs));
 }
 
 /**
@@ -111,21 +112,19 @@ export function hostClosure(view: ClusterView, host: { namespace: string; servic
 }
 
 /**
- * Namespaces of the GitOps path (ADR 0016) that a host reconcile would touch: those of the hosts
- * tied to `host` and of the VirtualServices naming or routing them. Non-empty: the host is left
- * alone (its VirtualServices hold routes of GitOps sandboxes the controller cannot plan, and the
- * merge strips every `meshfork-*` route before it inserts its own).
+ * The GitOps namespace (ADR 0016) that leaves a host to the GitOps path: the host's own
+ * namespace when it is claimed, else none. VirtualServices in other claimed namespaces are only
+ * not written (isWritable): a claim is made by creating objects with meshfork's labels, which
+ * anyone can do in a namespace they may write, so it must never stop the routes of a host in
+ * another namespace (nor, through the finalizer's wait for routes, a Sandbox's deletion there).
  */
 export function gitOpsNamespacesOfHost(view: ClusterView, host: { namespace: string; service: string }): string[] {
-  const claimed = gitOpsNamespaces(view);
-  if (claimed.size === 0) return [];
-  const touched = new Set<string>();
-  for (const h of hostClosure(view, host)) {
-    const fqdn = serviceFqdn(h.service, h.namespace);
-    touched.add(h.namespace);
-    for (const vs of [...virtualServicesForHost(view, fqdn), ...userVirtualServicesRouting(view, fqdn)]) touched.add(namespaceOf(vs));
-  }
-  return [...touched].filter((ns) => claimed.has(ns)).sort();
+  return gitOpsNamespaces(view).has(host.namespace) ? [host.namespace] : [];
+}
+
+/** Whether the controller may write `object`: it is not in a namespace claimed by the GitOps path. */
+export function isWritable(view: ClusterView, object: KubeObject): boolean {
+  return !gitOpsNamespaces(view).has(namespaceOf(object));
 }
 
 export interface HostPlan {

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { gitOpsNamespaces, gitOpsOutput, ownerOf, generatedFor, type ClusterView } from '../../src/controller/view.js';
 import { allKeys, keysForObject } from '../../src/controller/keys.js';
-import { gitOpsNamespacesOfHost } from '../../src/controller/routing.js';
+import { gitOpsNamespacesOfHost, isRouted, isWritable } from '../../src/controller/routing.js';
+import { mutatedVirtualService } from '../../src/controller/admission.js';
 import { planSandbox } from '../../src/controller/sandbox-plan.js';
 import { computeStatus } from '../../src/controller/status.js';
 import { objectRef, plan } from '../../src/planner/plan.js';
@@ -87,3 +88,35 @@ describe('GitOps output in the cluster view', () => {
     expect(planSandbox(alice, applied, undefined).problems).toEqual([]);
   });
 });
+
+describe('a GitOps claim made in another namespace (hostile: anyone who may write a namespace can claim it)', () => {
+  const { output } = withSynthOutput(baseView());
+  // A copy of synth output in namespace `tenant`, and a VirtualService there routing to cart in
+  // NS, holding a route named like the routes of Sandbox `s1` of NS.
+  const forged = { ...output.find((o) => o.kind === 'Service')!, metadata: { ...output.find((o) => o.kind === 'Service')!.metadata, namespace: 'tenant' } };
+  const hijack: KubeObject = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'hijack', namespace: 'tenant' },
+    spec: { hosts: ['facade.tenant.svc.cluster.local'], http: [{ name: 's1-like', route: [{ destination: { host: `cart.${NS}.svc.cluster.local` } }] }, { name: 'meshfork-s1-0', route: [{ destination: { host: `cart.${NS}.svc.cluster.local` } }] }] },
+  };
+  const s1 = sandbox('s1', ['cart-v1'], { deleting: true });
+  const base = baseView();
+  const view: ClusterView = { ...base, sandboxes: [s1], services: [...base.services, forged], virtualServices: [...base.virtualServices, hijack] };
+
+  it('claims only its own namespace: the hosts of NS are still reconciled', () => {
+    expect([...gitOpsNamespaces(view).keys()]).toEqual(['tenant']);
+    expect(gitOpsNamespacesOfHost(view, { namespace: NS, service: 'cart' })).toEqual([]);
+  });
+
+  it('its VirtualServices are not written, and do not hold up the finalizer of a Sandbox of NS', () => {
+    expect(isWritable(view, hijack)).toBe(false);
+    expect(isRouted(view, s1)).toBe(false);
+    expect(isRouted({ ...view, services: base.services }, s1)).toBe(true);
+  });
+
+  it('the mutating webhook leaves its VirtualServices alone', () => {
+    expect(mutatedVirtualService(hijack, view, undefined)).toBeUndefined();
+  });
+});
+
