@@ -163,8 +163,13 @@ export class WebhookTls {
       }
       this.options.log.info({ secret: `${source.namespace}/${source.name}`, reason, newCa: !keepCa }, 'webhook certificate issued');
     }
-    this.serve({ cert: material.cert, key: material.key });
-    await this.patchCaBundles(source.configuration, material.caCert);
+    // The API server trusts the new CA before the new certificate is served (a new CA served
+    // first would fail every call until the caBundle caught up).
+    try {
+      await this.patchCaBundles(source.configuration, material.caCert);
+    } finally {
+      this.serve({ cert: material.cert, key: material.key });
+    }
   }
 
   /** Sets `caBundle` of every webhook of both configurations named `name` (absent ones are skipped). */
