@@ -458,14 +458,19 @@ export class Controller {
 
   /**
    * Identities of the workloads of other kinds (WORKLOAD_KINDS) named by the Sandbox's forks
-   * that have no Deployment of that name: one GET per kind and name. Best effort, for the
+   * that have no Deployment of that name, in the Sandbox's own namespace: one GET per kind and
+   * name. Best effort, for the
    * message only: a kind the cluster does not serve, a 403 or an unreachable API server leaves
    * that kind out.
    */
   private async workloadsNamedBy(sandbox: SandboxObject, view: ClusterView, log: Logger): Promise<KubeObject[]> {
+    // Only in the Sandbox's own namespace: the controller's reads reach every namespace, and a
+    // status saying what a name is elsewhere would tell its author what exists there.
+    const own = namespaceOf(sandbox);
     const missing = new Set(
       sandbox.spec.forks
-        .map((f) => `${f.forkOf.namespace ?? namespaceOf(sandbox)}/${f.forkOf.name}`)
+        .filter((f) => (f.forkOf.namespace ?? own) === own)
+        .map((f) => `${own}/${f.forkOf.name}`)
         .filter((ref) => !view.deployments.some((d) => `${namespaceOf(d)}/${d.metadata.name}` === ref)),
     );
     const found: KubeObject[] = [];
