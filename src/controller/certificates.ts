@@ -8,7 +8,9 @@
  *
  * Lifetimes: the CA 10 years, the serving certificate 1 year; the serving certificate is issued
  * again (by the same CA, so the caBundle the API server holds stays valid) once less than a third
- * of its lifetime is left, and the CA with it once the CA has less than a year left.
+ * of its lifetime is left, and the CA with it once the CA has less than a year left. A replaced
+ * CA stays in the caBundle (caBundleOf) until it expires: a replica still serving a certificate
+ * of the old CA, until its next check, is trusted meanwhile.
  */
 import { X509Certificate, constants, createPrivateKey, generateKeyPairSync, privateEncrypt, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -36,6 +38,8 @@ export interface IssueOptions {
   readonly ca?: { readonly cert: string; readonly key: string };
   /** @default SERVING_LIFETIME_MS */
   readonly servingLifetimeMs?: number;
+  /** Lifetime of a new CA. @default CA_LIFETIME_MS */
+  readonly caLifetimeMs?: number;
   /** Start of validity relative to `now` (backdated by an hour against clock skew). @default -3_600_000 */
   readonly notBeforeOffsetMs?: number;
 }
@@ -90,7 +94,7 @@ export function issueCertificates(options: IssueOptions): TlsMaterial {
   } else {
     const pair = rsaKeyPair();
     caKeyPem = pair.pem;
-    caCert = certificate('meshfork-webhook-ca', pair.publicKey, notBefore, new Date(options.now.getTime() + CA_LIFETIME_MS));
+    caCert = certificate('meshfork-webhook-ca', pair.publicKey, notBefore, new Date(options.now.getTime() + (options.caLifetimeMs ?? CA_LIFETIME_MS)));
     caCert.setIssuer(caCert.subject.attributes);
     caCert.setExtensions([
       { name: 'basicConstraints', cA: true, critical: true },
@@ -116,6 +120,21 @@ export function issueCertificates(options: IssueOptions): TlsMaterial {
     cert: forge.pki.certificateToPem(cert),
     key: pair.pem,
   };
+}
+
+/**
+ * The PEM bundle the API server is to trust: the current CA, then the CA it replaced while that
+ * one is still valid at `now` (unreadable, not a CA, expired or the same: left out).
+ */
+export function caBundleOf(caCert: string, previousCaCert: string | undefined, now: Date): string {
+  if (previousCaCert === undefined || previousCaCert.trim() === caCert.trim()) return caCert;
+  try {
+    const previous = new X509Certificate(previousCaCert);
+    if (!previous.ca || Date.parse(previous.validTo) <= now.getTime()) return caCert;
+  } catch {
+    return caCert;
+  }
+  return `${caCert.trimEnd()}\n${previousCaCert.trimEnd()}\n`;
 }
 
 /** Whether the CA can sign for the next serving lifetime (else the CA is made again too). */

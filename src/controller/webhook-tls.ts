@@ -9,7 +9,9 @@
  *    and written with a resourceVersion check (replicas race: the loser reads the winner's on its
  *    next check). The CA is then patched into `caBundle` of every webhook of the
  *    MutatingWebhookConfiguration and ValidatingWebhookConfiguration named `configuration`, also
- *    when something else (a `helm upgrade`) reset it.
+ *    when something else (a `helm upgrade`) reset it. When a new CA replaces a still valid one,
+ *    the old CA is kept in the Secret (`ca-previous.crt`) and in the caBundle until it expires,
+ *    so replicas serving a certificate of the old CA until their next check are still trusted.
  *  - from files (cert-manager): `tls.crt` and `tls.key` of a mounted Secret are read at every
  *    check; cert-manager renews them and its cainjector writes the caBundle.
  *
@@ -20,7 +22,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { apiStatus } from '../cluster/write.js';
-import { caUsable, issueCertificates, renewalReason, SECRET_KEYS, type TlsMaterial } from './certificates.js';
+import { caBundleOf, caUsable, issueCertificates, renewalReason, SECRET_KEYS, type TlsMaterial } from './certificates.js';
 import type { Logger } from './log.js';
 import { describeError } from './reconciler.js';
 
@@ -47,6 +49,8 @@ type SecretObject = KubernetesObject & { data?: Record<string, string>; type?: s
 type WebhookConfiguration = KubernetesObject & { webhooks?: Array<{ name: string; clientConfig?: { caBundle?: string } }> };
 
 const CONFIGURATION_KINDS = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'] as const;
+/** Key of the Secret holding the CA a new CA replaced (kept in the caBundle until it expires). */
+export const PREVIOUS_CA_KEY = 'ca-previous.crt';
 
 function decode(data: Record<string, string> | undefined, key: string): string | undefined {
   const value = data?.[key];
@@ -137,10 +141,14 @@ export class WebhookTls {
     const stored = materialOf(secret);
     const reason = renewalReason(stored, source.hosts, now);
     let material = stored as TlsMaterial;
+    let previousCa = decode(secret?.data, PREVIOUS_CA_KEY);
     if (reason !== undefined) {
       const keepCa = stored?.caCert !== undefined && stored.caKey !== undefined && caUsable({ caCert: stored.caCert, caKey: stored.caKey }, now);
       material = issueCertificates({ hosts: source.hosts, now, ...(keepCa ? { ca: { cert: stored.caCert!, key: stored.caKey! } } : {}) });
+      // A new CA: the one it replaces is still trusted (caBundleOf) until it expires.
+      if (!keepCa && stored?.caCert !== undefined) previousCa = stored.caCert;
       const data = Object.fromEntries((Object.entries(SECRET_KEYS) as Array<[keyof TlsMaterial, string]>).map(([field, key]) => [key, Buffer.from(material[field]).toString('base64')]));
+      if (previousCa !== undefined) data[PREVIOUS_CA_KEY] = Buffer.from(previousCa).toString('base64');
       const body: SecretObject = {
         apiVersion: 'v1',
         kind: 'Secret',
@@ -166,15 +174,15 @@ export class WebhookTls {
     // The API server trusts the new CA before the new certificate is served (a new CA served
     // first would fail every call until the caBundle caught up).
     try {
-      await this.patchCaBundles(source.configuration, material.caCert);
+      await this.patchCaBundles(source.configuration, caBundleOf(material.caCert, previousCa, now));
     } finally {
       this.serve({ cert: material.cert, key: material.key });
     }
   }
 
-  /** Sets `caBundle` of every webhook of both configurations named `name` (absent ones are skipped). */
-  private async patchCaBundles(name: string, caCert: string): Promise<void> {
-    const caBundle = Buffer.from(caCert).toString('base64');
+  /** Sets `caBundle` (PEM bundle `pem`) of every webhook of both configurations named `name` (absent ones are skipped). */
+  private async patchCaBundles(name: string, pem: string): Promise<void> {
+    const caBundle = Buffer.from(pem).toString('base64');
     for (const kind of CONFIGURATION_KINDS) {
       const configuration = await this.read<WebhookConfiguration>('admissionregistration.k8s.io/v1', kind, name);
       if (configuration === undefined) continue;

@@ -2,7 +2,7 @@
 // node:crypto's X509Certificate (an implementation other than the one that built them).
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { issueCertificates, renewalReason, SERVING_LIFETIME_MS } from '../../src/controller/certificates.js';
+import { caBundleOf, issueCertificates, renewalReason, SERVING_LIFETIME_MS } from '../../src/controller/certificates.js';
 
 const now = new Date('2026-11-30T12:00:00Z');
 const hosts = ['meshfork-webhook.meshfork-system.svc', '127.0.0.1'];
@@ -41,5 +41,17 @@ describe('webhook certificates', () => {
     expect(again.caCert).toBe(material.caCert);
     expect(again.key).not.toBe(material.key);
     expect(new X509Certificate(again.cert).verify(new X509Certificate(material.caCert).publicKey)).toBe(true);
+  });
+
+  it('the caBundle holds the CA a new CA replaced until that one expires', () => {
+    const next = issueCertificates({ hosts, now });
+    const both = caBundleOf(next.caCert, material.caCert, now);
+    expect(both).toBe(`${next.caCert.trimEnd()}\n${material.caCert.trimEnd()}\n`);
+    expect(caBundleOf(next.caCert, undefined, now)).toBe(next.caCert);
+    expect(caBundleOf(next.caCert, next.caCert, now)).toBe(next.caCert);
+    expect(caBundleOf(next.caCert, 'garbage', now)).toBe(next.caCert);
+    expect(caBundleOf(next.caCert, material.cert, now)).toBe(next.caCert); // a serving certificate is no CA
+    const expired = issueCertificates({ hosts, now: new Date(now.getTime() - 3 * 86_400_000), caLifetimeMs: 86_400_000 });
+    expect(caBundleOf(next.caCert, expired.caCert, now)).toBe(next.caCert);
   });
 });

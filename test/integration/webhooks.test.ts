@@ -292,17 +292,21 @@ describe.skipIf(!hasBins)('admission webhooks with kubectl as Argo CD uses it', 
     const readTls = async () => {
       const s = await readObject<Obj>(objects, 'v1', 'Secret', SYSTEM, SECRET);
       const decode = (k: string) => (s?.data?.[k] === undefined ? undefined : Buffer.from(s.data[k]!, 'base64').toString('utf8'));
-      return { cert: decode('tls.crt'), caCert: decode('ca.crt'), caKey: decode('ca.key') };
+      return { cert: decode('tls.crt'), caCert: decode('ca.crt'), caKey: decode('ca.key'), previousCa: decode('ca-previous.crt') };
     };
     const caBundles = async () =>
       Promise.all(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'].map(async (kind) => (await readObject<Obj>(objects, 'admissionregistration.k8s.io/v1', kind, '', 'meshfork'))!.webhooks!.map((w) => w.clientConfig.caBundle)));
-    /** Waits until the Secret holds a certificate other than `old`, 127.0.0.1:port serves it and both caBundles hold its CA. */
-    const reissued = async (what: string, old: string) =>
+    /**
+     * Waits until the Secret holds a certificate other than `old`, 127.0.0.1:port serves it and both
+     * caBundles hold its CA (followed by `previousCa` when given).
+     */
+    const reissued = async (what: string, old: string, previousCa?: string) =>
       waitFor(what, async () => {
         const tls = await readTls();
         if (tls.cert === undefined || tls.cert === old) return false;
         if ((await servedFingerprint(port)) !== new X509Certificate(tls.cert).fingerprint256) return false;
-        const bundle = Buffer.from(tls.caCert!).toString('base64');
+        const pem = previousCa === undefined ? tls.caCert! : `${tls.caCert!.trimEnd()}\n${previousCa.trimEnd()}\n`;
+        const bundle = Buffer.from(pem).toString('base64');
         return (await caBundles()).flat().every((b) => b === bundle) ? tls : false;
       });
 
@@ -320,6 +324,16 @@ describe.skipIf(!hasBins)('admission webhooks with kubectl as Argo CD uses it', 
     const third = await reissued('certificate re-issued after it expired', expired.cert);
     expect(third.caCert).toBe(second.caCert); // same CA: the caBundle the API server holds stays valid
     expect(new Date(new X509Certificate(third.cert!).validTo).getTime()).toBeGreaterThan(Date.now());
+
+    // A CA with less than a year left is replaced; the old one stays trusted (Secret and both
+    // caBundles, after the new CA) while replicas may still serve a certificate it signed.
+    const ageing = issueCertificates({ hosts: ['127.0.0.1'], now: new Date(), caLifetimeMs: 200 * 86_400_000 });
+    const current = (await readObject<Obj>(objects, 'v1', 'Secret', SYSTEM, SECRET))!;
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    await objects.replace({ ...current, data: { 'ca.crt': b64(ageing.caCert), 'ca.key': b64(ageing.caKey), 'tls.crt': b64(ageing.cert), 'tls.key': b64(ageing.key) } } as Obj);
+    const fourth = await reissued('a new CA, the ageing one kept in the caBundles', ageing.cert, ageing.caCert);
+    expect(fourth.caCert).not.toBe(ageing.caCert);
+    expect(fourth.previousCa).toBe(ageing.caCert);
 
     // The API server trusts the new certificate: a sync is still mutated.
     await waitFor('a sync mutated with the new certificate', async () => {
