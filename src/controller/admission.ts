@@ -89,7 +89,8 @@ function replacing<T extends KubeObject>(list: readonly T[], object: T): T[] {
  */
 export function jsonPatchOf(from: KubeObject, to: KubeObject): JsonPatchOperation[] {
   const ops: JsonPatchOperation[] = [];
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  // Key order is not content: the API server's JSON and the planner's may order keys differently.
+  const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
   if (!same(from.spec, to.spec)) ops.push({ op: from.spec === undefined ? 'add' : 'replace', path: '/spec', value: to.spec });
   for (const field of ['annotations', 'labels'] as const) {
     const a = from.metadata[field];

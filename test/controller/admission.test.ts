@@ -62,6 +62,11 @@ describe('mutating webhook for VirtualServices', () => {
       { op: 'add', path: '/metadata/annotations', value: { k: 'v' } },
     ]);
   });
+
+  it('jsonPatchOf sees no change where only the order of keys differs', () => {
+    const from: KubeObject = { apiVersion: 'v1', kind: 'X', metadata: { name: 'a', labels: { x: '1', y: '2' } }, spec: { a: 1, b: { c: 2, d: 3 } } };
+    expect(jsonPatchOf(from, { ...from, metadata: { name: 'a', labels: { y: '2', x: '1' } }, spec: { b: { d: 3, c: 2 }, a: 1 } })).toEqual([]);
+  });
 });
 
 describe('validating webhook for Sandboxes and RouteGroups', () => {
