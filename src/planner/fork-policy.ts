@@ -21,8 +21,7 @@
  * `allowPrivilegeEscalation: false` or `capabilities.drop`. (A pod with no container at all is
  * compared with a container that sets nothing.)
  */
-import type { KubeObject } from './kube.js';
-import { ownValue } from './kube.js';
+import { asList as list, asRecord as asObject, ownValue, type KubeObject } from './kube.js';
 
 /** Which of the checked fork changes the administrator allows. All default to false. */
 export interface ForkPolicyAllow {
@@ -97,18 +96,10 @@ export function resolveForkPolicy(input: ForkPolicyInput | undefined): ForkPolic
 
 type Obj = Record<string, unknown>;
 
-function asObject(value: unknown): Obj | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Obj) : undefined;
-}
-
 function get(value: unknown, ...keys: string[]): unknown {
   let current = value;
   for (const key of keys) current = ownValue(asObject(current), key);
   return current;
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
 }
 
 function show(value: unknown): string {

@@ -42,7 +42,7 @@
  * without ports that is not headless is a problem (its fork would be refused), never a Service
  * the API server refuses.
  */
-import { FORK_OF_SERVICE_LABEL, SANDBOX_LABEL, cloneData, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
+import { FORK_OF_SERVICE_LABEL, SANDBOX_LABEL, asRecord as record, cloneData, managedLabels, ownValue, setOwn, type KubeObject } from './kube.js';
 import { namespaceOf } from './inventory.js';
 
 interface ServicePort {
@@ -211,10 +211,6 @@ function containerPorts(deployment: KubeObject): Set<string> {
   add(pod?.['containers'], false);
   add(pod?.['initContainers'], true);
   return out;
-}
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
 function specOf(service: KubeObject): Record<string, unknown> {

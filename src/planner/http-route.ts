@@ -19,7 +19,7 @@
  * user route, never a truncated copy.
  */
 import { createHash } from 'node:crypto';
-import { cloneData, FORK_OF_SERVICE_LABEL, managedLabels, ownValue, type KubeObject } from './kube.js';
+import { asList as list, asRecord as record, cloneData, FORK_OF_SERVICE_LABEL, managedLabels, ownValue, type KubeObject } from './kube.js';
 import { namespaceOf, serviceFqdn } from './inventory.js';
 import type { HttpMatchRequest, RoutingKeyMatch, StringMatch } from './routing-key.js';
 import { hasWaypoint, hostMode, isAmbient, USE_WAYPOINT_LABEL, type RoutingModeConfig } from './routing-mode.js';
@@ -48,14 +48,6 @@ export interface ServiceParent {
   readonly namespace: string;
   readonly port?: number;
   readonly sectionName?: string;
-}
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
 }
 
 /**

@@ -98,3 +98,18 @@ export function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map
   }
   return groups;
 }
+
+/** `Kind namespace/name` (namespace `default` when unset): how problems and notes name an object. */
+export function objectRef(object: { kind: string; metadata: { name: string; namespace?: string } }): string {
+  return `${object.kind} ${object.metadata.namespace ?? 'default'}/${object.metadata.name}`;
+}
+
+/** `value` as a plain object (not an array), or undefined. */
+export function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/** `value` as a list, or an empty list when it is not one. */
+export function asList(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}

@@ -10,7 +10,7 @@
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
-import { SANDBOX_LABEL, groupBy, isManaged, ownValue, type KubeObject } from './kube.js';
+import { SANDBOX_LABEL, groupBy, isManaged, objectRef, ownValue, type KubeObject } from './kube.js';
 import { POLICY_KINDS, deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
 import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement } from './label-selector.js';
 import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
@@ -106,9 +106,7 @@ const KIND_ORDER = [
 ];
 const MAX_SERVICE_NAME = 63;
 
-export function objectRef(object: { kind: string; metadata: { name: string; namespace?: string } }): string {
-  return `${object.kind} ${object.metadata.namespace ?? 'default'}/${object.metadata.name}`;
-}
+export { objectRef };
 
 function byNamespaceAndName<T extends { metadata: { name: string; namespace?: string } }>(a: T, b: T): number {
   return (a.metadata.namespace ?? 'default').localeCompare(b.metadata.namespace ?? 'default') || a.metadata.name.localeCompare(b.metadata.name);

@@ -27,7 +27,7 @@
  *   otherwise than its baseline get a note naming each.
  */
 import { fieldPath } from '../api/problem.js';
-import { managedLabels, ownValue, type KubeObject } from './kube.js';
+import { asRecord as asObject, managedLabels, objectRef as ref, ownValue, type KubeObject } from './kube.js';
 import { namespaceOf, policyKindOf, SELECTOR_FIELDS, type PolicyKind } from './inventory.js';
 import { labelSelectorVerdict, serviceSelectorSelects, type LabelSelector, type SelectorVerdict } from './label-selector.js';
 
@@ -61,14 +61,6 @@ export interface PolicyCopies {
 }
 
 type Obj = Record<string, unknown>;
-
-function asObject(value: unknown): Obj | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Obj) : undefined;
-}
-
-function ref(object: KubeObject): string {
-  return `${object.kind} ${namespaceOf(object)}/${object.metadata.name}`;
-}
 
 /** An Istio WorkloadSelector-like label map: absent or empty selects every workload of the namespace. */
 function workloadMapVerdict(map: unknown, labels: Readonly<Record<string, string>>): SelectorVerdict {

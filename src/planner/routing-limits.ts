@@ -14,25 +14,13 @@
  * - A `forkOf` naming something that is not a Deployment of that namespace (baselineNotFound).
  */
 import { namespaceOf } from './inventory.js';
-import { ownValue, type KubeObject } from './kube.js';
+import { asList as list, asRecord as record, objectRef as ref, ownValue, type KubeObject } from './kube.js';
 
 /** A note or problem about an object other than the Sandbox: `<Kind> <namespace>/<name>`, a field path and the message. */
 export interface ObjectNote {
   readonly object: string;
   readonly path: string;
   readonly message: string;
-}
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-function ref(object: KubeObject): string {
-  return `${object.kind} ${namespaceOf(object)}/${object.metadata.name}`;
 }
 
 // ---------------------------------------------------------------------------------------------

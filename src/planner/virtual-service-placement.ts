@@ -40,7 +40,7 @@
  * targets of a route (routedHosts), so a VirtualService mirroring to a forked host is merged.
  */
 import type { Problem } from '../api/problem.js';
-import { IGNORE_ANNOTATION, ROUTE_NAME_PREFIX, groupBy, isIgnored, type KubeObject } from './kube.js';
+import { IGNORE_ANNOTATION, ROUTE_NAME_PREFIX, groupBy, isIgnored, objectRef, type KubeObject } from './kube.js';
 import { namespaceOf, podTemplateLabels, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
 import { serviceSelectorSelects } from './label-selector.js';
 import {
@@ -87,10 +87,6 @@ export interface VirtualServicePlacementInput {
 }
 
 const WHAT_TO_ENABLE = 'enable the ingress guard (ingressGuard.enabled) or list the gateway in routing.gateways';
-
-function objectRef(object: KubeObject): string {
-  return `${object.kind} ${namespaceOf(object)}/${object.metadata.name}`;
-}
 
 function byNamespaceAndName(a: KubeObject, b: KubeObject): number {
   return namespaceOf(a).localeCompare(namespaceOf(b)) || a.metadata.name.localeCompare(b.metadata.name);

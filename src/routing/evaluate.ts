@@ -64,7 +64,8 @@
  * prints a guess.
  */
 import { RE2 } from 're2-wasm';
-import { resolveGatewayName } from '../planner/virtual-service.js';
+import type { KubeObject } from '../planner/kube.js';
+import { resolveGatewayName, virtualServiceGateways as plannedGateways } from '../planner/virtual-service.js';
 
 /** A request as the matching proxy sees it (after its HTTP codec). */
 export interface RouteRequest {
@@ -565,14 +566,18 @@ function destinationsOf(route: Obj, where: string): RouteDestination[] {
   });
 }
 
-/** The `spec.gateways` of a VS resolved as istiod does: omitted/empty means `mesh`. [istio-vs] */
+/**
+ * The `spec.gateways` of a VS resolved as istiod does (omitted/empty means `mesh`), by the
+ * planner's own resolution, after checking the shape the planner tolerates. [istio-vs]
+ */
 export function virtualServiceGateways(vs: unknown): string[] {
-  const spec = isObj(vs) && isObj(vs.spec) ? vs.spec : fail('VirtualService has no spec');
-  const ns = namespaceOf(vs);
-  const gateways = spec.gateways;
-  if (gateways === undefined || gateways === null || (Array.isArray(gateways) && gateways.length === 0)) return ['mesh'];
-  if (!Array.isArray(gateways)) fail('spec.gateways must be a list');
-  return gateways.map((g) => (typeof g === 'string' ? resolveGateway(g, ns) : fail('spec.gateways must be strings')));
+  if (!isObj(vs) || !isObj(vs.spec)) fail('VirtualService has no spec');
+  const gateways = vs.spec.gateways;
+  if (gateways !== undefined && gateways !== null && !Array.isArray(gateways)) fail('spec.gateways must be a list');
+  if (Array.isArray(gateways) && gateways.some((g) => typeof g !== 'string')) fail('spec.gateways must be strings');
+  const metadata = isObj(vs.metadata) ? vs.metadata : {};
+  const namespace = namespaceOf(vs);
+  return plannedGateways({ ...(vs as unknown as KubeObject), metadata: { ...metadata, name: String(metadata.name ?? ''), namespace } });
 }
 
 function namespaceOf(vs: unknown): string {
