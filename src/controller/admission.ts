@@ -25,7 +25,7 @@ import { isIgnored, isManaged, type KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
 import { routeGroupMembers } from '../planner/route-group.js';
 import { groupsOf, keyHolder, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
-import { isWritable, planHost, userVirtualService } from './routing.js';
+import { isWritable, planHost, ReplanProblems, userVirtualService } from './routing.js';
 import { canonicalJson, forkNamespaces, inventoryOfView, serverMeta, serviceHostsOf, type ClusterView } from './view.js';
 
 /** The parts of an `admission.k8s.io/v1` AdmissionRequest the decisions read. */
@@ -129,7 +129,16 @@ export function mutatedVirtualService(incoming: KubeObject, view: ClusterView, c
 export function admitVirtualService(request: AdmissionRequest, context: AdmissionContext): AdmissionResponse {
   const incoming = withObject<KubeObject>(request);
   if (context.view === undefined || incoming === undefined || (request.operation !== 'CREATE' && request.operation !== 'UPDATE')) return allow(request.uid);
-  const merged = mutatedVirtualService(incoming, context.view, context.config);
+  let merged: KubeObject | undefined;
+  try {
+    merged = mutatedVirtualService(incoming, context.view, context.config);
+  } catch (error) {
+    // The planner refuses the object as written (a field of the wrong shape, ...): stored as it
+    // is, if the API server's own validation lets it through; kubectl shows why no routes were added.
+    if (!(error instanceof ReplanProblems)) throw error;
+    const where = (p: Problem) => (p.object === error.object ? problemText(p) : `${p.object}: ${problemText(p)}`);
+    return allow(request.uid, [`meshfork: no sandbox routes added to ${error.object}: ${[...new Set(error.problems.map(where))].join('; ')}`]);
+  }
   if (merged === undefined) return allow(request.uid);
   const ops = jsonPatchOf(incoming, merged);
   if (ops.length === 0) return allow(request.uid);

@@ -212,6 +212,17 @@ function uniqueGroups(groups: readonly RouteGroupObject[]): RouteGroupObject[] {
   return [...out.values()];
 }
 
+/** The planner refused the re-plan of a user VirtualService (its `problems`, about that object or others). */
+export class ReplanProblems extends Error {
+  constructor(
+    readonly object: string,
+    readonly problems: readonly Problem[],
+  ) {
+    super(`re-planning ${object}: ${problems.map((p) => p.message).join('; ')}`);
+    this.name = 'ReplanProblems';
+  }
+}
+
 /**
  * A user VirtualService as it must be stored: the same plan re-run with `fresh` (the object as
  * just read from the API server) in place of the cached one, so routes a user wrote in between
@@ -226,7 +237,7 @@ export function userVirtualService(view: ClusterView, input: HostPlan['input'], 
     routeGroups: input.routeGroups,
     ...(config ? { config } : {}),
   });
-  if (result.problems.length > 0) throw new Error(`re-planning ${objectRef(fresh)}: ${result.problems.map((p) => p.message).join('; ')}`);
+  if (result.problems.length > 0) throw new ReplanProblems(objectRef(fresh), result.problems);
   const merged = result.objects.find((o) => objectRef(o) === objectRef(fresh));
   if (merged === undefined) return undefined;
   const same = (a: KubeObject, b: KubeObject) =>

@@ -55,6 +55,16 @@ describe('mutating webhook for VirtualServices', () => {
     expect(admitVirtualService(request(synced), { view: baseView(), config: undefined })).toEqual({ uid: 'u-1', allowed: true });
   });
 
+  it('a VirtualService the planner refuses is allowed unchanged with a warning naming the field (not an error)', () => {
+    const http = (synced.spec as { http: Array<Record<string, unknown>> }).http;
+    const bad: KubeObject = { ...synced, spec: { ...(synced.spec as object), http: [http[0], { ...http[1], route: [{ destination: { host: 'pay' }, weight: 'most' }] }] } };
+    expect(admitVirtualService(request(bad), { view: routed, config: undefined })).toEqual({
+      uid: 'u-1',
+      allowed: true,
+      warnings: ['meshfork: no sandbox routes added to VirtualService shop/pay: spec.http[1].route[0].weight: must be an integer from 0 to 100, not the string "most"'],
+    });
+  });
+
   it('jsonPatchOf adds what is absent and replaces what differs', () => {
     const from: KubeObject = { apiVersion: 'v1', kind: 'X', metadata: { name: 'a' }, spec: { a: 1 } };
     expect(jsonPatchOf(from, { ...from, metadata: { name: 'a', annotations: { k: 'v' } }, spec: { a: 2 } })).toEqual([
