@@ -91,7 +91,7 @@ export function controllerCommand(): Command {
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster config, $KUBECONFIG or ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context')
     .option('--namespaces <list>', 'watch only these namespaces, comma-separated (default: all)', parseNamespaces)
-    .option('--workers <n>', 'concurrent reconciles', parseWorkers, 4)
+    .option('--workers <n>', 'concurrent reconciles', parseWorkers, 16)
     .option('--config <file>', 'meshfork configuration file (routing keys, policy), as for synth')
     .option('--config-map <namespace/name>', 'follow the configuration in this ConfigMap (key config.yaml; a bad edit is reported and ignored)', parseNamespacedName('ConfigMap'))
     .option('--leader-elect', 'take part in leader election on a coordination.k8s.io Lease (run several replicas)')

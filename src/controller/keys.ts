@@ -15,9 +15,8 @@ import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, resolveHost, type PolicyKind } from '../planner/inventory.js';
 import { ISTIO_ROOT_NAMESPACE } from '../planner/policy-copy.js';
-import { effectiveRoutingKey } from '../planner/plan.js';
 import { isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
-import { baselineServiceOf, forkNamespaces, idOf, isManaged, ownerOf, routesSandbox, sameId, sandboxKindObjects, serverMeta, serviceHostsOf, serviceOfHost, type ClusterView } from './view.js';
+import { baselineServiceOf, claimantsOfKey, forkNamespaces, idOf, isManaged, ownerOf, routesSandbox, routingKeyOf, sameId, sandboxKindObjects, sandboxesRoutedBy, serverMeta, serviceHostsOf, serviceOfHost, type ClusterView } from './view.js';
 
 /** The planner's label-selected policy kinds (POLICY_KINDS), each watched by its own informer. */
 export type PolicyWatchedKind = PolicyKind['kind'];
@@ -84,8 +83,7 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
       const sandbox = object as unknown as SandboxObject;
       add(sandboxKeyOf(sandbox));
       // A freed or taken routing key changes whether others with the same key are valid.
-      const key = effectiveRoutingKey(sandbox);
-      for (const other of view.sandboxes) if (effectiveRoutingKey(other) === key) add(sandboxKeyOf(other));
+      for (const other of claimantsOfKey(view, routingKeyOf(sandbox))) if (other.kind === 'Sandbox') add(sandboxKeyOf(other as SandboxObject));
       hostKeysOfSandbox(view, sandbox).forEach(add);
       // A Sandbox going away may bring one waiting for the namespace's quota (policy.maxSandboxesPerNamespace) in.
       const gone = serverMeta(sandbox).deletionTimestamp !== undefined || !view.sandboxes.some((s) => sameId(idOf(s), idOf(sandbox)));
@@ -99,8 +97,7 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
       const group = object as unknown as RouteGroupObject;
       add(routeGroupKey(namespace, group.metadata.name));
       for (const s of view.sandboxes) if (namespaceOf(s) === namespace) add(sandboxKeyOf(s));
-      const key = effectiveRoutingKey(group);
-      for (const s of view.sandboxes) if (effectiveRoutingKey(s) === key) add(sandboxKeyOf(s));
+      for (const s of claimantsOfKey(view, routingKeyOf(group))) if (s.kind === 'Sandbox') add(sandboxKeyOf(s as SandboxObject));
       break;
     }
     case 'Deployment': {
@@ -140,7 +137,7 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
     }
     case 'VirtualService': {
       for (const h of serviceHostsOf(object)) add(hostKey(h.namespace, h.service));
-      for (const s of view.sandboxes) if (routesSandbox(object, s)) add(sandboxKeyOf(s));
+      for (const s of sandboxesRoutedBy(object, view)) add(sandboxKeyOf(s));
       // RoutingReady of the Sandboxes forking these hosts reads this VirtualService.
       for (const h of serviceHostsOf(object)) {
         for (const svc of view.services) {

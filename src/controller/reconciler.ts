@@ -28,7 +28,7 @@ import { ClusterWriter, MAX_OBJECT_BYTES, TooLargeError, apiStatus, refOf } from
 import { SharedInformer, stripManagedFields, type InformerTarget } from '../cluster/informer.js';
 import { compareObjects, objectRef, type PlanConfig } from '../planner/plan.js';
 import type { KubeObject } from '../planner/kube.js';
-import { WORKLOAD_KINDS, namespaceOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
+import { WORKLOAD_KINDS, namespaceOf, policyKindOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { WorkQueue } from './work-queue.js';
 import { createLogger, type Logger } from './log.js';
@@ -36,7 +36,7 @@ import type { ControllerMetrics } from './metrics.js';
 import { computeRouteGroupStatus } from './route-group-status.js';
 import { configFromData } from './config-map.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type PolicyWatchedKind, type WatchedKind } from './keys.js';
-import { planSandbox, type SandboxVerdict } from './sandbox-plan.js';
+import { LonePlanMemo, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
 import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
@@ -56,7 +56,7 @@ export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
   /** Watch only these namespaces. @default all namespaces */
   readonly namespaces?: readonly string[];
-  /** Concurrent reconciles. @default 4 */
+  /** Concurrent reconciles (each mostly waits for the API server). @default 16 */
   readonly workers?: number;
   readonly config?: Partial<PlanConfig>;
   /** Informer resync period. @default 600_000 */
@@ -123,6 +123,18 @@ function safeJson(text: string): unknown {
   }
 }
 
+const byRef = new WeakMap<ClusterView, Map<string, KubeObject>>();
+
+/** Cached objects of the kinds the controller applies (a Sandbox's kinds and VirtualServices) by `Kind ns/name`, once per view. */
+function cachedByRef(view: ClusterView): Map<string, KubeObject> {
+  let map = byRef.get(view);
+  if (map === undefined) {
+    map = new Map([...sandboxKindObjects(view), ...view.virtualServices].map((o) => [objectRef(o), o]));
+    byRef.set(view, map);
+  }
+  return map;
+}
+
 function digest(object: KubeObject): string {
   return createHash('sha256').update(JSON.stringify(object)).digest('hex').slice(0, 32);
 }
@@ -148,12 +160,18 @@ export class Controller {
   private readonly reportedGitOps = new Set<string>();
   /** Reconciles finished, by key kind and result (for tests and metrics). */
   readonly counts = new Map<string, number>();
+  /** The snapshot of the caches, until the next informer event. */
+  private cachedView: ClusterView | undefined;
+  /** Lone plans reused while their inputs are unchanged (a Host reconcile plans every Sandbox of its namespaces). */
+  readonly lonePlans = new LonePlanMemo();
 
   constructor(private readonly options: ControllerOptions) {
     this.writer = new ClusterWriter(options.kubeConfig);
     this.customObjects = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
+    // Host keys first: one Host reconcile routes every Sandbox of the host that is ready, and a
+    // deletion waits for its routes to go; behind a burst of Sandbox keys they would wait for all.
+    this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000, first: (key) => key.startsWith('Host/') });
     this.log = options.logger ?? createLogger();
     this.now = options.now ?? (() => new Date());
     this.config = options.config;
@@ -198,7 +216,7 @@ export class Controller {
     if (this.stopping) return;
     this.reportGitOpsOutput();
     for (const key of allKeys(this.view())) this.queue.add(key);
-    for (let i = 0; i < (this.options.workers ?? 4); i++) this.workers.push(this.work());
+    for (let i = 0; i < (this.options.workers ?? 16); i++) this.workers.push(this.work());
   }
 
   private async syncCaches(): Promise<void> {
@@ -313,8 +331,13 @@ export class Controller {
     }
   }
 
-  /** A snapshot of the caches. */
+  /** A snapshot of the caches (the same object until an informer reports a change). */
   view(): ClusterView {
+    this.cachedView ??= this.snapshot();
+    return this.cachedView;
+  }
+
+  private snapshot(): ClusterView {
     const list = (kind: WatchedKind) => (this.informers.get(kind) ?? []).flatMap((i) => i.list()) as unknown as KubeObject[];
     return {
       sandboxes: list('Sandbox') as unknown as SandboxObject[],
@@ -329,6 +352,7 @@ export class Controller {
   }
 
   private onEvent(kind: WatchedKind, object: KubernetesObject): void {
+    this.cachedView = undefined;
     if (!this.synced) return; // the first pass after sync enqueues every key
     try {
       this.reportGitOpsOutput();
@@ -416,21 +440,24 @@ export class Controller {
 
   private async reconcileSandbox(namespace: string, name: string, log: Logger): Promise<ReconcileResult> {
     const view = this.view();
-    const sandbox = view.sandboxes.find((s) => namespaceOf(s) === namespace && s.metadata.name === name);
+    let sandbox = view.sandboxes.find((s) => namespaceOf(s) === namespace && s.metadata.name === name);
     if (sandbox === undefined) return this.collectOrphans({ namespace, name }, view, log);
     if (serverMeta(sandbox).deletionTimestamp !== undefined) return this.finalize(sandbox, view, log);
     const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
     if (!finalizers.includes(FINALIZER)) {
-      // The update event brings the Sandbox back with the finalizer; the reconcile goes on then.
-      await this.patchSandbox(sandbox, { finalizers: [...finalizers, FINALIZER] });
+      // Nothing is written for a Sandbox before its finalizer is stored; the reconcile goes on
+      // with the Sandbox as the patch returned it (its resourceVersion is the one status needs).
+      const patched = await this.patchSandbox(sandbox, { finalizers: [...finalizers, FINALIZER] });
+      if (patched === undefined) return {};
       log.info({ object: objectRef(sandbox) }, 'finalizer added');
-      return {};
+      sandbox = patched;
     }
     const now = this.now();
-    let verdict = planSandbox(sandbox, view, this.config);
+    let verdict = planSandbox(sandbox, view, this.config, this.lonePlans);
     if (verdict.problems.some((p) => p.code === 'BaselineNotFound')) {
       // Say what the missing baseline is (a StatefulSet, ...), as the planner does with files.
       const workloads = await this.workloadsNamedBy(sandbox, view, log);
+      // Not memoised: a view of its own, read on demand, that the memo's inventory must not follow.
       if (workloads.length > 0) verdict = planSandbox(sandbox, { ...view, workloads }, this.config);
     }
     const expiry = expiresAt(sandbox, now, verdict.ttl);
@@ -444,7 +471,7 @@ export class Controller {
 
     let requeueAfterMs: number | undefined;
     if (verdict.problems.length === 0) {
-      for (const object of verdict.objects) await this.applyOwned(this.decorate(object, sandbox), view, log);
+      await this.applyAll(verdict.objects.map((object) => this.decorate(object, sandbox)), view, log);
       requeueAfterMs = await this.deleteStale(sandbox, verdict, view, log);
     }
     await this.writeStatus(sandbox, verdict, log);
@@ -502,11 +529,20 @@ export class Controller {
     return this.digested({ ...object, metadata: { ...object.metadata, labels, ...(ownerReferences ? { ownerReferences } : {}) } });
   }
 
+  /**
+   * A Sandbox's objects, in the planner's apply order: the copies of label-selected policies
+   * first (no fork pod runs without its baseline's DENY policies), then everything else at once
+   * (the routes that make its forks reachable are written by Host reconciles, after these).
+   */
+  private async applyAll(objects: readonly KubeObject[], view: ClusterView, log: Logger): Promise<void> {
+    const policies = objects.filter((o) => policyKindOf(o) !== undefined);
+    const rest = objects.filter((o) => policyKindOf(o) === undefined);
+    for (const phase of [policies, rest]) await Promise.all(phase.map((object) => this.applyOwned(object, view, log)));
+  }
+
   /** Server-side apply unless the cached object carries the same applied digest. */
   private async applyOwned(object: KubeObject, view: ClusterView, log: Logger): Promise<void> {
-    const cached = [...sandboxKindObjects(view), ...view.virtualServices].find(
-      (o) => o.kind === object.kind && objectRef(o) === objectRef(object),
-    );
+    const cached = cachedByRef(view).get(objectRef(object));
     if (cached !== undefined && cached.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION] === object.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION]) return;
     await this.writer.apply(object as KubernetesObject, (cached as KubernetesObject | undefined) ?? undefined);
     log.info({ object: objectRef(object) }, 'applied');
@@ -576,7 +612,7 @@ export class Controller {
   private async finalize(sandbox: SandboxObject, view: ClusterView, log: Logger): Promise<ReconcileResult> {
     const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
     if (!finalizers.includes(FINALIZER)) return {};
-    const verdict = planSandbox(sandbox, view, this.config);
+    const verdict = planSandbox(sandbox, view, this.config, this.lonePlans);
     for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
     // Routes go first: the host reconciles drop a Sandbox being deleted.
     if (isRouted(view, sandbox)) return { requeueAfterMs: this.options.routeWaitMs ?? 1_000 };
@@ -586,18 +622,19 @@ export class Controller {
     return {};
   }
 
-  /** JSON merge patch of the Sandbox's metadata, checked against the cached resourceVersion. */
-  private async patchSandbox(sandbox: SandboxObject, metadata: Record<string, unknown>): Promise<void> {
+  /** JSON merge patch of the Sandbox's metadata, checked against the cached resourceVersion; the Sandbox as stored, undefined when it is gone. */
+  private async patchSandbox(sandbox: SandboxObject, metadata: Record<string, unknown>): Promise<SandboxObject | undefined> {
     try {
-      await this.patchSandboxMetadata(sandbox, metadata);
+      return await this.patchSandboxMetadata(sandbox, metadata);
     } catch (error) {
       // 404: already gone (its finalizer was removed by an earlier reconcile the cache had not seen).
       if (apiStatus(error) !== 404) throw error;
+      return undefined;
     }
   }
 
-  private async patchSandboxMetadata(sandbox: SandboxObject, metadata: Record<string, unknown>): Promise<void> {
-    await this.writer.objects.patch(
+  private async patchSandboxMetadata(sandbox: SandboxObject, metadata: Record<string, unknown>): Promise<SandboxObject> {
+    const stored = await this.writer.objects.patch(
       {
         apiVersion: sandbox.apiVersion,
         kind: sandbox.kind,
@@ -609,6 +646,10 @@ export class Controller {
       undefined,
       PatchStrategy.MergePatch,
     );
+    // The cached Sandbox with what the patch changed: client-node returns custom resources with
+    // metadata as its model (Date timestamps); the caches hold wire-form JSON.
+    const m = (stored as KubernetesObject).metadata ?? {};
+    return { ...sandbox, metadata: { ...sandbox.metadata, ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}), ...(m.finalizers !== undefined ? { finalizers: m.finalizers } : {}) } };
   }
 
   private async writeStatus(sandbox: SandboxObject, verdict: SandboxVerdict, log: Logger): Promise<void> {
@@ -633,7 +674,7 @@ export class Controller {
     }
     const ready = status.conditions?.find((c) => c.type === 'Ready');
     log.info({ object: objectRef(sandbox), ready: ready?.status, reason: ready?.reason }, 'status written');
-    for (const t of transitions(sandbox.status, status)) await this.recordEvent(sandbox, stored?.metadata?.resourceVersion, t, log);
+    await Promise.all(transitions(sandbox.status, status).map((t) => this.recordEvent(sandbox, stored?.metadata?.resourceVersion, t, log)));
   }
 
   /** A Kubernetes Event on the Sandbox for a condition transition. */
@@ -698,7 +739,7 @@ export class Controller {
     const verdicts = new Map<string, SandboxVerdict>();
     for (const sandbox of view.sandboxes) {
       if (!forkNamespaces(sandbox).some((ns) => closureNamespaces.has(ns))) continue;
-      verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.config));
+      verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.config, this.lonePlans));
     }
     const plan = planHost(view, { namespace, service }, verdicts, this.config);
     for (const problem of plan.excluded) hostLog.info({ object: problem.object, path: problem.path, problem: problem.message }, 'left out of the routes of a host');

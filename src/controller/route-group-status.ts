@@ -11,7 +11,7 @@ import { effectiveRoutingKey, objectRef, plan, type PlanConfig } from '../planne
 import { routeGroupMembers } from '../planner/route-group.js';
 import { namespaceOf } from '../planner/inventory.js';
 import { setCondition, type ConditionT } from './conditions.js';
-import { keyHolder } from './sandbox-plan.js';
+import { keyHolderIn } from './sandbox-plan.js';
 import { inventoryOfView, serverMeta, type ClusterView } from './view.js';
 
 export type RouteGroupStatusT = Static<typeof RouteGroupStatus>;
@@ -24,7 +24,7 @@ export function computeRouteGroupStatus(group: RouteGroupObject, view: ClusterVi
     view.sandboxes.filter((s) => namespaceOf(s) === namespaceOf(group) && serverMeta(s).deletionTimestamp === undefined),
   );
   const ref = objectRef(group);
-  const holder = keyHolder(group, [...view.sandboxes, ...view.routeGroups]);
+  const holder = keyHolderIn(group, view);
   const problems =
     holder !== undefined
       ? [`spec.routingKey: routing key "${routingKey}" is already used by ${objectRef(holder)}`]

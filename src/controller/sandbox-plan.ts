@@ -13,14 +13,16 @@
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { validateSandbox } from '../api/validate.js';
 import type { Problem } from '../api/problem.js';
-import { effectiveRoutingKey, objectRef, plan, type PlanConfig, type SandboxPlan } from '../planner/plan.js';
+import { objectRef, plan, type PlanConfig, type PlanResult, type SandboxPlan } from '../planner/plan.js';
 import { routeGroupMembers } from '../planner/route-group.js';
 import { namespaceQuotaProblems } from '../planner/sandbox-quota.js';
 import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, type Inventory } from '../planner/inventory.js';
-import { isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
+import { MERGED_ROUTES_ANNOTATION, isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
 import {
   baselineServiceOf,
+  canonicalJson,
+  claimantsOfKey,
   forkNamespaces,
   gitOpsNamespaces,
   idOf,
@@ -28,6 +30,7 @@ import {
   isManaged,
   olderThan,
   ownerOf,
+  routingKeyOf,
   sameId,
   sandboxKindObjects,
   type ClusterView,
@@ -54,18 +57,6 @@ export interface SandboxVerdict {
 
 type Keyed = SandboxObject | RouteGroupObject;
 
-/** Effective routing keys by object (a derived key costs a SHA-256; objects are immutable snapshots). */
-const keys = new WeakMap<Keyed, string>();
-
-function keyOf(object: Keyed): string {
-  let key = keys.get(object);
-  if (key === undefined) {
-    key = effectiveRoutingKey(object);
-    keys.set(object, key);
-  }
-  return key;
-}
-
 function derivedKeyOwner(object: Keyed): boolean {
   return object.spec.routingKey === undefined;
 }
@@ -75,22 +66,24 @@ function derivedKeyOwner(object: Keyed): boolean {
  * key always stays its owner's; an explicit key loses to a derived one and to older explicit ones.
  */
 export function keyHolder(object: Keyed, others: readonly Keyed[]): Keyed | undefined {
-  const key = keyOf(object);
+  const key = routingKeyOf(object);
   for (const other of others) {
     if (other === object || (other.kind === object.kind && sameId(idOf(other), idOf(object)))) continue;
-    if (keyOf(other) !== key) continue;
+    if (routingKeyOf(other) !== key) continue;
     if (derivedKeyOwner(object)) continue;
     if (derivedKeyOwner(other) || olderThan(other, object)) return other;
   }
   return undefined;
 }
 
+/** keyHolder against every Sandbox and RouteGroup of the view with the same key (claimantsOfKey). */
+export function keyHolderIn(object: Keyed, view: ClusterView): Keyed | undefined {
+  return keyHolder(object, claimantsOfKey(view, routingKeyOf(object)));
+}
+
 /** RouteGroups of the Sandbox's namespace that select it and keep their own keys. */
 export function groupsOf(sandbox: SandboxObject, view: ClusterView): RouteGroupObject[] {
-  const keyed: Keyed[] = [...view.sandboxes, ...view.routeGroups];
-  return view.routeGroups.filter(
-    (g) => namespaceOf(g) === namespaceOf(sandbox) && routeGroupMembers(g, [sandbox]).length === 1 && keyHolder(g, keyed) === undefined,
-  );
+  return view.routeGroups.filter((g) => namespaceOf(g) === namespaceOf(sandbox) && routeGroupMembers(g, [sandbox]).length === 1 && keyHolderIn(g, view) === undefined);
 }
 
 /** The user's object as the schema knows it (the API server adds metadata and status). */
@@ -131,22 +124,32 @@ function overQuota(view: ClusterView, max: number | undefined): Map<string, Prob
 
 const lonePlanInventories = new WeakMap<ClusterView, Inventory>();
 
+/** A user VirtualService without meshfork's routes and route count: what a lone plan reads of it. */
+function withoutOurRoutes(vs: KubeObject): KubeObject {
+  const http = (vs.spec as { http?: HttpRoute[] } | undefined)?.http;
+  const annotations = vs.metadata.annotations;
+  const counted = annotations !== undefined && Object.hasOwn(annotations, MERGED_ROUTES_ANNOTATION);
+  if (!counted && (http === undefined || !http.some(isMeshforkRoute))) return vs;
+  const { [MERGED_ROUTES_ANNOTATION]: _count, ...userAnnotations } = annotations ?? {};
+  return {
+    ...vs,
+    metadata: { ...vs.metadata, ...(annotations !== undefined ? { annotations: userAnnotations } : {}) },
+    ...(http !== undefined ? { spec: { ...(vs.spec as object), http: http.filter((r) => !isMeshforkRoute(r)) } } : {}),
+  };
+}
+
 /**
- * The inventory a lone plan reads: the view's baseline, with meshfork's own routes left out of
- * the user VirtualServices. plan() strips those routes before it merges (mergeVirtualService) and
- * a lone plan's VirtualServices are not used, so the plan is the same; without this, every lone
- * plan cloned and scanned the routes of every Sandbox forking the host, and a host reconcile (a
- * lone plan per Sandbox) grew with the square of the Sandboxes. Once per view.
+ * The inventory a lone plan reads: the view's baseline, with meshfork's own routes (and the
+ * `meshfork.dev/merged-routes` count) left out of the user VirtualServices. plan() strips those
+ * routes before it merges (mergeVirtualService) and a lone plan's VirtualServices are not used, so
+ * the plan is the same; without this, every lone plan cloned and scanned the routes of every
+ * Sandbox forking the host, and a host reconcile (a lone plan per Sandbox) grew with the square
+ * of the Sandboxes. Once per view.
  */
 export function lonePlanInventory(view: ClusterView): Inventory {
   let inventory = lonePlanInventories.get(view);
   if (inventory === undefined) {
     const full = inventoryOfView(view);
-    const withoutOurRoutes = (vs: KubeObject): KubeObject => {
-      const http = (vs.spec as { http?: HttpRoute[] } | undefined)?.http;
-      if (http === undefined || !http.some(isMeshforkRoute)) return vs;
-      return { ...vs, spec: { ...(vs.spec as object), http: http.filter((r) => !isMeshforkRoute(r)) } };
-    };
     inventory = { ...full, virtualServices: full.virtualServices.map(withoutOurRoutes) };
     lonePlanInventories.set(view, inventory);
   }
@@ -179,25 +182,142 @@ export function gitOpsClaimProblems(sandbox: SandboxObject, view: ClusterView): 
   });
 }
 
-export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: Partial<PlanConfig> | undefined): SandboxVerdict {
+/** What the API server sets on every write: left out when two versions of an object are compared. */
+const SERVER_SET = ['resourceVersion', 'generation', 'managedFields'] as const;
+
+function sameBaselineContent(a: KubeObject, b: KubeObject): boolean {
+  const content = (o: KubeObject) => {
+    const metadata: Record<string, unknown> = { ...o.metadata };
+    for (const field of SERVER_SET) delete metadata[field];
+    return canonicalJson({ ...o, metadata });
+  };
+  return content(a) === content(b);
+}
+
+function sameElements(a: readonly unknown[] | undefined, b: readonly unknown[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+interface MemoizedPlan {
+  readonly inventory: Inventory;
+  readonly config: Partial<PlanConfig> | undefined;
+  readonly routeGroups: readonly RouteGroupObject[];
+  readonly result: PlanResult;
+}
+
+/**
+ * Lone plans remembered across views, for a reconciler that plans every Sandbox again on each
+ * reconcile of a host. A lone plan reads the Sandbox, its RouteGroups, the configuration and the
+ * lone-plan inventory; informer caches replace an object when it changes and keep it otherwise,
+ * so the plan() result is reused while each of those is the same object as when it was computed.
+ * The inventory is kept as the same object while the baseline stays the same: every object
+ * identical, or (for a user VirtualService written again with other meshfork routes) equal but
+ * for what the API server sets on a write. One memo per controller; pure otherwise (no I/O).
+ */
+export class LonePlanMemo {
+  private inventory: Inventory | undefined;
+  /** A user VirtualService version → what a lone plan reads of it, reused across versions that differ only in meshfork's routes. */
+  private readonly userView = new WeakMap<KubeObject, KubeObject>();
+  private readonly lastUserView = new Map<string, KubeObject>();
+  private readonly plans = new WeakMap<SandboxObject, MemoizedPlan>();
+  private readonly schema = new WeakMap<SandboxObject, Problem[]>();
+  /** plan() runs and memo hits (for tests and benchmarks). */
+  readonly counts = { planned: 0, reused: 0 };
+
+  private readonly byView = new WeakMap<ClusterView, Inventory>();
+
+  /** lonePlanInventory(view), as the same object as last time when the baseline did not change. */
+  inventoryOf(view: ClusterView): Inventory {
+    let inventory = this.byView.get(view);
+    if (inventory === undefined) {
+      inventory = this.stableInventory(view);
+      this.byView.set(view, inventory);
+    }
+    return inventory;
+  }
+
+  private stableInventory(view: ClusterView): Inventory {
+    const full = inventoryOfView(view);
+    const seen = new Set<string>();
+    const virtualServices = full.virtualServices.map((vs) => {
+      let stripped = this.userView.get(vs);
+      const ref = objectRef(vs);
+      seen.add(ref);
+      if (stripped === undefined) {
+        stripped = withoutOurRoutes(vs);
+        const last = this.lastUserView.get(ref);
+        if (last !== undefined && sameBaselineContent(last, stripped)) stripped = last;
+        this.userView.set(vs, stripped);
+      }
+      this.lastUserView.set(ref, stripped);
+      return stripped;
+    });
+    for (const ref of this.lastUserView.keys()) if (!seen.has(ref)) this.lastUserView.delete(ref);
+    const next: Inventory = { ...full, virtualServices };
+    const previous = this.inventory;
+    const keys = new Set([...Object.keys(next), ...Object.keys(previous ?? {})]) as Set<keyof Inventory>;
+    if (previous !== undefined && [...keys].every((k) => sameElements(previous[k] as readonly unknown[] | undefined, next[k] as readonly unknown[] | undefined))) return previous;
+    this.inventory = next;
+    return next;
+  }
+
+  /** plan() of one Sandbox alone, or the result computed for the same inputs before. */
+  plan(sandbox: SandboxObject, routeGroups: readonly RouteGroupObject[], config: Partial<PlanConfig> | undefined, inventory: Inventory): PlanResult {
+    const known = this.plans.get(sandbox);
+    if (known !== undefined && known.inventory === inventory && known.config === config && sameElements(known.routeGroups, routeGroups)) {
+      this.counts.reused++;
+      return known.result;
+    }
+    this.counts.planned++;
+    const result = plan({ inventory, sandboxes: [sandbox], routeGroups: [...routeGroups], ...(config ? { config } : {}) });
+    this.plans.set(sandbox, { inventory, config, routeGroups, result });
+    return result;
+  }
+
+  /** Schema problems of the stored Sandbox (validateSandbox), once per version. */
+  schemaProblems(sandbox: SandboxObject): Problem[] {
+    let problems = this.schema.get(sandbox);
+    if (problems === undefined) {
+      problems = schemaProblemsOf(sandbox);
+      this.schema.set(sandbox, problems);
+    }
+    return problems;
+  }
+}
+
+function schemaProblemsOf(sandbox: SandboxObject): Problem[] {
   const ref = objectRef(sandbox);
-  const routingKey = effectiveRoutingKey(sandbox);
+  return validateSandbox(asWritten(sandbox)).map((p) => ({ ...p, object: p.object ?? ref }));
+}
+
+/**
+ * Plans one Sandbox alone against the view. `memo` (one per controller) reuses lone plans whose
+ * inputs did not change; without it every call runs plan().
+ */
+export function planSandbox(sandbox: SandboxObject, view: ClusterView, config: Partial<PlanConfig> | undefined, memo?: LonePlanMemo): SandboxVerdict {
+  const ref = objectRef(sandbox);
+  const routingKey = routingKeyOf(sandbox);
   const routeGroups = groupsOf(sandbox, view);
   const ttl = sandbox.spec.ttl ?? config?.policy?.defaultTtl;
   const invalid = (problems: Problem[], planned?: SandboxPlan): SandboxVerdict => ({ sandbox, problems, plan: planned, routingKey, objects: [], hosts: [], routeGroups, ttl });
 
-  const schemaProblems = validateSandbox(asWritten(sandbox)).map((p) => ({ ...p, object: p.object ?? ref }));
+  const schemaProblems = memo?.schemaProblems(sandbox) ?? schemaProblemsOf(sandbox);
   if (schemaProblems.length > 0) return invalid(schemaProblems);
   const claimed = gitOpsClaimProblems(sandbox, view);
   if (claimed.length > 0) return { ...invalid(claimed), reason: NAMESPACE_CLAIMED_REASON };
-  const holder = keyHolder(sandbox, [...view.sandboxes, ...view.routeGroups]);
+  const holder = keyHolderIn(sandbox, view);
   const keyProblems: Problem[] =
     holder === undefined ? [] : [{ object: ref, path: 'spec.routingKey', message: `routing key "${routingKey}" is already used by ${objectRef(holder)}` }];
   // A lone plan cannot count the namespace's Sandboxes: the quota is read from the whole view.
   const quota = overQuota(view, config?.policy?.maxSandboxesPerNamespace).get(`${namespaceOf(sandbox)}/${sandbox.metadata.name}`);
   if (quota !== undefined) keyProblems.push(quota);
 
-  const result = plan({ inventory: lonePlanInventory(view), sandboxes: [sandbox], routeGroups, ...(config ? { config } : {}) });
+  const result = memo
+    ? memo.plan(sandbox, routeGroups, config, memo.inventoryOf(view))
+    : plan({ inventory: lonePlanInventory(view), sandboxes: [sandbox], routeGroups, ...(config ? { config } : {}) });
   const planned = result.sandboxes[0];
   const problems = [...keyProblems, ...result.problems];
   if (problems.length > 0) return invalid(problems, planned);

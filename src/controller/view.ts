@@ -7,6 +7,7 @@ import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { FORK_OF_SERVICE_LABEL, ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from '../planner/kube.js';
 import { CLUSTER_DOMAIN, namespaceOf, resolveHost, type Inventory } from '../planner/inventory.js';
 import { appliesToMesh, routedHosts, virtualServiceHosts, type HttpRoute } from '../planner/virtual-service.js';
+import { effectiveRoutingKey } from '../planner/plan.js';
 
 /**
  * Label the controller adds to every object it applies for a Sandbox: the Sandbox's namespace.
@@ -117,6 +118,35 @@ export function idOf(object: { metadata: { name: string; namespace?: string } })
   return { namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
 }
 
+const routingKeys = new WeakMap<SandboxObject | RouteGroupObject, string>();
+
+/** effectiveRoutingKey, once per object version (a derived key costs a SHA-256; cached objects are immutable snapshots). */
+export function routingKeyOf(object: SandboxObject | RouteGroupObject): string {
+  let key = routingKeys.get(object);
+  if (key === undefined) {
+    key = effectiveRoutingKey(object);
+    routingKeys.set(object, key);
+  }
+  return key;
+}
+
+const claimantIndex = new WeakMap<ClusterView, Map<string, Array<SandboxObject | RouteGroupObject>>>();
+
+/** The Sandboxes and RouteGroups whose effective routing key is `key`, from an index built once per view. */
+export function claimantsOfKey(view: ClusterView, key: string): ReadonlyArray<SandboxObject | RouteGroupObject> {
+  let index = claimantIndex.get(view);
+  if (index === undefined) {
+    index = new Map();
+    for (const o of [...view.sandboxes, ...view.routeGroups]) {
+      const list = index.get(routingKeyOf(o));
+      if (list === undefined) index.set(routingKeyOf(o), [o]);
+      else list.push(o);
+    }
+    claimantIndex.set(view, index);
+  }
+  return index.get(key) ?? [];
+}
+
 const inventories = new WeakMap<ClusterView, Inventory>();
 
 /**
@@ -200,6 +230,29 @@ export function routesSandbox(vs: KubeObject, sandbox: SandboxObject): boolean {
         return host !== undefined && namespaces.has(host.namespace);
       }),
   );
+}
+
+const sandboxesByName = new WeakMap<ClusterView, Map<string, SandboxObject[]>>();
+
+/**
+ * The Sandboxes a VirtualService holds routes of (routesSandbox), found from its route names
+ * (`meshfork-<name>-<index>` names one Sandbox name) through an index of the view's Sandboxes by
+ * name, instead of testing every Sandbox against every route.
+ */
+export function sandboxesRoutedBy(vs: KubeObject, view: ClusterView): SandboxObject[] {
+  let byName = sandboxesByName.get(view);
+  if (byName === undefined) {
+    byName = new Map();
+    for (const s of view.sandboxes) byName.set(s.metadata.name, [...(byName.get(s.metadata.name) ?? []), s]);
+    sandboxesByName.set(view, byName);
+  }
+  const names = new Set<string>();
+  for (const route of httpRoutes(vs)) {
+    if (typeof route.name !== 'string' || !route.name.startsWith(ROUTE_NAME_PREFIX)) continue;
+    const name = /^(.+)-[0-9]+$/.exec(route.name.slice(ROUTE_NAME_PREFIX.length))?.[1];
+    if (name !== undefined) names.add(name);
+  }
+  return [...names].flatMap((name) => byName.get(name) ?? []).filter((s) => routesSandbox(vs, s));
 }
 
 /** Mesh VirtualServices (user or meshfork's own) that name `host` (an FQDN). */

@@ -2,7 +2,7 @@
 // as over the user's VirtualService holding every other Sandbox's routes, at a cost that does not
 // grow with them.
 import { describe, expect, it } from 'vitest';
-import { lonePlanInventory, planSandbox } from '../../src/controller/sandbox-plan.js';
+import { LonePlanMemo, lonePlanInventory, planSandbox } from '../../src/controller/sandbox-plan.js';
 import { planHost } from '../../src/controller/routing.js';
 import type { KubeObject } from '../../src/planner/kube.js';
 import { NS, baseView, sandbox, userPayVirtualService, withApplied, withVirtualServices } from './fixtures.js';
@@ -22,7 +22,9 @@ describe('lonePlanInventory', () => {
     const inventory = lonePlanInventory(routed);
     expect(inventory.virtualServices.map((o) => [o.metadata.name, routeNames(o)])).toEqual([['pay', ['canary', 'default']]]);
     expect(inventory.virtualServices[0]!.spec).toEqual(userPayVirtualService.spec);
-    expect(inventory.virtualServices[0]!.metadata).toEqual(cached.metadata);
+    // The merged-routes count is meshfork's too.
+    expect(cached.metadata.annotations).toEqual({ owner: 'payments', 'meshfork.dev/merged-routes': '6' });
+    expect(inventory.virtualServices[0]!.metadata).toEqual({ ...cached.metadata, annotations: { owner: 'payments' } });
     expect(routeNames(cached)).toHaveLength(8);
     expect(lonePlanInventory(routed)).toBe(inventory);
   });
@@ -60,5 +62,54 @@ describe('planSandbox: a fork naming a workload of another kind', () => {
       ],
     ]);
     expect(withWorkload.objects).toEqual([]);
+  });
+});
+
+describe('LonePlanMemo', () => {
+  const others = Array.from({ length: 2 }, (_, i) => sandbox(`other${i}`, ['pay-v1']));
+  let start = baseView({ sandboxes: others });
+  for (const s of others) start = withApplied(start, s, 1);
+  const pay = (view: typeof start) => view.virtualServices.find((o) => o.metadata.name === 'pay')!;
+  /** The view after a host reconcile wrote the routes of `sandboxes` into the user VirtualService (a new version of it). */
+  const written = (view: typeof start, generation: number) => {
+    const merged = planHost(view, { namespace: NS, service: 'pay' }, new Map(view.sandboxes.map((s) => [s.metadata.name, planSandbox(s, view, undefined)])), undefined).update;
+    return withVirtualServices(view, merged.map((vs) => ({ ...vs, metadata: { ...vs.metadata, resourceVersion: String(generation), generation } })));
+  };
+
+  it('reuses a plan while the baseline stays the same (new snapshots, other routes in the user VirtualService), and gives what planSandbox gives alone', () => {
+    const memo = new LonePlanMemo();
+    const v1 = written(start, 1);
+    const verdict = planSandbox(others[0]!, v1, undefined, memo);
+    expect(memo.counts).toEqual({ planned: 1, reused: 0 });
+    // A later snapshot: the VirtualService written again with a third Sandbox's routes.
+    const third = sandbox('third', ['pay-v1']);
+    const v2 = written(withApplied({ ...v1, sandboxes: [...v1.sandboxes, third] }, third, 1), 2);
+    expect(routeNames(pay(v2))).not.toEqual(routeNames(pay(v1)));
+    expect(memo.inventoryOf(v2)).toBe(memo.inventoryOf(v1));
+    const again = planSandbox(others[0]!, v2, undefined, memo);
+    expect(memo.counts).toEqual({ planned: 1, reused: 1 });
+    expect(again.plan).toBe(verdict.plan);
+    expect(again).toEqual(planSandbox(others[0]!, v2, undefined));
+  });
+
+  it('plans again when the baseline, the Sandbox, its RouteGroups or the configuration change', () => {
+    const memo = new LonePlanMemo();
+    const alice = others[0]!;
+    planSandbox(alice, start, undefined, memo);
+    // A user route added to the user VirtualService: part of the baseline.
+    const userVs = pay(start);
+    const userEdit = { ...start, virtualServices: [{ ...userVs, spec: { ...(userVs.spec as object), http: [{ name: 'extra', route: [{ destination: { host: 'pay' } }] }, ...((userVs.spec as { http: unknown[] }).http)] } }] };
+    expect(memo.inventoryOf(userEdit)).not.toBe(memo.inventoryOf(start));
+    expect(planSandbox(alice, userEdit, undefined, memo)).toEqual(planSandbox(alice, userEdit, undefined));
+    // The baseline Deployment's env (the fork follows what the Sandbox does not override).
+    const image = { ...userEdit, deployments: userEdit.deployments.map((d) => (d.metadata.name === 'pay-v1' ? structuredClone(d) : d)) };
+    const changed = image.deployments.find((d) => d.metadata.name === 'pay-v1')!;
+    (changed.spec as { template: { spec: { containers: Array<{ env?: unknown[] }> } } }).template.spec.containers[0]!.env = [{ name: 'FROM_BASELINE', value: '2' }];
+    const verdict = planSandbox(alice, image, undefined, memo);
+    expect(JSON.stringify(verdict.objects)).toContain('FROM_BASELINE');
+    // The Sandbox itself (a new version) and the configuration (a new object).
+    planSandbox({ ...alice, metadata: { ...alice.metadata, labels: { edited: 'yes' } } }, image, undefined, memo);
+    planSandbox(alice, image, { policy: {} }, memo);
+    expect(memo.counts).toEqual({ planned: 5, reused: 0 });
   });
 });

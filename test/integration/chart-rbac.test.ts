@@ -138,7 +138,7 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
       `--lease-namespace=${RELEASE_NS}`,
       '--lease-name=meshfork-controller',
       `--config-map=${RELEASE_NS}/meshfork-config`,
-      '--workers=4',
+      '--workers=16',
       '--health-address=127.0.0.1:0',
       '--webhook-address=127.0.0.1:0',
       '--webhook-configuration=meshfork',
