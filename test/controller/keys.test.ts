@@ -4,7 +4,7 @@ import { allKeys, hostKey, keysForObject, parseKey, sandboxKey } from '../../src
 import { planSandbox } from '../../src/controller/sandbox-plan.js';
 import { planHost } from '../../src/controller/routing.js';
 import type { KubeObject } from '../../src/planner/kube.js';
-import { routesSandbox } from '../../src/controller/view.js';
+import { routesSandbox, sandboxesRoutedBy } from '../../src/controller/view.js';
 import { NS, baseView, routeGroup, sandbox, userPayVirtualService, withApplied, withVirtualServices } from './fixtures.js';
 
 describe('work keys', () => {
@@ -92,5 +92,21 @@ describe('routesSandbox', () => {
     expect(routesSandbox(vs('meshfork-alice-0', 'cart-alice'), alice)).toBe(false);
     expect(routesSandbox(vs('meshfork-alice-bob-0', `cart-alice-bob.${NS}.svc.cluster.local`), alice)).toBe(false);
     expect(routesSandbox(vs('meshfork-baseline', `cart.${NS}.svc.cluster.local`), alice)).toBe(false);
+  });
+});
+
+describe('sandboxesRoutedBy', () => {
+  it('finds the Sandboxes a VirtualService routes from its route names, as routesSandbox over every Sandbox does', () => {
+    // `a` and `a-1`: the route meshfork-a-1-0 is a-1's first route, never a's second.
+    const a = sandbox('a', ['cart-v1']);
+    const a1 = sandbox('a-1', ['cart-v1']);
+    const a12 = sandbox('a-12', ['cart-v1']);
+    let view = baseView({ sandboxes: [a, a1, a12] });
+    for (const s of [a1, a12]) view = withApplied(view, s, 1);
+    const verdicts = new Map([a1, a12].map((s) => [s.metadata.name, planSandbox(s, view, undefined)]));
+    const vs = planHost(view, { namespace: NS, service: 'cart' }, verdicts, undefined).apply[0]!;
+    expect(((vs.spec as { http: Array<{ name: string }> }).http).map((r) => r.name)).toEqual(['meshfork-a-1-0', 'meshfork-a-12-0', 'meshfork-baseline']);
+    expect(sandboxesRoutedBy(vs, view).map((s) => s.metadata.name)).toEqual(['a-1', 'a-12']);
+    expect(view.sandboxes.filter((s) => routesSandbox(vs, s)).map((s) => s.metadata.name)).toEqual(['a-1', 'a-12']);
   });
 });
