@@ -264,7 +264,7 @@ export class LonePlanMemo {
     return next;
   }
 
-  /** plan() of one Sandbox alone, or the result computed for the same inputs before. */
+  /** plan() of one Sandbox alone (without VirtualServices), or the result computed for the same inputs before. */
   plan(sandbox: SandboxObject, routeGroups: readonly RouteGroupObject[], config: Partial<PlanConfig> | undefined, inventory: Inventory): PlanResult {
     const known = this.plans.get(sandbox);
     if (known !== undefined && known.inventory === inventory && known.config === config && sameElements(known.routeGroups, routeGroups)) {
@@ -272,7 +272,9 @@ export class LonePlanMemo {
       return known.result;
     }
     this.counts.planned++;
-    const result = plan({ inventory, sandboxes: [sandbox], routeGroups: [...routeGroups], ...(config ? { config } : {}) });
+    const planned = plan({ inventory, sandboxes: [sandbox], routeGroups: [...routeGroups], ...(config ? { config } : {}) });
+    // A lone plan's VirtualServices are never used (Host reconciles plan routes): not kept.
+    const result = { ...planned, objects: planned.objects.filter((o) => o.kind !== 'VirtualService') };
     this.plans.set(sandbox, { inventory, config, routeGroups, result });
     return result;
   }
