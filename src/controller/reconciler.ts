@@ -123,6 +123,12 @@ function safeJson(text: string): unknown {
   }
 }
 
+/** Longest synchronous slice of a Host reconcile's planning loop before it yields. */
+const YIELD_AFTER_MS = 20;
+
+/** Lets pending I/O callbacks (watch events, HTTP requests, other reconciles) run. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 const byRef = new WeakMap<ClusterView, Map<string, KubeObject>>();
 
 /** Cached objects of the kinds the controller applies (a Sandbox's kinds and VirtualServices) by `Kind ns/name`, once per view. */
@@ -737,9 +743,16 @@ export class Controller {
     }
     const closureNamespaces = new Set(hostClosure(view, { namespace, service }).map((h) => h.namespace));
     const verdicts = new Map<string, SandboxVerdict>();
+    let slice = performance.now();
     for (const sandbox of view.sandboxes) {
       if (!forkNamespaces(sandbox).some((ns) => closureNamespaces.has(ns))) continue;
       verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.config, this.lonePlans));
+      // Sandboxes not planned yet (a burst of new ones) make this loop long: let watch events,
+      // other reconciles and /healthz run in between.
+      if (performance.now() - slice > YIELD_AFTER_MS) {
+        await yieldToEventLoop();
+        slice = performance.now();
+      }
     }
     const plan = planHost(view, { namespace, service }, verdicts, this.config);
     for (const problem of plan.excluded) hostLog.info({ object: problem.object, path: problem.path, problem: problem.message }, 'left out of the routes of a host');

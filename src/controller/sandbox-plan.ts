@@ -202,6 +202,8 @@ function sameElements(a: readonly unknown[] | undefined, b: readonly unknown[] |
 }
 
 interface MemoizedPlan {
+  /** loneInput() of the Sandbox planned, as canonical JSON. */
+  readonly input: string;
   readonly inventory: Inventory;
   readonly config: Partial<PlanConfig> | undefined;
   readonly routeGroups: readonly RouteGroupObject[];
@@ -210,9 +212,10 @@ interface MemoizedPlan {
 
 /**
  * Lone plans remembered across views, for a reconciler that plans every Sandbox again on each
- * reconcile of a host. A lone plan reads the Sandbox, its RouteGroups, the configuration and the
- * lone-plan inventory; informer caches replace an object when it changes and keep it otherwise,
- * so the plan() result is reused while each of those is the same object as when it was computed.
+ * reconcile of a host. A lone plan reads the Sandbox (loneInput: not its status), its RouteGroups,
+ * the configuration and the lone-plan inventory; informer caches replace an object when it
+ * changes and keep it otherwise, so the plan() result is reused while the Sandbox's input is equal
+ * and each of the others is the same object as when it was computed.
  * The inventory is kept as the same object while the baseline stays the same: every object
  * identical, or (for a user VirtualService written again with other meshfork routes) equal but
  * for what the API server sets on a write. One memo per controller; pure otherwise (no I/O).
@@ -222,7 +225,9 @@ export class LonePlanMemo {
   /** A user VirtualService version → what a lone plan reads of it, reused across versions that differ only in meshfork's routes. */
   private readonly userView = new WeakMap<KubeObject, KubeObject>();
   private readonly lastUserView = new Map<string, KubeObject>();
-  private readonly plans = new WeakMap<SandboxObject, MemoizedPlan>();
+  /** By `namespace/name`: a new version of a Sandbox that changed only its status or server-set metadata reuses its plan. */
+  private readonly plans = new Map<string, MemoizedPlan>();
+  private readonly inputs = new WeakMap<SandboxObject, { object: SandboxObject; json: string }>();
   private readonly schema = new WeakMap<SandboxObject, Problem[]>();
   /** plan() runs and memo hits (for tests and benchmarks). */
   readonly counts = { planned: 0, reused: 0 };
@@ -256,6 +261,8 @@ export class LonePlanMemo {
       return stripped;
     });
     for (const ref of this.lastUserView.keys()) if (!seen.has(ref)) this.lastUserView.delete(ref);
+    const present = new Set(view.sandboxes.map((s) => `${namespaceOf(s)}/${s.metadata.name}`));
+    for (const id of this.plans.keys()) if (!present.has(id)) this.plans.delete(id);
     const next: Inventory = { ...full, virtualServices };
     const previous = this.inventory;
     const keys = new Set([...Object.keys(next), ...Object.keys(previous ?? {})]) as Set<keyof Inventory>;
@@ -266,16 +273,23 @@ export class LonePlanMemo {
 
   /** plan() of one Sandbox alone (without VirtualServices), or the result computed for the same inputs before. */
   plan(sandbox: SandboxObject, routeGroups: readonly RouteGroupObject[], config: Partial<PlanConfig> | undefined, inventory: Inventory): PlanResult {
-    const known = this.plans.get(sandbox);
-    if (known !== undefined && known.inventory === inventory && known.config === config && sameElements(known.routeGroups, routeGroups)) {
+    let input = this.inputs.get(sandbox);
+    if (input === undefined) {
+      const object = loneInput(sandbox);
+      input = { object, json: canonicalJson(object) };
+      this.inputs.set(sandbox, input);
+    }
+    const id = `${namespaceOf(sandbox)}/${sandbox.metadata.name}`;
+    const known = this.plans.get(id);
+    if (known !== undefined && known.input === input.json && known.inventory === inventory && known.config === config && sameElements(known.routeGroups, routeGroups)) {
       this.counts.reused++;
       return known.result;
     }
     this.counts.planned++;
-    const planned = plan({ inventory, sandboxes: [sandbox], routeGroups: [...routeGroups], ...(config ? { config } : {}) });
+    const planned = plan({ inventory, sandboxes: [input.object], routeGroups: [...routeGroups], ...(config ? { config } : {}) });
     // A lone plan's VirtualServices are never used (Host reconciles plan routes): not kept.
     const result = { ...planned, objects: planned.objects.filter((o) => o.kind !== 'VirtualService') };
-    this.plans.set(sandbox, { inventory, config, routeGroups, result });
+    this.plans.set(id, { input: input.json, inventory, config, routeGroups, result });
     return result;
   }
 
@@ -288,6 +302,17 @@ export class LonePlanMemo {
     }
     return problems;
   }
+}
+
+/**
+ * What plan() reads of a Sandbox: kind, name, namespace, labels, annotations, creation time and
+ * spec. The status and what the API server sets on every write (resourceVersion, generation,
+ * managedFields, finalizers) are left out, so a status write does not make its plan new.
+ */
+function loneInput(sandbox: SandboxObject): SandboxObject {
+  const { name, namespace, labels, annotations, uid, creationTimestamp } = sandbox.metadata as SandboxObject['metadata'] & { uid?: string; creationTimestamp?: string };
+  const metadata = { name, ...(namespace !== undefined ? { namespace } : {}), ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}), ...(uid !== undefined ? { uid } : {}), ...(creationTimestamp !== undefined ? { creationTimestamp } : {}) };
+  return { apiVersion: sandbox.apiVersion, kind: sandbox.kind, metadata, spec: sandbox.spec } as SandboxObject;
 }
 
 function schemaProblemsOf(sandbox: SandboxObject): Problem[] {

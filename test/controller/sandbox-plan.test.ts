@@ -90,6 +90,10 @@ describe('LonePlanMemo', () => {
     expect(memo.counts).toEqual({ planned: 1, reused: 1 });
     expect(again.plan).toBe(verdict.plan);
     expect(again).toEqual(planSandbox(others[0]!, v2, undefined));
+    // A new version of the Sandbox with a status written and server-set metadata moved on.
+    const statusWritten = { ...others[0]!, metadata: { ...others[0]!.metadata, resourceVersion: '9', finalizers: ['meshfork.dev/cleanup'] }, status: { routingKey: again.routingKey } } as typeof others[0];
+    expect(planSandbox(statusWritten, v2, undefined, memo).plan).toBe(verdict.plan);
+    expect(memo.counts).toEqual({ planned: 1, reused: 2 });
   });
 
   it('plans again when the baseline, the Sandbox, its RouteGroups or the configuration change', () => {
