@@ -175,8 +175,10 @@ export class Controller {
     this.writer = new ClusterWriter(options.kubeConfig);
     this.customObjects = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
-    // Host keys first: one Host reconcile routes every Sandbox of the host that is ready, and a
-    // deletion waits for its routes to go; behind a burst of Sandbox keys they would wait for all.
+    // Host keys in the fast line: one Host reconcile routes every Sandbox of the host that is
+    // ready, and a deletion waits for its routes to go; behind a burst of Sandbox keys they would
+    // wait for all. The lines alternate, so Host keys put back by every reconcile never starve
+    // Sandbox keys (ADR 0019).
     this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000, first: (key) => key.startsWith('Host/') });
     this.log = options.logger ?? createLogger();
     this.now = options.now ?? (() => new Date());

@@ -9,8 +9,10 @@
  *  - `addAfter(key, ms)` adds the key once the delay has passed (the earliest pending delay wins).
  *  - `addRateLimited(key)` adds it after a per-key exponential backoff (base * 2^failures, capped);
  *    `forget(key)` resets the count after a successful reconcile.
- *  - With `first`, keys it selects are handed out before every other waiting key (each group in
- *    the order its keys became ready); without it, one line in order.
+ *  - With `first`, keys it selects go in a fast line: a waiting one is handed out before the other
+ *    line's keys, except that the two lines alternate while both have keys (a stream of fast-line
+ *    keys never starves the others); each line in the order its keys became ready. Without it,
+ *    one line in order.
  *  - `shutdown()` stops handing out keys: waiting `get()` calls resolve to `undefined`; keys
  *    being processed finish normally (`drained()` resolves when the last one is done).
  *
@@ -39,7 +41,7 @@ export interface WorkQueueOptions {
   /** Longest retry delay. @default 300_000 */
   readonly maxDelayMs?: number;
   readonly clock?: QueueClock;
-  /** Keys handed out before the others (e.g. keys whose reconcile unblocks many others). @default none */
+  /** Keys for the fast line (e.g. keys whose reconcile unblocks many others). @default none */
   readonly first?: (key: string) => boolean;
 }
 
@@ -70,6 +72,8 @@ export class WorkQueue {
   private readonly maxDelayMs: number;
   private readonly clock: QueueClock;
   private readonly first: ((key: string) => boolean) | undefined;
+  /** Whether the last key handed out came from the fast line. */
+  private lastWasFirst = false;
 
   /** Called with the time a key waited in line each time `get()` hands one out. */
   onDequeue?: (key: string, waitedMs: number) => void;
@@ -143,7 +147,7 @@ export class WorkQueue {
   /** The next key to process, or `undefined` once the queue is shut down. */
   get(): Promise<string | undefined> {
     if (this.stopped) return Promise.resolve(undefined);
-    const key = this.firstQueue.shift() ?? this.queue.shift();
+    const key = this.next();
     if (key !== undefined) return Promise.resolve(this.handOut(key));
     return new Promise((resolve) => this.waiters.push(resolve));
   }
@@ -168,6 +172,13 @@ export class WorkQueue {
   drained(): Promise<void> {
     if (this.processing.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private next(): string | undefined {
+    const fromFirst = this.firstQueue.length > 0 && (!this.lastWasFirst || this.queue.length === 0);
+    const key = fromFirst ? this.firstQueue.shift() : this.queue.shift();
+    if (key !== undefined) this.lastWasFirst = fromFirst;
+    return key;
   }
 
   private enqueue(key: string): void {

@@ -29,17 +29,19 @@ class ManualClock implements QueueClock {
 }
 
 describe('WorkQueue', () => {
-  it('hands out the keys `first` selects before the others, each group in order', async () => {
+  it('hands out a key `first` selects before the others, alternating while both lines wait, each line in order', async () => {
     const q = new WorkQueue({ first: (key) => key.startsWith('Host/') });
-    for (const key of ['Sandbox/a', 'Host/x', 'Sandbox/b', 'Host/y', 'Sandbox/a']) q.add(key);
-    expect(q.metrics()).toEqual({ depth: 4, delayed: 0, processing: 0 });
-    const order = [await q.get(), await q.get(), await q.get(), await q.get()];
-    expect(order).toEqual(['Host/x', 'Host/y', 'Sandbox/a', 'Sandbox/b']);
-    // Re-added while processing: back in its own line once done.
+    for (const key of ['Sandbox/a', 'Sandbox/b', 'Sandbox/c', 'Host/x', 'Host/y', 'Host/z', 'Sandbox/a']) q.add(key);
+    expect(q.metrics()).toEqual({ depth: 6, delayed: 0, processing: 0 });
+    const order = [];
+    for (let i = 0; i < 6; i++) order.push(await q.get());
+    expect(order).toEqual(['Host/x', 'Sandbox/a', 'Host/y', 'Sandbox/b', 'Host/z', 'Sandbox/c']);
+    // A Host key re-added while processing goes back to its line and comes next.
     q.add('Host/x');
-    q.add('Sandbox/c');
+    q.add('Sandbox/d');
+    q.add('Sandbox/e');
     q.done('Host/x');
-    expect([await q.get(), await q.get()]).toEqual(['Host/x', 'Sandbox/c']);
+    expect([await q.get(), await q.get(), await q.get()]).toEqual(['Host/x', 'Sandbox/d', 'Sandbox/e']);
   });
 
   it('hands out each waiting key once, in order, however often it was added', async () => {
