@@ -545,15 +545,23 @@ export class Controller {
   private async applyAll(objects: readonly KubeObject[], view: ClusterView, log: Logger): Promise<void> {
     const policies = objects.filter((o) => policyKindOf(o) !== undefined);
     const rest = objects.filter((o) => policyKindOf(o) === undefined);
-    for (const phase of [policies, rest]) await Promise.all(phase.map((object) => this.applyOwned(object, view, log)));
+    for (const phase of [policies, rest]) {
+      const results = await Promise.allSettled(phase.map((object) => this.applyOwned(object, view)));
+      // Logged in the planner's order, whatever order the writes finished in.
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled' && r.value) log.info({ object: objectRef(phase[i]!) }, 'applied');
+      });
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    }
   }
 
-  /** Server-side apply unless the cached object carries the same applied digest. */
-  private async applyOwned(object: KubeObject, view: ClusterView, log: Logger): Promise<void> {
+  /** Server-side apply unless the cached object carries the same applied digest; whether it was applied. */
+  private async applyOwned(object: KubeObject, view: ClusterView): Promise<boolean> {
     const cached = cachedByRef(view).get(objectRef(object));
-    if (cached !== undefined && cached.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION] === object.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION]) return;
+    if (cached !== undefined && cached.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION] === object.metadata.annotations?.[APPLIED_DIGEST_ANNOTATION]) return false;
     await this.writer.apply(object as KubernetesObject, (cached as KubernetesObject | undefined) ?? undefined);
-    log.info({ object: objectRef(object) }, 'applied');
+    return true;
   }
 
   /**
@@ -768,7 +776,7 @@ export class Controller {
       // VirtualServices in a namespace of the GitOps path are left as they are.
       for (const vs of plan.apply.filter((o) => isWritable(view, o))) {
         writing = vs;
-        await this.applyOwned(this.digested(vs), view, log);
+        if (await this.applyOwned(this.digested(vs), view)) log.info({ object: objectRef(vs) }, 'applied');
       }
       for (const vs of plan.update.filter((o) => isWritable(view, o))) {
         writing = vs;
