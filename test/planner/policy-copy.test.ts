@@ -18,6 +18,7 @@ import { moduleDir, requireModules } from '../support/istio-samples.js';
 
 const istio = moduleDir('istio', 'istio.io/istio');
 const kubernetes = moduleDir('kubernetes', 'k8s.io/kubernetes');
+const dataset = (file: string) => join(istio as string, 'pkg/test/datasets/validation/dataset', file);
 const analyzerInput = (file: string) => join(istio as string, 'pkg/config/analysis/analyzers/testdata', file);
 const COPY_LABELS = { 'app.kubernetes.io/managed-by': 'meshfork', 'meshfork.dev/sandbox': 'pr1' };
 
@@ -100,6 +101,44 @@ describe.skipIf(!requireModules(istio, kubernetes))('label-selected policies of 
       },
       spec: { workloadSelector: { labels: { app: 'productpage-pr1', version: 'v1-pr1', 'meshfork.dev/sandbox': 'pr1' } }, egress: [{ hosts: ['./*'] }] },
     });
+  });
+
+  it("Istio's validation dataset PeerAuthentication, RequestAuthentication and WasmPlugin over samples/httpbin: the fork gets each, with its labels", () => {
+    const input = loadInputs(
+      [join(istio as string, 'samples/httpbin/httpbin.yaml'), dataset('security-v1-PeerAuthentication.yaml'), dataset('security-v1-RequestAuthentication.yaml')],
+      'default',
+    );
+    expect(input.problems).toEqual([]);
+    // The dataset's WasmPlugin selects `istio: ingressgateway`, a gateway no sample deploys: the
+    // same object with httpbin's labels in its selector.
+    const wasm = parseAllDocuments(readFileSync(dataset('extensions-v1alpha1-WasmPlugin.yaml'), 'utf8'))[0]!.toJS() as KubeObject;
+    const httpbinWasm = { ...wasm, metadata: { ...wasm.metadata, namespace: 'default' }, spec: { ...(wasm.spec as object), selector: { matchLabels: { app: 'httpbin', version: 'v1' } } } };
+    const inventory = { ...input.inventory, policies: [...(input.inventory.policies ?? []), httpbinWasm] };
+    const result = plan({ inventory, sandboxes: [sandbox('default', 'httpbin')] });
+    expect(result.problems).toEqual([]);
+    expect(result.notes).toEqual([]);
+    const forkSelector = { matchLabels: { app: 'httpbin-pr1', version: 'v1-pr1', 'meshfork.dev/sandbox': 'pr1' } };
+    const meta = (kind: string, name: string) => ({ name: `${name}-httpbin-pr1`, namespace: 'default', labels: COPY_LABELS, annotations: { 'meshfork.dev/copy-of': `${kind}/${name}` } });
+    expect(copies(result)).toEqual([
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'PeerAuthentication',
+        metadata: meta('PeerAuthentication', 'valid-peer-authentication'),
+        spec: { selector: forkSelector, mtls: { mode: 'PERMISSIVE' }, portLevelMtls: { 8080: { mode: 'STRICT' } } },
+      },
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'RequestAuthentication',
+        metadata: meta('RequestAuthentication', 'valid-request-authentication'),
+        spec: { selector: forkSelector, jwtRules: [{ issuer: 'example.com' }] },
+      },
+      {
+        apiVersion: 'extensions.istio.io/v1alpha1',
+        kind: 'WasmPlugin',
+        metadata: meta('WasmPlugin', 'valid'),
+        spec: { ...(wasm.spec as object), selector: forkSelector },
+      },
+    ]);
   });
 
   it("Kubernetes' e2e mysql tester: its PodDisruptionBudget does not cover the fork, and a note says so", () => {

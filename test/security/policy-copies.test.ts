@@ -127,7 +127,7 @@ describe('label-selected policies follow the fork', () => {
     ]);
   });
 
-  it('names each object it does not copy that treats the fork otherwise (a ServiceMonitor follows the fork Service)', () => {
+  it('names each object it does not copy that treats the fork otherwise: PodMonitor, a kind it does not know (a ServiceMonitor follows the fork Service)', () => {
     const result = planWith('uncopied.yaml');
     expect(result.problems).toEqual([]);
     expect(copies(result)).toEqual([]);
@@ -141,6 +141,11 @@ describe('label-selected policies follow the fork', () => {
         object: SANDBOX,
         path: FORK_PATH,
         message: 'cannot tell whether Gadget shop/odd (spec.podSelector) selects the pods of Deployment cart or its fork: matchExpressions[0] has the operator "Near"; known: In, NotIn, Exists, DoesNotExist',
+      },
+      {
+        object: SANDBOX,
+        path: FORK_PATH,
+        message: 'Gizmo shop/plain selects the pods of Deployment cart (spec.selector) but not its fork cart-pr1; meshfork does not copy Gizmo objects, so it does not apply to the fork',
       },
     ]);
   });
