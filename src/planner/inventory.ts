@@ -6,7 +6,7 @@
  * EnvoyFilter must not replace one meshfork did not make.
  */
 import { describeValue, type Problem } from '../api/problem.js';
-import { PROTOTYPE_KEYS, ownValue, type KubeObject } from './kube.js';
+import { PROTOTYPE_KEYS, asList, asRecord, ownValue, type KubeObject } from './kube.js';
 import { GATEWAY_API_GROUP, GATEWAY_API_VERSION, ROUTE_KINDS } from './http-route.js';
 
 export const CLUSTER_DOMAIN = 'cluster.local';
@@ -166,6 +166,14 @@ export function serviceSelector(service: KubeObject): Record<string, string> | u
   return spec?.type === 'ExternalName' ? undefined : spec?.selector;
 }
 
+/** A Service's port numbers (`spec.ports[].port`), in its order; none when it has no ports. */
+export function servicePortNumbers(service: KubeObject): number[] {
+  return asList(asRecord(service.spec)?.['ports']).flatMap((p) => {
+    const port = asRecord(p)?.['port'];
+    return typeof port === 'number' ? [port] : [];
+  });
+}
+
 /** Labels of a Deployment's pod template. */
 export function podTemplateLabels(deployment: KubeObject): Record<string, string> {
   const spec = deployment.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined;
@@ -203,9 +211,6 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Service names are RFC 1035 labels (they become DNS names): a letter first. */
 const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
-function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
 
 /** Records one problem per malformed field of one object; each method returns whether the shape holds. */
 class ShapeChecker {

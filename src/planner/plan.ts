@@ -11,7 +11,7 @@
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { fieldPath, type Problem } from '../api/problem.js';
 import { SANDBOX_LABEL, groupBy, isManaged, objectRef, ownValue, type KubeObject } from './kube.js';
-import { POLICY_KINDS, deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, serviceFqdn, serviceSelector, type Inventory } from './inventory.js';
+import { POLICY_KINDS, deploymentSelector, inventoryProblems, namespaceOf, podTemplateLabels, serviceFqdn, servicePortNumbers, serviceSelector, type Inventory } from './inventory.js';
 import { LabelIndex, labelSelectorRequirement, serviceSelectorRequirement } from './label-selector.js';
 import { forkDeployment, forkName, podsSelectedBy } from './forked-deployment.js';
 import { resolveForkPolicy, type ForkPolicyInput } from './fork-policy.js';
@@ -218,7 +218,7 @@ export function plan(input: PlanInput): PlanResult {
   }
 
   const objects: KubeObject[] = [];
-  const hostRoutes = new Map<string, { serviceName: string; namespace: string; routes: SandboxRoute[]; splitOwners: Array<{ ref: string; weight: number }> }>();
+  const hostRoutes = new Map<string, { serviceName: string; namespace: string; ports: number[]; routes: SandboxRoute[]; splitOwners: Array<{ ref: string; weight: number }> }>();
   const sandboxPlans: SandboxPlan[] = [];
   const generatedNames = new Map<string, string>();
   // Generated object id -> the Sandbox fields that asked for it (for problems found later).
@@ -419,7 +419,7 @@ export function plan(input: PlanInput): PlanResult {
         const owners = hostOwners.get(host);
         if (owners === undefined) hostOwners.set(host, [{ ref, path: `${forkPath}.forkOf.name` }]);
         else owners.push({ ref, path: `${forkPath}.forkOf.name` });
-        const entry = hostRoutes.get(host) ?? { serviceName: service.metadata.name, namespace, routes: [], splitOwners: [] };
+        const entry = hostRoutes.get(host) ?? { serviceName: service.metadata.name, namespace, ports: servicePortNumbers(service), routes: [], splitOwners: [] };
         const split = sandbox.spec.split?.weight;
         entry.routes.push({ sandbox: sandboxName, forkHost, matchBlocks, forkedSubsets: pending.forkedSubsets, families: pending.families, ...(split ? { splitWeight: split } : {}) });
         if (split) entry.splitOwners.push({ ref, weight: split });

@@ -71,6 +71,8 @@ export type GatewayRouting = 'all' | 'none' | readonly string[];
 export interface HostEntry {
   readonly serviceName: string;
   readonly namespace: string;
+  /** The baseline Service's port numbers, in its order (meshfork's own VirtualService names one per route when there are several). */
+  readonly ports?: readonly number[];
   readonly routes: readonly SandboxRoute[];
 }
 
@@ -313,13 +315,13 @@ function ownedVirtualServices(
     if (publicOnes.length > 0) continue;
     const name = ownedVirtualServiceName(entry.serviceName);
     if (mesh.length === 0) {
-      out.push(ownedVirtualService({ name, namespace: entry.namespace, host: routing }).virtualService);
+      out.push(ownedVirtualService({ name, namespace: entry.namespace, host: routing, ports: entry.ports }).virtualService);
       continue;
     }
     const covered = new Set(scoped.flatMap((s) => [...(s.scope as ReadonlySet<string>)]));
     const exportTo = [...namespaces].filter((n) => !covered.has(n)).sort();
     const scopes = mesh.map((vs) => `${objectRef(vs)} to ${[...(scopeOf(vs) as ReadonlySet<string>)].sort().join(', ') || 'no namespace'}`).join('; ');
-    if (exportTo.length > 0) out.push(ownedVirtualService({ name, namespace: entry.namespace, host: routing, exportTo }).virtualService);
+    if (exportTo.length > 0) out.push(ownedVirtualService({ name, namespace: entry.namespace, host: routing, ports: entry.ports, exportTo }).virtualService);
     notes.push({
       object: objectRef(mesh[0]!),
       path: 'spec.exportTo',

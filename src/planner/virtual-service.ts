@@ -662,19 +662,40 @@ export function ownedVirtualServiceName(serviceName: string): string {
  * catch-all route to the baseline host (which also takes requests keyed for other sandboxes).
  * `exportTo`, when given, limits the namespaces whose sidecars use it (unset: Istio's default,
  * every namespace unless the mesh configures otherwise).
+ *
+ * A Service with several `ports` gets one baseline route per port instead, matching the port and
+ * naming it in the destination, so every sandbox copy does too (it keeps the route's match and
+ * the destination's port): istiod sends a destination without a port to the port the request
+ * came in on (pilot/pkg/networking/core/route/route.go GetDestinationCluster: listenerPort unless
+ * the Service has one port), but istioctl analyze reports such a destination of a multi-port
+ * Service as an error (IST0112 VirtualServiceDestinationPortSelectorRequired,
+ * pkg/config/analysis/analyzers/virtualservice/destinationhosts.go). Requests route the same.
  */
-export function ownedVirtualService(args: { name: string; namespace: string; host: HostRouting; exportTo?: readonly string[] }): { virtualService: KubeObject; notes: RoutingNote[] } {
-  const catchAll: HttpRoute = { route: [{ destination: { host: args.host.host } }] };
+export function ownedVirtualService(args: {
+  name: string;
+  namespace: string;
+  host: HostRouting;
+  ports?: readonly number[];
+  exportTo?: readonly string[];
+}): { virtualService: KubeObject; notes: RoutingNote[] } {
+  const ports = args.ports ?? [];
+  const baselineRoutes: HttpRoute[] =
+    ports.length > 1
+      ? ports.map((number) => ({ match: [{ port: number }], route: [{ destination: { host: args.host.host, port: { number } } }] }))
+      : [{ route: [{ destination: { host: args.host.host } }] }];
   const vs: KubeObject = {
     apiVersion: 'networking.istio.io/v1',
     kind: 'VirtualService',
     metadata: { name: args.name, namespace: args.namespace, labels: managedLabels() },
-    spec: { hosts: [args.host.host], ...(args.exportTo ? { exportTo: [...args.exportTo] } : {}), http: [catchAll] },
+    spec: { hosts: [args.host.host], ...(args.exportTo ? { exportTo: [...args.exportTo] } : {}), http: structuredClone(baselineRoutes) },
   };
   const { virtualService, notes } = mergeVirtualService(vs, [args.host]);
-  // Every route of an owned VirtualService is meshfork's, the catch-all included.
+  // Every route of an owned VirtualService is meshfork's, the baseline routes included: they are
+  // the routes mergeVirtualService did not name.
   const http = (virtualService.spec as { http: HttpRoute[] }).http;
-  http[http.length - 1] = { name: `${ROUTE_NAME_PREFIX}${BASELINE_ROUTE}`, ...catchAll };
+  http.forEach((route, i) => {
+    if (route.name === undefined) http[i] = { name: `${ROUTE_NAME_PREFIX}${BASELINE_ROUTE}`, ...route };
+  });
   markMergedRoutes(virtualService, 0); // owned objects are marked by their managed-by label
   return { virtualService, notes };
 }

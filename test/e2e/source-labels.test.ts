@@ -10,8 +10,8 @@
  * meshfork's objects are applied it reaches v1 (its selector labels are rewritten), after them
  * v2, and its keyed calls reach the fork of catalog v2. Other clients: as before.
  *
- * Mirrors are not tested here: proxyless gRPC ignores Envoy's request_mirror_policies
- * (@grpc/grpc-js-xds 1.14 build/src reads no mirror field; grpc-go 1.82
+ * Mirrors are tested in weights-subsets.test.ts at tier 1 (istiod's request_mirror_policies):
+ * proxyless gRPC ignores them (@grpc/grpc-js-xds 1.14 build/src reads no mirror field; grpc-go 1.82
  * internal/xds/xdsclient/xdsresource/unmarshal_rds.go neither), so a mirror never reaches them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

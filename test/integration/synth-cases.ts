@@ -48,6 +48,15 @@ export const SYNTH_CASES: readonly SynthCase[] = [
     namespace: 'shop',
   },
   {
+    // Fork Services of every Service shape (headless with and without ports, session affinity,
+    // traffic distribution, IP families, a NodePort baseline): the API server accepts each.
+    name: 'fork-services',
+    inventory: [`${REPO}test/integration/fixtures/fork-services/inventory.yaml`],
+    specs: [`${REPO}test/integration/fixtures/fork-services/sandbox.yaml`],
+    flags: [],
+    namespace: 'forks',
+  },
+  {
     name: 'example-bookinfo',
     inventory: [`${REPO}examples/bookinfo/baseline.yaml`],
     specs: [`${REPO}examples/bookinfo/sandbox.yaml`],

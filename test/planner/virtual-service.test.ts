@@ -146,6 +146,45 @@ describe('ownedVirtualService', () => {
       },
     });
   });
+
+  it('a Service with several ports: one baseline route per port, matching it and naming it in the destination, and so each copy (IST0112)', () => {
+    const { virtualService } = ownedVirtualService({ name: 'reviews-meshfork', namespace: 'default', host: routing({ name: 'a', key: 'keya' })[0]!, ports: [80, 9090] });
+    const fork = 'reviews-a.default.svc.cluster.local';
+    expect((virtualService.spec as { http: unknown }).http).toEqual([
+      { name: 'meshfork-a-0', match: [{ port: 80, headers: { baggage: baggage('keya') } }], route: [{ destination: { host: fork, port: { number: 80 } } }] },
+      { name: 'meshfork-baseline', match: [{ port: 80 }], route: [{ destination: { host: REVIEWS, port: { number: 80 } } }] },
+      { name: 'meshfork-a-1', match: [{ port: 9090, headers: { baggage: baggage('keya') } }], route: [{ destination: { host: fork, port: { number: 9090 } } }] },
+      { name: 'meshfork-baseline', match: [{ port: 9090 }], route: [{ destination: { host: REVIEWS, port: { number: 9090 } } }] },
+    ]);
+  });
+
+  it.skipIf(!requireIstioSamples())("grpc-echo/grpc-echo.yaml (ports 80, 7070, 9090): keyed requests reach the fork on the port they came in on, unkeyed ones the baseline", () => {
+    const objects = istioSampleObjects<KubeObject>('grpc-echo/grpc-echo.yaml');
+    const sandbox: SandboxObject = {
+      apiVersion: 'meshfork.dev/v1alpha1',
+      kind: 'Sandbox',
+      metadata: { name: 'sb', namespace: 'echo-grpc' },
+      spec: { routingKey: 'echokey1', forks: [{ forkOf: { kind: 'Deployment', name: 'echo-v1' } }] },
+    };
+    const result = plan({ inventory: inventoryOf(objects), sandboxes: [sandbox] });
+    expect(result.problems).toEqual([]);
+    const vs = result.objects.find((o) => o.kind === 'VirtualService' && o.metadata.name === 'echo-meshfork')!;
+    const http = (vs.spec as { http: Array<{ name: string; match: Array<{ port: number }> }> }).http;
+    expect(http.map((r) => `${r.name} ${[...new Set(r.match.map((m) => m.port))].join(',')}`)).toEqual([
+      'meshfork-sb-0 80',
+      'meshfork-baseline 80',
+      'meshfork-sb-1 7070',
+      'meshfork-baseline 7070',
+      'meshfork-sb-2 9090',
+      'meshfork-baseline 9090',
+    ]);
+    const keyed = { baggage: 'meshfork-routing-key=echokey1' };
+    for (const port of [80, 7070, 9090]) {
+      expect(evaluateRoute(vs, { headers: keyed, port })!.destinations).toEqual([{ host: 'echo-sb.echo-grpc.svc.cluster.local', port }]);
+      expect(evaluateRoute(vs, { headers: {}, port })!.destinations).toEqual([{ host: 'echo.echo-grpc.svc.cluster.local', port }]);
+      expect(evaluateRoute(vs, { headers: { baggage: 'meshfork-routing-key=other001' }, port })!.destinations).toEqual([{ host: 'echo.echo-grpc.svc.cluster.local', port }]);
+    }
+  });
 });
 
 describe('sandbox copies: subsets and weights (mergeVirtualService)', () => {
