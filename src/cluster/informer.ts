@@ -43,6 +43,22 @@ export interface InformerOptions<T = KubernetesObject> {
    * handed to handlers: the cache holds what it returns (client-go's `SetTransform`). @default none
    */
   readonly transform?: (object: T) => T;
+  /**
+   * The kind may not be served (an optional CRD such as Gateway API's): while the API server
+   * answers that it does not serve it (notServed), the cache counts as synced and empty, so
+   * `start()` resolves, and the list is retried with the usual backoff (up to 30 s), so the kind
+   * is cached once its CRD is installed. @default false (start() waits until a list succeeds)
+   */
+  readonly optional?: boolean;
+}
+
+/**
+ * Whether a list/watch error says the API server does not serve the kind: 404 from discovery or
+ * the list (no such group/version), or client-node's discovery finding no such kind in it.
+ */
+export function notServed(error: unknown): boolean {
+  const code = (error as { code?: unknown; statusCode?: unknown } | undefined)?.code ?? (error as { statusCode?: unknown } | undefined)?.statusCode;
+  return code === 404 || (error instanceof Error && error.message.startsWith('Unrecognized API version and kind'));
 }
 
 /**
@@ -185,6 +201,10 @@ export class SharedInformer<T extends KubernetesObject> {
 
   private restartAfterError(error: unknown): void {
     if (this.stopped) return;
+    if (this.options.optional === true && !this.synced && notServed(error)) {
+      this.synced = true;
+      this.resolveFirstSync();
+    }
     this.options.onError?.(this.target, error);
     clearTimeout(this.restartTimer);
     const delay = this.restartDelayMs;

@@ -14,22 +14,6 @@ export const CONFIG_MAP_KEY = 'config.yaml';
 /** Largest configuration text read (the same order as a --config file). */
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
-/**
- * What the controller cannot do of a valid configuration: the gatewayAPI routing mode (it does
- * not watch HTTPRoutes, GRPCRoutes or Namespaces, so it could neither see user routes nor clean
- * up derived ones); `auto` there always means virtualService. Gateway API hosts are routed by
- * `meshfork synth` and the cdk8s constructs.
- */
-export function controllerConfigProblems(config: Partial<PlanConfig>): Problem[] {
-  const message = 'is gatewayAPI, which the controller does not route yet (it does not watch HTTPRoutes, GRPCRoutes or Namespaces); use virtualService or auto here, and meshfork synth or the cdk8s constructs for Gateway API hosts';
-  const problems: Problem[] = [];
-  if (config.routingModes?.mode === 'gatewayAPI') problems.push({ path: 'routing.mode', message });
-  for (const [host, setting] of Object.entries(config.routingModes?.hosts ?? {})) {
-    if (setting.mode === 'gatewayAPI') problems.push({ path: `routing.hosts[${JSON.stringify(host)}].mode`, message });
-  }
-  return problems;
-}
-
 /** The configuration a ConfigMap's data holds, or the problems with it (pure). */
 export function configFromData(data: Readonly<Record<string, string>> | undefined): { config: Partial<PlanConfig> } | { problems: Problem[] } {
   const text = data?.[CONFIG_MAP_KEY];
@@ -42,7 +26,6 @@ export function configFromData(data: Readonly<Record<string, string>> | undefine
     return { problems: [{ path: `data["${CONFIG_MAP_KEY}"]`, message: `is not valid YAML: ${escapeText(error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error))}` }] };
   }
   const { config, problems } = resolveConfig(parsed ?? {}, {});
-  const all = config === undefined ? problems : controllerConfigProblems(config);
-  if (config === undefined || all.length > 0) return { problems: all.map((p) => ({ ...p, path: p.path ? `data["${CONFIG_MAP_KEY}"].${p.path}` : `data["${CONFIG_MAP_KEY}"]` })) };
+  if (config === undefined || problems.length > 0) return { problems: problems.map((p) => ({ ...p, path: p.path ? `data["${CONFIG_MAP_KEY}"].${p.path}` : `data["${CONFIG_MAP_KEY}"]` })) };
   return { config };
 }

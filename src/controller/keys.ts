@@ -4,7 +4,7 @@
  * A key names what to reconcile, never what happened (level-based, as controller-runtime's
  * reconcile.Request):
  *  - `Sandbox/<namespace>/<name>`: its forks, fork Services, DestinationRules, EnvoyFilters,
- *    copies of label-selected policies, finalizer, TTL and status;
+ *    copies of label-selected policies, derived HTTPRoutes/GRPCRoutes, finalizer, TTL and status;
  *  - `Host/<namespace>/<service>`: the VirtualService(s) routing one baseline Service, holding the
  *    routes of every Sandbox forking it;
  *  - `RouteGroup/<namespace>/<name>`: its status (key, members, conflicts).
@@ -16,12 +16,13 @@ import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, resolveHost, type PolicyKind } from '../planner/inventory.js';
 import { ISTIO_ROOT_NAMESPACE } from '../planner/policy-copy.js';
 import { isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
+import { backendServices, serviceParents } from '../planner/http-route.js';
 import { baselineServiceOf, claimantsOfKey, forkNamespaces, idOf, isManaged, ownerOf, routesSandbox, routingKeyOf, sameId, sandboxKindObjects, sandboxesRoutedBy, serverMeta, serviceHostsOf, serviceOfHost, type ClusterView } from './view.js';
 
 /** The planner's label-selected policy kinds (POLICY_KINDS), each watched by its own informer. */
 export type PolicyWatchedKind = PolicyKind['kind'];
 
-export type WatchedKind = 'Sandbox' | 'RouteGroup' | 'Deployment' | 'Service' | 'DestinationRule' | 'VirtualService' | 'EnvoyFilter' | PolicyWatchedKind;
+export type WatchedKind = 'Sandbox' | 'RouteGroup' | 'Deployment' | 'Service' | 'DestinationRule' | 'VirtualService' | 'EnvoyFilter' | 'HTTPRoute' | 'GRPCRoute' | 'Namespace' | PolicyWatchedKind;
 
 export type WorkKey =
   | { kind: 'Sandbox'; namespace: string; name: string }
@@ -152,6 +153,38 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
       if (owner !== undefined) add(sandboxKey(owner.namespace, owner.name));
       // A user's EnvoyFilter may hold (or free) the name of a fork's generated one.
       else if (!isManaged(object)) forkingInto(view, namespace).map(sandboxKeyOf).forEach(add);
+      break;
+    }
+    case 'HTTPRoute':
+    case 'GRPCRoute': {
+      // A derived route: its Sandbox.
+      if (owner !== undefined) {
+        add(sandboxKey(owner.namespace, owner.name));
+        break;
+      }
+      if (isManaged(object)) break;
+      // A user's route decides the routing mode of the Services it is attached to and is copied
+      // for every Sandbox forking them or its backends; its parents and backends before the
+      // change are unknown, so also the owners of the derived routes of its namespace.
+      const parents = serviceParents(object);
+      for (const p of parents) add(hostKey(p.namespace, p.name));
+      const namespaces = new Set([namespace, ...parents.map((p) => p.namespace), ...backendServices(object).map((b) => b.split('/')[0] ?? namespace)]);
+      for (const ns of namespaces) forkingInto(view, ns).map(sandboxKeyOf).forEach(add);
+      for (const route of view.gatewayRoutes ?? []) {
+        const o = ownerOf(route);
+        if (o !== undefined && namespaceOf(route) === namespace) add(sandboxKey(o.namespace, o.name));
+      }
+      break;
+    }
+    case 'Namespace': {
+      // Its labels (ambient, waypoint) decide the routing mode of its hosts and the problems of
+      // the Sandboxes forking into it.
+      const name = object.metadata.name;
+      forkingInto(view, name).map(sandboxKeyOf).forEach(add);
+      for (const svc of view.services) {
+        const baseline = baselineServiceOf(svc);
+        if (ownerOf(svc) && baseline && baseline.namespace === name) add(hostKey(baseline.namespace, baseline.service));
+      }
       break;
     }
     default: {

@@ -6,11 +6,14 @@
  *    server-side apply, in the planner's order, the copies of label-selected policies its forks
  *    need, its Deployments, Services, DestinationRules and EnvoyFilters (owner
  *    reference to the Sandbox when in its namespace) and delete its objects no longer desired
- *    once no VirtualService routes to them; write status when it changed; enqueue its hosts.
- *    An invalid Sandbox gets `Ready=False` (InvalidSpec) and nothing is written or deleted for
- *    it. TTL expiry deletes the Sandbox. Deletion: its hosts are reconciled without it (routes
- *    go first); once no VirtualService holds its routes, its objects are deleted and the
- *    finalizer removed.
+ *    once no VirtualService routes to them; its derived HTTPRoutes/GRPCRoutes (Gateway API
+ *    hosts) are applied only once the forks they send requests to are available
+ *    (routing.ts planDerivedRoutes) and deleted before anything else of it; write status when it
+ *    changed; enqueue its hosts. An invalid Sandbox gets `Ready=False` (InvalidSpec) and nothing
+ *    is written or deleted for it but its derived routes, which go (as its VirtualService routes
+ *    do). TTL expiry deletes the Sandbox. Deletion: its hosts are reconciled without it and its
+ *    derived routes deleted (routes go first); once neither a VirtualService nor a derived route
+ *    holds its routes, its objects are deleted and the finalizer removed.
  *  - RouteGroup key: its status (routing key, members, conflicts).
  *  - Host key: plan the VirtualService(s) of the host from the eligible Sandboxes (routing.ts);
  *    apply meshfork's own, read-modify-write a user's (never server-side apply it), delete
@@ -25,11 +28,13 @@ import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
 import { ClusterWriter, MAX_OBJECT_BYTES, TooLargeError, apiStatus, refOf } from '../cluster/write.js';
-import { SharedInformer, stripManagedFields, type InformerTarget } from '../cluster/informer.js';
+import { SharedInformer, notServed, stripManagedFields, type InformerTarget } from '../cluster/informer.js';
 import { compareObjects, objectRef, type PlanConfig } from '../planner/plan.js';
 import type { KubeObject } from '../planner/kube.js';
 import { WORKLOAD_KINDS, namespaceOf, policyKindOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
+import { GATEWAY_API_VERSION } from '../planner/http-route.js';
+import { derivedRoutesOf, isGatewayRoute, sendsTo } from './gateway-routes.js';
 import { WorkQueue } from './work-queue.js';
 import { createLogger, type Logger } from './log.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -37,7 +42,7 @@ import { computeRouteGroupStatus } from './route-group-status.js';
 import { configFromData } from './config-map.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type PolicyWatchedKind, type WatchedKind } from './keys.js';
 import { LonePlanMemo, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
-import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planHost, userVirtualService } from './routing.js';
+import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
 import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
@@ -103,7 +108,21 @@ const TARGETS: Record<WatchedKind, Omit<InformerTarget, 'namespace'>> = {
   // Sandbox (the planner's replacedObjectProblems), reported in its status.
   EnvoyFilter: { apiVersion: ENVOY_FILTER_API_VERSION, kind: 'EnvoyFilter', plural: 'envoyfilters' },
   ...POLICY_TARGETS,
+  // Gateway API routes: a user's decide a host's routing mode and are copied per Sandbox, the
+  // derived ones are generated objects of their Sandbox. Their CRDs are optional (GATEWAY_KINDS).
+  HTTPRoute: { apiVersion: GATEWAY_API_VERSION, kind: 'HTTPRoute', plural: 'httproutes' },
+  GRPCRoute: { apiVersion: GATEWAY_API_VERSION, kind: 'GRPCRoute', plural: 'grpcroutes' },
+  // Cluster-scoped, watched cluster-wide also with --namespaces: only their labels are read.
+  Namespace: { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces' },
 };
+
+/**
+ * Kinds whose CRDs a cluster may lack (Gateway API's are not part of Kubernetes): their informers
+ * are optional (a kind not served reads as no objects and does not hold up the first sync; it is
+ * listed again with backoff up to 30 s and cached once the CRDs are installed). ADR 0021.
+ */
+const OPTIONAL_KINDS: ReadonlySet<WatchedKind> = new Set(['HTTPRoute', 'GRPCRoute']);
+const CLUSTER_SCOPED_KINDS: ReadonlySet<WatchedKind> = new Set(['Namespace']);
 
 /** An error as one line: an API error's code and the API server's message, not the HTTP dump. */
 export function describeError(error: unknown): string {
@@ -162,6 +181,8 @@ export class Controller {
   /** The configuration in effect (the last good one of the ConfigMap, when one is watched). */
   private config: Partial<PlanConfig> | undefined;
   private configInformer: SharedInformer<V1ConfigMap & KubernetesObject> | undefined;
+  /** Optional kinds (OPTIONAL_KINDS) the API server said it does not serve. */
+  private readonly unserved = new Set<WatchedKind>();
   /** GitOps output already reported (uids). */
   private readonly reportedGitOps = new Set<string>();
   /** Reconciles finished, by key kind and result (for tests and metrics). */
@@ -201,6 +222,8 @@ export class Controller {
       DestinationRule: count(view.destinationRules),
       VirtualService: count(view.virtualServices),
       EnvoyFilter: count(view.envoyFilters),
+      HTTPRoute: count((view.gatewayRoutes ?? []).filter((o) => o.kind === 'HTTPRoute')),
+      GRPCRoute: count((view.gatewayRoutes ?? []).filter((o) => o.kind === 'GRPCRoute')),
       ...Object.fromEntries(Object.keys(POLICY_TARGETS).map((kind) => [kind, count(view.policies.filter((o) => o.kind === kind))])),
     };
   }
@@ -230,13 +253,20 @@ export class Controller {
   private async syncCaches(): Promise<void> {
     const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
     for (const [kind, target] of Object.entries(TARGETS) as Array<[WatchedKind, InformerTarget]>) {
-      const list = namespaces.map(
+      const list = (CLUSTER_SCOPED_KINDS.has(kind) ? [undefined] : namespaces).map(
         (namespace) =>
           new SharedInformer<KubernetesObject>(this.options.kubeConfig, namespace === undefined ? target : { ...target, namespace }, {
             resyncMs: this.options.resyncMs ?? 600_000,
             // managedFields are about as large as a spec again and nothing here reads them.
             transform: stripManagedFields,
+            optional: OPTIONAL_KINDS.has(kind),
             onError: (t, error) => {
+              if (OPTIONAL_KINDS.has(kind) && notServed(error)) {
+                // Said once per kind: without its CRD the kind is listed again every 30 s.
+                if (!this.unserved.has(kind)) this.log.info({ kind: t.kind, apiVersion: t.apiVersion }, 'kind not served (its CRD is not installed): no objects of it; watching for it');
+                this.unserved.add(kind);
+                return;
+              }
               this.options.metrics?.apiErrors.inc({ code: String(apiStatus(error) ?? 0) });
               this.log.error({ kind: t.kind, namespace: t.namespace, error: describeError(error) }, 'list/watch failed; restarting');
             },
@@ -356,6 +386,8 @@ export class Controller {
       virtualServices: list('VirtualService'),
       envoyFilters: list('EnvoyFilter'),
       policies: (Object.keys(POLICY_TARGETS) as PolicyWatchedKind[]).flatMap(list),
+      gatewayRoutes: [...list('HTTPRoute'), ...list('GRPCRoute')],
+      namespaces: list('Namespace'),
     };
   }
 
@@ -478,8 +510,13 @@ export class Controller {
     }
 
     let requeueAfterMs: number | undefined;
+    // Derived routes no longer planned go first (also those of an invalid Sandbox, as its
+    // VirtualService routes do); then its objects, and its derived routes once their forks are up.
+    const routes = planDerivedRoutes(verdict, view, this.config);
+    await this.deleteAll(routes.stale, log);
     if (verdict.problems.length === 0) {
-      await this.applyAll(verdict.objects.map((object) => this.decorate(object, sandbox)), view, log);
+      await this.applyAll(verdict.objects.filter((o) => !isGatewayRoute(o)).map((object) => this.decorate(object, sandbox)), view, log);
+      await this.applyAll(routes.apply.map((route) => this.decorate(route, sandbox)), view, log);
       requeueAfterMs = await this.deleteStale(sandbox, verdict, view, log);
     }
     await this.writeStatus(sandbox, verdict, log);
@@ -571,24 +608,32 @@ export class Controller {
   private async deleteStale(sandbox: SandboxObject, verdict: SandboxVerdict, view: ClusterView, log: Logger): Promise<number | undefined> {
     const wanted = new Set(verdict.objects.map(objectRef));
     return this.deleteUnrouted(
-      generatedFor(view, idOf(sandbox)).filter((o) => !wanted.has(objectRef(o))),
+      generatedFor(view, idOf(sandbox)).filter((o) => !wanted.has(objectRef(o)) && !isGatewayRoute(o)),
       view,
       log,
     );
   }
 
   /**
-   * Deletes generated objects once no VirtualService routes to their fork Services; returns a
-   * requeue delay while one still does.
+   * Deletes generated objects once no VirtualService and no derived route of meshfork's sends
+   * requests to their fork Services; returns a requeue delay while one still does. Derived routes
+   * among `objects` are deleted first, and the rest once the cache no longer holds them.
    */
   private async deleteUnrouted(objects: readonly KubeObject[], view: ClusterView, log: Logger): Promise<number | undefined> {
     if (objects.length === 0) return undefined;
-    const hosts = new Set(objects.filter((o) => o.kind === 'Service').map((o) => `${o.metadata.name}.${namespaceOf(o)}.svc.cluster.local`));
-    const stillRouted = view.virtualServices.some((vs) =>
-      ((vs.spec as { http?: Array<{ route?: Array<{ destination?: { host?: string } }> }> } | undefined)?.http ?? []).some((r) =>
-        (r.route ?? []).some((d) => typeof d.destination?.host === 'string' && hosts.has(resolveHost(d.destination.host, namespaceOf(vs)))),
-      ),
-    );
+    const routes = objects.filter(isGatewayRoute);
+    if (routes.length > 0) {
+      await this.deleteAll(routes, log);
+      return this.options.routeWaitMs ?? 1_000;
+    }
+    const services = objects.filter((o) => o.kind === 'Service');
+    const hosts = new Set(services.map((o) => `${o.metadata.name}.${namespaceOf(o)}.svc.cluster.local`));
+    const stillRouted =
+      view.virtualServices.some((vs) =>
+        ((vs.spec as { http?: Array<{ route?: Array<{ destination?: { host?: string } }> }> } | undefined)?.http ?? []).some((r) =>
+          (r.route ?? []).some((d) => typeof d.destination?.host === 'string' && hosts.has(resolveHost(d.destination.host, namespaceOf(vs)))),
+        ),
+      ) || (view.gatewayRoutes ?? []).some((r) => isManaged(r) && sendsTo(r, services));
     if (stillRouted) return this.options.routeWaitMs ?? 1_000;
     await this.deleteAll(objects, log);
     return undefined;
@@ -630,7 +675,9 @@ export class Controller {
     if (!finalizers.includes(FINALIZER)) return {};
     const verdict = planSandbox(sandbox, view, this.config, this.lonePlans);
     for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
-    // Routes go first: the host reconciles drop a Sandbox being deleted.
+    // Routes go first: the host reconciles drop a Sandbox being deleted, and its derived routes
+    // are deleted here; its other objects once the cache holds neither.
+    await this.deleteAll(derivedRoutesOf(view, sandbox), log);
     if (isRouted(view, sandbox)) return { requeueAfterMs: this.options.routeWaitMs ?? 1_000 };
     await this.deleteAll(generatedFor(view, idOf(sandbox)), log);
     await this.patchSandbox(sandbox, { finalizers: finalizers.filter((f) => f !== FINALIZER) });

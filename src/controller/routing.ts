@@ -15,6 +15,7 @@ import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
 import { ownedVirtualServiceName } from '../planner/virtual-service.js';
 import type { SandboxVerdict } from './sandbox-plan.js';
+import { derivedRoutesOf, isGatewayRoute, parentHosts, sendsTo } from './gateway-routes.js';
 import { baselineServiceOf, canonicalJson, generatedFor, gitOpsNamespaces, idOf, inventoryOfView, isManaged, routesSandbox, serviceHostsOf, userVirtualServicesRouting, virtualServicesForHost, serverMeta, type ClusterView } from './view.js';
 
 export interface Eligibility {
@@ -41,10 +42,22 @@ export function deploymentAvailability(deployment: KubeObject): { desired: numbe
   };
 }
 
-/** Whether any current VirtualService holds routes of the Sandbox. */
-/** Whether a VirtualService the controller may write still routes `sandbox` (routes in a GitOps namespace are not its to remove). */
+/**
+ * Whether a VirtualService the controller may write still routes `sandbox`, or a derived
+ * HTTPRoute/GRPCRoute of it still exists (routes in a GitOps namespace are not its to remove).
+ */
 export function isRouted(view: ClusterView, sandbox: SandboxObject): boolean {
-  return view.virtualServices.some((vs) => routesSandbox(vs, sandbox) && isWritable(view, vs));
+  return view.virtualServices.some((vs) => routesSandbox(vs, sandbox) && isWritable(view, vs)) || derivedRoutesOf(view, sandbox).some((r) => isWritable(view, r));
+}
+
+/**
+ * Whether the Sandbox is routed on `host` (an FQDN) now: the host's VirtualService holds its
+ * routes, or one of its derived routes sends requests to a fork Service behind the host.
+ */
+function routedOn(view: ClusterView, verdict: SandboxVerdict, host: string): boolean {
+  if (virtualServicesForHost(view, host).some((vs) => routesSandbox(vs, verdict.sandbox))) return true;
+  const forks = forksBehind(verdict, host).services;
+  return forks.length > 0 && derivedRoutesOf(view, verdict.sandbox).some((r) => sendsTo(r, forks));
 }
 
 /**
@@ -89,7 +102,7 @@ export function eligibility(verdict: SandboxVerdict, view: ClusterView, host?: s
   });
   if (unavailable.length === 0) return { eligible: true, reason: 'every fork has an available replica' };
   const names = unavailable.map(objectRef).join(', ');
-  const routed = host === undefined ? isRouted(view, sandbox) : virtualServicesForHost(view, host).some((vs) => routesSandbox(vs, sandbox));
+  const routed = host === undefined ? isRouted(view, sandbox) : routedOn(view, verdict, host);
   if (routed) return { eligible: true, reason: `keeps its routes although ${names} has no available replica` };
   return { eligible: false, reason: `waiting for ${names} to have an available replica` };
 }
@@ -245,9 +258,51 @@ export function userVirtualService(view: ClusterView, input: HostPlan['input'], 
   return same(merged, fresh) ? undefined : merged;
 }
 
-/** Host FQDNs of a Sandbox whose VirtualService lacks its routes (for RoutingReady). */
+/**
+ * The derived routes (HTTPRoutes/GRPCRoutes of the Sandbox's lone plan) that the Sandbox
+ * reconcile applies now, and its cached derived routes no longer planned (deleted before anything
+ * else of the Sandbox). Make before break, as for VirtualService routes: a route is applied once
+ * the forks behind every host it can send requests to are eligible (fork Service created, an
+ * available replica, or already routed there); when only some hosts are, the Sandbox is planned
+ * again without the forks behind the others and the routes of that plan are applied. An invalid
+ * Sandbox, or one being deleted, keeps none.
+ */
+export function planDerivedRoutes(verdict: SandboxVerdict, view: ClusterView, config: Partial<PlanConfig> | undefined): { apply: KubeObject[]; stale: KubeObject[] } {
+  const cached = derivedRoutesOf(view, verdict.sandbox);
+  if (verdict.problems.length > 0 || serverMeta(verdict.sandbox).deletionTimestamp !== undefined) return { apply: [], stale: cached };
+  const planned = verdict.objects.filter(isGatewayRoute);
+  const wanted = new Set(planned.map(objectRef));
+  const stale = cached.filter((o) => !wanted.has(objectRef(o)));
+  if (planned.length === 0) return { apply: [], stale };
+  const hosts = [...new Set(verdict.hosts.map((h) => serviceFqdn(h.service, h.namespace)))];
+  const ineligible = hosts.filter((h) => !eligibility(verdict, view, h).eligible);
+  if (ineligible.length === 0) return { apply: planned, stale };
+  if (ineligible.length === hosts.length || (verdict.plan?.forks.length ?? -1) !== verdict.sandbox.spec.forks.length) return { apply: [], stale };
+  const dropped = new Set(ineligible.flatMap((h) => forksBehind(verdict, h).forks));
+  const sandbox = { ...verdict.sandbox, spec: { ...verdict.sandbox.spec, forks: verdict.sandbox.spec.forks.filter((_f, i) => !dropped.has(i)) } };
+  const result = plan({ inventory: inventoryOfView(view), sandboxes: [sandbox], routeGroups: [...verdict.routeGroups], ...(config ? { config } : {}) });
+  if (result.problems.length > 0) return { apply: [], stale };
+  return { apply: result.objects.filter((o) => isGatewayRoute(o) && wanted.has(objectRef(o))), stale };
+}
+
+/**
+ * Host FQDNs of a Sandbox without its routes (for RoutingReady): a host routed with Gateway API
+ * (a derived route of the plan is attached to it) lacks them until every derived route attached
+ * to it exists; any other host until its VirtualService holds the Sandbox's routes.
+ */
 export function unroutedHosts(view: ClusterView, verdict: SandboxVerdict): string[] {
+  const cached = new Set(derivedRoutesOf(view, verdict.sandbox).map(objectRef));
+  const derived = verdict.objects.filter(isGatewayRoute);
   return verdict.hosts
     .map((h) => serviceFqdn(h.service, h.namespace))
-    .filter((fqdn) => !virtualServicesForHost(view, fqdn).some((vs) => routesSandbox(vs, verdict.sandbox)));
+    .filter((fqdn) => {
+      const attached = derived.filter((r) => parentHosts(r).includes(fqdn));
+      if (attached.length > 0) return !attached.every((r) => cached.has(objectRef(r)));
+      return !virtualServicesForHost(view, fqdn).some((vs) => routesSandbox(vs, verdict.sandbox));
+    });
+}
+
+/** Whether `host` (an FQDN) is routed with Gateway API in the Sandbox's plan (a derived route is attached to it). */
+export function isGatewayHost(verdict: SandboxVerdict, host: string): boolean {
+  return verdict.objects.some((o) => isGatewayRoute(o) && parentHosts(o).includes(host));
 }

@@ -21,15 +21,13 @@ import { describeError } from './reconciler.js';
 import { admitVirtualService, validateRouteGroupAdmission, validateSandboxAdmission, type AdmissionContext } from './admission.js';
 import { WEBHOOK_PATHS, serveWebhooks, type WebhookServer } from './webhook-server.js';
 import { WebhookTls } from './webhook-tls.js';
-import { controllerConfigProblems } from './config-map.js';
 
 function loadPlanConfig(file: string | undefined): Partial<PlanConfig> {
   if (file === undefined) return {};
   const read = readTextFile(file, 1024 * 1024);
   if ('problem' in read) throw new Error(formatProblem(read.problem));
   const { config, problems } = resolveConfig(parseYaml(read.text) as unknown, {});
-  const all = config === undefined ? problems : controllerConfigProblems(config);
-  if (config === undefined || all.length > 0) throw new Error(all.map((p) => formatProblem({ ...p, file })).join('\n'));
+  if (config === undefined || problems.length > 0) throw new Error(problems.map((p) => formatProblem({ ...p, file })).join('\n'));
   return config;
 }
 

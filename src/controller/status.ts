@@ -4,7 +4,8 @@
  * Conditions (Kubernetes conventions, see conditions.ts):
  *  - WorkloadsReady: every fork Deployment is rolled out (its controller observed the current
  *    generation, every desired replica is updated and available, no old replica is left);
- *  - RoutingReady: the VirtualService of every host the Sandbox forks holds its routes;
+ *  - RoutingReady: the VirtualService of every host the Sandbox forks holds its routes (a host
+ *    routed with Gateway API: every derived route attached to it exists);
  *  - Ready: both. An invalid spec is `Ready=False` reason `InvalidSpec`, message the planner's
  *    problems; the other two are then `Unknown` with the same reason. A Sandbox forking into a
  *    namespace of the GitOps path (ADR 0016) is the same with reason `NamespaceClaimedByGitOps`.
@@ -18,7 +19,7 @@ import type { SandboxObject, SandboxStatus } from '../api/schema.js';
 import { objectRef } from '../planner/plan.js';
 import { namespaceOf } from '../planner/inventory.js';
 import { setCondition, type ConditionT } from './conditions.js';
-import { deploymentAvailability, eligibility, unroutedHosts } from './routing.js';
+import { deploymentAvailability, eligibility, isGatewayHost, unroutedHosts } from './routing.js';
 import type { SandboxVerdict } from './sandbox-plan.js';
 import { canonicalJson, generatedFor, idOf, serverMeta, type ClusterView } from './view.js';
 
@@ -122,7 +123,8 @@ export function computeStatus(verdict: SandboxVerdict, view: ClusterView, now: D
 
 function routesWaitFor(verdict: SandboxVerdict, view: ClusterView, host: string): string {
   const e = eligibility(verdict, view, host);
-  return e.eligible ? 'its forks are up; the VirtualService is being updated' : e.reason;
+  if (!e.eligible) return e.reason;
+  return isGatewayHost(verdict, host) ? 'its forks are up; its derived routes are being applied' : 'its forks are up; the VirtualService is being updated';
 }
 
 /** Whether two statuses say the same thing (the status write is skipped when they do). */

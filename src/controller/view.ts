@@ -40,14 +40,23 @@ export interface ClusterView {
    * watched, so that the planner's message says what the name is (a StatefulSet, ...).
    */
   readonly workloads?: readonly KubeObject[];
+  /**
+   * Every cached Gateway API HTTPRoute and GRPCRoute (`gateway.networking.k8s.io/v1`): a user's
+   * decide a host's routing mode and are copied per Sandbox, meshfork's own are those derived
+   * copies (generated objects of their Sandbox, ADR 0021). Absent: none (the CRDs may not be installed).
+   */
+  readonly gatewayRoutes?: readonly KubeObject[];
+  /** Every cached Namespace, for its labels `istio.io/dataplane-mode` and `istio.io/use-waypoint`. Absent: none. */
+  readonly namespaces?: readonly KubeObject[];
 }
 
 /**
  * Cached objects of the kinds the controller generates for a Sandbox (everything but
- * VirtualServices, which belong to hosts), meshfork's own and users' alike, in apply order.
+ * VirtualServices, which belong to hosts), meshfork's own and users' alike, in apply order
+ * (derived Gateway API routes last).
  */
 export function sandboxKindObjects(view: ClusterView): KubeObject[] {
-  return [...view.policies, ...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters];
+  return [...view.policies, ...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters, ...(view.gatewayRoutes ?? [])];
 }
 
 export interface SandboxId {
@@ -165,6 +174,8 @@ export function inventoryOfView(view: ClusterView): Inventory {
     envoyFilters: baseline(view.envoyFilters),
     policies: baseline(view.policies),
     workloads: view.workloads ?? [],
+    gatewayRoutes: baseline(view.gatewayRoutes ?? []),
+    namespaces: view.namespaces ?? [],
   };
   inventories.set(view, inventory);
   return inventory;

@@ -42,14 +42,11 @@ describe('configFromData: quotas and the default TTL', () => {
     });
   });
 
-  it('refuses the gatewayAPI routing mode, which the controller does not route yet, naming the field; auto and virtualService pass', () => {
-    const message = 'is gatewayAPI, which the controller does not route yet (it does not watch HTTPRoutes, GRPCRoutes or Namespaces); use virtualService or auto here, and meshfork synth or the cdk8s constructs for Gateway API hosts';
-    expect(configFromData({ 'config.yaml': 'routing:\n  mode: gatewayAPI\n  hosts:\n    cart.shop: {mode: gatewayAPI}\n    pay.shop: {mode: virtualService}\n' })).toEqual({
-      problems: [
-        { path: 'data["config.yaml"].routing.mode', message },
-        { path: 'data["config.yaml"].routing.hosts["cart.shop"].mode', message },
-      ],
+  it('accepts the gatewayAPI routing mode (the controller watches HTTPRoutes, GRPCRoutes and Namespaces), all hosts or one', () => {
+    expect(configFromData({ 'config.yaml': 'routing:\n  mode: gatewayAPI\n  hosts:\n    cart.shop: {mode: gatewayAPI}\n    pay.shop: {mode: virtualService}\n' })).toMatchObject({
+      config: { routingModes: { mode: 'gatewayAPI', hosts: { 'cart.shop': { mode: 'gatewayAPI' }, 'pay.shop': { mode: 'virtualService' } } } },
     });
     expect(configFromData({ 'config.yaml': 'routing:\n  mode: auto\n  hosts:\n    pay.shop: {mode: virtualService}\n' })).toMatchObject({ config: { routingModes: { mode: 'auto', hosts: { 'pay.shop': { mode: 'virtualService' } } } } });
+    expect(configFromData({ 'config.yaml': 'routing:\n  mode: gateway\n' })).toEqual({ problems: [{ path: 'data["config.yaml"].routing.mode', message: 'must be one of auto, virtualService, gatewayAPI' }] });
   });
 });
