@@ -3,8 +3,9 @@
 //  - the chart's RBAC is sufficient: `meshfork controller`, started with the container args of
 //    the chart's Deployment and a kubeconfig impersonating the chart's ServiceAccount, runs a
 //    Sandbox (whose fork gets copies of a DENY AuthorizationPolicy and a NetworkPolicy) through
-//    create -> Ready -> image update -> RouteGroup -> delete, and a second
-//    Sandbox through TTL expiry, with no request refused (the audit log has no 403 for it);
+//    create -> Ready -> image update -> RouteGroup -> delete (on one host routed with a user
+//    VirtualService, and one with a user HTTPRoute: a derived HTTPRoute is written, then deleted),
+//    and a second Sandbox through TTL expiry, with no request refused (the audit log has no 403);
 //  - and minimal: the verbs the chart grants that the scenario never used are exactly the ones
 //    listed below, each with the reason it stays.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -66,6 +67,7 @@ function granted(objects: readonly Obj[]): Set<string> {
 describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's ServiceAccount", () => {
   const cp = useControlPlane({
     crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'],
+    gatewayApi: true,
     nodes: true,
     // clusterrole-aggregation fills the built-in edit/admin/view roles from labelled ClusterRoles.
     controllers: ['garbage-collector-controller', 'namespace-controller', 'clusterrole-aggregation-controller'],
@@ -151,9 +153,18 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
     await objects.create(webDeployment(NS) as Obj);
     await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } } as Obj);
     // A second Service in front of the same pods, with no user VirtualService: meshfork writes
-    // its own for it. A DestinationRule: the fork gets one.
+    // its own for it. A third, routed by a user HTTPRoute attached to it: routing mode auto is
+    // gatewayAPI there, each Sandbox gets a derived HTTPRoute. A DestinationRule: the fork gets one.
     await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-admin', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ name: 'http-admin', port: 81, targetPort: 8080 }] } } as Obj);
     await objects.create({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'web', namespace: NS }, spec: { host: 'web', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } } } as Obj);
+    await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web-api', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ name: 'http-api', port: 82, targetPort: 8080 }] } } as Obj);
+    const userRoute = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'web-api', namespace: NS },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: 'web-api', port: 82 }], rules: [{ backendRefs: [{ name: 'web-api', port: 82 }] }] },
+    } as Obj;
+    const storedUserRoute = (await objects.create(userRoute)) as Obj;
     const userVs = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'web', namespace: NS }, spec: { hosts: ['web'], http: [{ name: 'all', route: [{ destination: { host: 'web' } }] }] } } as Obj;
     await objects.create(userVs);
     // Policies selecting web-v1: each fork gets copies of them (made, then deleted with its Sandbox).
@@ -207,6 +218,7 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
     });
     await objects.patch({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'Sandbox', metadata: { name: 'one', namespace: NS }, spec: sandbox('one', 'registry.example.com/web:3').spec } as Obj, undefined, undefined, 'meshfork-test', undefined, 'application/merge-patch+json' as never);
     await until('fork of one rolled to web:3', async () => (await forkImage('web-v1-one')) === 'registry.example.com/web:3', 60_000);
+    expect((await read('gateway.networking.k8s.io/v1', 'HTTPRoute', 'web-api-one-82'))?.metadata?.labels).toMatchObject({ 'meshfork.dev/sandbox': 'one', 'meshfork.dev/sandbox-namespace': NS });
     expect((await read('security.istio.io/v1', 'AuthorizationPolicy', 'web-deny-admin-web-v1-one'))?.metadata?.labels).toMatchObject({ 'meshfork.dev/sandbox': 'one' });
     expect((await read('networking.k8s.io/v1', 'NetworkPolicy', 'web-ingress-web-v1-one'))?.metadata?.labels).toMatchObject({ 'meshfork.dev/sandbox': 'one' });
     await objects.create({ apiVersion: 'meshfork.dev/v1alpha1', kind: 'RouteGroup', metadata: { name: 'team', namespace: NS }, spec: { match: { label: { key: 'team', value: 'web' } } } } as Obj);
@@ -215,9 +227,11 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
     await until('Sandbox one and its fork gone', async () => (await read('meshfork.dev/v1alpha1', 'Sandbox', 'one')) === undefined && (await read('apps/v1', 'Deployment', 'web-v1-one')) === undefined, 60_000);
     expect(await read('security.istio.io/v1', 'AuthorizationPolicy', 'web-deny-admin-web-v1-one')).toBeUndefined();
     expect(await read('networking.k8s.io/v1', 'NetworkPolicy', 'web-ingress-web-v1-one')).toBeUndefined();
+    expect(await read('gateway.networking.k8s.io/v1', 'HTTPRoute', 'web-api-one-82')).toBeUndefined();
     await until('Sandbox brief deleted by its TTL', async () => (await read('meshfork.dev/v1alpha1', 'Sandbox', 'brief')) === undefined, 120_000);
     const restored = (await read('networking.istio.io/v1', 'VirtualService', 'web'))!;
     expect(restored.spec).toEqual(userVs.spec);
+    expect((await read('gateway.networking.k8s.io/v1', 'HTTPRoute', 'web-api'))?.metadata?.resourceVersion).toBe(storedUserRoute.metadata?.resourceVersion);
     // The webhook certificate: issued into its Secret, its CA written into both configurations.
     const tls = (await objects.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'meshfork-webhook-tls', namespace: RELEASE_NS } })) as Obj & { data: Record<string, string> };
     for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
@@ -281,6 +295,9 @@ describe.skipIf(!hasBins)("the chart's RBAC, with the controller as the chart's 
  * and WasmPlugins: the controller writes and deletes copies of them for forks exactly as it does
  * for the AuthorizationPolicy and NetworkPolicy of this scenario (src/planner/policy-copy.ts, one
  * code path for the seven kinds); the scenario has no baseline policy of those kinds.
+ * `get`, `patch`, `delete` of GRPCRoutes: derived GRPCRoutes are written and deleted by the same
+ * code as the HTTPRoute of this scenario (src/planner/http-route.ts makes both kinds; the
+ * controller handles them as one, src/controller/gateway-routes.ts); the scenario has no user GRPCRoute.
  * `get` on the other workload kinds (StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods,
  * ReplicationControllers, Argo Rollouts, OpenShift DeploymentConfigs): read by name only for a
  * Sandbox whose fork names no Deployment, to say what the name is
@@ -303,6 +320,11 @@ const UNUSED_BUT_NEEDED: string[] = [
   'extensions.istio.io/wasmplugins delete',
   'extensions.istio.io/wasmplugins get',
   'extensions.istio.io/wasmplugins patch',
+  'gateway.networking.k8s.io/grpcroutes create',
+  'gateway.networking.k8s.io/grpcroutes delete',
+  'gateway.networking.k8s.io/grpcroutes get',
+  'gateway.networking.k8s.io/grpcroutes patch',
+  'gateway.networking.k8s.io/httproutes create',
   'meshfork.dev/sandboxes get',
   'networking.istio.io/destinationrules create',
   'networking.istio.io/envoyfilters create',
