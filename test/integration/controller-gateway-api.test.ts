@@ -171,10 +171,12 @@ describe.skipIf(!hasBins)('meshfork controller on a Gateway API host (real API s
     expect(await get(GATEWAY, 'HTTPRoute', 'cart-alice-8080')).toBeUndefined();
     expect(await get('apps/v1', 'Deployment', 'cart-v1-alice')).toBeUndefined();
     expect(await get('v1', 'Service', 'cart-alice')).toBeUndefined();
-    const routeGone = seen.indexOf('delete HTTPRoute cart-alice-8080');
-    expect(routeGone).toBeGreaterThanOrEqual(0);
-    expect(seen.indexOf('delete Service cart-alice')).toBeGreaterThan(routeGone);
-    expect(seen.indexOf('delete Deployment cart-v1-alice')).toBeGreaterThan(routeGone);
+    // Our watches may deliver the last deletes a moment after the reads above.
+    const at = (prefix: string) => seen.findIndex((e) => e.startsWith(prefix));
+    await until('the deletes seen by our watches', async () => ['delete HTTPRoute cart-alice-8080', 'delete Service cart-alice', 'delete Deployment cart-v1-alice'].every((e) => at(e) >= 0));
+    const routeGone = at('delete HTTPRoute cart-alice-8080');
+    expect(at('delete Service cart-alice')).toBeGreaterThan(routeGone);
+    expect(at('delete Deployment cart-v1-alice')).toBeGreaterThan(routeGone);
     expect(JSON.stringify(await get(GATEWAY, 'HTTPRoute', 'cart'))).toBe(before);
     expect(logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
   });
