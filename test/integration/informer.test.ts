@@ -1,8 +1,8 @@
 // SharedInformer against a real kube-apiserver: synced cache on start, add/update/delete events,
 // resync, namespace and label scoping.
-import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { SharedInformer, resourcePath, stripManagedFields, type InformerEventType } from '../../src/cluster/informer.js';
+import { SharedInformer, notServed, resourcePath, stripManagedFields, type InformerEventType } from '../../src/cluster/informer.js';
 import { requireTestbin, useControlPlane } from '../support/control-plane.js';
 
 const hasBins = requireTestbin();
@@ -83,6 +83,44 @@ describe.skipIf(!hasBins)('SharedInformer on a real API server', () => {
       ['listed', undefined, '1', 'string'],
       ['watched', undefined, '2', 'string'],
     ]);
+    await informer.stop();
+  });
+  it('optional: a kind the API server does not serve reads as synced and empty, and is cached once its CRD is installed', async () => {
+    const kc = cp().kubeConfig;
+    const target = { apiVersion: 'example.com/v1', kind: 'Widget', plural: 'widgets', namespace: 'default' };
+    const errors: unknown[] = [];
+    const informer = new SharedInformer<KubernetesObject>(kc, target, { resyncMs: 0, optional: true, restartDelayMs: 100, onError: (_t, e) => errors.push(e) });
+    const events: Array<[InformerEventType, string]> = [];
+    informer.onEvent((type, o) => events.push([type, o.metadata!.name!]));
+    await informer.start();
+    expect([informer.hasSynced, informer.list()]).toEqual([true, []]);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every(notServed)).toBe(true);
+
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    await objects.create({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'widgets.example.com' },
+      spec: {
+        group: 'example.com',
+        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+        scope: 'Namespaced',
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    } as KubernetesObject);
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        await objects.create({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w1', namespace: 'default' } });
+        break;
+      } catch (error) {
+        if (Date.now() - t0 > 30_000) throw error;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    await until(() => events.length === 1, 30_000);
+    expect(events).toEqual([['add', 'w1']]);
     await informer.stop();
   });
 });
