@@ -36,6 +36,7 @@ import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { GATEWAY_API_VERSION } from '../planner/http-route.js';
 import { derivedRoutesOf, isGatewayRoute, sendsTo } from './gateway-routes.js';
 import { WorkQueue } from './work-queue.js';
+import { EventBatch } from './event-batch.js';
 import { createLogger, type Logger } from './log.js';
 import type { ControllerMetrics } from './metrics.js';
 import { computeRouteGroupStatus } from './route-group-status.js';
@@ -187,8 +188,10 @@ export class Controller {
   private readonly reportedGitOps = new Set<string>();
   /** Reconciles finished, by key kind and result (for tests and metrics). */
   readonly counts = new Map<string, number>();
-  /** The snapshot of the caches, until the next informer event. */
+  /** The snapshot of the caches, until the next batch of informer events is mapped to keys. */
   private cachedView: ClusterView | undefined;
+  /** Informer events waiting to be mapped to keys (once per turn of the event loop). */
+  private readonly events = new EventBatch<readonly [WatchedKind, KubeObject]>((events) => this.mapEvents(events));
   /** Lone plans reused while their inputs are unchanged (a Host reconcile plans every Sandbox of its namespaces). */
   readonly lonePlans = new LonePlanMemo();
 
@@ -369,7 +372,7 @@ export class Controller {
     }
   }
 
-  /** A snapshot of the caches (the same object until an informer reports a change). */
+  /** A snapshot of the caches: the same object until the next batch of informer events (EventBatch) is mapped to keys. */
   view(): ClusterView {
     this.cachedView ??= this.snapshot();
     return this.cachedView;
@@ -392,14 +395,33 @@ export class Controller {
   }
 
   private onEvent(kind: WatchedKind, object: KubernetesObject): void {
+    if (!this.synced) {
+      this.cachedView = undefined; // the first pass after sync enqueues every key
+      return;
+    }
+    this.events.add([kind, object as KubeObject]);
+  }
+
+  /**
+   * The informer events of one turn of the event loop (EventBatch), mapped to work keys against
+   * one new snapshot. Until then view() is the snapshot before them: a reconcile or admission
+   * review that read it is followed by the reconciles these keys start.
+   */
+  private mapEvents(events: ReadonlyArray<readonly [WatchedKind, KubeObject]>): void {
     this.cachedView = undefined;
-    if (!this.synced) return; // the first pass after sync enqueues every key
     try {
       this.reportGitOpsOutput();
-      for (const key of keysForObject(kind, object as KubeObject, this.view())) this.queue.add(key);
     } catch (error) {
-      // An object of an unexpected shape must not stop the informer; the next resync retries it.
-      this.log.error({ kind, name: object.metadata?.name, namespace: object.metadata?.namespace, error: describeError(error) }, 'mapping a change to work keys failed');
+      this.log.error({ error: describeError(error) }, 'reporting GitOps output failed');
+    }
+    const view = this.view();
+    for (const [kind, object] of events) {
+      try {
+        for (const key of keysForObject(kind, object, view)) this.queue.add(key);
+      } catch (error) {
+        // An object of an unexpected shape must not stop the informer; the next resync retries it.
+        this.log.error({ kind, name: object.metadata?.name, namespace: object.metadata?.namespace, error: describeError(error) }, 'mapping a change to work keys failed');
+      }
     }
   }
 
