@@ -129,7 +129,11 @@ build() {
   ( while sleep 60; do log "$bin: still building ($(( (SECONDS - start) / 60 ))m elapsed)"; done ) &
   hb=$!
   local rc=0
-  (cd "$tools_dir/$mod" && go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg") || rc=$?
+  # -w drops DWARF at link time anyway, so the compiler need not emit it (-dwarf=false): a cold
+  # build of etcd took 8% less compile CPU (147 s user instead of 160 s, peak RSS 319 instead of
+  # 411 MB; README "Test binaries"). DWARF is debug information only: same program, same
+  # --version; the bytes differ (build ID, layout).
+  (cd "$tools_dir/$mod" && go build -trimpath -gcflags=all=-dwarf=false -ldflags "-s -w $ldflags" -o "$tmp" "$pkg") || rc=$?
   kill "$hb" 2>/dev/null; wait "$hb" 2>/dev/null || true
   hb=""
   if (( rc != 0 )); then
