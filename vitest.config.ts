@@ -20,6 +20,9 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // One control plane for the files that call useSharedControlPlane() (README "Control
+          // plane for integration tests").
+          globalSetup: ['test/support/shared-control-plane.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,

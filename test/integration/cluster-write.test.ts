@@ -3,14 +3,15 @@
 import { CoreV1Api, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { ClusterWriter, FIELD_MANAGER, NotOwnedError } from '../../src/cluster/write.js';
-import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { requireTestbin } from '../support/control-plane.js';
+import { useSharedControlPlane } from '../support/shared-control-plane.js';
 
 const hasBins = requireTestbin();
 
 const managed = { 'app.kubernetes.io/managed-by': 'meshfork' };
 
 describe.skipIf(!hasBins)('ClusterWriter on a real API server', () => {
-  const cp = useControlPlane();
+  const cp = useSharedControlPlane();
   const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name });
 
   it('applies owned objects with field manager meshfork; dropping a field removes it', async () => {

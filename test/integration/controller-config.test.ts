@@ -6,7 +6,8 @@ import { AppsV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject, type 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/controller/reconciler.js';
 import { recordingLogger, type LogRecord } from '../support/log-records.js';
-import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { requireTestbin } from '../support/control-plane.js';
+import { useSharedControlPlane } from '../support/shared-control-plane.js';
 import { until } from './controller-support.js';
 
 const hasBins = requireTestbin();
@@ -14,7 +15,7 @@ const NS = 'ctl-config';
 
 
 describe.skipIf(!hasBins)('meshfork controller configuration from a ConfigMap', () => {
-  const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });
+  const cp = useSharedControlPlane();
   let controller: Controller;
   let objects: KubernetesObjectApi;
   let core: CoreV1Api;

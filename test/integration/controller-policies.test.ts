@@ -6,7 +6,8 @@ import { AppsV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject, type 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/controller/reconciler.js';
 import { recordingLogger, type LogRecord } from '../support/log-records.js';
-import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { requireTestbin } from '../support/control-plane.js';
+import { useSharedControlPlane } from '../support/shared-control-plane.js';
 import { readObject, until, webDeployment } from './controller-support.js';
 
 const hasBins = requireTestbin();
@@ -29,7 +30,7 @@ const netpol: Obj = {
 } as Obj;
 
 describe.skipIf(!hasBins)('the controller copies label-selected policies for forks', () => {
-  const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });
+  const cp = useSharedControlPlane();
   let controller: Controller;
   let objects: KubernetesObjectApi;
   const logs: LogRecord[] = [];

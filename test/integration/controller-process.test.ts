@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CoordinationV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { requireTestbin } from '../support/control-plane.js';
+import { useSharedControlPlane } from '../support/shared-control-plane.js';
 import { until } from './controller-support.js';
 
 const hasBins = requireTestbin();
@@ -20,7 +21,7 @@ interface Replica {
 
 
 describe.skipIf(!hasBins)('meshfork controller processes', () => {
-  const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });
+  const cp = useSharedControlPlane();
   const replicas: Replica[] = [];
 
   function start(): Replica {

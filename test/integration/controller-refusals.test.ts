@@ -7,7 +7,8 @@ import { AppsV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject } from
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/controller/reconciler.js';
 import { ETCD_MAX_REQUEST_BYTES, MAX_OBJECT_BYTES } from '../../src/cluster/write.js';
-import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { requireTestbin } from '../support/control-plane.js';
+import { useSharedControlPlane } from '../support/shared-control-plane.js';
 import { recordingLogger, type LogRecord } from '../support/log-records.js';
 import { until } from './controller-support.js';
 
@@ -18,7 +19,7 @@ const EF = 'ctl-ef';
 type Condition = { type: string; status: string; reason: string; message: string };
 
 describe.skipIf(!hasBins)('meshfork controller refusals', () => {
-  const cp = useControlPlane({ crds: ['charts/meshfork/crds/meshfork.dev_crds.yaml'] });
+  const cp = useSharedControlPlane();
   let controller: Controller;
   let objects: KubernetesObjectApi;
   let apps: AppsV1Api;

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { customResourceDefinitions } from '../../src/api/crd.js';
 import { cli } from '../support/cli.js';
-import { requireTestbin, useControlPlane, type CrdSource } from '../support/control-plane.js';
+import { requireTestbin, type CrdSource } from '../support/control-plane.js';
+import { useSharedControlPlane } from '../support/shared-control-plane.js';
 import { INVALID_SPECS, sandbox } from '../support/invalid-specs.js';
 import { isStatus, Kube, notContained, withoutServerFields, type KObj, type KStatus } from './kube.js';
 import { readObjects, SYNTH_CASES } from './synth-cases.js';
@@ -89,7 +90,12 @@ function added(sent: unknown, read: unknown, path = ''): string[] {
 }
 
 describe.skipIf(!hasBins)("meshfork's CRDs in kube-apiserver", () => {
-  const cp = useControlPlane({ crds: customResourceDefinitions() as unknown as CrdSource[] });
+  const cp = useSharedControlPlane();
+  // The shared plane installed the chart's file; applying the generated objects over it (a no-op
+  // while the two agree) makes this suite test customResourceDefinitions() itself.
+  beforeAll(async () => {
+    await cp().installCrds(customResourceDefinitions() as unknown as CrdSource[]);
+  });
   const kube = new Kube(cp);
 
   it('installs the CRDs generated into the chart', () => {

@@ -3,7 +3,8 @@
 import { CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { SharedInformer, notServed, resourcePath, stripManagedFields, type InformerEventType } from '../../src/cluster/informer.js';
-import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { requireTestbin } from '../support/control-plane.js';
+import { useSharedControlPlane } from '../support/shared-control-plane.js';
 
 const hasBins = requireTestbin();
 
@@ -15,7 +16,7 @@ describe('resourcePath', () => {
 });
 
 describe.skipIf(!hasBins)('SharedInformer on a real API server', () => {
-  const cp = useControlPlane();
+  const cp = useSharedControlPlane();
 
   async function until(condition: () => boolean, ms = 10_000): Promise<void> {
     const t0 = Date.now();

@@ -3,7 +3,8 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { LeaderElector } from '../../src/controller/leader-election.js';
-import { requireTestbin, useControlPlane } from '../support/control-plane.js';
+import { requireTestbin } from '../support/control-plane.js';
+import { useSharedControlPlane } from '../support/shared-control-plane.js';
 
 const hasBins = requireTestbin();
 
@@ -16,7 +17,7 @@ interface Candidate {
 }
 
 describe.skipIf(!hasBins)('leader election on a coordination.k8s.io Lease', () => {
-  const cp = useControlPlane();
+  const cp = useSharedControlPlane();
   const timing = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 300 };
 
   function start(lease: string, identity: string, leaders: Set<string>, overlaps: string[]): Candidate {

@@ -169,7 +169,10 @@ export interface ControlPlane {
   stopApiServer(): Promise<void>;
   /** Starts a stopped kube-apiserver again (same flags, port, etcd data) and waits for /readyz. */
   startApiServer(): Promise<void>;
-  /** Kills every process group and removes {@link dir}. Idempotent. */
+  /**
+   * Kills every process group (SIGKILL, all at once; with MESHFORK_CP_KEEP=1 SIGTERM one by one
+   * so that the kept logs are complete) and removes {@link dir}. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -253,6 +256,13 @@ function spawnServer(name: string, bin: string, args: string[], dir: string, env
   };
   child.unref();
   return proc;
+}
+
+/** SIGKILLs the process group and waits (at most 2 s) for the exit. */
+async function killProc(p: Proc): Promise<void> {
+  if (p.exited) return;
+  killRecorded(p.record, 'SIGKILL');
+  await Promise.race([p.exitPromise, sleep(2_000)]);
 }
 
 async function stopProc(p: Proc, graceMs = 5_000): Promise<void> {
@@ -360,6 +370,90 @@ interface CrdStatus {
   status?: { conditions?: { type: string; status: string }[] };
 }
 
+/** {@link ControlPlane.request} with a per-request timeout (ms, default 10 s). */
+type ApiRequest = (method: string, path: string, body?: unknown, contentType?: string, requestTimeoutMs?: number) => Promise<{ status: number; body: string }>;
+
+/** Requests to kube-apiserver at `server` with the admin client certificate. */
+function apiRequester(server: string, tls: TlsCreds): ApiRequest {
+  return async (method, path, body, contentType = 'application/json', requestTimeoutMs) => {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload !== undefined) headers['content-type'] = contentType;
+    return rawRequest(`${server}${path}`, tls, method, payload, headers, requestTimeoutMs);
+  };
+}
+
+/**
+ * Server-side applies CRDs (force, field manager `meshfork-test`) and waits until each is
+ * Established and its served versions answer a list; a process of `procs` exiting meanwhile
+ * fails the wait with its log.
+ */
+function crdInstaller(request: ApiRequest, procs: readonly Proc[], timeoutMs: number): ControlPlane['installCrds'] {
+  return async (sources) => {
+    const crds = await loadCrds(sources);
+    // Applied concurrently: the API server handles them in parallel (15 Istio CRDs, ~1 MB).
+    const names = await Promise.all(
+      crds.map(async (crd) => {
+        const name = crd.metadata?.name;
+        if (!name) throw new Error('CRD without metadata.name');
+        const r = await request(
+          'PATCH',
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=${FIELD_MANAGER}&force=true`,
+          crd,
+          'application/apply-patch+yaml',
+          // A fresh API server compiling ~1 MB of schemas (and CEL rules) on a loaded machine
+          // takes more than the default 10 s; the apply is idempotent, the wait bounded below.
+          timeoutMs,
+        );
+        if (r.status >= 300) throw new Error(`applying CRD ${name}: HTTP ${r.status}: ${r.body.slice(0, 2000)}`);
+        return name;
+      }),
+    );
+    // Established, then the served versions answer a list (discovery caught up).
+    await Promise.all(
+      names.map((name) =>
+        waitFor(`CRD ${name} Established`, procs, timeoutMs, async () => {
+          const r = await request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+          if (r.status !== 200) return false;
+          const crd = JSON.parse(r.body) as CrdStatus;
+          const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+          if (!established) return false;
+          for (const v of crd.spec?.versions ?? []) {
+            if (v.served === false) continue;
+            const l = await request('GET', `/apis/${crd.spec?.group}/${v.name}/${crd.spec?.names?.plural}?limit=1`);
+            if (l.status !== 200) return false;
+          }
+          return true;
+        }),
+      ),
+    );
+    return names;
+  };
+}
+
+/** Runs a test binary with cwd and HOME in the plane's directory and KUBECONFIG at its admin kubeconfig. */
+function testbinExec(bin: string, dir: string, kubeconfigPath: string): ControlPlane['exec'] {
+  return (binary, args, opts = {}) =>
+    new Promise<ExecResult>((resolve) => {
+      const child = execFile(
+        testbinPath(binary, bin),
+        [...args],
+        {
+          cwd: dir,
+          env: { ...process.env, KUBECONFIG: kubeconfigPath, HOME: dir },
+          timeout: opts.timeoutMs ?? 60_000,
+          maxBuffer: 64 * 1024 * 1024,
+        },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+          resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+        },
+      );
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
+      else child.stdin?.end();
+    });
+}
+
 /**
  * Starts etcd + kube-apiserver (+ kube-controller-manager, + kube-scheduler and KWOK with a fake
  * Node), installs Istio's CRDs and `crds`, and waits until every CRD is Established and served
@@ -420,8 +514,15 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    // Reverse start order: kwok, scheduler, controller-manager, apiserver, etcd.
-    for (const p of [...procs].reverse()) await stopProc(p);
+    if (process.env.MESHFORK_CP_KEEP === '1') {
+      // Kept for reading: let each server finish its log, in reverse start order (kwok,
+      // scheduler, controller-manager, apiserver, etcd).
+      for (const p of [...procs].reverse()) await stopProc(p);
+    } else {
+      // Everything is thrown away: no server needs a graceful shutdown (kube-apiserver's alone
+      // takes about a second), so every process group is killed at once.
+      await Promise.all(procs.map((p) => killProc(p)));
+    }
     if (process.env.MESHFORK_CP_KEEP === '1') {
       console.warn(`control plane: MESHFORK_CP_KEEP=1, keeping ${dir}`);
     } else {
@@ -498,12 +599,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     let apiserver = spawnServer('kube-apiserver', testbinPath('kube-apiserver', bin), apiServerArgs, dir);
     track(apiserver);
 
-    const request = async (method: string, path: string, body?: unknown, contentType = 'application/json', requestTimeoutMs?: number) => {
-      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (payload !== undefined) headers['content-type'] = contentType;
-      return rawRequest(`${server}${path}`, tls, method, payload, headers, requestTimeoutMs);
-    };
+    const request = apiRequester(server, tls);
 
     const apiServerReady = () =>
       waitFor('kube-apiserver /readyz', [etcd, apiserver], timeoutMs, async () => {
@@ -630,71 +726,14 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     }
 
     // --- CRDs
-    const installCrds = async (sources: readonly CrdSource[]): Promise<string[]> => {
-      const crds = await loadCrds(sources);
-      // Applied concurrently: the API server handles them in parallel (15 Istio CRDs, ~1 MB).
-      const names = await Promise.all(
-        crds.map(async (crd) => {
-          const name = crd.metadata?.name;
-          if (!name) throw new Error('CRD without metadata.name');
-          const r = await request(
-            'PATCH',
-            `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=${FIELD_MANAGER}&force=true`,
-            crd,
-            'application/apply-patch+yaml',
-            // A fresh API server compiling ~1 MB of schemas (and CEL rules) on a loaded machine
-            // takes more than the default 10 s; the apply is idempotent, the wait bounded below.
-            timeoutMs,
-          );
-          if (r.status >= 300) throw new Error(`applying CRD ${name}: HTTP ${r.status}: ${r.body.slice(0, 2000)}`);
-          return name;
-        }),
-      );
-      // Established, then the served versions answer a list (discovery caught up).
-      await Promise.all(
-        names.map((name) =>
-          waitFor(`CRD ${name} Established`, procs, timeoutMs, async () => {
-            const r = await request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
-            if (r.status !== 200) return false;
-            const crd = JSON.parse(r.body) as CrdStatus;
-            const established = crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-            if (!established) return false;
-            for (const v of crd.spec?.versions ?? []) {
-              if (v.served === false) continue;
-              const l = await request('GET', `/apis/${crd.spec?.group}/${v.name}/${crd.spec?.names?.plural}?limit=1`);
-              if (l.status !== 200) return false;
-            }
-            return true;
-          }),
-        ),
-      );
-      return names;
-    };
+    const installCrds = crdInstaller(request, procs, timeoutMs);
     // Gateway API's CRDs (1.1 MB) as a second batch, so that no more than one set of large
     // schemas is compiled at a time.
     const crds = await installCrds([join(bin, ISTIO_CRD_FILE), ...(options.crds ?? [])]);
     if (options.gatewayApi === true) crds.push(...(await installCrds([join(bin, GATEWAY_API_CRD_FILE)])));
     phase('CRDs');
 
-    const exec = (binary: TestbinBinary, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}) =>
-      new Promise<ExecResult>((resolve) => {
-        const child = execFile(
-          testbinPath(binary, bin),
-          [...args],
-          {
-            cwd: dir,
-            env: { ...process.env, KUBECONFIG: kubeconfigPath, HOME: dir },
-            timeout: opts.timeoutMs ?? 60_000,
-            maxBuffer: 64 * 1024 * 1024,
-          },
-          (err, stdout, stderr) => {
-            const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-            resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-          },
-        );
-        if (opts.input !== undefined) child.stdin?.end(opts.input);
-        else child.stdin?.end();
-      });
+    const exec = testbinExec(bin, dir, kubeconfigPath);
 
     let apiServerStopped = false;
     const stopApiServer = async (): Promise<void> => {
@@ -751,6 +790,78 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     await stop();
     throw err;
   }
+}
+
+/**
+ * Everything another process needs to use a running control plane (JSON-serializable): where it
+ * is, the admin credentials, and what it was started with.
+ */
+export interface ControlPlaneAddress {
+  readonly kubeconfigPath: string;
+  readonly server: string;
+  readonly dir: string;
+  readonly testbin: string;
+  readonly versions: ControlPlane['versions'];
+  readonly crds: readonly string[];
+  readonly nodes: readonly string[];
+  readonly startupMs: number;
+  /** PEM: the cluster CA, the admin client certificate and its key. */
+  readonly tls: TlsCreds;
+}
+
+/** The address of a plane this process started, for {@link attachControlPlane} in another process. */
+export function controlPlaneAddress(plane: ControlPlane): ControlPlaneAddress {
+  const pem = (b64: string | undefined, what: string) => {
+    if (!b64) throw new Error(`control plane kubeconfig ${plane.kubeconfigPath} has no ${what}`);
+    return Buffer.from(b64, 'base64').toString('utf8');
+  };
+  const { kubeConfig: kc } = plane;
+  return {
+    kubeconfigPath: plane.kubeconfigPath,
+    server: plane.server,
+    dir: plane.dir,
+    testbin: plane.testbin,
+    versions: plane.versions,
+    crds: plane.crds,
+    nodes: plane.nodes,
+    startupMs: plane.startupMs,
+    tls: {
+      ca: pem(kc.getCurrentCluster()?.caData, 'certificate-authority-data'),
+      cert: pem(kc.getCurrentUser()?.certData, 'client-certificate-data'),
+      key: pem(kc.getCurrentUser()?.keyData, 'client-key-data'),
+    },
+  };
+}
+
+/**
+ * A control plane started by another process (the shared one of
+ * test/support/shared-control-plane.ts): the same clients, requests, exec and CRD installs as
+ * the plane it points at. Its lifecycle belongs to that process: restartApiServer, stopApiServer,
+ * startApiServer and stop reject, naming `why`.
+ */
+export function attachControlPlane(address: ControlPlaneAddress, why: string): ControlPlane {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(address.kubeconfigPath);
+  const request = apiRequester(address.server, address.tls);
+  const refuse = (what: string) => () => Promise.reject(new Error(`${what}: ${why}`));
+  return {
+    kubeConfig,
+    kubeconfigPath: address.kubeconfigPath,
+    server: address.server,
+    dir: address.dir,
+    testbin: address.testbin,
+    versions: address.versions,
+    crds: address.crds,
+    nodes: address.nodes,
+    startupMs: address.startupMs,
+    installCrds: crdInstaller(request, [], 90_000),
+    exec: testbinExec(address.testbin, address.dir, address.kubeconfigPath),
+    request,
+    restartApiServer: refuse('restartApiServer()'),
+    stopApiServer: refuse('stopApiServer()'),
+    startApiServer: refuse('startApiServer()'),
+    stop: refuse('stop()'),
+  };
 }
 
 /** Flags kube-controller-manager and kube-scheduler share: admin kubeconfig, loopback serving. */
