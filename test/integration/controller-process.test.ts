@@ -83,7 +83,16 @@ describe.skipIf(!hasBins)('meshfork controller processes', () => {
       expect(await http(r, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
       expect(await http(r, '/readyz')).toEqual({ status: 200, body: 'ok\n' });
     }
-    const metrics = (await http(leader, '/metrics')).body;
+    // A reconcile is counted when it returns (src/controller/reconciler.ts), after it wrote the
+    // fork and the Sandbox's status: wait for the count rather than race it.
+    const metrics = await until(
+      'the leader counts a successful Sandbox reconcile',
+      async () => {
+        const body = (await http(leader, '/metrics')).body;
+        return /^meshfork_reconcile_total\{kind="Sandbox",result="success"\} [1-9]/m.test(body) && body;
+      },
+      30_000,
+    );
     const sample = (name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
     expect(sample('meshfork_reconcile_total{kind="Sandbox",result="success"}')).toBeGreaterThanOrEqual(1);
     expect(sample('meshfork_managed_objects{kind="Deployment"}')).toBe(1);
