@@ -416,7 +416,7 @@ function blockMatches(block: unknown, req: NormalizedRequest, vsNamespace: strin
   // port: a block for another listener port yields no Envoy route on this one. [istio-route]
   if (block.port !== undefined && block.port !== null && block.port !== 0) {
     if (typeof block.port !== 'number') fail(`${where}.port must be a number`);
-    if (req.port === undefined) fail(`${where}.port is set: the request must give its port`);
+    if (req.port === undefined) fail(`${where}.port is set: the request must give port`);
     if (block.port !== req.port) return false;
   }
 

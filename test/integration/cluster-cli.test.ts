@@ -110,7 +110,9 @@ describe.skipIf(!hasBins)('meshfork apply/get/delete/status/routes against a clu
         'Forks:',
         `  ${NS}/web-v1 -> Deployment web-v1-one: available`,
         'Routes carrying the key:',
-        `  VirtualService ${NS}/web-meshfork (web.${NS}.svc.cluster.local) route meshfork-one-0 -> web-one.${NS}.svc.cluster.local`,
+        // web has two ports: one route per port (ADR 0020).
+        `  VirtualService ${NS}/web-meshfork (web.${NS}.svc.cluster.local) route meshfork-one-0 -> web-one.${NS}.svc.cluster.local:80`,
+        `  VirtualService ${NS}/web-meshfork (web.${NS}.svc.cluster.local) route meshfork-one-1 -> web-one.${NS}.svc.cluster.local:9090`,
         'Send:',
         '  baggage: meshfork-routing-key=k1one',
         `  curl -H 'baggage: meshfork-routing-key=k1one' http://web.${NS}:80/`,
@@ -120,26 +122,32 @@ describe.skipIf(!hasBins)('meshfork apply/get/delete/status/routes against a clu
     );
 
     // The live route table of the forked host, and where a keyed and an unkeyed request land.
-    const keyed = 'baggage has meshfork-routing-key=k1one or tracestate has meshfork-routing-key=k1one and not baggage present or baggage lacks meshfork-routing-key and tracestate has meshfork-routing-key=k1one';
+    // web has two ports: meshfork's own VirtualService has a keyed and a baseline route per port (ADR 0020).
+    const keyed = (port: number) =>
+      `baggage has meshfork-routing-key=k1one and port ${port} or tracestate has meshfork-routing-key=k1one and not baggage present and port ${port} or baggage lacks meshfork-routing-key and tracestate has meshfork-routing-key=k1one and port ${port}`;
     const heading = `Host web.${NS}.svc.cluster.local: VirtualService ${NS}/web-meshfork, as sidecars of namespace ${NS} use it`;
     const routes = await meshfork(['routes', ...k(), 'web']);
     expect([routes.code, routes.stderr]).toEqual([0, '']);
     expect(routes.stdout).toBe(
       [
         heading,
-        `#   ${'ROUTE'.padEnd(17)}   ${'OWNER'.padEnd(17)}   ${'DESTINATIONS'.padEnd(35)}   MATCH`,
-        `0   ${'meshfork-one-0'.padEnd(17)}   ${'sandbox one'.padEnd(17)}   web-one.${NS}.svc.cluster.local 100%   ${keyed}`,
-        `1   meshfork-baseline   meshfork baseline   ${`web.${NS}.svc.cluster.local 100%`.padEnd(35)}   *`,
+        `#   ${'ROUTE'.padEnd(17)}   ${'OWNER'.padEnd(17)}   ${'DESTINATIONS'.padEnd(45)}   MATCH`,
+        `0   ${'meshfork-one-0'.padEnd(17)}   ${'sandbox one'.padEnd(17)}   ${`web-one.${NS}.svc.cluster.local port 80 100%`.padEnd(45)}   ${keyed(80)}`,
+        `1   meshfork-baseline   meshfork baseline   ${`web.${NS}.svc.cluster.local port 80 100%`.padEnd(45)}   port 80`,
+        `2   ${'meshfork-one-1'.padEnd(17)}   ${'sandbox one'.padEnd(17)}   ${`web-one.${NS}.svc.cluster.local port 9090 100%`.padEnd(45)}   ${keyed(9090)}`,
+        `3   meshfork-baseline   meshfork baseline   ${`web.${NS}.svc.cluster.local port 9090 100%`.padEnd(45)}   port 9090`,
         '',
       ].join('\n'),
     );
-    const traced = await meshforkProcess(['routes', ...k(), `web.${NS}.svc.cluster.local`, '--header', 'baggage: a=1, meshfork-routing-key=k1one']);
+    const portless = await meshfork(['routes', ...k(), 'web', '--header', 'baggage: meshfork-routing-key=k1one']);
+    expect([portless.code, portless.stderr]).toEqual([1, `meshfork: VirtualService ${NS}/web-meshfork: spec.http[0].match[0].port is set: the request must give port: give --port\n`]);
+    const traced = await meshforkProcess(['routes', ...k(), `web.${NS}.svc.cluster.local`, '--port', '80', '--header', 'baggage: a=1, meshfork-routing-key=k1one']);
     expect([traced.code, traced.stderr]).toEqual([0, '']);
     expect(traced.stdout).toBe(
-      [heading, 'Request: any method /, baggage: a=1, meshfork-routing-key=k1one', 'Takes route 0 meshfork-one-0 (sandbox one), match[0]: baggage has meshfork-routing-key=k1one', `  -> web-one.${NS}.svc.cluster.local 100%`, ''].join('\n'),
+      [heading, 'Request: any method / port 80, baggage: a=1, meshfork-routing-key=k1one', 'Takes route 0 meshfork-one-0 (sandbox one), match[0]: baggage has meshfork-routing-key=k1one and port 80', `  -> web-one.${NS}.svc.cluster.local port 80 100%`, ''].join('\n'),
     );
-    const other = await meshfork(['routes', ...k(), 'web', '--header', 'baggage=meshfork-routing-key=k2two']);
-    expect(other.stdout.split('\n').slice(2)).toEqual(['Takes route 1 meshfork-baseline (meshfork baseline), matches every request', `  -> web.${NS}.svc.cluster.local 100%`, '']);
+    const other = await meshfork(['routes', ...k(), 'web', '--port', '9090', '--header', 'baggage=meshfork-routing-key=k2two']);
+    expect(other.stdout.split('\n').slice(2)).toEqual(['Takes route 3 meshfork-baseline (meshfork baseline), match[0]: port 9090', `  -> web.${NS}.svc.cluster.local port 9090 100%`, '']);
     const unknown = await meshfork(['routes', ...k(), 'nowhere']);
     expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([
       1,
