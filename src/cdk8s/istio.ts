@@ -1,9 +1,14 @@
 /**
- * Validates the Istio objects meshfork emits against Istio's own CRD schemas, through the typed
- * models of @kubernetes-models/istio (generated from Istio's crd-all.gen.yaml). A merged
+ * Validates the Istio and Gateway API objects meshfork emits against their own schemas, through
+ * the typed models of @kubernetes-models/istio (generated from Istio's crd-all.gen.yaml) and
+ * @kubernetes-models/gateway-api (generated from sigs.k8s.io/gateway-api's API types). A merged
  * VirtualService carries the user's routes, so a bad user VirtualService fails here too; so does
- * a bad user policy, through its fork copy.
+ * a bad user policy, through its fork copy, and a bad user HTTPRoute/GRPCRoute rule, through the
+ * derived route that copies it. CEL rules of the Gateway API CRDs are not in the models (the API
+ * server checks those; test/integration/gateway-api-schema.test.ts).
  */
+import { GRPCRoute as GRPCRouteV1 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
+import { HTTPRoute as HTTPRouteV1 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import { DestinationRule as DestinationRuleV1 } from '@kubernetes-models/istio/networking.istio.io/v1/DestinationRule';
 import { VirtualService as VirtualServiceV1 } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
 import { DestinationRule as DestinationRuleV1beta1 } from '@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule';
@@ -51,7 +56,15 @@ const MODELS: Readonly<Record<string, IstioModel>> = {
   'telemetry.istio.io/v1/Telemetry': TelemetryV1,
   'telemetry.istio.io/v1alpha1/Telemetry': TelemetryV1alpha1,
   'extensions.istio.io/v1alpha1/WasmPlugin': WasmPluginV1alpha1,
+  // Derived routes of Gateway API hosts (http-route.ts).
+  'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRouteV1,
+  'gateway.networking.k8s.io/v1/GRPCRoute': GRPCRouteV1,
 };
+
+const SCHEMA_OWNER: ReadonlyArray<readonly [group: string, name: string]> = [
+  ['.istio.io', 'Istio'],
+  ['gateway.networking.k8s.io', 'Gateway API'],
+];
 
 interface SchemaError {
   instancePath?: string;
@@ -60,18 +73,23 @@ interface SchemaError {
   message?: string;
 }
 
-/** Problems of one object against Istio's schema; [] for valid objects and for non-Istio kinds. */
+/**
+ * Problems of one object against its Istio or Gateway API schema; [] for valid objects and for
+ * kinds of other API groups.
+ */
 export function istioProblems(object: KubeObject): Problem[] {
-  if (!object.apiVersion.endsWith('.istio.io') && !object.apiVersion.includes('.istio.io/')) return [];
+  const group = object.apiVersion.split('/')[0] ?? '';
+  const owner = SCHEMA_OWNER.find(([suffix]) => group.endsWith(suffix))?.[1];
+  if (owner === undefined) return [];
   const ref = objectRef(object);
   const Model = MODELS[`${object.apiVersion}/${object.kind}`];
-  if (Model === undefined) return [{ object: ref, path: 'apiVersion', message: `no Istio schema known for ${object.apiVersion} ${object.kind}` }];
+  if (Model === undefined) return [{ object: ref, path: 'apiVersion', message: `no ${owner} schema known for ${object.apiVersion} ${object.kind}` }];
   try {
     new Model(structuredClone(object) as never).validate();
     return [];
   } catch (e) {
     const errors = (e as { errors?: SchemaError[] }).errors;
-    if (!Array.isArray(errors) || errors.length === 0) return [{ object: ref, path: '', message: `Istio schema: ${(e as Error).message}` }];
+    if (!Array.isArray(errors) || errors.length === 0) return [{ object: ref, path: '', message: `${owner} schema: ${(e as Error).message}` }];
     const seen = new Set<string>();
     const problems: Problem[] = [];
     for (const error of errors) {
@@ -81,7 +99,7 @@ export function istioProblems(object: KubeObject): Problem[] {
         segments.push(error.params.additionalProperty);
         message = 'unknown field';
       }
-      const problem = { object: ref, path: fieldPath(segments), message: `Istio schema: ${message}` };
+      const problem = { object: ref, path: fieldPath(segments), message: `${owner} schema: ${message}` };
       const key = `${problem.path}\u0000${problem.message}`;
       if (!seen.has(key)) {
         seen.add(key);

@@ -92,6 +92,21 @@ describe('MeshforkChart: Gateway API routing (ADR 0013)', () => {
     ]);
     expect(yamlOf(synthesized)).toBe(cliSynth([dir]));
   });
+
+  it('Gateway API schema errors in the output fail synthesis (a bad user rule is carried into the derived route)', () => {
+    const dir = new URL('../golden/inputs/gateway-api-rules/', import.meta.url).pathname;
+    const input = readManifests(dir);
+    const routes = input.inventory.gatewayRoutes!.map((r) => structuredClone(r) as KubeObject & { spec: { rules: Array<Record<string, unknown>> } });
+    const checkout = routes.find((r) => r.kind === 'HTTPRoute' && r.metadata.name === 'checkout')!;
+    checkout.spec.rules[0]!.timeouts = { request: 10 }; // Gateway API wants a duration string
+    checkout.spec.rules[0]!.filters = [{ type: 'Teleport' }];
+    const chart = new MeshforkChart(Testing.app(), 'shop', { inventory: { ...input.inventory, gatewayRoutes: routes }, sandboxes: input.sandboxes, ...quiet });
+    const error = thrown(() => Testing.synth(chart));
+    expect(error.problems.map((p) => `${p.object}: ${p.path}: ${p.message}`)).toEqual([
+      'HTTPRoute shop/checkout-pr-77-8080: spec.rules[0].filters[0].type: Gateway API schema: must be equal to one of the allowed values',
+      'HTTPRoute shop/checkout-pr-77-8080: spec.rules[0].timeouts.request: Gateway API schema: must be string',
+    ]);
+  });
 });
 
 describe('MeshforkChart: one plan across all sandboxes', () => {
