@@ -19,7 +19,7 @@
  *    under the same name is never removed.
  */
 import { ApiException, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { isManaged } from '../planner/kube.js';
+import { SANDBOX_LABEL, SANDBOX_NAMESPACE_LABEL, isManaged } from '../planner/kube.js';
 import { toModel } from './wire.js';
 
 export const FIELD_MANAGER = 'meshfork';
@@ -69,6 +69,25 @@ export class NotOwnedError extends Error {
   }
 }
 
+/** The object exists and was applied for another Sandbox (its owner labels name another one). */
+export class OwnedByOtherSandboxError extends Error {
+  constructor(
+    readonly ref: ObjectRef,
+    readonly owner: string,
+  ) {
+    super(`${ref.kind} ${ref.namespace}/${ref.name} exists and belongs to Sandbox ${owner}; not replacing it`);
+    this.name = 'OwnedByOtherSandboxError';
+  }
+}
+
+/** `namespace/name` of the Sandbox an object was applied for, from its owner labels (undefined without both). */
+function sandboxOwner(object: KubernetesObject): string | undefined {
+  const labels = object.metadata?.labels ?? {};
+  const name = Object.hasOwn(labels, SANDBOX_LABEL) ? labels[SANDBOX_LABEL] : undefined;
+  const namespace = Object.hasOwn(labels, SANDBOX_NAMESPACE_LABEL) ? labels[SANDBOX_NAMESPACE_LABEL] : undefined;
+  return name === undefined || namespace === undefined ? undefined : `${namespace}/${name}`;
+}
+
 export function refOf(object: KubernetesObject): ObjectRef {
   return { apiVersion: object.apiVersion ?? '', kind: object.kind ?? '', namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '' };
 }
@@ -96,6 +115,10 @@ export class ClusterWriter {
     if (!isManaged(object)) throw new Error(`${object.kind} ${object.metadata?.namespace}/${object.metadata?.name} lacks meshfork's managed-by label; not applying it`);
     const existing = current === undefined ? await this.read(refOf(object)) : (current ?? undefined);
     if (existing !== undefined && !isManaged(existing)) throw new NotOwnedError(refOf(object));
+    // Two Sandboxes whose generated names meet (same name, other namespaces; crafted names) must
+    // not take each other's objects over: the field manager is the same for both.
+    const owner = existing === undefined ? undefined : sandboxOwner(existing);
+    if (owner !== undefined && sandboxOwner(object) !== undefined && owner !== sandboxOwner(object)) throw new OwnedByOtherSandboxError(refOf(object), owner);
     // managedFields/resourceVersion in an apply body are errors or conflicts; send the intent only.
     const { metadata, ...rest } = object;
     const { managedFields: _m, resourceVersion: _r, uid: _u, creationTimestamp: _c, generation: _g, ...meta } = metadata ?? {};

@@ -136,8 +136,12 @@ export function admitVirtualService(request: AdmissionRequest, context: Admissio
     // The planner refuses the object as written (a field of the wrong shape, ...): stored as it
     // is, if the API server's own validation lets it through; kubectl shows why no routes were added.
     if (!(error instanceof ReplanProblems)) throw error;
-    const where = (p: Problem) => (p.object === error.object ? problemText(p) : `${p.object}: ${problemText(p)}`);
-    return allow(request.uid, [`meshfork: no sandbox routes added to ${error.object}: ${[...new Set(error.problems.map(where))].join('; ')}`]);
+    // Only what concerns the object written: other objects' problems (Sandboxes of other
+    // namespaces among them) are their authors' to read, on those objects.
+    const own = [...new Set(error.problems.filter((p) => p.object === error.object).map(problemText))];
+    const others = error.problems.length - error.problems.filter((p) => p.object === error.object).length;
+    const text = [...own, ...(others > 0 ? [`and ${others} problem${others === 1 ? '' : 's'} of other objects`] : [])].join('; ');
+    return allow(request.uid, [`meshfork: no sandbox routes added to ${error.object}: ${text}`]);
   }
   if (merged === undefined) return allow(request.uid);
   const ops = jsonPatchOf(incoming, merged);

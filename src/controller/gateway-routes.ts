@@ -10,22 +10,32 @@ import type { SandboxObject } from '../api/schema.js';
 import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
 import { GATEWAY_API_GROUP, ROUTE_KINDS, backendServices, serviceParents } from '../planner/http-route.js';
-import { generatedFor, idOf, type ClusterView } from './view.js';
+import { generatedFor, gitOpsNamespaces, idOf, type ClusterView } from './view.js';
 
 /** Whether `object` is a Gateway API HTTPRoute or GRPCRoute. */
 export function isGatewayRoute(object: KubeObject): boolean {
   return (ROUTE_KINDS as readonly string[]).includes(object.kind) && object.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`);
 }
 
-/** Cached derived routes the controller wrote for the Sandbox. */
+/**
+ * Cached derived routes the controller wrote for the Sandbox, outside namespaces of the GitOps
+ * path (ADR 0016: the controller writes and deletes nothing there, and what is there holds up
+ * nothing).
+ */
 export function derivedRoutesOf(view: ClusterView, sandbox: SandboxObject): KubeObject[] {
-  return generatedFor(view, idOf(sandbox)).filter(isGatewayRoute);
+  const claimed = gitOpsNamespaces(view);
+  return generatedFor(view, idOf(sandbox)).filter((o) => isGatewayRoute(o) && !claimed.has(namespaceOf(o)));
 }
 
 /** Whether a route sends requests (backendRefs, RequestMirror) to one of `services`. */
-export function sendsTo(route: KubeObject, services: readonly KubeObject[]): boolean {
-  const targets = new Set(services.map((s) => `${namespaceOf(s)}/${s.metadata.name}`));
+export function sendsTo(route: KubeObject, services: readonly KubeObject[] | ReadonlySet<string>): boolean {
+  const targets = serviceTargets(services);
   return backendServices(route).some((s) => targets.has(s));
+}
+
+/** `namespace/name` of each Service (a set given is used as it is). */
+export function serviceTargets(services: readonly KubeObject[] | ReadonlySet<string>): ReadonlySet<string> {
+  return services instanceof Set ? services : new Set((services as readonly KubeObject[]).map((s) => `${namespaceOf(s)}/${s.metadata.name}`));
 }
 
 /** FQDNs of the Services a route is attached to (its Service parentRefs). */

@@ -34,7 +34,7 @@ import type { KubeObject } from '../planner/kube.js';
 import { WORKLOAD_KINDS, namespaceOf, policyKindOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
 import { ENVOY_FILTER_API_VERSION } from '../planner/envoy-filter.js';
 import { GATEWAY_API_VERSION } from '../planner/http-route.js';
-import { derivedRoutesOf, isGatewayRoute, sendsTo } from './gateway-routes.js';
+import { derivedRoutesOf, isGatewayRoute, sendsTo, serviceTargets } from './gateway-routes.js';
 import { WorkQueue } from './work-queue.js';
 import { EventBatch } from './event-batch.js';
 import { createLogger, type Logger } from './log.js';
@@ -45,7 +45,7 @@ import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKe
 import { LonePlanMemo, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
-import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
+import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, ownerOf, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
 export const APPLIED_DIGEST_ANNOTATION = 'meshfork.dev/applied-digest';
@@ -650,12 +650,20 @@ export class Controller {
     }
     const services = objects.filter((o) => o.kind === 'Service');
     const hosts = new Set(services.map((o) => `${o.metadata.name}.${namespaceOf(o)}.svc.cluster.local`));
+    // Only derived routes of the Sandboxes these objects belong to count: a route anyone labelled
+    // as meshfork's, or GitOps output, must not keep them alive.
+    const ownerKey = (o: KubeObject) => {
+      const owner = ownerOf(o);
+      return owner === undefined ? undefined : `${owner.namespace}/${owner.name}`;
+    };
+    const owners = new Set(objects.map(ownerKey).filter((k) => k !== undefined));
+    const targets = serviceTargets(services);
     const stillRouted =
       view.virtualServices.some((vs) =>
         ((vs.spec as { http?: Array<{ route?: Array<{ destination?: { host?: string } }> }> } | undefined)?.http ?? []).some((r) =>
           (r.route ?? []).some((d) => typeof d.destination?.host === 'string' && hosts.has(resolveHost(d.destination.host, namespaceOf(vs)))),
         ),
-      ) || (view.gatewayRoutes ?? []).some((r) => isManaged(r) && sendsTo(r, services));
+      ) || (view.gatewayRoutes ?? []).some((r) => owners.has(ownerKey(r) ?? '') && sendsTo(r, targets));
     if (stillRouted) return this.options.routeWaitMs ?? 1_000;
     await this.deleteAll(objects, log);
     return undefined;

@@ -270,7 +270,8 @@ export function userVirtualService(view: ClusterView, input: HostPlan['input'], 
 export function planDerivedRoutes(verdict: SandboxVerdict, view: ClusterView, config: Partial<PlanConfig> | undefined): { apply: KubeObject[]; stale: KubeObject[] } {
   const cached = derivedRoutesOf(view, verdict.sandbox);
   if (verdict.problems.length > 0 || serverMeta(verdict.sandbox).deletionTimestamp !== undefined) return { apply: [], stale: cached };
-  const planned = verdict.objects.filter(isGatewayRoute);
+  // Derived routes in a namespace of the GitOps path are left to it (ADR 0016), as VirtualServices there.
+  const planned = verdict.objects.filter((o) => isGatewayRoute(o) && isWritable(view, o));
   const wanted = new Set(planned.map(objectRef));
   const stale = cached.filter((o) => !wanted.has(objectRef(o)));
   if (planned.length === 0) return { apply: [], stale };

@@ -4,17 +4,12 @@
  * which host a fork Service stands in for). Nothing here does I/O.
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
-import { FORK_OF_SERVICE_LABEL, ROUTE_NAME_PREFIX, SANDBOX_LABEL, isManaged, ownValue, type KubeObject } from '../planner/kube.js';
+import { FORK_OF_SERVICE_LABEL, ROUTE_NAME_PREFIX, SANDBOX_LABEL, SANDBOX_NAMESPACE_LABEL, isManaged, ownValue, type KubeObject } from '../planner/kube.js';
 import { CLUSTER_DOMAIN, namespaceOf, resolveHost, type Inventory } from '../planner/inventory.js';
 import { appliesToMesh, routedHosts, virtualServiceHosts, type HttpRoute } from '../planner/virtual-service.js';
 import { effectiveRoutingKey } from '../planner/plan.js';
 
-/**
- * Label the controller adds to every object it applies for a Sandbox: the Sandbox's namespace.
- * `meshfork.dev/sandbox` names the Sandbox only; a fork in another namespace (policy
- * forkNamespaces) has no owner reference, so this label tells two same-named Sandboxes apart.
- */
-export const SANDBOX_NAMESPACE_LABEL = 'meshfork.dev/sandbox-namespace';
+export { SANDBOX_NAMESPACE_LABEL };
 export { FORK_OF_SERVICE_LABEL };
 /** Finalizer that keeps a Sandbox until its routes and objects are gone. */
 export const FINALIZER = 'meshfork.dev/cleanup';

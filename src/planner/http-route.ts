@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { asList as list, asRecord as record, cloneData, FORK_OF_SERVICE_LABEL, managedLabels, ownValue, type KubeObject } from './kube.js';
-import { namespaceOf, serviceFqdn } from './inventory.js';
+import { namespaceOf, serviceFqdn, servicePortNumbers } from './inventory.js';
 import type { HttpMatchRequest, RoutingKeyMatch, StringMatch } from './routing-key.js';
 import { hasWaypoint, hostMode, isAmbient, USE_WAYPOINT_LABEL, type RoutingModeConfig } from './routing-mode.js';
 import { MESH_GATEWAY, routedHosts, virtualServiceGateways, virtualServiceHosts } from './virtual-service.js';
@@ -163,7 +163,12 @@ function routeRef(route: KubeObject): string {
   return `${route.kind} ${namespaceOf(route)}/${route.metadata.name}`;
 }
 
-/** Name of a derived route: `<service>-<sandbox>`, with the parentRef's port and section, and a digest of the hostnames when the user routes have any. */
+/**
+ * Name of a derived route: `<service>-<sandbox>`, with the parentRef's port and section, and a
+ * digest of the hostnames when the user routes have any. A route in another namespace than its
+ * Service's (a consumer route) names the Service `<service>.<namespace>`: Services of one name in
+ * two namespaces can have consumer routes in a third, and no Service name holds a dot.
+ */
 function derivedName(service: string, sandbox: string, port: number | undefined, sectionName: string | undefined, hostnames: string): string {
   const parts = [service, sandbox];
   if (port !== undefined) parts.push(String(port));
@@ -192,9 +197,7 @@ export function derivedRoutes(input: DerivedRoutesInput): DerivedRoutes {
 
   if (input.userRoutes.length === 0) {
     if (fork === undefined) return { objects, problems, notes };
-    const ports = list(record(service.spec)?.['ports'])
-      .map((p) => record(p)?.['port'])
-      .filter((p): p is number => typeof p === 'number');
+    const ports = servicePortNumbers(service);
     for (const port of ports) {
       const parentRef = { group: '', kind: 'Service', name: serviceName, port };
       objects.push({
@@ -236,7 +239,8 @@ export function derivedRoutes(input: DerivedRoutesInput): DerivedRoutes {
 
   for (const group of groups.values()) {
     const hostnamesKey = JSON.stringify(group.hostnames === undefined ? [] : [...(group.hostnames as unknown[])].map(String).sort());
-    const name = derivedName(serviceName, sandbox, group.port, group.sectionName, hostnamesKey);
+    const serviceInName = group.namespace === serviceNamespace ? serviceName : `${serviceName}.${serviceNamespace}`;
+    const name = derivedName(serviceInName, sandbox, group.port, group.sectionName, hostnamesKey);
     const refs = group.routes.map(routeRef).join(', ');
     if (name.length > ROUTE_LIMITS.name) {
       problems.push({ object: routeRef(group.routes[0]!), path: 'metadata.name', message: `the derived ${group.kind} "${name}" for sandbox "${sandbox}" would be longer than ${ROUTE_LIMITS.name} characters; shorten the sandbox or Service name` });

@@ -19,6 +19,12 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'meshfork';
 /** Label naming the sandbox an object (or a fork pod) belongs to. */
 export const SANDBOX_LABEL = 'meshfork.dev/sandbox';
+/**
+ * Label the controller adds to every object it applies for a Sandbox: the Sandbox's namespace.
+ * `meshfork.dev/sandbox` names the Sandbox only; a fork in another namespace (policy
+ * forkNamespaces) has no owner reference, so this label tells two same-named Sandboxes apart.
+ */
+export const SANDBOX_NAMESPACE_LABEL = 'meshfork.dev/sandbox-namespace';
 /** Label naming the baseline Deployment a fork was copied from. */
 export const FORK_OF_LABEL = 'meshfork.dev/fork-of';
 /** Prefix of every HTTP route name meshfork inserts into a VirtualService. */

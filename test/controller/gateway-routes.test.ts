@@ -161,6 +161,42 @@ describe('derived routes: make before break', () => {
   });
 });
 
+describe('derived routes of consumer routes (a user route in another namespace attached to a forked Service)', () => {
+  const alice = sandbox('alice', ['cart-v1']);
+  /** A route of namespace `namespace` attached to Service NS/cart, as its clients there write it. */
+  const consumerRoute = (namespace: string, service = NS): KubeObject => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'cart-for-clients', namespace, creationTimestamp: '2026-11-30T08:30:00Z' },
+    spec: { parentRefs: [{ group: '', kind: 'Service', name: 'cart', namespace: service, port: 8080 }], rules: [{ backendRefs: [{ name: 'cart', namespace: service, port: 8080 }] }] },
+  });
+  /** An object of `meshfork synth` applied by a GitOps tool in `namespace`: it claims the namespace (ADR 0016). */
+  const gitOpsFork = (namespace: string): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web-v1-pr-9', namespace, labels: { 'app.kubernetes.io/managed-by': 'meshfork', 'meshfork.dev/sandbox': 'pr-9' } },
+    spec: {},
+  });
+
+  it("name the Service with its namespace (<service>.<namespace>-<sandbox>): Services of one name in two namespaces keep apart in a third", () => {
+    const view = withApplied(baseView({ sandboxes: [alice], gatewayRoutes: [userCartRoute, consumerRoute('clients')] }), alice, 1);
+    expect(names(planDerivedRoutes(planSandbox(alice, view, undefined), view, undefined).apply)).toEqual([`HTTPRoute clients/cart.${NS}-alice-8080`, `HTTPRoute ${NS}/cart-alice-8080`]);
+  });
+
+  it('are neither written nor deleted in a namespace of the GitOps path, and hold up nothing there', () => {
+    const view = withApplied(baseView({ sandboxes: [alice], gatewayRoutes: [userCartRoute, consumerRoute('clients')] }), alice, 1);
+    const claimed = { ...view, deployments: [...view.deployments, gitOpsFork('clients')] };
+    const { apply } = planDerivedRoutes(planSandbox(alice, claimed, undefined), claimed, undefined);
+    expect(names(apply)).toEqual([`HTTPRoute ${NS}/cart-alice-8080`]);
+    // A derived route the controller wrote there before the namespace was claimed stays, and is no longer the Sandbox's to delete or wait for.
+    const earlier = planDerivedRoutes(planSandbox(alice, view, undefined), view, undefined).apply;
+    const routed = withRoutes(claimed, earlier);
+    const deleting = sandbox('alice', ['cart-v1'], { deleting: true });
+    const deletingView = { ...routed, sandboxes: [deleting] };
+    expect(names(planDerivedRoutes(planSandbox(deleting, deletingView, undefined), deletingView, undefined).stale)).toEqual([`HTTPRoute ${NS}/cart-alice-8080`]);
+  });
+});
+
 describe('RoutingReady on a Gateway API host', () => {
   const alice = sandbox('alice', ['cart-v1']);
   const base = baseView({ sandboxes: [alice], gatewayRoutes: [userCartRoute] });

@@ -2,7 +2,7 @@
 // resourceVersion-checked read-modify-write retried on 409, deletes guarded by label and uid.
 import { CoreV1Api, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ClusterWriter, FIELD_MANAGER, NotOwnedError } from '../../src/cluster/write.js';
+import { ClusterWriter, FIELD_MANAGER, NotOwnedError, OwnedByOtherSandboxError } from '../../src/cluster/write.js';
 import { requireTestbin } from '../support/control-plane.js';
 import { useSharedControlPlane } from '../support/shared-control-plane.js';
 
@@ -40,6 +40,22 @@ describe.skipIf(!hasBins)('ClusterWriter on a real API server', () => {
       "ConfigMap default/unlabelled lacks meshfork's managed-by label; not applying it",
     );
     expect(await writer.read(ref('unlabelled'))).toBeUndefined();
+  });
+
+  it("never applies over an object written for another Sandbox (same name, other Sandbox namespace): the field manager is the same", async () => {
+    const writer = new ClusterWriter(cp().kubeConfig);
+    const forSandbox = (namespace: string, value: string) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'route-alice', namespace: 'default', labels: { ...managed, 'meshfork.dev/sandbox': 'alice', 'meshfork.dev/sandbox-namespace': namespace } },
+      data: { backend: value },
+    });
+    await writer.apply(forSandbox('shop', 'cart-alice.shop'));
+    await expect(writer.apply(forSandbox('shop2', 'cart-alice.shop2'))).rejects.toThrow(new OwnedByOtherSandboxError(ref('route-alice'), 'shop/alice'));
+    expect((await writer.read<V1ConfigMap>(ref('route-alice')))?.data).toEqual({ backend: 'cart-alice.shop' });
+    // Its own Sandbox still applies it.
+    await writer.apply(forSandbox('shop', 'cart-alice.shop-v2'));
+    expect((await writer.read<V1ConfigMap>(ref('route-alice')))?.data).toEqual({ backend: 'cart-alice.shop-v2' });
   });
 
   it('update retries from a fresh read when someone writes in between, and never loses their write', async () => {
