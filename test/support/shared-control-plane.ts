@@ -27,7 +27,7 @@
  * server flags, a restart, a pristine cluster) keep `useControlPlane(options)`: a plane of their
  * own, as before.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, inject } from 'vitest';
@@ -71,7 +71,11 @@ export default function setup(project: { provide(key: typeof STATE_KEY, value: s
   const stateDir = mkdtempSync(join(tmpdir(), 'meshfork-shared-cp-'));
   const stateFile = join(stateDir, 'state.json');
   project.provide(STATE_KEY, stateFile);
-  const write = (state: SharedState) => writeFileSync(stateFile, JSON.stringify(state));
+  // Written whole, then renamed: a test file polling for it never reads half of it.
+  const write = (state: SharedState) => {
+    writeFileSync(`${stateFile}.tmp`, JSON.stringify(state));
+    renameSync(`${stateFile}.tmp`, stateFile);
+  };
   const missing = missingTestbin(testbinDir());
   const started: Promise<ControlPlane | undefined> =
     missing.length > 0
