@@ -534,7 +534,7 @@ export class Controller {
     let requeueAfterMs: number | undefined;
     // Derived routes no longer planned go first (also those of an invalid Sandbox, as its
     // VirtualService routes do); then its objects, and its derived routes once their forks are up.
-    const routes = planDerivedRoutes(verdict, view, this.config);
+    const routes = planDerivedRoutes(verdict, view, this.config, this.lonePlans.inventoryOf(view));
     await this.deleteAll(routes.stale, log);
     if (verdict.problems.length === 0) {
       await this.applyAll(verdict.objects.filter((o) => !isGatewayRoute(o)).map((object) => this.decorate(object, sandbox)), view, log);

@@ -12,7 +12,7 @@ import type { Problem } from '../api/problem.js';
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
 import { objectRef, plan, type PlanConfig } from '../planner/plan.js';
 import type { KubeObject } from '../planner/kube.js';
-import { namespaceOf, serviceFqdn } from '../planner/inventory.js';
+import { namespaceOf, serviceFqdn, type Inventory } from '../planner/inventory.js';
 import { ownedVirtualServiceName } from '../planner/virtual-service.js';
 import type { SandboxVerdict } from './sandbox-plan.js';
 import { derivedRoutesOf, isGatewayRoute, parentHosts, sendsTo } from './gateway-routes.js';
@@ -267,7 +267,13 @@ export function userVirtualService(view: ClusterView, input: HostPlan['input'], 
  * again without the forks behind the others and the routes of that plan are applied. An invalid
  * Sandbox, or one being deleted, keeps none.
  */
-export function planDerivedRoutes(verdict: SandboxVerdict, view: ClusterView, config: Partial<PlanConfig> | undefined): { apply: KubeObject[]; stale: KubeObject[] } {
+export function planDerivedRoutes(
+  verdict: SandboxVerdict,
+  view: ClusterView,
+  config: Partial<PlanConfig> | undefined,
+  /** The inventory to plan again with (a LonePlanMemo's, reused across reconciles). @default inventoryOfView(view) */
+  inventory?: Inventory,
+): { apply: KubeObject[]; stale: KubeObject[] } {
   const cached = derivedRoutesOf(view, verdict.sandbox);
   if (verdict.problems.length > 0 || serverMeta(verdict.sandbox).deletionTimestamp !== undefined) return { apply: [], stale: cached };
   // Derived routes in a namespace of the GitOps path are left to it (ADR 0016), as VirtualServices there.
@@ -281,7 +287,7 @@ export function planDerivedRoutes(verdict: SandboxVerdict, view: ClusterView, co
   if (ineligible.length === hosts.length || (verdict.plan?.forks.length ?? -1) !== verdict.sandbox.spec.forks.length) return { apply: [], stale };
   const dropped = new Set(ineligible.flatMap((h) => forksBehind(verdict, h).forks));
   const sandbox = { ...verdict.sandbox, spec: { ...verdict.sandbox.spec, forks: verdict.sandbox.spec.forks.filter((_f, i) => !dropped.has(i)) } };
-  const result = plan({ inventory: inventoryOfView(view), sandboxes: [sandbox], routeGroups: [...verdict.routeGroups], ...(config ? { config } : {}) });
+  const result = plan({ inventory: inventory ?? inventoryOfView(view), sandboxes: [sandbox], routeGroups: [...verdict.routeGroups], ...(config ? { config } : {}) });
   if (result.problems.length > 0) return { apply: [], stale };
   return { apply: result.objects.filter((o) => isGatewayRoute(o) && wanted.has(objectRef(o))), stale };
 }

@@ -3,7 +3,7 @@
 // only once the forks behind them are available) and removes first (invalid, deleted, no longer
 // planned), the keys a user route or a Namespace enqueues, and RoutingReady.
 import { describe, expect, it } from 'vitest';
-import { planSandbox } from '../../src/controller/sandbox-plan.js';
+import { LonePlanMemo, planSandbox } from '../../src/controller/sandbox-plan.js';
 import { eligibility, isRouted, planDerivedRoutes, planHost, unroutedHosts } from '../../src/controller/routing.js';
 import { computeStatus } from '../../src/controller/status.js';
 import { keysForObject } from '../../src/controller/keys.js';
@@ -139,6 +139,8 @@ describe('derived routes: make before break', () => {
     const verdict = planSandbox(after, view, undefined);
     expect(names(verdict.objects.filter((o) => o.kind === 'HTTPRoute'))).toEqual([`HTTPRoute ${NS}/cart-alice-8080`, `HTTPRoute ${NS}/pay-alice-8080`]);
     expect(names(planDerivedRoutes(verdict, view, undefined).apply)).toEqual([`HTTPRoute ${NS}/cart-alice-8080`]);
+    // The same with the inventory of the controller's LonePlanMemo (its own routes stripped, reused across reconciles).
+    expect(planDerivedRoutes(verdict, view, undefined, new LonePlanMemo().inventoryOf(view))).toEqual(planDerivedRoutes(verdict, view, undefined));
     const available = { ...view, deployments: view.deployments.map((d) => (d.metadata.name === 'pay-v1-alice' ? { ...d, status: { observedGeneration: 1, availableReplicas: 1, updatedReplicas: 1, replicas: 1 } } : d)) };
     expect(names(planDerivedRoutes(planSandbox(after, available, undefined), available, undefined).apply)).toEqual([`HTTPRoute ${NS}/cart-alice-8080`, `HTTPRoute ${NS}/pay-alice-8080`]);
   });
