@@ -157,9 +157,11 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
     }
     case 'HTTPRoute':
     case 'GRPCRoute': {
-      // A derived route: its Sandbox.
+      // A derived route: its Sandbox, and the hosts it is attached to (a host that moved to
+      // Gateway API routing keeps its owned VirtualService until the derived routes exist).
       if (owner !== undefined) {
         add(sandboxKey(owner.namespace, owner.name));
+        for (const p of serviceParents(object)) add(hostKey(p.namespace, p.name));
         break;
       }
       if (isManaged(object)) break;

@@ -209,10 +209,22 @@ export function planHost(
   const apply = planned.filter(isManaged);
   const wanted = new Set(apply.map(objectRef));
   const current = view.virtualServices.filter(isOwnedHere);
+  // Make before break across the two APIs: an owned VirtualService of a host that moved to
+  // Gateway API routing stays while a valid Sandbox it routes lacks its derived routes there.
+  const awaitingDerivedRoutes = (vs: KubeObject) => {
+    const hosts = serviceHostsOf(vs).map((h) => serviceFqdn(h.service, h.namespace));
+    return [...verdicts.values()].some(
+      (v) =>
+        v.problems.length === 0 &&
+        serverMeta(v.sandbox).deletionTimestamp === undefined &&
+        routesSandbox(vs, v.sandbox) &&
+        hosts.some((h) => isGatewayHost(v, h) && unroutedHosts(view, v).includes(h)),
+    );
+  };
   return {
     apply,
     update: planned.filter((o) => !isManaged(o)),
-    delete: current.filter((vs) => !wanted.has(objectRef(vs))),
+    delete: current.filter((vs) => !wanted.has(objectRef(vs)) && !awaitingDerivedRoutes(vs)),
     routed: sandboxes,
     excluded,
     input: { sandboxes, routeGroups },

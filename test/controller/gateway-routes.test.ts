@@ -11,7 +11,7 @@ import { SANDBOX_NAMESPACE_LABEL, inventoryOfView, type ClusterView } from '../.
 import { plan } from '../../src/planner/plan.js';
 import type { KubeObject } from '../../src/planner/kube.js';
 import type { SandboxObject } from '../../src/api/schema.js';
-import { NS, baseView, sandbox, withApplied } from './fixtures.js';
+import { NS, baseView, sandbox, withApplied, withVirtualServices } from './fixtures.js';
 
 const CART = `cart.${NS}.svc.cluster.local`;
 
@@ -199,6 +199,22 @@ describe('derived routes of consumer routes (a user route in another namespace a
   });
 });
 
+describe('a host that moves from VirtualService to Gateway API routing (a user HTTPRoute appears)', () => {
+  const alice = sandbox('alice', ['cart-v1']);
+  const hostOf = (view: ClusterView) => planHost(view, { namespace: NS, service: 'cart' }, new Map([['alice', planSandbox(alice, view, undefined)]]), undefined);
+
+  it('keeps its owned VirtualService until the derived route exists, then deletes it (make before break across the two APIs)', () => {
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const owned = hostOf(up).apply;
+    expect(names(owned)).toEqual([`VirtualService ${NS}/cart-meshfork`]);
+    const switched = { ...withVirtualServices(up, owned), gatewayRoutes: [userCartRoute] };
+    expect(hostOf(switched).delete).toEqual([]);
+    const derived = planDerivedRoutes(planSandbox(alice, switched, undefined), switched, undefined).apply;
+    expect(names(derived)).toEqual([`HTTPRoute ${NS}/cart-alice-8080`]);
+    expect(names(hostOf(withRoutes(switched, derived)).delete)).toEqual([`VirtualService ${NS}/cart-meshfork`]);
+  });
+});
+
 describe('RoutingReady on a Gateway API host', () => {
   const alice = sandbox('alice', ['cart-v1']);
   const base = baseView({ sandboxes: [alice], gatewayRoutes: [userCartRoute] });
@@ -218,12 +234,12 @@ describe('keys of Gateway API routes and Namespaces', () => {
   const bob = sandbox('bob', ['pay-v1']);
   const view = withApplied(withApplied(baseView({ sandboxes: [alice, bob], gatewayRoutes: [userCartRoute] }), alice, 1), bob, 1);
 
-  it("a user route: the hosts it is attached to and the Sandboxes forking into its namespaces; a derived route: its Sandbox", () => {
+  it("a user route: the hosts it is attached to and the Sandboxes forking into its namespaces; a derived route: its Sandbox and the hosts it is attached to", () => {
     expect(keysForObject('HTTPRoute', userCartRoute, view)).toEqual([`Host/${NS}/cart`, `Sandbox/${NS}/alice`, `Sandbox/${NS}/bob`]);
     const elsewhere: KubeObject = { ...userCartRoute, metadata: { name: 'cart', namespace: 'other' }, spec: { parentRefs: [{ group: '', kind: 'Service', name: 'web', port: 80 }], rules: [] } };
     expect(keysForObject('GRPCRoute', { ...elsewhere, kind: 'GRPCRoute' }, view)).toEqual(['Host/other/web']);
     const derived = withRoutes(view, planDerivedRoutes(planSandbox(alice, view, undefined), view, undefined).apply);
-    expect(keysForObject('HTTPRoute', derived.gatewayRoutes![1]!, derived)).toEqual([`Sandbox/${NS}/alice`]);
+    expect(keysForObject('HTTPRoute', derived.gatewayRoutes![1]!, derived)).toEqual([`Host/${NS}/cart`, `Sandbox/${NS}/alice`]);
   });
 
   it('a Namespace: the Sandboxes forking into it and its forked hosts', () => {
