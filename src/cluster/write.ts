@@ -19,7 +19,7 @@
  *    under the same name is never removed.
  */
 import { ApiException, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { SANDBOX_LABEL, SANDBOX_NAMESPACE_LABEL, isManaged } from '../planner/kube.js';
+import { isManaged, sandboxOfLabels } from '../planner/kube.js';
 import { toModel } from './wire.js';
 
 export const FIELD_MANAGER = 'meshfork';
@@ -82,10 +82,8 @@ export class OwnedByOtherSandboxError extends Error {
 
 /** `namespace/name` of the Sandbox an object was applied for, from its owner labels (undefined without both). */
 function sandboxOwner(object: KubernetesObject): string | undefined {
-  const labels = object.metadata?.labels ?? {};
-  const name = Object.hasOwn(labels, SANDBOX_LABEL) ? labels[SANDBOX_LABEL] : undefined;
-  const namespace = Object.hasOwn(labels, SANDBOX_NAMESPACE_LABEL) ? labels[SANDBOX_NAMESPACE_LABEL] : undefined;
-  return name === undefined || namespace === undefined ? undefined : `${namespace}/${name}`;
+  const owner = sandboxOfLabels(object.metadata?.labels);
+  return owner === undefined ? undefined : `${owner.namespace}/${owner.name}`;
 }
 
 export function refOf(object: KubernetesObject): ObjectRef {

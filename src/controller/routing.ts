@@ -218,7 +218,8 @@ export function planHost(
         v.problems.length === 0 &&
         serverMeta(v.sandbox).deletionTimestamp === undefined &&
         routesSandbox(vs, v.sandbox) &&
-        hosts.some((h) => isGatewayHost(v, h) && unroutedHosts(view, v).includes(h)),
+        hosts.some((h) => isGatewayHost(v, h)) &&
+        unroutedHosts(view, v).some((h) => hosts.includes(h) && isGatewayHost(v, h)),
     );
   };
   return {

@@ -4,7 +4,7 @@
  * which host a fork Service stands in for). Nothing here does I/O.
  */
 import type { RouteGroupObject, SandboxObject } from '../api/schema.js';
-import { FORK_OF_SERVICE_LABEL, ROUTE_NAME_PREFIX, SANDBOX_LABEL, SANDBOX_NAMESPACE_LABEL, isManaged, ownValue, type KubeObject } from '../planner/kube.js';
+import { FORK_OF_SERVICE_LABEL, ROUTE_NAME_PREFIX, SANDBOX_LABEL, SANDBOX_NAMESPACE_LABEL, isManaged, ownValue, sandboxOfLabels, type KubeObject } from '../planner/kube.js';
 import { CLUSTER_DOMAIN, namespaceOf, resolveHost, type Inventory } from '../planner/inventory.js';
 import { appliesToMesh, routedHosts, virtualServiceHosts, type HttpRoute } from '../planner/virtual-service.js';
 import { effectiveRoutingKey } from '../planner/plan.js';
@@ -75,11 +75,7 @@ export function writtenByController(object: KubeObject): boolean {
  * output (gitOpsOutput) has no owner here: it is never planned, updated or deleted for a Sandbox.
  */
 export function ownerOf(object: KubeObject): SandboxId | undefined {
-  if (!writtenByController(object)) return undefined;
-  const name = ownValue(object.metadata.labels, SANDBOX_LABEL);
-  const namespace = ownValue(object.metadata.labels, SANDBOX_NAMESPACE_LABEL);
-  if (name === undefined || namespace === undefined) return undefined;
-  return { namespace, name };
+  return writtenByController(object) ? sandboxOfLabels(object.metadata.labels) : undefined;
 }
 
 const gitOpsIndex = new WeakMap<ClusterView, { objects: KubeObject[]; namespaces: Map<string, KubeObject[]> }>();

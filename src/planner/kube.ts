@@ -25,6 +25,13 @@ export const SANDBOX_LABEL = 'meshfork.dev/sandbox';
  * forkNamespaces) has no owner reference, so this label tells two same-named Sandboxes apart.
  */
 export const SANDBOX_NAMESPACE_LABEL = 'meshfork.dev/sandbox-namespace';
+
+/** The Sandbox an object's labels name (SANDBOX_LABEL and SANDBOX_NAMESPACE_LABEL), undefined without both. */
+export function sandboxOfLabels(labels: Readonly<Record<string, string>> | undefined): { namespace: string; name: string } | undefined {
+  const name = ownValue(labels, SANDBOX_LABEL);
+  const namespace = ownValue(labels, SANDBOX_NAMESPACE_LABEL);
+  return name === undefined || namespace === undefined ? undefined : { namespace, name };
+}
 /** Label naming the baseline Deployment a fork was copied from. */
 export const FORK_OF_LABEL = 'meshfork.dev/fork-of';
 /** Prefix of every HTTP route name meshfork inserts into a VirtualService. */
