@@ -27,6 +27,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
+import { pooledConnections } from '../cluster/kubeconfig.js';
 import { ClusterWriter, MAX_OBJECT_BYTES, TooLargeError, apiStatus, refOf } from '../cluster/write.js';
 import { SharedInformer, notServed, stripManagedFields, type InformerTarget } from '../cluster/informer.js';
 import { compareObjects, objectRef, type PlanConfig } from '../planner/plan.js';
@@ -196,6 +197,8 @@ export class Controller {
   readonly lonePlans = new LonePlanMemo();
 
   constructor(private readonly options: ControllerOptions) {
+    // One kept-alive connection pool for every request (a KubeConfig from loadKubeConfig has it already).
+    pooledConnections(options.kubeConfig);
     this.writer = new ClusterWriter(options.kubeConfig);
     this.customObjects = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);

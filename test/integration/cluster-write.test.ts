@@ -1,7 +1,8 @@
 // ClusterWriter against a real kube-apiserver: server-side apply with meshfork's field manager,
 // resourceVersion-checked read-modify-write retried on 409, deletes guarded by label and uid.
-import { CoreV1Api, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, HttpMethod, KubeConfig, RequestContext, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { pooledConnections } from '../../src/cluster/kubeconfig.js';
 import { ClusterWriter, FIELD_MANAGER, NotOwnedError, OwnedByOtherSandboxError } from '../../src/cluster/write.js';
 import { requireTestbin } from '../support/control-plane.js';
 import { useSharedControlPlane } from '../support/shared-control-plane.js';
@@ -13,6 +14,36 @@ const managed = { 'app.kubernetes.io/managed-by': 'meshfork' };
 describe.skipIf(!hasBins)('ClusterWriter on a real API server', () => {
   const cp = useSharedControlPlane();
   const ref = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name });
+
+  it('sends every request of a pooled KubeConfig over one kept-alive connection (client-node alone opens one per request)', async () => {
+    const connections = async (kubeConfig: KubeConfig) => {
+      // The dispatcher client-node hands a request is the one the next request gets, when pooled.
+      const dispatcherOf = async () => {
+        const context = new RequestContext(`${kubeConfig.getCurrentCluster()!.server}/api`, HttpMethod.GET);
+        await kubeConfig.applySecurityAuthentication(context);
+        return context.getDispatcher() as { on(event: 'connect', listener: () => void): void };
+      };
+      const seen = new Set<unknown>();
+      let connects = 0;
+      const core = kubeConfig.makeApiClient(CoreV1Api);
+      for (let i = 0; i < 5; i++) {
+        const dispatcher = await dispatcherOf();
+        if (!seen.has(dispatcher)) dispatcher.on('connect', () => connects++);
+        seen.add(dispatcher);
+        await core.readNamespace({ name: 'default' });
+      }
+      return { connects, dispatchers: seen.size };
+    };
+    const plain = new KubeConfig();
+    plain.loadFromString(cp().kubeConfig.exportConfig());
+    const pooled = new KubeConfig();
+    pooled.loadFromString(cp().kubeConfig.exportConfig());
+    expect(pooledConnections(pooled)).toBe(pooled);
+    expect(pooledConnections(pooled)).toBe(pooled); // idempotent: one pool, not a pool of pools
+    expect((await connections(pooled))).toEqual({ connects: 1, dispatchers: 1 });
+    // What the pool is for: without it each request gets a dispatcher (and a connection) of its own.
+    expect((await connections(plain)).dispatchers).toBe(5);
+  });
 
   it('applies owned objects with field manager meshfork; dropping a field removes it', async () => {
     const writer = new ClusterWriter(cp().kubeConfig);
