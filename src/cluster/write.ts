@@ -138,12 +138,23 @@ export class ClusterWriter {
   /**
    * Read-modify-write of an object meshfork does not own. `change` gets the current object and
    * returns the object to store, or `undefined` to leave it as it is; it is called again on a
-   * fresh read after a 409 Conflict (up to `attempts` times). Returns what is stored, or
-   * `undefined` when the object does not exist.
+   * fresh read after a 409 Conflict (up to `attempts` times, default 5). Returns what is stored,
+   * or `undefined` when the object does not exist.
+   *
+   * `cached`: a version of the object from an informer cache, used instead of the first read.
+   * Its resourceVersion makes the write conditional, so a cache that is behind costs one 409 and
+   * a fresh read, never someone else's write. managedFields may be left out of it (informer
+   * caches strip them): a replace without managedFields keeps the stored ones
+   * (https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management).
    */
-  async update<T extends KubernetesObject>(ref: ObjectRef, change: (current: T) => T | undefined | Promise<T | undefined>, attempts = 5): Promise<{ object: T | undefined; written: boolean }> {
+  async update<T extends KubernetesObject>(
+    ref: ObjectRef,
+    change: (current: T) => T | undefined | Promise<T | undefined>,
+    options: { attempts?: number; cached?: T } | number = {},
+  ): Promise<{ object: T | undefined; written: boolean }> {
+    const { attempts = 5, cached } = typeof options === 'number' ? { attempts: options } : options;
     for (let attempt = 1; ; attempt++) {
-      const current = await this.read<T>(ref);
+      const current = attempt === 1 && cached?.metadata?.resourceVersion !== undefined ? cached : await this.read<T>(ref);
       if (current === undefined) return { object: undefined, written: false };
       const next = await change(structuredClone(current));
       if (next === undefined) return { object: current, written: false };

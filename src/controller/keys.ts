@@ -85,9 +85,11 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
       add(sandboxKeyOf(sandbox));
       // A freed or taken routing key changes whether others with the same key are valid.
       for (const other of claimantsOfKey(view, routingKeyOf(sandbox))) if (other.kind === 'Sandbox') add(sandboxKeyOf(other as SandboxObject));
-      hostKeysOfSandbox(view, sandbox).forEach(add);
-      // A Sandbox going away may bring one waiting for the namespace's quota (policy.maxSandboxesPerNamespace) in.
       const gone = serverMeta(sandbox).deletionTimestamp !== undefined || !view.sandboxes.some((s) => sameId(idOf(s), idOf(sandbox)));
+      // Its hosts lose its routes when it goes away. A Sandbox that stays has its hosts enqueued
+      // by its own reconcile, when what a host reconcile reads of it changed (routingState).
+      if (gone) hostKeysOfSandbox(view, sandbox).forEach(add);
+      // A Sandbox going away may bring one waiting for the namespace's quota (policy.maxSandboxesPerNamespace) in.
       if (gone) for (const s of view.sandboxes) if (namespaceOf(s) === namespace) add(sandboxKeyOf(s));
       // Membership and member conflicts of the RouteGroups of its namespace.
       for (const g of view.routeGroups) if (namespaceOf(g) === namespace) add(routeGroupKey(namespace, g.metadata.name));
@@ -113,10 +115,11 @@ export function keysForObject(kind: WatchedKind, object: KubeObject, view: Clust
       break;
     }
     case 'Service': {
+      // A fork Service: its Sandbox, whose reconcile enqueues the host when the Service's coming
+      // or going changes the Sandbox's routes there (routingState); a Sandbox gone, its orphan
+      // collection does.
       if (owner !== undefined) {
         add(sandboxKey(owner.namespace, owner.name));
-        const baseline = baselineServiceOf(object);
-        if (baseline) add(hostKey(baseline.namespace, baseline.service));
         break;
       }
       if (isManaged(object)) break;

@@ -44,7 +44,7 @@ import { computeRouteGroupStatus } from './route-group-status.js';
 import { configFromData } from './config-map.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type PolicyWatchedKind, type WatchedKind } from './keys.js';
 import { LonePlanMemo, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
-import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, userVirtualService } from './routing.js';
+import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, routingState, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
 import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, ownerOf, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
@@ -195,6 +195,10 @@ export class Controller {
   private readonly events = new EventBatch<readonly [WatchedKind, KubeObject]>((events) => this.mapEvents(events));
   /** Lone plans reused while their inputs are unchanged (a Host reconcile plans every Sandbox of its namespaces). */
   readonly lonePlans = new LonePlanMemo();
+  /** Per Sandbox (`namespace/name`), its routingState when its hosts were last enqueued. */
+  private readonly routingStates = new Map<string, string>();
+  /** Keys of the Sandboxes whose objects this process has begun to apply (fast line of the queue). */
+  private readonly begun = new Set<string>();
 
   constructor(private readonly options: ControllerOptions) {
     // One kept-alive connection pool for every request (a KubeConfig from loadKubeConfig has it already).
@@ -204,9 +208,11 @@ export class Controller {
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     // Host keys in the fast line: one Host reconcile routes every Sandbox of the host that is
     // ready, and a deletion waits for its routes to go; behind a burst of Sandbox keys they would
-    // wait for all. The lines alternate, so Host keys put back by every reconcile never starve
-    // Sandbox keys (ADR 0019).
-    this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000, first: (key) => key.startsWith('Host/') });
+    // wait for all. So do the keys of Sandboxes this controller has begun (their forks are being
+    // applied or are up): work begun finishes before a burst of new Sandboxes is started, so
+    // each is routed as early as it can be, not all of them at the end. The lines alternate, so
+    // keys put back by every reconcile never starve new Sandboxes (ADR 0019).
+    this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000, first: (key) => key.startsWith('Host/') || this.begun.has(key) });
     this.log = options.logger ?? createLogger();
     this.now = options.now ?? (() => new Date());
     this.config = options.config;
@@ -506,7 +512,11 @@ export class Controller {
   private async reconcileSandbox(namespace: string, name: string, log: Logger): Promise<ReconcileResult> {
     const view = this.view();
     let sandbox = view.sandboxes.find((s) => namespaceOf(s) === namespace && s.metadata.name === name);
-    if (sandbox === undefined) return this.collectOrphans({ namespace, name }, view, log);
+    if (sandbox === undefined) {
+      this.routingStates.delete(`${namespace}/${name}`);
+      this.begun.delete(sandboxKey(namespace, name));
+      return this.collectOrphans({ namespace, name }, view, log);
+    }
     if (serverMeta(sandbox).deletionTimestamp !== undefined) return this.finalize(sandbox, view, log);
     const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
     if (!finalizers.includes(FINALIZER)) {
@@ -534,6 +544,7 @@ export class Controller {
       return {};
     }
 
+    this.begun.add(sandboxKey(namespace, name));
     let requeueAfterMs: number | undefined;
     // Derived routes no longer planned go first (also those of an invalid Sandbox, as its
     // VirtualService routes do); then its objects, and its derived routes once their forks are up.
@@ -544,8 +555,14 @@ export class Controller {
       await this.applyAll(routes.apply.map((route) => this.decorate(route, sandbox)), view, log);
       requeueAfterMs = await this.deleteStale(sandbox, verdict, view, log);
     }
+    // Its hosts before its status: a host reconcile can write its routes while the status is written.
+    const routing = routingState(verdict, view);
+    const id = `${namespace}/${name}`;
+    if (this.routingStates.get(id) !== routing) {
+      this.routingStates.set(id, routing);
+      for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
+    }
     await this.writeStatus(sandbox, verdict, log);
-    for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
     if (expiry !== undefined) {
       const untilExpiry = Math.max(0, Date.parse(expiry) - now.getTime());
       requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, untilExpiry + 100, 2 ** 31 - 1);
@@ -704,6 +721,7 @@ export class Controller {
   }
 
   private async finalize(sandbox: SandboxObject, view: ClusterView, log: Logger): Promise<ReconcileResult> {
+    this.routingStates.delete(`${namespaceOf(sandbox)}/${sandbox.metadata.name}`);
     const finalizers = [...(serverMeta(sandbox).finalizers ?? [])];
     if (!finalizers.includes(FINALIZER)) return {};
     const verdict = planSandbox(sandbox, view, this.config, this.lonePlans);
@@ -831,11 +849,18 @@ export class Controller {
       hostLog.debug({ gitOpsNamespaces: gitOps }, 'host left to the GitOps path');
       return {};
     }
-    const closureNamespaces = new Set(hostClosure(view, { namespace, service }).map((h) => h.namespace));
+    const closure = hostClosure(view, { namespace, service });
+    const closureNamespaces = new Set(closure.map((h) => h.namespace));
+    const closureHosts = closure.map((h) => serviceFqdn(h.service, h.namespace));
+    const inventory = this.lonePlans.inventoryOf(view);
     const verdicts = new Map<string, SandboxVerdict>();
     let slice = performance.now();
     for (const sandbox of view.sandboxes) {
       if (!forkNamespaces(sandbox).some((ns) => closureNamespaces.has(ns))) continue;
+      // A Sandbox whose lone plan (this version, this baseline) forks none of these hosts has no
+      // routes here whatever else holds: passed over without planning it again.
+      const planned = this.lonePlans.plannedHosts(sandbox, inventory);
+      if (planned !== undefined && !closureHosts.some((h) => planned.has(h))) continue;
       verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.config, this.lonePlans));
       // Sandboxes not planned yet (a burst of new ones) make this loop long: let watch events,
       // other reconciles and /healthz run in between.
@@ -848,7 +873,7 @@ export class Controller {
     for (const problem of plan.excluded) hostLog.info({ object: problem.object, path: problem.path, problem: problem.message }, 'left out of the routes of a host');
     // Write lines name the Sandboxes routed by what is written.
     const log = hostLog.child({ sandboxes: plan.routed.map((s) => `${namespaceOf(s)}/${s.metadata.name}`) });
-    const hosts = hostClosure(view, { namespace, service }).map((h) => serviceFqdn(h.service, h.namespace));
+    const hosts = closureHosts;
     // Sandboxes whose RoutingReady message reads the write failures of these hosts.
     const concerned = () => [...verdicts.values()].filter((v) => v.hosts.some((h) => hosts.includes(serviceFqdn(h.service, h.namespace))));
     let writing: KubeObject | undefined;
@@ -861,8 +886,15 @@ export class Controller {
       for (const vs of plan.update.filter((o) => isWritable(view, o))) {
         writing = vs;
         const cached = view.virtualServices.find((o) => objectRef(o) === objectRef(vs));
-        if (cached !== undefined && userVirtualService(view, plan.input, cached, this.config) === undefined) continue;
-        const { written } = await this.writer.update<KubernetesObject>(refOf(vs as KubernetesObject), (fresh) => userVirtualService(view, plan.input, fresh as KubeObject, this.config) as KubernetesObject | undefined);
+        const fromCache = cached === undefined ? undefined : userVirtualService(view, plan.input, cached, this.config);
+        if (cached !== undefined && fromCache === undefined) continue;
+        // Written over the cached version (resourceVersion-checked); on a 409, over a fresh read.
+        const { written } = await this.writer.update<KubernetesObject>(
+          refOf(vs as KubernetesObject),
+          (current) =>
+            (cached !== undefined && current.metadata?.resourceVersion === cached.metadata.resourceVersion ? fromCache : userVirtualService(view, plan.input, current as KubeObject, this.config)) as KubernetesObject | undefined,
+          cached === undefined ? {} : { cached: cached as KubernetesObject },
+        );
         if (written) log.info({ object: objectRef(vs) }, 'updated the routes of a user VirtualService');
       }
       for (const vs of plan.delete.filter((o) => isWritable(view, o))) {

@@ -107,6 +107,33 @@ export function eligibility(verdict: SandboxVerdict, view: ClusterView, host?: s
   return { eligible: false, reason: `waiting for ${names} to have an available replica` };
 }
 
+const planIds = new WeakMap<object, number>();
+let lastPlanId = 0;
+
+/**
+ * What a host reconcile reads of one Sandbox, as text that changes when that does: its lone plan
+ * (the memo's SandboxPlan object, new whenever the Sandbox's spec, labels, RouteGroups, the
+ * baseline or the configuration change), its problems, whether it is being deleted, and whether
+ * it may have routes on each host it forks (fork Services created, forks available or already
+ * routed). A Sandbox reconcile enqueues its hosts only when this changed since it last did, so
+ * a status write, an annotation edit or a resync reconciles the Sandbox alone, not its hosts.
+ */
+export function routingState(verdict: SandboxVerdict, view: ClusterView): string {
+  let plan: number | null = null;
+  if (verdict.plan !== undefined) {
+    plan = planIds.get(verdict.plan) ?? ++lastPlanId;
+    planIds.set(verdict.plan, plan);
+  }
+  const hosts = [...new Set(verdict.hosts.map((h) => serviceFqdn(h.service, h.namespace)))].sort();
+  return JSON.stringify([
+    plan,
+    verdict.problems.map((p) => [p.object ?? null, p.path, p.message]),
+    serverMeta(verdict.sandbox).deletionTimestamp ?? null,
+    verdict.routeGroups.map(objectRef),
+    hosts.map((h) => [h, eligibility(verdict, view, h).eligible]),
+  ]);
+}
+
 /**
  * The hosts one host's VirtualServices tie it to: a user VirtualService naming several forked
  * hosts is merged once with the routes of all of them, so those hosts are planned together.

@@ -17,7 +17,7 @@ import { objectRef, plan, type PlanConfig, type PlanResult, type SandboxPlan } f
 import { routeGroupMembers } from '../planner/route-group.js';
 import { namespaceQuotaProblems } from '../planner/sandbox-quota.js';
 import type { KubeObject } from '../planner/kube.js';
-import { namespaceOf, type Inventory } from '../planner/inventory.js';
+import { namespaceOf, serviceFqdn, type Inventory } from '../planner/inventory.js';
 import { MERGED_ROUTES_ANNOTATION, isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
 import {
   baselineServiceOf,
@@ -231,6 +231,8 @@ export class LonePlanMemo {
   private readonly schema = new WeakMap<SandboxObject, Problem[]>();
   /** plan() runs and memo hits (for tests and benchmarks). */
   readonly counts = { planned: 0, reused: 0 };
+  /** Per stored Sandbox version: the baseline hosts (FQDNs) its lone plan over `inventory` forks. */
+  private readonly hostsByVersion = new WeakMap<SandboxObject, { inventory: Inventory; hosts: ReadonlySet<string> }>();
 
   private readonly byView = new WeakMap<ClusterView, Inventory>();
 
@@ -283,6 +285,7 @@ export class LonePlanMemo {
     const known = this.plans.get(id);
     if (known !== undefined && known.input === input.json && known.inventory === inventory && known.config === config && sameElements(known.routeGroups, routeGroups)) {
       this.counts.reused++;
+      this.hostsByVersion.set(sandbox, { inventory, hosts: forkedHosts(known.result) });
       return known.result;
     }
     this.counts.planned++;
@@ -290,7 +293,19 @@ export class LonePlanMemo {
     // A lone plan's VirtualServices are never used (Host reconciles plan routes): not kept.
     const result = { ...planned, objects: planned.objects.filter((o) => o.kind !== 'VirtualService') };
     this.plans.set(id, { input: input.json, inventory, config, routeGroups, result });
+    this.hostsByVersion.set(sandbox, { inventory, hosts: forkedHosts(result) });
     return result;
+  }
+
+  /**
+   * The hosts (FQDNs) the last lone plan of this stored version of the Sandbox over `inventory`
+   * forks, whether or not the Sandbox is valid; undefined when it was not planned over that
+   * inventory. A valid verdict's hosts are among them (they come from the same plan's fork
+   * Services), so a host reconcile can pass over a Sandbox whose planned hosts miss its own.
+   */
+  plannedHosts(sandbox: SandboxObject, inventory: Inventory): ReadonlySet<string> | undefined {
+    const known = this.hostsByVersion.get(sandbox);
+    return known !== undefined && known.inventory === inventory ? known.hosts : undefined;
   }
 
   /** Schema problems of the stored Sandbox (validateSandbox), once per version. */
@@ -305,14 +320,28 @@ export class LonePlanMemo {
 }
 
 /**
- * What plan() reads of a Sandbox: kind, name, namespace, labels, annotations, creation time and
- * spec. The status and what the API server sets on every write (resourceVersion, generation,
- * managedFields, finalizers) are left out, so a status write does not make its plan new.
+ * What plan() reads of a Sandbox: kind, name, namespace, labels, uid, creation time and spec.
+ * Left out: the status, what the API server sets on every write (resourceVersion, generation,
+ * managedFields, finalizers) and the annotations, which the planner never reads on a Sandbox
+ * (tools write them freely: kubectl's last-applied-configuration, Argo CD's tracking id), so a
+ * status write or an annotation edit does not make its plan new. The schema check of the
+ * annotations is per stored version (schemaProblems). sandbox-plan.test.ts checks that plan()
+ * gives the same objects whatever the annotations.
  */
 function loneInput(sandbox: SandboxObject): SandboxObject {
-  const { name, namespace, labels, annotations, uid, creationTimestamp } = sandbox.metadata as SandboxObject['metadata'] & { uid?: string; creationTimestamp?: string };
-  const metadata = { name, ...(namespace !== undefined ? { namespace } : {}), ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}), ...(uid !== undefined ? { uid } : {}), ...(creationTimestamp !== undefined ? { creationTimestamp } : {}) };
+  const { name, namespace, labels, uid, creationTimestamp } = sandbox.metadata as SandboxObject['metadata'] & { uid?: string; creationTimestamp?: string };
+  const metadata = { name, ...(namespace !== undefined ? { namespace } : {}), ...(labels ? { labels } : {}), ...(uid !== undefined ? { uid } : {}), ...(creationTimestamp !== undefined ? { creationTimestamp } : {}) };
   return { apiVersion: sandbox.apiVersion, kind: sandbox.kind, metadata, spec: sandbox.spec } as SandboxObject;
+}
+
+/** The baseline hosts (FQDNs) behind the fork Services of a lone plan. */
+function forkedHosts(result: PlanResult): ReadonlySet<string> {
+  const hosts = new Set<string>();
+  for (const o of result.objects) {
+    const baseline = o.kind === 'Service' ? baselineServiceOf(o) : undefined;
+    if (baseline !== undefined) hosts.add(serviceFqdn(baseline.service, baseline.namespace));
+  }
+  return hosts;
 }
 
 function schemaProblemsOf(sandbox: SandboxObject): Problem[] {

@@ -28,9 +28,16 @@ describe('keysForObject', () => {
   ]);
   const find = (kind: string, name: string) => [...view.deployments, ...view.services, ...view.envoyFilters, ...view.virtualServices].find((o) => o.kind === kind && o.metadata.name === name)!;
 
-  it('a Sandbox: itself, the Sandboxes sharing its routing key, and the hosts it has Services or routes on', () => {
-    expect(keysForObject('Sandbox', alice as unknown as KubeObject, view)).toEqual(['Host/shop/cart', 'Host/shop/pay', 'Sandbox/shop/alice']);
+  it('a Sandbox: itself and the Sandboxes sharing its routing key; going away, also the hosts it has Services or routes on', () => {
+    // A Sandbox that stays: its own reconcile enqueues its hosts when their input changed.
+    expect(keysForObject('Sandbox', alice as unknown as KubeObject, view)).toEqual(['Sandbox/shop/alice']);
     expect(keysForObject('Sandbox', dave as unknown as KubeObject, view)).toEqual(['Sandbox/shop/dave', 'Sandbox/shop/erin']);
+    const deleting = { ...alice, metadata: { ...alice.metadata, deletionTimestamp: '2026-11-30T00:00:00Z' } };
+    const withDeleting = { ...view, sandboxes: view.sandboxes.map((s) => (s === alice ? deleting : s)) };
+    expect(keysForObject('Sandbox', deleting as unknown as KubeObject, withDeleting)).toEqual(['Host/shop/cart', 'Host/shop/pay', 'Sandbox/shop/alice', 'Sandbox/shop/bob', 'Sandbox/shop/dave', 'Sandbox/shop/erin']);
+    // Gone from the cache (deleted without its finalizer): its routes and fork Services are still there.
+    const gone = { ...view, sandboxes: view.sandboxes.filter((s) => s !== alice) };
+    expect(keysForObject('Sandbox', alice as unknown as KubeObject, gone)).toEqual(['Host/shop/cart', 'Host/shop/pay', 'Sandbox/shop/alice', 'Sandbox/shop/bob', 'Sandbox/shop/dave', 'Sandbox/shop/erin']);
   });
 
   it('a baseline Deployment: only the Sandboxes forking it', () => {
@@ -41,7 +48,7 @@ describe('keysForObject', () => {
   it("a generated object: its Sandbox, by the labels (the sandbox-namespace label wins over the object's namespace)", () => {
     expect(keysForObject('Deployment', find('Deployment', 'cart-v1-bob'), view)).toEqual(['Sandbox/shop/bob']);
     expect(keysForObject('EnvoyFilter', find('EnvoyFilter', 'pay-v1-alice-affinity'), view)).toEqual(['Sandbox/shop/alice']);
-    expect(keysForObject('Service', find('Service', 'cart-alice'), view)).toEqual(['Host/shop/cart', 'Sandbox/shop/alice']);
+    expect(keysForObject('Service', find('Service', 'cart-alice'), view)).toEqual(['Sandbox/shop/alice']);
     const elsewhere = structuredClone(find('Deployment', 'cart-v1-bob'));
     elsewhere.metadata.namespace = 'other';
     elsewhere.metadata.labels!['meshfork.dev/sandbox-namespace'] = 'shop';
@@ -68,7 +75,7 @@ describe('keysForObject', () => {
     ]);
     // A Sandbox change may change the membership of every RouteGroup of its namespace.
     const withGroup = { ...view, routeGroups: [routeGroup('g', 'team', 'x')] };
-    expect(keysForObject('Sandbox', bob as unknown as KubeObject, withGroup)).toEqual(['Host/shop/cart', 'RouteGroup/shop/g', 'Sandbox/shop/bob']);
+    expect(keysForObject('Sandbox', bob as unknown as KubeObject, withGroup)).toEqual(['RouteGroup/shop/g', 'Sandbox/shop/bob']);
   });
 
   it('after the caches sync: every Sandbox and every host holding routes or fork Services', () => {

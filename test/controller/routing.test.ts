@@ -2,7 +2,8 @@
 // reconcile writes (apply meshfork's VirtualService, read-modify-write the user's, delete).
 import { describe, expect, it } from 'vitest';
 import { planSandbox, type SandboxVerdict } from '../../src/controller/sandbox-plan.js';
-import { eligibility, hostClosure, planHost, userVirtualService } from '../../src/controller/routing.js';
+import { eligibility, hostClosure, planHost, routingState, userVirtualService } from '../../src/controller/routing.js';
+import { LonePlanMemo } from '../../src/controller/sandbox-plan.js';
 import type { ClusterView } from '../../src/controller/view.js';
 import type { KubeObject } from '../../src/planner/kube.js';
 import { NS, baseView, routeGroup, sandbox, userPayVirtualService, withApplied, withVirtualServices } from './fixtures.js';
@@ -188,5 +189,31 @@ describe('userVirtualService', () => {
     const stored = sortKeys(plan.update[0]) as KubeObject;
     expect(JSON.stringify(stored)).not.toBe(JSON.stringify(plan.update[0]));
     expect(userVirtualService(view, plan.input, stored, undefined)).toBeUndefined();
+  });
+});
+
+describe('routingState (a Sandbox reconcile enqueues its hosts when it changes)', () => {
+  it('stays for a status write or a new snapshot; changes with the spec, availability, problems and deletion', () => {
+    const memo = new LonePlanMemo();
+    const alice = sandbox('alice', ['cart-v1']);
+    const created = withApplied(baseView({ sandboxes: [alice] }), alice, 0);
+    const state = (s: typeof alice, view: ClusterView) => routingState(planSandbox(s, view, undefined, memo), view);
+    const waiting = state(alice, created);
+    const statusWritten = { ...alice, metadata: { ...alice.metadata, resourceVersion: '7' }, status: { routingKey: 'x' } } as typeof alice;
+    expect(state(statusWritten, { ...created, sandboxes: [statusWritten] })).toBe(waiting);
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const available = state(alice, up);
+    expect(available).not.toBe(waiting);
+    const respec = sandbox('alice', ['cart-v1', 'pay-v1']);
+    expect(state(respec, { ...up, sandboxes: [respec] })).not.toBe(available);
+    const deleting = sandbox('alice', ['cart-v1'], { deleting: true });
+    expect(state(deleting, { ...up, sandboxes: [deleting] })).not.toBe(available);
+    // A key clash: problems, no hosts.
+    const holder = sandbox('older', ['pay-v1'], { routingKey: 'shared', created: '2020-01-01T00:00:00Z' });
+    const clash = sandbox('alice', ['cart-v1'], { routingKey: 'shared' });
+    const clashView = { ...up, sandboxes: [holder, clash] };
+    const verdict = planSandbox(clash, clashView, undefined, memo);
+    expect(verdict.problems.map((p) => p.path)).toEqual(['spec.routingKey']);
+    expect(routingState(verdict, clashView)).not.toBe(state(sandbox('alice', ['cart-v1'], { routingKey: 'shared' }), { ...up, sandboxes: [sandbox('alice', ['cart-v1'], { routingKey: 'shared' })] }));
   });
 });

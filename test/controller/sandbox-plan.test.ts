@@ -3,7 +3,8 @@
 // grow with them.
 import { describe, expect, it } from 'vitest';
 import { LonePlanMemo, lonePlanInventory, planSandbox } from '../../src/controller/sandbox-plan.js';
-import { planHost } from '../../src/controller/routing.js';
+import { planHost, routingState } from '../../src/controller/routing.js';
+import { plan } from '../../src/planner/plan.js';
 import type { KubeObject } from '../../src/planner/kube.js';
 import { NS, baseView, sandbox, userPayVirtualService, withApplied, withVirtualServices } from './fixtures.js';
 
@@ -115,5 +116,26 @@ describe('LonePlanMemo', () => {
     planSandbox({ ...alice, metadata: { ...alice.metadata, labels: { edited: 'yes' } } }, image, undefined, memo);
     planSandbox(alice, image, { policy: {} }, memo);
     expect(memo.counts).toEqual({ planned: 5, reused: 0 });
+  });
+
+  it('reuses the plan when only annotations change (the planner never reads them on a Sandbox), and knows the hosts it forks', () => {
+    const memo = new LonePlanMemo();
+    const alice = sandbox('alice', ['cart-v1', 'pay-v1']);
+    const annotated = { ...alice, metadata: { ...alice.metadata, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}', 'argocd.argoproj.io/tracking-id': 'shop:meshfork.dev/Sandbox:shop/alice' } } };
+    const view = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    // What makes leaving annotations out of the memo's input sound: plan() gives the same objects.
+    const inventory = lonePlanInventory(view);
+    expect(plan({ inventory, sandboxes: [annotated] }).objects).toEqual(plan({ inventory, sandboxes: [alice] }).objects);
+    const first = planSandbox(alice, view, undefined, memo);
+    const second = planSandbox(annotated, { ...view, sandboxes: [annotated] }, undefined, memo);
+    expect(memo.counts).toEqual({ planned: 1, reused: 1 });
+    expect(second.plan).toBe(first.plan);
+    // Nor does a host reconcile read anything new of it: its hosts are not enqueued again.
+    expect(routingState(second, { ...view, sandboxes: [annotated] })).toBe(routingState(first, view));
+    expect([...memo.plannedHosts(annotated, memo.inventoryOf(view))!].sort()).toEqual([`cart.${NS}.svc.cluster.local`, `pay.${NS}.svc.cluster.local`]);
+    // Another baseline (a new inventory): not known until planned over it.
+    const edited = { ...view, deployments: view.deployments.map((d) => (d.metadata.name === 'pay-v1' ? structuredClone(d) : d)) };
+    expect(memo.plannedHosts(annotated, memo.inventoryOf(edited))).toBeUndefined();
+    expect(memo.plannedHosts(sandbox('bob', ['cart-v1']), memo.inventoryOf(view))).toBeUndefined();
   });
 });

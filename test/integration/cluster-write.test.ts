@@ -1,7 +1,7 @@
 // ClusterWriter against a real kube-apiserver: server-side apply with meshfork's field manager,
 // resourceVersion-checked read-modify-write retried on 409, deletes guarded by label and uid.
 import { CoreV1Api, HttpMethod, KubeConfig, RequestContext, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { pooledConnections } from '../../src/cluster/kubeconfig.js';
 import { ClusterWriter, FIELD_MANAGER, NotOwnedError, OwnedByOtherSandboxError } from '../../src/cluster/write.js';
 import { requireTestbin } from '../support/control-plane.js';
@@ -109,6 +109,31 @@ describe.skipIf(!hasBins)('ClusterWriter on a real API server', () => {
     const unchanged = await writer.update(ref('users'), () => undefined);
     expect(unchanged.written).toBe(false);
     expect(await writer.update(ref('absent'), (c) => c)).toEqual({ object: undefined, written: false });
+  });
+
+  it('update over a cached version sends no read; a cache that is behind costs a 409 and a fresh read, never the newer write', async () => {
+    const core = cp().kubeConfig.makeApiClient(CoreV1Api);
+    const created = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'cached' }, data: { user: 'v1' } } });
+    const writer = new ClusterWriter(cp().kubeConfig);
+    const reads = vi.spyOn(writer, 'read');
+    // An informer's copy: wire-form, managedFields stripped.
+    const cached = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cached', namespace: 'default', resourceVersion: created.metadata!.resourceVersion! }, data: { user: 'v1' } } as KubernetesObject;
+    const add = (current: KubernetesObject) => ({ ...current, data: { ...(current as V1ConfigMap).data, meshfork: 'routes' } }) as KubernetesObject;
+    expect((await writer.update(ref('cached'), add, { cached })).written).toBe(true);
+    expect(reads).toHaveBeenCalledTimes(0);
+    const stored = (await writer.read<V1ConfigMap>(ref('cached')))!;
+    expect(stored.data).toEqual({ user: 'v1', meshfork: 'routes' });
+    // The stored managedFields were kept (the replace carried none): the creator's and meshfork's update.
+    expect(stored.metadata?.managedFields?.map((f) => f.operation).sort()).toEqual(['Update', 'Update']);
+    // A user writes; our cache still holds the first version.
+    await core.replaceNamespacedConfigMap({ name: 'cached', namespace: 'default', body: { ...stored, data: { user: 'v2' } } });
+    reads.mockClear();
+    const seen: string[] = [];
+    const result = await writer.update(ref('cached'), (current) => (seen.push((current as V1ConfigMap).data?.['user'] ?? ''), add(current)), { cached });
+    expect(result.written).toBe(true);
+    expect(seen).toEqual(['v1', 'v2']);
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect((await writer.read<V1ConfigMap>(ref('cached')))?.data).toEqual({ user: 'v2', meshfork: 'routes' });
   });
 
   it('a 409 on every attempt is an error after the last attempt', async () => {
