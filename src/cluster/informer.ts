@@ -73,17 +73,34 @@ export function stripManagedFields<T extends KubernetesObject>(object: T): T {
   return { ...object, metadata };
 }
 
-/** A Watch that hands every ADDED/MODIFIED/DELETED object through `transform` first. */
-class TransformingWatch<T> extends Watch {
+/**
+ * The informer's Watch: hands every ADDED/MODIFIED/DELETED object through `transform` first (when
+ * given), and opens no watch for a stopped informer. client-node's ListWatch checks that it was
+ * stopped before it lists, not after: a stop() while the list is in flight let the watch start
+ * anyway, with nothing left to abort it, and its open connection kept a stopping process alive.
+ * A watch asked for once the informer is stopped is never sent, and one that was being opened
+ * when it stopped is aborted as soon as it is open.
+ */
+class InformerWatch<T> extends Watch {
   constructor(
     kubeConfig: KubeConfig,
-    private readonly transform: (object: T) => T,
+    private readonly transform: ((object: T) => T) | undefined,
+    private readonly stopped: () => boolean,
   ) {
     super(kubeConfig);
   }
 
-  override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
-    return super.watch(path, queryParams, (phase, object: T, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.transform(object) : object, raw), done);
+  override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
+    if (this.stopped()) return new AbortController();
+    const transform = this.transform;
+    const request = await super.watch(
+      path,
+      queryParams,
+      transform === undefined ? callback : (phase, object: T, raw) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? transform(object) : object, raw),
+      done,
+    );
+    if (this.stopped()) request.abort();
+    return request;
   }
 }
 
@@ -124,7 +141,7 @@ export class SharedInformer<T extends KubernetesObject> {
       const listed = plainList<T>(target, await objects.list<T>(target.apiVersion, target.kind, target.namespace, undefined, undefined, undefined, undefined, target.labelSelector));
       return transform === undefined ? listed : { ...listed, items: listed.items.map(transform) };
     };
-    const watch = transform === undefined ? new Watch(kubeConfig) : new TransformingWatch<T>(kubeConfig, transform);
+    const watch = new InformerWatch<T>(kubeConfig, transform, () => this.stopped);
     this.listWatch = new ListWatch<T>(resourcePath(target), watch, list, false, target.labelSelector);
     this.restartDelayMs = options.restartDelayMs ?? 500;
     this.firstSync = new Promise((resolve) => (this.resolveFirstSync = resolve));

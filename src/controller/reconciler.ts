@@ -46,7 +46,7 @@ import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKe
 import { LonePlanMemo, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, routingState, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
-import { FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, ownerOf, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
+import { ArraysMemo, FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, ownerOf, sandboxKindArrays, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
 export const APPLIED_DIGEST_ANNOTATION = 'meshfork.dev/applied-digest';
@@ -150,16 +150,11 @@ const YIELD_AFTER_MS = 20;
 /** Lets pending I/O callbacks (watch events, HTTP requests, other reconciles) run. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-const byRef = new WeakMap<ClusterView, Map<string, KubeObject>>();
+const byRef = new ArraysMemo<Map<string, KubeObject>>();
 
-/** Cached objects of the kinds the controller applies (a Sandbox's kinds and VirtualServices) by `Kind ns/name`, once per view. */
+/** Cached objects of the kinds the controller applies (a Sandbox's kinds and VirtualServices) by `Kind ns/name`, once per version of those caches. */
 function cachedByRef(view: ClusterView): Map<string, KubeObject> {
-  let map = byRef.get(view);
-  if (map === undefined) {
-    map = new Map([...sandboxKindObjects(view), ...view.virtualServices].map((o) => [objectRef(o), o]));
-    byRef.set(view, map);
-  }
-  return map;
+  return byRef.get([...sandboxKindArrays(view), view.virtualServices], () => new Map([...sandboxKindObjects(view), ...view.virtualServices].map((o) => [objectRef(o), o])));
 }
 
 function digest(object: KubeObject): string {
@@ -191,6 +186,9 @@ export class Controller {
   readonly counts = new Map<string, number>();
   /** The snapshot of the caches, until the next batch of informer events is mapped to keys. */
   private cachedView: ClusterView | undefined;
+  /** The last snapshot taken, and the kinds with informer events since (snapshot() reuses the others' arrays). */
+  private lastSnapshot: ClusterView | undefined;
+  private readonly dirtyKinds = new Set<WatchedKind>();
   /** Informer events waiting to be mapped to keys (once per turn of the event loop). */
   private readonly events = new EventBatch<readonly [WatchedKind, KubeObject]>((events) => this.mapEvents(events));
   /** Lone plans reused while their inputs are unchanged (a Host reconcile plans every Sandbox of its namespaces). */
@@ -387,23 +385,36 @@ export class Controller {
     return this.cachedView;
   }
 
+  /**
+   * The caches as a ClusterView. The array of a kind without an informer event since the last
+   * snapshot is that snapshot's array (the same object), so indexes computed from arrays that did
+   * not change (view.ts `memoOnArrays`: the baseline inventory, generated objects by owner, GitOps
+   * output) are reused: a batch of Sandbox events does not rebuild the indexes of every object.
+   */
   private snapshot(): ClusterView {
+    const previous = this.lastSnapshot;
+    const changed = (kinds: readonly WatchedKind[]) => previous === undefined || kinds.some((k) => this.dirtyKinds.has(k));
     const list = (kind: WatchedKind) => (this.informers.get(kind) ?? []).flatMap((i) => i.list()) as unknown as KubeObject[];
-    return {
-      sandboxes: list('Sandbox') as unknown as SandboxObject[],
-      routeGroups: list('RouteGroup') as unknown as ClusterView['routeGroups'],
-      deployments: list('Deployment'),
-      services: list('Service'),
-      destinationRules: list('DestinationRule'),
-      virtualServices: list('VirtualService'),
-      envoyFilters: list('EnvoyFilter'),
-      policies: (Object.keys(POLICY_TARGETS) as PolicyWatchedKind[]).flatMap(list),
-      gatewayRoutes: [...list('HTTPRoute'), ...list('GRPCRoute')],
-      namespaces: list('Namespace'),
+    const policyKinds = Object.keys(POLICY_TARGETS) as PolicyWatchedKind[];
+    const view: ClusterView = {
+      sandboxes: changed(['Sandbox']) ? (list('Sandbox') as unknown as SandboxObject[]) : previous!.sandboxes,
+      routeGroups: changed(['RouteGroup']) ? (list('RouteGroup') as unknown as ClusterView['routeGroups']) : previous!.routeGroups,
+      deployments: changed(['Deployment']) ? list('Deployment') : previous!.deployments,
+      services: changed(['Service']) ? list('Service') : previous!.services,
+      destinationRules: changed(['DestinationRule']) ? list('DestinationRule') : previous!.destinationRules,
+      virtualServices: changed(['VirtualService']) ? list('VirtualService') : previous!.virtualServices,
+      envoyFilters: changed(['EnvoyFilter']) ? list('EnvoyFilter') : previous!.envoyFilters,
+      policies: changed(policyKinds) ? policyKinds.flatMap(list) : previous!.policies,
+      gatewayRoutes: changed(['HTTPRoute', 'GRPCRoute']) ? [...list('HTTPRoute'), ...list('GRPCRoute')] : previous!.gatewayRoutes!,
+      namespaces: changed(['Namespace']) ? list('Namespace') : previous!.namespaces!,
     };
+    this.dirtyKinds.clear();
+    this.lastSnapshot = view;
+    return view;
   }
 
   private onEvent(kind: WatchedKind, object: KubernetesObject): void {
+    this.dirtyKinds.add(kind);
     if (!this.synced) {
       this.cachedView = undefined; // the first pass after sync enqueues every key
       return;

@@ -20,6 +20,7 @@ import type { KubeObject } from '../planner/kube.js';
 import { namespaceOf, serviceFqdn, type Inventory } from '../planner/inventory.js';
 import { MERGED_ROUTES_ANNOTATION, isMeshforkRoute, type HttpRoute } from '../planner/virtual-service.js';
 import {
+  ArraysMemo,
   baselineServiceOf,
   canonicalJson,
   claimantsOfKey,
@@ -32,6 +33,7 @@ import {
   ownerOf,
   routingKeyOf,
   sameId,
+  sandboxKindArrays,
   sandboxKindObjects,
   type ClusterView,
 } from './view.js';
@@ -97,32 +99,21 @@ function asWritten(sandbox: SandboxObject): unknown {
   };
 }
 
-const byRef = new WeakMap<ClusterView, Map<string, KubeObject>>();
+const byRef = new ArraysMemo<Map<string, KubeObject>>();
 
-/** Cached objects of the kinds a Sandbox owns (sandboxKindObjects) by `Kind ns/name`, once per view. */
+/** Cached objects of the kinds a Sandbox owns (sandboxKindObjects) by `Kind ns/name`, once per version of those caches. */
 function generatedByRef(view: ClusterView): Map<string, KubeObject> {
-  let map = byRef.get(view);
-  if (map === undefined) {
-    map = new Map();
-    for (const o of sandboxKindObjects(view)) map.set(objectRef(o), o);
-    byRef.set(view, map);
-  }
-  return map;
+  return byRef.get(sandboxKindArrays(view), () => new Map(sandboxKindObjects(view).map((o) => [objectRef(o), o])));
 }
 
-const quotas = new WeakMap<ClusterView, { max: number | undefined; over: Map<string, Problem> }>();
+const quotas = new ArraysMemo<Map<string, Problem>>();
 
-/** The Sandboxes of the view over their namespace's quota (sandbox-quota.ts), once per view and quota. */
+/** The Sandboxes of the view over their namespace's quota (sandbox-quota.ts), once per version of the Sandboxes and quota. */
 function overQuota(view: ClusterView, max: number | undefined): Map<string, Problem> {
-  let known = quotas.get(view);
-  if (known === undefined || known.max !== max) {
-    known = { max, over: namespaceQuotaProblems(view.sandboxes, max, objectRef) };
-    quotas.set(view, known);
-  }
-  return known.over;
+  return quotas.get([view.sandboxes, max], () => namespaceQuotaProblems(view.sandboxes, max, objectRef));
 }
 
-const lonePlanInventories = new WeakMap<ClusterView, Inventory>();
+const lonePlanInventories = new WeakMap<Inventory, Inventory>();
 
 /** A user VirtualService without meshfork's routes and route count: what a lone plan reads of it. */
 function withoutOurRoutes(vs: KubeObject): KubeObject {
@@ -147,11 +138,11 @@ function withoutOurRoutes(vs: KubeObject): KubeObject {
  * of the Sandboxes. Once per view.
  */
 export function lonePlanInventory(view: ClusterView): Inventory {
-  let inventory = lonePlanInventories.get(view);
+  const full = inventoryOfView(view);
+  let inventory = lonePlanInventories.get(full);
   if (inventory === undefined) {
-    const full = inventoryOfView(view);
     inventory = { ...full, virtualServices: full.virtualServices.map(withoutOurRoutes) };
-    lonePlanInventories.set(view, inventory);
+    lonePlanInventories.set(full, inventory);
   }
   return inventory;
 }
@@ -234,20 +225,28 @@ export class LonePlanMemo {
   /** Per stored Sandbox version: the baseline hosts (FQDNs) its lone plan over `inventory` forks. */
   private readonly hostsByVersion = new WeakMap<SandboxObject, { inventory: Inventory; hosts: ReadonlySet<string> }>();
 
-  private readonly byView = new WeakMap<ClusterView, Inventory>();
+  /** By inventoryOfView's object (one per version of the baseline caches). */
+  private readonly byInventory = new WeakMap<Inventory, Inventory>();
+  private sandboxesSeen: readonly SandboxObject[] | undefined;
 
   /** lonePlanInventory(view), as the same object as last time when the baseline did not change. */
   inventoryOf(view: ClusterView): Inventory {
-    let inventory = this.byView.get(view);
+    if (this.sandboxesSeen !== view.sandboxes) {
+      // Plans of Sandboxes gone from the cache are dropped.
+      this.sandboxesSeen = view.sandboxes;
+      const present = new Set(view.sandboxes.map((s) => `${namespaceOf(s)}/${s.metadata.name}`));
+      for (const id of this.plans.keys()) if (!present.has(id)) this.plans.delete(id);
+    }
+    const full = inventoryOfView(view);
+    let inventory = this.byInventory.get(full);
     if (inventory === undefined) {
-      inventory = this.stableInventory(view);
-      this.byView.set(view, inventory);
+      inventory = this.stableInventory(full);
+      this.byInventory.set(full, inventory);
     }
     return inventory;
   }
 
-  private stableInventory(view: ClusterView): Inventory {
-    const full = inventoryOfView(view);
+  private stableInventory(full: Inventory): Inventory {
     const seen = new Set<string>();
     const virtualServices = full.virtualServices.map((vs) => {
       let stripped = this.userView.get(vs);
@@ -263,8 +262,6 @@ export class LonePlanMemo {
       return stripped;
     });
     for (const ref of this.lastUserView.keys()) if (!seen.has(ref)) this.lastUserView.delete(ref);
-    const present = new Set(view.sandboxes.map((s) => `${namespaceOf(s)}/${s.metadata.name}`));
-    for (const id of this.plans.keys()) if (!present.has(id)) this.plans.delete(id);
     const next: Inventory = { ...full, virtualServices };
     const previous = this.inventory;
     const keys = new Set([...Object.keys(next), ...Object.keys(previous ?? {})]) as Set<keyof Inventory>;

@@ -54,6 +54,32 @@ export function sandboxKindObjects(view: ClusterView): KubeObject[] {
   return [...view.policies, ...view.deployments, ...view.services, ...view.destinationRules, ...view.envoyFilters, ...(view.gatewayRoutes ?? [])];
 }
 
+/** The view's arrays sandboxKindObjects reads (the dependencies of an index of generated objects). */
+export function sandboxKindArrays(view: ClusterView): ReadonlyArray<readonly KubeObject[] | undefined> {
+  return [view.policies, view.deployments, view.services, view.destinationRules, view.envoyFilters, view.gatewayRoutes];
+}
+
+/**
+ * A value computed from some of a view's arrays, kept while each of them is the same object.
+ * Cached objects and the arrays of a snapshot are never changed in place, and the controller's
+ * snapshots reuse the array of every kind without an informer event since the last one
+ * (Controller.snapshot), so an index of the baseline or of generated objects outlives a batch of
+ * Sandbox events. The first array keys the entry (it is held weakly).
+ */
+export class ArraysMemo<T> {
+  private readonly entries = new WeakMap<object, { deps: ReadonlyArray<unknown>; value: T }>();
+
+  get(deps: readonly [object, ...unknown[]] | ReadonlyArray<unknown>, compute: () => T): T {
+    const key = deps[0];
+    if (key === null || typeof key !== 'object') throw new Error('ArraysMemo: the first dependency must be an array or object');
+    const known = this.entries.get(key);
+    if (known !== undefined && known.deps.length === deps.length && known.deps.every((d, i) => d === deps[i])) return known.value;
+    const value = compute();
+    this.entries.set(key, { deps: [...deps], value });
+    return value;
+  }
+}
+
 export interface SandboxId {
   readonly namespace: string;
   readonly name: string;
@@ -78,18 +104,15 @@ export function ownerOf(object: KubeObject): SandboxId | undefined {
   return writtenByController(object) ? sandboxOfLabels(object.metadata.labels) : undefined;
 }
 
-const gitOpsIndex = new WeakMap<ClusterView, { objects: KubeObject[]; namespaces: Map<string, KubeObject[]> }>();
+const gitOpsIndex = new ArraysMemo<{ objects: KubeObject[]; namespaces: Map<string, KubeObject[]> }>();
 
 function gitOpsOf(view: ClusterView): { objects: KubeObject[]; namespaces: Map<string, KubeObject[]> } {
-  let known = gitOpsIndex.get(view);
-  if (known === undefined) {
+  return gitOpsIndex.get(sandboxKindArrays(view), () => {
     const objects = sandboxKindObjects(view).filter((o) => isManaged(o) && ownValue(o.metadata.labels, SANDBOX_LABEL) !== undefined && !writtenByController(o));
     const namespaces = new Map<string, KubeObject[]>();
     for (const o of objects) namespaces.set(namespaceOf(o), [...(namespaces.get(namespaceOf(o)) ?? []), o]);
-    known = { objects, namespaces };
-    gitOpsIndex.set(view, known);
-  }
-  return known;
+    return { objects, namespaces };
+  });
 }
 
 /**
@@ -130,63 +153,63 @@ export function routingKeyOf(object: SandboxObject | RouteGroupObject): string {
   return key;
 }
 
-const claimantIndex = new WeakMap<ClusterView, Map<string, Array<SandboxObject | RouteGroupObject>>>();
+const claimantIndex = new ArraysMemo<Map<string, Array<SandboxObject | RouteGroupObject>>>();
 
-/** The Sandboxes and RouteGroups whose effective routing key is `key`, from an index built once per view. */
+/** The Sandboxes and RouteGroups whose effective routing key is `key`, from an index built once per version of those caches. */
 export function claimantsOfKey(view: ClusterView, key: string): ReadonlyArray<SandboxObject | RouteGroupObject> {
-  let index = claimantIndex.get(view);
-  if (index === undefined) {
-    index = new Map();
+  const index = claimantIndex.get([view.sandboxes, view.routeGroups], () => {
+    const built = new Map<string, Array<SandboxObject | RouteGroupObject>>();
     for (const o of [...view.sandboxes, ...view.routeGroups]) {
-      const list = index.get(routingKeyOf(o));
-      if (list === undefined) index.set(routingKeyOf(o), [o]);
+      const list = built.get(routingKeyOf(o));
+      if (list === undefined) built.set(routingKeyOf(o), [o]);
       else list.push(o);
     }
-    claimantIndex.set(view, index);
-  }
+    return built;
+  });
   return index.get(key) ?? [];
 }
 
-const inventories = new WeakMap<ClusterView, Inventory>();
+const inventories = new ArraysMemo<Inventory>();
 
 /**
  * The baseline inventory: cached objects, meshfork's own excluded (plan() excludes them too).
- * Computed once per view (a reconcile plans many Sandboxes against one snapshot).
+ * Computed once per version of the caches it reads (a reconcile plans many Sandboxes against one
+ * snapshot, and a batch of Sandbox events leaves these arrays as they were).
  */
 export function inventoryOfView(view: ClusterView): Inventory {
-  const known = inventories.get(view);
-  if (known !== undefined) return known;
-  const baseline = (list: readonly KubeObject[]) => list.filter((o) => !isManaged(o));
-  const inventory = {
-    deployments: baseline(view.deployments),
-    services: baseline(view.services),
-    virtualServices: baseline(view.virtualServices),
-    destinationRules: baseline(view.destinationRules),
-    envoyFilters: baseline(view.envoyFilters),
-    policies: baseline(view.policies),
-    workloads: view.workloads ?? [],
-    gatewayRoutes: baseline(view.gatewayRoutes ?? []),
-    namespaces: view.namespaces ?? [],
-  };
-  inventories.set(view, inventory);
-  return inventory;
+  const deps = [view.deployments, view.services, view.virtualServices, view.destinationRules, view.envoyFilters, view.policies, view.workloads, view.gatewayRoutes, view.namespaces];
+  return inventories.get(deps, () => {
+    const baseline = (list: readonly KubeObject[]) => list.filter((o) => !isManaged(o));
+    return {
+      deployments: baseline(view.deployments),
+      services: baseline(view.services),
+      virtualServices: baseline(view.virtualServices),
+      destinationRules: baseline(view.destinationRules),
+      envoyFilters: baseline(view.envoyFilters),
+      policies: baseline(view.policies),
+      workloads: view.workloads ?? [],
+      gatewayRoutes: baseline(view.gatewayRoutes ?? []),
+      namespaces: view.namespaces ?? [],
+    };
+  });
 }
 
-const generatedIndex = new WeakMap<ClusterView, Map<string, KubeObject[]>>();
+const generatedIndex = new ArraysMemo<Map<string, KubeObject[]>>();
 
 /** Objects the controller generated for a Sandbox, of the kinds a Sandbox owns (not VirtualServices), policy copies first. */
 export function generatedFor(view: ClusterView, id: SandboxId): KubeObject[] {
-  let index = generatedIndex.get(view);
-  if (index === undefined) {
-    index = new Map();
+  const index = generatedIndex.get(sandboxKindArrays(view), () => {
+    const built = new Map<string, KubeObject[]>();
     for (const o of sandboxKindObjects(view)) {
       const owner = ownerOf(o);
       if (owner === undefined) continue;
       const key = `${owner.namespace}/${owner.name}`;
-      index.set(key, [...(index.get(key) ?? []), o]);
+      const list = built.get(key);
+      if (list === undefined) built.set(key, [o]);
+      else list.push(o);
     }
-    generatedIndex.set(view, index);
-  }
+    return built;
+  });
   return [...(index.get(`${id.namespace}/${id.name}`) ?? [])];
 }
 
@@ -216,45 +239,57 @@ function httpRoutes(vs: KubeObject): HttpRoute[] {
   return Array.isArray(http) ? (http as HttpRoute[]) : [];
 }
 
+const routedIndex = new WeakMap<KubeObject, Map<string, Set<string>>>();
+
+/**
+ * The sandbox copies a VirtualService holds, once per cached version (cached objects are
+ * immutable snapshots): Sandbox name (from the planner's route names `meshfork-<name>-<index>`)
+ * to the namespaces of those routes' Kubernetes Service destinations.
+ */
+function sandboxRoutesOf(vs: KubeObject): Map<string, Set<string>> {
+  let index = routedIndex.get(vs);
+  if (index === undefined) {
+    index = new Map();
+    for (const route of httpRoutes(vs)) {
+      if (typeof route.name !== 'string' || !route.name.startsWith(ROUTE_NAME_PREFIX)) continue;
+      const name = /^(.+)-[0-9]+$/.exec(route.name.slice(ROUTE_NAME_PREFIX.length))?.[1];
+      if (name === undefined) continue;
+      let namespaces = index.get(name);
+      if (namespaces === undefined) index.set(name, (namespaces = new Set()));
+      for (const d of route.route ?? []) {
+        const host = typeof d?.destination?.host === 'string' ? serviceOfHost(resolveHost(d.destination.host, namespaceOf(vs))) : undefined;
+        if (host !== undefined) namespaces.add(host.namespace);
+      }
+    }
+    routedIndex.set(vs, index);
+  }
+  return index;
+}
+
 /**
  * Whether a VirtualService holds routes of a Sandbox: a route named `meshfork-<name>-<index>`
  * (the planner's sandbox copies) with a destination in a namespace the Sandbox forks into.
  */
 export function routesSandbox(vs: KubeObject, sandbox: SandboxObject): boolean {
-  const namespaces = new Set(forkNamespaces(sandbox));
-  const name = new RegExp(`^${ROUTE_NAME_PREFIX}${sandbox.metadata.name.replaceAll('.', '\\.')}-[0-9]+$`);
-  return httpRoutes(vs).some(
-    (route) =>
-      typeof route.name === 'string' &&
-      name.test(route.name) &&
-      (route.route ?? []).some((d) => {
-        const host = typeof d?.destination?.host === 'string' ? serviceOfHost(resolveHost(d.destination.host, namespaceOf(vs))) : undefined;
-        return host !== undefined && namespaces.has(host.namespace);
-      }),
-  );
+  const namespaces = sandboxRoutesOf(vs).get(sandbox.metadata.name);
+  return namespaces !== undefined && forkNamespaces(sandbox).some((ns) => namespaces.has(ns));
 }
 
-const sandboxesByName = new WeakMap<ClusterView, Map<string, SandboxObject[]>>();
+const sandboxesByName = new WeakMap<readonly SandboxObject[], Map<string, SandboxObject[]>>();
 
 /**
  * The Sandboxes a VirtualService holds routes of (routesSandbox), found from its route names
- * (`meshfork-<name>-<index>` names one Sandbox name) through an index of the view's Sandboxes by
- * name, instead of testing every Sandbox against every route.
+ * through an index of the view's Sandboxes by name, instead of testing every Sandbox against
+ * every route.
  */
 export function sandboxesRoutedBy(vs: KubeObject, view: ClusterView): SandboxObject[] {
-  let byName = sandboxesByName.get(view);
+  let byName = sandboxesByName.get(view.sandboxes);
   if (byName === undefined) {
     byName = new Map();
     for (const s of view.sandboxes) byName.set(s.metadata.name, [...(byName.get(s.metadata.name) ?? []), s]);
-    sandboxesByName.set(view, byName);
+    sandboxesByName.set(view.sandboxes, byName);
   }
-  const names = new Set<string>();
-  for (const route of httpRoutes(vs)) {
-    if (typeof route.name !== 'string' || !route.name.startsWith(ROUTE_NAME_PREFIX)) continue;
-    const name = /^(.+)-[0-9]+$/.exec(route.name.slice(ROUTE_NAME_PREFIX.length))?.[1];
-    if (name !== undefined) names.add(name);
-  }
-  return [...names].flatMap((name) => byName.get(name) ?? []).filter((s) => routesSandbox(vs, s));
+  return [...sandboxRoutesOf(vs).keys()].flatMap((name) => byName.get(name) ?? []).filter((s) => routesSandbox(vs, s));
 }
 
 /** Mesh VirtualServices (user or meshfork's own) that name `host` (an FQDN). */

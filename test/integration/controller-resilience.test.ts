@@ -275,7 +275,7 @@ describe.skipIf(!hasBins)('meshfork controller under SIGKILL churn and an API se
     // The previous process may have finalized everything before its SIGKILL: this one may still
     // be starting, before it handles SIGTERM.
     await until('the restarted controller is up', async () => controller.logIncludes('serving /metrics, /healthz, /readyz'), 60_000);
-    expect(await controller.stop('SIGTERM')).toBe(0);
+    expect(await controller.stop('SIGTERM'), logTail(controller)).toBe(0);
     report.push(
       `SIGKILL churn (seed ${seed}): ${counts.create} creates, ${counts.update} updates, ${counts.delete} deletes, ${counts.kill + 1} SIGKILLs in ${(churnMs / 1000).toFixed(1)}s; ` +
         `converged ${(convergeMs / 1000).toFixed(1)}s after the last operation (${finalSandboxes.length} Sandboxes left: ${finalSandboxes.join(', ')})`,
@@ -311,7 +311,7 @@ describe.skipIf(!hasBins)('meshfork controller under SIGKILL churn and an API se
     for (const name of ['added', 'change', 'keep']) await objects.delete({ apiVersion: SANDBOX_API, kind: 'Sandbox', metadata: { name, namespace: NS } });
     await until('every Sandbox finalized', async () => (await list(SANDBOX_API, 'Sandbox')).length === 0, 120_000);
     await converged('no object of meshfork left', 60_000);
-    expect(await controller.stop('SIGTERM')).toBe(0);
+    expect(await controller.stop('SIGTERM'), logTail(controller)).toBe(0);
     report.push(`kube-apiserver restart: unreachable ${(downMs / 1000).toFixed(1)}s; changes made right after it converged in ${(convergeMs / 1000).toFixed(1)}s`);
   }, 600_000);
 });

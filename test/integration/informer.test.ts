@@ -1,7 +1,7 @@
 // SharedInformer against a real kube-apiserver: synced cache on start, add/update/delete events,
 // resync, namespace and label scoping.
-import { CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { CoreV1Api, KubernetesObjectApi, Watch, type KubernetesObject, type V1ConfigMap } from '@kubernetes/client-node';
+import { describe, expect, it, vi } from 'vitest';
 import { SharedInformer, notServed, resourcePath, stripManagedFields, type InformerEventType } from '../../src/cluster/informer.js';
 import { requireTestbin } from '../support/control-plane.js';
 import { useSharedControlPlane } from '../support/shared-control-plane.js';
@@ -61,6 +61,30 @@ describe.skipIf(!hasBins)('SharedInformer on a real API server', () => {
     informer.resync();
     expect(events.at(-1)).toEqual(['resync', 'before', undefined]);
     await informer.stop();
+  });
+
+  it('stopped while its first list is in flight, opens no watch once the list returns (nothing keeps a stopping process alive)', async () => {
+    const core = cp().kubeConfig.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: 'inf-stop' } } });
+    const lists = vi.spyOn(KubernetesObjectApi.prototype, 'list');
+    const watches = vi.spyOn(Watch.prototype, 'watch');
+    try {
+      const informer = new SharedInformer<V1ConfigMap>(cp().kubeConfig, { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespace: 'inf-stop' }, { resyncMs: 0 });
+      void informer.start();
+      await until(() => lists.mock.results.length === 1);
+      await informer.stop();
+      // The list returns after the stop; client-node's ListWatch then goes on to watch.
+      await lists.mock.results[0]!.value;
+      await new Promise((r) => setImmediate(r));
+      expect(watches).not.toHaveBeenCalled();
+      // Started again, it lists and watches as usual.
+      await informer.start();
+      expect(watches).toHaveBeenCalledTimes(1);
+      await informer.stop();
+    } finally {
+      lists.mockRestore();
+      watches.mockRestore();
+    }
   });
 
   it('caches what its transform returns, for listed and watched objects alike (stripManagedFields)', async () => {
