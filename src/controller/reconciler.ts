@@ -44,7 +44,7 @@ import { computeRouteGroupStatus } from './route-group-status.js';
 import { configFromData } from './config-map.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type PolicyWatchedKind, type WatchedKind } from './keys.js';
 import { LonePlanMemo, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
-import { gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, routingState, userVirtualService } from './routing.js';
+import { awaitsHostRoutes, gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, routingState, userVirtualService } from './routing.js';
 import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
 import { ArraysMemo, FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, ownerOf, sandboxKindArrays, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
@@ -147,6 +147,9 @@ function safeJson(text: string): unknown {
 /** Longest synchronous slice of a Host reconcile's planning loop before it yields. */
 const YIELD_AFTER_MS = 20;
 
+/** How long a Sandbox's status waits for the routes a host reconcile is writing (awaitsHostRoutes). */
+const ROUTES_STATUS_WAIT_MS = 5_000;
+
 /** Lets pending I/O callbacks (watch events, HTTP requests, other reconciles) run. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -204,13 +207,14 @@ export class Controller {
     this.writer = new ClusterWriter(options.kubeConfig);
     this.customObjects = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
-    // Host keys in the fast line: one Host reconcile routes every Sandbox of the host that is
-    // ready, and a deletion waits for its routes to go; behind a burst of Sandbox keys they would
-    // wait for all. So do the keys of Sandboxes this controller has begun (their forks are being
-    // applied or are up): work begun finishes before a burst of new Sandboxes is started, so
-    // each is routed as early as it can be, not all of them at the end. The lines alternate, so
-    // keys put back by every reconcile never starve new Sandboxes (ADR 0019).
-    this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000, first: (key) => key.startsWith('Host/') || this.begun.has(key) });
+    // Host keys in the first fast lane: one Host reconcile routes every Sandbox of the host that
+    // is ready, and a deletion waits for its routes to go; behind a burst of Sandbox keys they
+    // would wait for all. The keys of Sandboxes this controller has begun (their forks are being
+    // applied or are up) in the second: work begun finishes before a burst of new Sandboxes is
+    // started, so each is routed as early as it can be, not all of them at the end. The fast
+    // lanes alternate with the normal line, so keys put back by every reconcile never starve new
+    // Sandboxes (ADR 0019).
+    this.queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000, fast: (key) => (key.startsWith('Host/') ? 0 : this.begun.has(key) ? 1 : undefined) });
     this.log = options.logger ?? createLogger();
     this.now = options.now ?? (() => new Date());
     this.config = options.config;
@@ -569,11 +573,21 @@ export class Controller {
     // Its hosts before its status: a host reconcile can write its routes while the status is written.
     const routing = routingState(verdict, view);
     const id = `${namespace}/${name}`;
+    let routesComing = false;
     if (this.routingStates.get(id) !== routing) {
       this.routingStates.set(id, routing);
       for (const key of this.hostKeys(sandbox, verdict, view)) this.queue.add(key);
+      routesComing = awaitsHostRoutes(verdict, view);
     }
-    await this.writeStatus(sandbox, verdict, log);
+    if (routesComing && sandbox.status !== undefined) {
+      // Its routes are being written by the host reconciles just enqueued, whose VirtualService
+      // write reconciles it again: one status write for the forks coming up and the routes, not
+      // one each. Written after ROUTES_STATUS_WAIT_MS at the latest (a host reconcile that fails
+      // or leaves it out says why there).
+      requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, ROUTES_STATUS_WAIT_MS);
+    } else {
+      await this.writeStatus(sandbox, verdict, log);
+    }
     if (expiry !== undefined) {
       const untilExpiry = Math.max(0, Date.parse(expiry) - now.getTime());
       requeueAfterMs = Math.min(requeueAfterMs ?? Number.POSITIVE_INFINITY, untilExpiry + 100, 2 ** 31 - 1);

@@ -135,6 +135,15 @@ export function routingState(verdict: SandboxVerdict, view: ClusterView): string
 }
 
 /**
+ * Whether a valid Sandbox not being deleted may now have VirtualService routes on a host whose
+ * VirtualService does not hold them yet: the host reconcile it enqueues writes them.
+ */
+export function awaitsHostRoutes(verdict: SandboxVerdict, view: ClusterView): boolean {
+  if (verdict.problems.length > 0 || serverMeta(verdict.sandbox).deletionTimestamp !== undefined) return false;
+  return unroutedHosts(view, verdict).some((h) => !isGatewayHost(verdict, h) && eligibility(verdict, view, h).eligible);
+}
+
+/**
  * The hosts one host's VirtualServices tie it to: a user VirtualService naming several forked
  * hosts is merged once with the routes of all of them, so those hosts are planned together.
  */

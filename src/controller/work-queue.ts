@@ -9,10 +9,11 @@
  *  - `addAfter(key, ms)` adds the key once the delay has passed (the earliest pending delay wins).
  *  - `addRateLimited(key)` adds it after a per-key exponential backoff (base * 2^failures, capped);
  *    `forget(key)` resets the count after a successful reconcile.
- *  - With `first`, keys it selects go in a fast line: a waiting one is handed out before the other
- *    line's keys, except that the two lines alternate while both have keys (a stream of fast-line
- *    keys never starves the others); each line in the order its keys became ready. Without it,
- *    one line in order.
+ *  - With `fast`, a key it gives a rank (0 most urgent) goes in that fast lane, the others in
+ *    the normal line: a waiting fast key is handed out before the normal line's keys, lower
+ *    ranks first, except that the fast lanes and the normal line alternate while both have keys
+ *    (a stream of fast keys never starves the others); each lane in the order its keys became
+ *    ready. Without it, one line in order.
  *  - `shutdown()` stops handing out keys: waiting `get()` calls resolve to `undefined`; keys
  *    being processed finish normally (`drained()` resolves when the last one is done).
  *
@@ -41,8 +42,8 @@ export interface WorkQueueOptions {
   /** Longest retry delay. @default 300_000 */
   readonly maxDelayMs?: number;
   readonly clock?: QueueClock;
-  /** Keys for the fast line (e.g. keys whose reconcile unblocks many others). @default none */
-  readonly first?: (key: string) => boolean;
+  /** The fast lane of a key (0 most urgent; e.g. keys whose reconcile unblocks many others), undefined for the normal line. @default none */
+  readonly fast?: (key: string) => number | undefined;
 }
 
 export interface QueueMetrics {
@@ -55,8 +56,8 @@ export interface QueueMetrics {
 }
 
 export class WorkQueue {
-  /** Waiting keys that `first` selects, then the others. */
-  private readonly firstQueue: string[] = [];
+  /** Waiting keys of each fast lane (by rank), then the others. */
+  private readonly fastLanes: string[][] = [];
   private readonly queue: string[] = [];
   /** Keys waiting in `queue` or marked to re-run after processing. */
   private readonly dirty = new Set<string>();
@@ -71,9 +72,9 @@ export class WorkQueue {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly clock: QueueClock;
-  private readonly first: ((key: string) => boolean) | undefined;
-  /** Whether the last key handed out came from the fast line. */
-  private lastWasFirst = false;
+  private readonly fast: ((key: string) => number | undefined) | undefined;
+  /** Whether the last key handed out came from a fast lane. */
+  private lastWasFast = false;
 
   /** Called with the time a key waited in line each time `get()` hands one out. */
   onDequeue?: (key: string, waitedMs: number) => void;
@@ -82,7 +83,7 @@ export class WorkQueue {
     this.baseDelayMs = options.baseDelayMs ?? 5;
     this.maxDelayMs = options.maxDelayMs ?? 300_000;
     this.clock = options.clock ?? systemClock;
-    this.first = options.first;
+    this.fast = options.fast;
   }
 
   get isShutdown(): boolean {
@@ -90,7 +91,7 @@ export class WorkQueue {
   }
 
   metrics(): QueueMetrics {
-    return { depth: this.firstQueue.length + this.queue.length, delayed: this.delayed.size, processing: this.processing.size };
+    return { depth: this.fastLanes.reduce((n, lane) => n + lane.length, 0) + this.queue.length, delayed: this.delayed.size, processing: this.processing.size };
   }
 
   /** Whether a delayed key becomes due within `ms`. */
@@ -175,9 +176,10 @@ export class WorkQueue {
   }
 
   private next(): string | undefined {
-    const fromFirst = this.firstQueue.length > 0 && (!this.lastWasFirst || this.queue.length === 0);
-    const key = fromFirst ? this.firstQueue.shift() : this.queue.shift();
-    if (key !== undefined) this.lastWasFirst = fromFirst;
+    const lane = this.fastLanes.find((l) => l.length > 0);
+    const fromFast = lane !== undefined && (!this.lastWasFast || this.queue.length === 0);
+    const key = fromFast ? lane.shift() : this.queue.shift();
+    if (key !== undefined) this.lastWasFast = fromFast;
     return key;
   }
 
@@ -185,8 +187,14 @@ export class WorkQueue {
     this.addedAt.set(key, this.clock.now());
     const waiter = this.waiters.shift();
     if (waiter !== undefined) waiter(this.handOut(key));
-    else if (this.first?.(key)) this.firstQueue.push(key);
-    else this.queue.push(key);
+    else {
+      const rank = this.fast?.(key);
+      if (rank === undefined) this.queue.push(key);
+      else {
+        for (let r = this.fastLanes.length; r <= rank; r++) this.fastLanes.push([]);
+        this.fastLanes[rank]!.push(key);
+      }
+    }
   }
 
   private handOut(key: string): string {

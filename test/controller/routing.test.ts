@@ -2,7 +2,7 @@
 // reconcile writes (apply meshfork's VirtualService, read-modify-write the user's, delete).
 import { describe, expect, it } from 'vitest';
 import { planSandbox, type SandboxVerdict } from '../../src/controller/sandbox-plan.js';
-import { eligibility, hostClosure, planHost, routingState, userVirtualService } from '../../src/controller/routing.js';
+import { awaitsHostRoutes, eligibility, hostClosure, planHost, routingState, userVirtualService } from '../../src/controller/routing.js';
 import { LonePlanMemo } from '../../src/controller/sandbox-plan.js';
 import type { ClusterView } from '../../src/controller/view.js';
 import type { KubeObject } from '../../src/planner/kube.js';
@@ -215,5 +215,20 @@ describe('routingState (a Sandbox reconcile enqueues its hosts when it changes)'
     const verdict = planSandbox(clash, clashView, undefined, memo);
     expect(verdict.problems.map((p) => p.path)).toEqual(['spec.routingKey']);
     expect(routingState(verdict, clashView)).not.toBe(state(sandbox('alice', ['cart-v1'], { routingKey: 'shared' }), { ...up, sandboxes: [sandbox('alice', ['cart-v1'], { routingKey: 'shared' })] }));
+  });
+});
+
+describe('awaitsHostRoutes (its status waits for the routes being written)', () => {
+  it('only while a valid Sandbox eligible on a host is not routed there yet', () => {
+    const alice = sandbox('alice', ['cart-v1']);
+    const creating = withApplied(baseView({ sandboxes: [alice] }), alice, 0);
+    expect(awaitsHostRoutes(planSandbox(alice, creating, undefined), creating)).toBe(false);
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    expect(awaitsHostRoutes(planSandbox(alice, up, undefined), up)).toBe(true);
+    const routed = withVirtualServices(up, planHost(up, { namespace: NS, service: 'cart' }, new Map([['alice', planSandbox(alice, up, undefined)]]), undefined).apply);
+    expect(awaitsHostRoutes(planSandbox(alice, routed, undefined), routed)).toBe(false);
+    const deleting = sandbox('alice', ['cart-v1'], { deleting: true });
+    const going = { ...up, sandboxes: [deleting] };
+    expect(awaitsHostRoutes(planSandbox(deleting, going, undefined), going)).toBe(false);
   });
 });

@@ -29,8 +29,16 @@ class ManualClock implements QueueClock {
 }
 
 describe('WorkQueue', () => {
-  it('hands out a key `first` selects before the others, alternating while both lines wait, each line in order', async () => {
-    const q = new WorkQueue({ first: (key) => key.startsWith('Host/') });
+  it('hands out fast keys before the others, lower ranks first, alternating with the normal line while both wait, each lane in order', async () => {
+    const q = new WorkQueue({ fast: (key) => (key.startsWith('Host/') ? 0 : key.startsWith('Begun/') ? 1 : undefined) });
+    for (const key of ['Sandbox/n1', 'Begun/b1', 'Sandbox/n2', 'Begun/b2', 'Host/h1', 'Sandbox/n3', 'Begun/b3']) q.add(key);
+    const ranked = [];
+    for (let i = 0; i < 7; i++) ranked.push(await q.get());
+    expect(ranked).toEqual(['Host/h1', 'Sandbox/n1', 'Begun/b1', 'Sandbox/n2', 'Begun/b2', 'Sandbox/n3', 'Begun/b3']);
+  });
+
+  it('with one fast lane: its keys first, alternating while both lines wait, each line in order', async () => {
+    const q = new WorkQueue({ fast: (key) => (key.startsWith('Host/') ? 0 : undefined) });
     for (const key of ['Sandbox/a', 'Sandbox/b', 'Sandbox/c', 'Host/x', 'Host/y', 'Host/z', 'Sandbox/a']) q.add(key);
     expect(q.metrics()).toEqual({ depth: 6, delayed: 0, processing: 0 });
     const order = [];
