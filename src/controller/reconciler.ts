@@ -45,7 +45,7 @@ import { configFromData } from './config-map.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type PolicyWatchedKind, type WatchedKind } from './keys.js';
 import { LonePlanMemo, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { awaitsHostRoutes, gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, routingState, userVirtualService } from './routing.js';
-import { computeStatus, expiresAt, sameStatus, transitions, type Transition } from './status.js';
+import { computeStatus, expiresAt, sameStatus, statusEvent, transitions, type StatusEvent } from './status.js';
 import { ArraysMemo, FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, ownerOf, sandboxKindArrays, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
@@ -813,17 +813,18 @@ export class Controller {
     }
     const ready = status.conditions?.find((c) => c.type === 'Ready');
     log.info({ object: objectRef(sandbox), ready: ready?.status, reason: ready?.reason }, 'status written');
-    await Promise.all(transitions(sandbox.status, status).map((t) => this.recordEvent(sandbox, stored?.metadata?.resourceVersion, t, log)));
+    const event = statusEvent(transitions(sandbox.status, status));
+    if (event !== undefined) await this.recordEvent(sandbox, stored?.metadata?.resourceVersion, event, log);
   }
 
-  /** A Kubernetes Event on the Sandbox for a condition transition. */
-  private async recordEvent(sandbox: SandboxObject, resourceVersion: string | undefined, t: Transition, log: Logger): Promise<void> {
+  /** The Kubernetes Event on the Sandbox of a status write with transitions (one, naming them all). */
+  private async recordEvent(sandbox: SandboxObject, resourceVersion: string | undefined, event: StatusEvent, log: Logger): Promise<void> {
     const namespace = namespaceOf(sandbox);
     await this.postEvent(
       { apiVersion: sandbox.apiVersion, kind: sandbox.kind, name: sandbox.metadata.name, namespace, uid: serverMeta(sandbox).uid, resourceVersion },
-      t.status === 'True' ? 'Normal' : 'Warning',
-      t.reason,
-      `${t.type}=${t.status}: ${t.message}`,
+      event.type,
+      event.reason,
+      event.message,
       log,
     );
   }

@@ -132,7 +132,7 @@ export function sameStatus(a: SandboxStatusT | undefined, b: SandboxStatusT | un
   return canonicalJson(a ?? {}) === canonicalJson(b ?? {});
 }
 
-/** A condition that changed status (or reason) between two statuses: one Kubernetes Event each. */
+/** A condition that changed status (or reason) between two statuses (named in the status write's Event). */
 export interface Transition {
   readonly type: string;
   readonly status: 'True' | 'False' | 'Unknown';
@@ -156,3 +156,66 @@ export function transitions(previous: SandboxStatusT | undefined, next: SandboxS
     .map((c) => ({ type: c.type, status: c.status, reason: c.reason ?? c.type, message: c.message ?? '' }));
 }
 
+
+/**
+ * Kubernetes' limit of an Event's message, in bytes: `NoteLengthLimit` of
+ * k8s.io/kubernetes pkg/apis/core/validation/events.go (Go's `len` counts UTF-8 bytes).
+ */
+export const EVENT_MESSAGE_LIMIT = 1024;
+
+/** What a Sandbox status write's Event says (the reconciler adds the involved object and times). */
+export interface StatusEvent {
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** What stands for the rest of a message cut to fit the Event (or for all of it). */
+const CUT = '…';
+
+const utf8Bytes = (text: string) => Buffer.byteLength(text, 'utf8');
+
+/** The longest start of `text` of at most `bytes` UTF-8 bytes (never half a character). */
+function cutToBytes(text: string, bytes: number): string {
+  let out = '';
+  let used = 0;
+  for (const char of text) {
+    used += utf8Bytes(char);
+    if (used > bytes) break;
+    out += char;
+  }
+  return out;
+}
+
+/**
+ * The one Event of a status write with `changes` (transitions(), Ready first), or undefined
+ * without any: type `Normal` when every changed condition is `True`, else `Warning`; reason
+ * Ready's when Ready changed, else the first change's; message every change as
+ * `<Condition>=<status>: <message>`, joined with `; `, at most `limit` bytes.
+ *
+ * Too long a message keeps every `<Condition>=<status>: ` head whole and gives up messages, never
+ * a condition's name: in order, a change keeps its whole message while that still fits with `…`
+ * for each later one; a change that does not fit shows `…`, and the first of those then gets as
+ * much of its message as the room left holds, followed by `…`. (A limit too small for the heads
+ * alone cuts them.)
+ */
+export function statusEvent(changes: readonly Transition[], limit: number = EVENT_MESSAGE_LIMIT): StatusEvent | undefined {
+  const first = changes[0];
+  if (first === undefined) return undefined;
+  const type = changes.every((t) => t.status === 'True') ? 'Normal' : 'Warning';
+  const reason = (changes.find((t) => t.type === 'Ready') ?? first).reason;
+  const heads = changes.map((t) => `${t.type}=${t.status}: `);
+  const parts = heads.map((head) => `${head}${CUT}`);
+  const size = () => utf8Bytes(parts.join('; '));
+  if (size() > limit) return { type, reason, message: cutToBytes(parts.join('; '), limit) };
+  const cut = new Set<number>();
+  changes.forEach((t, i) => {
+    parts[i] = `${heads[i]}${t.message}`;
+    if (size() <= limit) return;
+    parts[i] = `${heads[i]}${CUT}`;
+    cut.add(i);
+  });
+  const [partial] = cut;
+  if (partial !== undefined) parts[partial] = `${heads[partial]}${cutToBytes(changes[partial]!.message, limit - size())}${CUT}`;
+  return { type, reason, message: parts.join('; ') };
+}

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { planSandbox } from '../../src/controller/sandbox-plan.js';
 import { planHost } from '../../src/controller/routing.js';
-import { computeStatus, expiresAt, sameStatus, transitions, ttlMs } from '../../src/controller/status.js';
+import { computeStatus, expiresAt, sameStatus, statusEvent, transitions, ttlMs, type Transition } from '../../src/controller/status.js';
 import type { SandboxObject } from '../../src/api/schema.js';
 import { computeRouteGroupStatus } from '../../src/controller/route-group-status.js';
 import { effectiveRoutingKey } from '../../src/planner/plan.js';
@@ -170,6 +170,91 @@ describe('transitions', () => {
     ]);
     const reworded = { ...s2, conditions: s2.conditions!.map((c) => ({ ...c, message: `${c.message}!` })) };
     expect(transitions(s2, reworded)).toEqual([]);
+  });
+});
+
+describe('statusEvent', () => {
+  const t = (type: string, status: Transition['status'], reason: string, message: string): Transition => ({ type, status, reason, message });
+  const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
+
+  it('one Event per status write naming every transition: Warning unless all are True, Ready\'s reason', () => {
+    const alice = sandbox('alice', ['cart-v1']);
+    const starting = withApplied(baseView({ sandboxes: [alice] }), alice, 0);
+    const s1 = computeStatus(planSandbox(alice, starting, undefined), starting, now);
+    expect(statusEvent(transitions(undefined, s1))).toEqual({
+      type: 'Warning',
+      reason: 'ForksUnavailable',
+      message:
+        'Ready=False: Deployment shop/cart-v1-alice: 0 of 1 replicas available; ' +
+        'RoutingReady=False: no routes yet for cart.shop.svc.cluster.local (waiting for Deployment shop/cart-v1-alice to have an available replica); ' +
+        'WorkloadsReady=False: Deployment shop/cart-v1-alice: 0 of 1 replicas available',
+    });
+    const up = withApplied(baseView({ sandboxes: [alice] }), alice, 1);
+    const s2 = computeStatus(planSandbox({ ...alice, status: s1 }, up, undefined), up, now);
+    expect(statusEvent(transitions(s1, s2))).toEqual({
+      type: 'Warning',
+      reason: 'RoutesPending',
+      message: 'Ready=False: no routes yet for cart.shop.svc.cluster.local (its forks are up; the VirtualService is being updated); WorkloadsReady=True: 1 fork available',
+    });
+    const routed = withVirtualServices(up, planHost(up, { namespace: NS, service: 'cart' }, new Map([['alice', planSandbox(alice, up, undefined)]]), undefined).apply);
+    const s3 = computeStatus(planSandbox({ ...alice, status: s2 }, routed, undefined), routed, now);
+    expect(statusEvent(transitions(s2, s3))).toEqual({ type: 'Normal', reason: 'Ready', message: 'Ready=True: forks available and routed; RoutingReady=True: routes for 1 host installed' });
+    expect(statusEvent(transitions(s3, s3))).toBeUndefined();
+    expect(statusEvent([])).toBeUndefined();
+  });
+
+  it('an invalid spec: Ready=False with the planner message, the others Unknown, in one Warning', () => {
+    const carol = sandbox('carol', ['nope']);
+    const view = baseView({ sandboxes: [carol] });
+    expect(statusEvent(transitions(undefined, computeStatus(planSandbox(carol, view, undefined), view, now)))).toEqual({
+      type: 'Warning',
+      reason: 'InvalidSpec',
+      message:
+        'Ready=False: spec.forks[0].forkOf.name: Deployment "nope" not found in namespace "shop"; ' +
+        'RoutingReady=Unknown: nothing is routed for an invalid spec; see the Ready condition; ' +
+        'WorkloadsReady=Unknown: nothing is deployed for an invalid spec; see the Ready condition',
+    });
+  });
+
+  it('without a Ready transition: the first transition\'s reason; Normal only when every one is True', () => {
+    expect(statusEvent([t('RoutingReady', 'True', 'Routed', 'routes for 1 host installed'), t('WorkloadsReady', 'True', 'ForksAvailable', '1 fork available')])).toEqual({
+      type: 'Normal',
+      reason: 'Routed',
+      message: 'RoutingReady=True: routes for 1 host installed; WorkloadsReady=True: 1 fork available',
+    });
+    expect(statusEvent([t('RoutingReady', 'True', 'Routed', 'r'), t('WorkloadsReady', 'Unknown', 'Pending', 'w')])).toEqual({
+      type: 'Warning',
+      reason: 'Routed',
+      message: 'RoutingReady=True: r; WorkloadsReady=Unknown: w',
+    });
+  });
+
+  it('too long for an Event (1024 bytes): whole messages give way first, every condition stays named, the room left goes to the first cut message', () => {
+    // Ready's message does not fit; the two after it do, and Ready gets the rest: 1024 bytes
+    // less its head (13), `…` (3 bytes) and the other two (29 and 53).
+    const long = statusEvent([t('Ready', 'False', 'RoutesPending', 'x'.repeat(1500)), t('RoutingReady', 'False', 'RoutesPending', 'short r'), t('WorkloadsReady', 'True', 'ForksAvailable', 'w'.repeat(30))]);
+    expect(long).toEqual({ type: 'Warning', reason: 'RoutesPending', message: `Ready=False: ${'x'.repeat(926)}…; RoutingReady=False: short r; WorkloadsReady=True: ${'w'.repeat(30)}` });
+    expect(bytes(long!.message)).toBe(1024);
+    // A long middle message: the ones around it stay whole.
+    const middle = statusEvent([t('Ready', 'False', 'ForksUnavailable', 'a'), t('RoutingReady', 'False', 'RoutesPending', 'r'.repeat(2000)), t('WorkloadsReady', 'False', 'ForksUnavailable', 'w')], 80);
+    expect(middle?.message).toBe(`Ready=False: a; RoutingReady=False: ${'r'.repeat(16)}…; WorkloadsReady=False: w`);
+    expect(bytes(middle!.message)).toBe(80);
+    // Two that do not fit: the first cut one gets the room, the second shows only `…`.
+    expect(statusEvent([t('Ready', 'False', 'X', 'a'.repeat(100)), t('WorkloadsReady', 'False', 'X', 'b'.repeat(100))], 60)?.message).toBe(`Ready=False: ${'a'.repeat(17)}…; WorkloadsReady=False: …`);
+    // Within the limit: unchanged.
+    const fits = [t('Ready', 'False', 'X', 'a'.repeat(1011))];
+    expect(statusEvent(fits)?.message).toBe(`Ready=False: ${'a'.repeat(1011)}`);
+  });
+
+  it('counts UTF-8 bytes and never cuts a character in half', () => {
+    const emoji = [t('Ready', 'False', 'X', '😀😀😀')];
+    expect(statusEvent(emoji, 20)?.message).toBe('Ready=False: 😀…');
+    expect(statusEvent(emoji, 19)?.message).toBe('Ready=False: …');
+    expect(statusEvent([t('Ready', 'False', 'X', 'ééé')], 19)?.message).toBe('Ready=False: ééé');
+    expect(statusEvent([t('Ready', 'False', 'X', 'éééé')], 20)?.message).toBe('Ready=False: éé…');
+    expect(statusEvent([t('Ready', 'False', 'X', 'éééé')], 19)?.message).toBe('Ready=False: é…');
+    // Too small even for the heads: they are cut (no limit in use is that small).
+    expect(statusEvent(emoji, 10)?.message).toBe('Ready=Fals');
   });
 });
 

@@ -58,6 +58,11 @@ const userDestinationRule: Obj = {
   spec: { host: 'pay', trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } } },
 } as Obj;
 
+/** The `<Condition>=<status>` heads of a Sandbox Event's message, space-separated. */
+function conditionsNamed(message: string | undefined): string {
+  return [...(message ?? '').matchAll(/(?:^|; )((?:Ready|RoutingReady|WorkloadsReady)=(?:True|False|Unknown)): /g)].map((m) => m[1]).join(' ');
+}
+
 function sandboxObject(name: string, forks: string[], extra: { labels?: Record<string, string>; ttl?: { duration: string } } = {}): Obj {
   return {
     apiVersion: 'meshfork.dev/v1alpha1',
@@ -203,15 +208,35 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect(merged?.metadata?.labels).toEqual({ team: 'payments' });
     // The user's VirtualService is written by update, never applied.
     expect(merged?.metadata?.managedFields?.some((f) => f.operation === 'Apply')).toBe(false);
-    // One Event per transition, on the Sandbox.
+    // One Event per status write with transitions, naming every condition that changed, on the Sandbox.
     const events = await until('alice Ready Event', async () => {
       const list = await kcCore().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=alice' });
       return list.items.some((e) => e.reason === 'Ready') ? list.items : undefined;
     });
-    expect(events.find((e) => e.reason === 'Ready')).toMatchObject({ type: 'Normal', message: 'Ready=True: forks available and routed', involvedObject: { kind: 'Sandbox', name: 'alice', uid } });
-    // Ready=False may come twice (ForksUnavailable, then RoutesPending) depending on timing.
-    expect([...new Set(events.filter((e) => e.type === 'Warning').map((e) => e.message?.split(':')[0]))].sort()).toEqual(['Ready=False', 'RoutingReady=False', 'WorkloadsReady=False']);
-    expect(events.filter((e) => e.type === 'Normal').map((e) => e.message?.split(':')[0]).sort()).toEqual(['Ready=True', 'RoutingReady=True', 'WorkloadsReady=True']);
+    const ready = events.find((e) => e.reason === 'Ready');
+    expect(ready).toMatchObject({ type: 'Normal', involvedObject: { kind: 'Sandbox', name: 'alice', uid } });
+    // The forks come up before or after the routes are written, depending on timing: the status
+    // goes through Ready=False RoutesPending (three writes, three Events) or straight to Ready
+    // (two writes, two Events).
+    const throughRoutesPending = [
+      'Normal Ready: Ready=True RoutingReady=True',
+      'Warning ForksUnavailable: Ready=False RoutingReady=False WorkloadsReady=False',
+      'Warning RoutesPending: Ready=False WorkloadsReady=True',
+    ];
+    const straight = ['Normal Ready: Ready=True RoutingReady=True WorkloadsReady=True', 'Warning ForksUnavailable: Ready=False RoutingReady=False WorkloadsReady=False'];
+    expect([throughRoutesPending, straight]).toContainEqual(events.map((e) => `${e.type} ${e.reason}: ${conditionsNamed(e.message)}`).sort());
+    expect(ready?.message).toBe(
+      events.length === 3
+        ? 'Ready=True: forks available and routed; RoutingReady=True: routes for 2 hosts installed'
+        : 'Ready=True: forks available and routed; RoutingReady=True: routes for 2 hosts installed; WorkloadsReady=True: 2 forks available',
+    );
+    // The first status: the forks not created yet or not available (WorkloadsReady's message is Ready's).
+    const unavailable = `Deployment ${NS}/(cart|pay)-v1-alice[^;]*(; Deployment ${NS}/pay-v1-alice[^;]*)?`;
+    expect(events.find((e) => e.reason === 'ForksUnavailable')?.message).toMatch(
+      new RegExp(`^Ready=False: (${unavailable}); RoutingReady=False: no routes yet for cart\\.${NS}\\.svc\\.cluster\\.local \\([^)]*\\), pay\\.${NS}\\.svc\\.cluster\\.local \\([^)]*\\); WorkloadsReady=False: \\1$`),
+    );
+    const hostsPending = `(cart|pay)\\.${NS}\\.svc\\.cluster\\.local \\([^)]*\\)(, pay\\.${NS}\\.svc\\.cluster\\.local \\([^)]*\\))?`;
+    expect(events.find((e) => e.reason === 'RoutesPending')?.message ?? 'none').toMatch(new RegExp(`^(none|Ready=False: no routes yet for ${hostsPending}; WorkloadsReady=True: 2 forks available)$`));
     const status = await sandboxStatus('alice');
     expect(status.routingKey).toBe(deriveRoutingKey('Sandbox', NS, 'alice'));
     expect(status.forks).toEqual([
@@ -228,11 +253,20 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     await until('bob forks', async () => (await managedBy('bob')).length === 3);
     expect(await managedBy('bob')).toEqual(['Deployment cart-v1-bob', 'EnvoyFilter cart-v1-bob-affinity', 'Service cart-bob']);
     expect(await managedBy('broken')).toEqual([]);
-    const events = await kcCore().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=broken' });
-    expect(events.items.find((e) => e.reason === 'InvalidSpec' && e.message?.startsWith('Ready=False'))).toMatchObject({
-      type: 'Warning',
-      message: `Ready=False: spec.forks[0].forkOf.name: Deployment "missing-v1" not found in namespace "${NS}"`,
+    const events = await until('broken Event', async () => {
+      const list = await kcCore().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=broken' });
+      return list.items.length > 0 ? list.items : undefined;
     });
+    expect(events.map((e) => ({ type: e.type, reason: e.reason, message: e.message }))).toEqual([
+      {
+        type: 'Warning',
+        reason: 'InvalidSpec',
+        message:
+          `Ready=False: spec.forks[0].forkOf.name: Deployment "missing-v1" not found in namespace "${NS}"; ` +
+          'RoutingReady=Unknown: nothing is routed for an invalid spec; see the Ready condition; ' +
+          'WorkloadsReady=Unknown: nothing is deployed for an invalid spec; see the Ready condition',
+      },
+    ]);
   });
 
   it('routes two Sandboxes forking one host in one VirtualService', async () => {
@@ -277,10 +311,18 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     expect(await condition('bob', 'RoutingReady')).toMatchObject({ status: 'True', reason: 'Routed' });
     await new Promise((r) => setTimeout(r, 1_000));
     expect(routeNames(await get('networking.istio.io/v1', 'VirtualService', 'cart-meshfork'))).toEqual(['meshfork-alice-0', 'meshfork-bob-0', 'meshfork-baseline']);
-    const events = await kcCore().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=bob' });
-    expect(events.items.some((e) => e.type === 'Warning' && e.message === `WorkloadsReady=False: Deployment ${NS}/cart-v1-bob: 0 of 1 replicas available`)).toBe(true);
+    // The Events of bob with this exact message, as `<type> <reason>`, once there is one.
+    const bobEvents = (message: string) =>
+      until(`bob Event ${message}`, async () => {
+        const list = await kcCore().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=bob' });
+        const found = list.items.filter((e) => e.message === message).map((e) => `${e.type} ${e.reason}`);
+        return found.length > 0 ? found : undefined;
+      });
+    const lost = `Deployment ${NS}/cart-v1-bob: 0 of 1 replicas available`;
+    expect(await bobEvents(`Ready=False: ${lost}; WorkloadsReady=False: ${lost}`)).toEqual(['Warning ForksUnavailable']);
     await markAvailable('cart-v1-bob', 1);
     await until('bob Ready again', async () => (await condition('bob', 'Ready'))?.status === 'True');
+    expect(await bobEvents('Ready=True: forks available and routed; WorkloadsReady=True: 1 fork available')).toEqual(['Normal Ready']);
   });
 
   it('follows RouteGroup membership: a member gets the group key in its routes, and loses it when it leaves', async () => {
