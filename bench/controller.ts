@@ -29,7 +29,7 @@
  *    request limit, then real writes at that count (accepted) and one more (refused).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { AppsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -50,6 +50,8 @@ const SMALL = 10;
 /** etcd's default `--max-request-bytes`, 1.5 MiB (https://etcd.io/docs/v3.6/dev-guide/limit/). */
 const ETCD_REQUEST_LIMIT = 1.5 * 1024 * 1024;
 const RSS_BUDGET_MIB = 150;
+/** Opt-in: a heap snapshot of the controller at the large count is written here (for memory analysis). */
+const SNAPSHOT_DIR = process.env['MESHFORK_BENCH_HEAP_SNAPSHOT_DIR'] || undefined;
 /**
  * A controller whose event loop stalls longer than a kubelet probe's default timeout (1 s,
  * https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#configure-probes)
@@ -199,6 +201,8 @@ interface ControllerProcess {
   metrics(): Promise<string>;
   /** VmRSS and VmHWM (peak) from /proc, MiB. */
   memory(): { rssMiB: number; peakMiB: number };
+  /** With MESHFORK_BENCH_HEAP_SNAPSHOT_DIR: writes a V8 heap snapshot of the controller there; its path and size. */
+  heapSnapshot(): Promise<string | undefined>;
   tail(): string;
   stop(): Promise<void>;
 }
@@ -208,7 +212,7 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
     cwd: REPO,
     stdio: ['ignore', 'ignore', 'pipe'],
     // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--heap-prof` to profile the controller alone.
-    env: { ...process.env, NODE_OPTIONS: process.env['MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS'] ?? '' },
+    env: { ...process.env, NODE_OPTIONS: [process.env['MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS'] ?? '', ...(SNAPSHOT_DIR !== undefined ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`] : [])].join(' ').trim() },
   });
   const lines: string[] = [];
   let address: string | undefined;
@@ -244,6 +248,17 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
       return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
+    },
+    heapSnapshot: async () => {
+      if (SNAPSHOT_DIR === undefined) return undefined;
+      const ours = () => readdirSync(SNAPSHOT_DIR).filter((f) => f.endsWith('.heapsnapshot') && f.includes(`.${child.pid}.`));
+      const before = new Set(ours());
+      child.kill('SIGUSR2');
+      let file: string | undefined;
+      while ((file = ours().find((f) => !before.has(f))) === undefined) await sleep(500);
+      // V8 writes the snapshot on the controller's main thread: /healthz answers once it is done.
+      await get('/healthz');
+      return `${SNAPSHOT_DIR}/${file} (${(statSync(`${SNAPSHOT_DIR}/${file}`).size / 2 ** 20).toFixed(0)} MiB)`;
     },
     tail: () => lines.slice(-20).join('\n'),
     stop: async () => {
@@ -464,6 +479,8 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
     await quiet(controller, async () => true, 20 * 60_000);
     const large = await touchRound(cluster, controller, range(0, scale).map(sandboxName), 1);
     const largeMemory = controller.memory();
+    const snapshot = await controller.heapSnapshot();
+    if (snapshot !== undefined) log(`heap snapshot of the controller at ${scale} Sandboxes: ${snapshot}`);
     const promRss = (samples(await controller.metrics(), 'meshfork_process_resident_memory_bytes')[0]?.[1] ?? NaN) / 2 ** 20;
     const delay = await eventLoopDelay(controller);
     log(`controller event-loop delay over the whole run (${scale} Sandboxes): p50 ${delay.p50.toFixed(1)} ms, p99 ${delay.p99.toFixed(1)} ms, max ${delay.max.toFixed(1)} ms`);
