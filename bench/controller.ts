@@ -38,6 +38,7 @@ import { SharedInformer } from '../src/cluster/informer.js';
 import type { KubeObject } from '../src/planner/kube.js';
 import { inventoryOf } from '../src/planner/inventory.js';
 import { plan } from '../src/planner/plan.js';
+import { chartNodeOptions } from '../test/support/chart.js';
 import { missingTestbin, startControlPlane, type ControlPlane } from '../test/support/control-plane.js';
 import { type BenchResult, type BenchSuite, median } from './report.js';
 
@@ -153,6 +154,29 @@ async function eventLoopDelay(controller: ControllerProcess): Promise<{ p50: num
   return { p50: stats['p50'] ?? NaN, p99: stats['p99'] ?? NaN, max: stats['max'] ?? NaN };
 }
 
+/**
+ * The controller's V8 heap (prom-client's nodejs_heap_size_* and external memory, MiB: what of its
+ * RSS is JS heap) and its garbage collection since start (nodejs_gc_duration_seconds by kind,
+ * against process_cpu_seconds_total: what the heap flags cost).
+ */
+async function heapOf(controller: ControllerProcess): Promise<{ totalMiB: number; usedMiB: number; externalMiB: number; gcSeconds: number; cpuSeconds: number; text: string }> {
+  const text = await controller.metrics();
+  const value = (metric: string) => samples(text, `meshfork_${metric}`)[0]?.[1] ?? NaN;
+  const [totalMiB, usedMiB, externalMiB] = ['nodejs_heap_size_total_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_external_memory_bytes'].map((m) => value(m) / 2 ** 20) as [number, number, number];
+  const gc = samples(text, 'meshfork_nodejs_gc_duration_seconds_sum');
+  const gcSeconds = gc.reduce((sum, [, v]) => sum + v, 0);
+  const cpuSeconds = value('process_cpu_seconds_total');
+  const byKind = gc.map(([l, v]) => `${l['kind']} ${v.toFixed(1)}`).join(', ');
+  return {
+    totalMiB,
+    usedMiB,
+    externalMiB,
+    gcSeconds,
+    cpuSeconds,
+    text: `JS heap ${usedMiB.toFixed(1)} MiB used of ${totalMiB.toFixed(1)} MiB, external ${externalMiB.toFixed(1)} MiB; GC ${gcSeconds.toFixed(1)} s of ${cpuSeconds.toFixed(1)} s CPU since start (${byKind})`,
+  };
+}
+
 /** Cumulative bucket counts (by `le`) of successful reconciles, every key kind summed. */
 function reconcileBuckets(text: string): Map<number, number> {
   const buckets = new Map<number, number>();
@@ -198,6 +222,8 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
 
 interface ControllerProcess {
   readonly child: ChildProcess;
+  /** NODE_OPTIONS the controller was started with. */
+  readonly nodeOptions: string;
   metrics(): Promise<string>;
   /** VmRSS and VmHWM (peak) from /proc, MiB. */
   memory(): { rssMiB: number; peakMiB: number };
@@ -208,11 +234,13 @@ interface ControllerProcess {
 }
 
 async function startController(cp: ControlPlane): Promise<ControllerProcess> {
+  // The chart's flags, then the bench's own (profilers, heap snapshots).
+  const nodeOptions = [chartNodeOptions(), process.env['MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS'] ?? '', ...(SNAPSHOT_DIR !== undefined ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`] : [])].filter((o) => o !== '').join(' ');
   const child = spawn(process.execPath, [`${REPO}lib/bin/meshfork.js`, 'controller', '--kubeconfig', cp.kubeconfigPath, '--namespaces', NS, '--health-address', '127.0.0.1:0'], {
     cwd: REPO,
     stdio: ['ignore', 'ignore', 'pipe'],
     // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--heap-prof` to profile the controller alone.
-    env: { ...process.env, NODE_OPTIONS: [process.env['MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS'] ?? '', ...(SNAPSHOT_DIR !== undefined ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`] : [])].join(' ').trim() },
+    env: { ...process.env, NODE_OPTIONS: nodeOptions },
   });
   const lines: string[] = [];
   let address: string | undefined;
@@ -243,6 +271,7 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
   while ((await httpGet(`http://${address}/readyz`)).status !== 200) await sleep(200);
   return {
     child,
+    nodeOptions,
     metrics: () => get('/metrics'),
     memory: () => {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -401,7 +430,7 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
   const controller = await startController(cp);
   try {
     const startMemory = controller.memory();
-    log(`controller started (caches synced, no Sandbox): RSS ${startMemory.rssMiB.toFixed(1)} MiB`);
+    log(`controller started (caches synced, no Sandbox): RSS ${startMemory.rssMiB.toFixed(1)} MiB; ${(await heapOf(controller)).text}; NODE_OPTIONS ${JSON.stringify(controller.nodeOptions)}`);
     // 1. apply -> routes written, one Sandbox at a time.
     const single: number[] = [];
     const singleKubectl: number[] = [];
@@ -429,7 +458,7 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
     await quiet(controller, async () => true, 120_000);
     const small = await touchRound(cluster, controller, range(0, SMALL).map(sandboxName), 5);
     const smallMemory = controller.memory();
-    log(`at ${SMALL} Sandboxes: reconcile p50 ${(small.p50 * 1000).toFixed(1)} ms, p99 ${(small.p99 * 1000).toFixed(1)} ms over ${small.count} reconciles; RSS ${smallMemory.rssMiB.toFixed(1)} MiB`);
+    log(`at ${SMALL} Sandboxes: reconcile p50 ${(small.p50 * 1000).toFixed(1)} ms, p99 ${(small.p99 * 1000).toFixed(1)} ms over ${small.count} reconciles; RSS ${smallMemory.rssMiB.toFixed(1)} MiB; ${(await heapOf(controller)).text}`);
 
     // 2. 200 Sandboxes applied at once.
     const batch = range(SMALL, SMALL + AT_ONCE);
@@ -479,6 +508,7 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
     await quiet(controller, async () => true, 20 * 60_000);
     const large = await touchRound(cluster, controller, range(0, scale).map(sandboxName), 1);
     const largeMemory = controller.memory();
+    const largeHeap = await heapOf(controller);
     const snapshot = await controller.heapSnapshot();
     if (snapshot !== undefined) log(`heap snapshot of the controller at ${scale} Sandboxes: ${snapshot}`);
     const promRss = (samples(await controller.metrics(), 'meshfork_process_resident_memory_bytes')[0]?.[1] ?? NaN) / 2 ** 20;
@@ -493,7 +523,7 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
       target: 1,
       extra: { p50_ms: delay.p50, p99_ms: delay.p99, max_ms: delay.max, after_burst_p99_ms: burstDelay.p99, after_burst_max_ms: burstDelay.max, sandboxes: scale },
     });
-    log(`at ${scale} Sandboxes: reconcile p50 ${(large.p50 * 1000).toFixed(1)} ms, p99 ${(large.p99 * 1000).toFixed(1)} ms over ${large.count} reconciles; RSS ${largeMemory.rssMiB.toFixed(1)} MiB (metrics ${promRss.toFixed(1)} MiB, peak ${largeMemory.peakMiB.toFixed(1)} MiB)`);
+    log(`at ${scale} Sandboxes: reconcile p50 ${(large.p50 * 1000).toFixed(1)} ms, p99 ${(large.p99 * 1000).toFixed(1)} ms over ${large.count} reconciles; RSS ${largeMemory.rssMiB.toFixed(1)} MiB (metrics ${promRss.toFixed(1)} MiB, peak ${largeMemory.peakMiB.toFixed(1)} MiB); ${largeHeap.text}`);
     results.push({
       id: 'controller-rss',
       title: `controller RSS at ${scale} Sandboxes`,
@@ -501,7 +531,7 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
       candidate: { label: 'RSS', value: largeMemory.rssMiB, unit: 'MiB' },
       ratio: largeMemory.rssMiB / RSS_BUDGET_MIB,
       target: 1,
-      extra: { rss_mib: largeMemory.rssMiB, peak_mib: largeMemory.peakMiB, rss_start_mib: startMemory.rssMiB, rss_small_mib: smallMemory.rssMiB, sandboxes: scale },
+      extra: { rss_mib: largeMemory.rssMiB, peak_mib: largeMemory.peakMiB, heap_used_mib: largeHeap.usedMiB, heap_total_mib: largeHeap.totalMiB, gc_s: largeHeap.gcSeconds, cpu_s: largeHeap.cpuSeconds, rss_start_mib: startMemory.rssMiB, rss_small_mib: smallMemory.rssMiB, sandboxes: scale },
     });
     results.push({
       id: 'controller-reconcile-p99',

@@ -29,7 +29,8 @@ import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, t
 import { API_GROUP, API_VERSION, type SandboxObject } from '../api/schema.js';
 import { pooledConnections } from '../cluster/kubeconfig.js';
 import { ClusterWriter, MAX_OBJECT_BYTES, TooLargeError, apiStatus, refOf } from '../cluster/write.js';
-import { SharedInformer, notServed, stripManagedFields, type InformerTarget } from '../cluster/informer.js';
+import { SharedInformer, notServed, type InformerTarget } from '../cluster/informer.js';
+import { cachedForm } from './cache-transform.js';
 import { compareObjects, objectRef, type PlanConfig } from '../planner/plan.js';
 import type { KubeObject } from '../planner/kube.js';
 import { WORKLOAD_KINDS, namespaceOf, policyKindOf, resolveHost, serviceFqdn } from '../planner/inventory.js';
@@ -271,8 +272,8 @@ export class Controller {
         (namespace) =>
           new SharedInformer<KubernetesObject>(this.options.kubeConfig, namespace === undefined ? target : { ...target, namespace }, {
             resyncMs: this.options.resyncMs ?? 600_000,
-            // managedFields are about as large as a spec again and nothing here reads them.
-            transform: stripManagedFields,
+            // Without what nothing here reads (managedFields, the pod template of its own forks).
+            transform: cachedForm,
             optional: OPTIONAL_KINDS.has(kind),
             onError: (t, error) => {
               if (OPTIONAL_KINDS.has(kind) && notServed(error)) {

@@ -4,12 +4,14 @@
  * settings (the Lua compared without comments: the chart inlines the commented file).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { customResourceDefinitions } from '../../src/api/crd.js';
 import { stripComments } from '../../src/lua/index.js';
 import { ingressGuardEnvoyFilter } from '../../src/planner/envoy-filter.js';
 import type { KubeObject } from '../../src/planner/kube.js';
+import { chartNodeOptions } from '../support/chart.js';
 import { requireTestbin, testbinPath } from '../support/control-plane.js';
 
 const CHART = new URL('../../charts/meshfork', import.meta.url).pathname;
@@ -71,6 +73,21 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
       'MutatingWebhookConfiguration -/meshfork',
       'ValidatingWebhookConfiguration -/meshfork',
     ]);
+  });
+
+  it("controller.nodeOptions is the controller container's NODE_OPTIONS (the controller bench starts the controller with it); empty: no NODE_OPTIONS", () => {
+    const env = (...set: string[]) => {
+      const r = helm('template', 'mf', CHART, '--namespace', 'meshfork-system', ...set.flatMap((s) => ['--set', s]));
+      expect(r.code, r.stderr).toBe(0);
+      const deployment = objects(r.stdout).find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: Array<{ name: string; env: Array<{ name: string }> }> } } } };
+      return deployment.spec.template.spec.containers.find((c) => c.name === 'controller')!.env;
+    };
+    const defaults = parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as { controller: { nodeOptions: string } };
+    expect(defaults.controller.nodeOptions).toMatch(/--max-old-space-size=\d+/);
+    expect(env()[0]).toEqual({ name: 'NODE_OPTIONS', value: defaults.controller.nodeOptions });
+    expect(chartNodeOptions()).toBe(defaults.controller.nodeOptions);
+    expect(env('controller.nodeOptions=--max-semi-space-size=4')[0]).toEqual({ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' });
+    expect(env('controller.nodeOptions=').map((e) => e.name)).toEqual(['POD_NAMESPACE']);
   });
 
   it('webhooks: the mutating one for VirtualServices is fail-open with a short timeout and reinvocation, the validating one follows values; cert-manager on request', () => {

@@ -1,0 +1,21 @@
+/** The Helm chart (charts/meshfork) as rendered by the real helm from the testbin. */
+import { execFileSync } from 'node:child_process';
+import { parseAllDocuments } from 'yaml';
+import { testbinPath } from './control-plane.js';
+
+export const CHART = new URL('../../charts/meshfork', import.meta.url).pathname;
+
+/**
+ * NODE_OPTIONS of the controller container as the Helm chart deploys it (`helm template` with its
+ * default values): the bench measures the process that is deployed, V8 heap flags included.
+ */
+export function chartNodeOptions(): string {
+  const rendered = execFileSync(testbinPath('helm'), ['template', 'mf', CHART, '--namespace', 'meshfork-system'], { encoding: 'utf8' });
+  type Container = { name: string; env?: Array<{ name: string; value?: string }> };
+  const deployments = parseAllDocuments(rendered)
+    .map((d) => d.toJS() as { kind?: string; spec?: { template: { spec: { containers: Container[] } } } } | null)
+    .filter((o) => o?.kind === 'Deployment');
+  const containers = deployments.flatMap((d) => d!.spec!.template.spec.containers).filter((c) => c.name === 'controller');
+  if (containers.length !== 1) throw new Error(`the chart renders ${containers.length} controller containers, expected 1`);
+  return containers[0]!.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+}
