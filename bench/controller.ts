@@ -2,6 +2,9 @@
  * `meshfork controller` against a real kube-apiserver + etcd (the integration suites' control
  * plane, from MESHFORK_TESTBIN), the controller running as its own process
  * (`node lib/bin/meshfork.js controller`), so its RSS and its prom-client `/metrics` are its own.
+ * It runs with the NODE_OPTIONS the Helm chart deploys it with (controller.nodeOptions: V8 heap
+ * sizing, ADR 0019 point 19), then MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS (profilers);
+ * MESHFORK_BENCH_HEAP_SNAPSHOT_DIR, when set, receives a heap snapshot of it at the large count.
  * Selected by name (`npm run bench -- controller`); skipped, loudly, without MESHFORK_TESTBIN.
  *
  * Workload: namespace `bench` with {@link HOSTS} baseline Deployments + Services (every other host
@@ -19,7 +22,8 @@
  *    of every object `plan()` generates for those 200 (in a namespace the controller does not watch);
  *  - API writes while nothing changes, over MESHFORK_BENCH_IDLE_SECONDS (default 60) s, from the API
  *    server's own `apiserver_request_total` (write verbs, resources the controller writes);
- *  - controller RSS at MESHFORK_BENCH_SANDBOXES (default 1000) Sandboxes, and reconcile p99 there
+ *  - controller RSS at MESHFORK_BENCH_SANDBOXES (default 1000) Sandboxes (with its JS heap and the
+ *    seconds it spent in garbage collection), and reconcile p99 there
  *    vs at 10 (every Sandbox touched by an annotation, the `meshfork_reconcile_duration_seconds`
  *    histogram's increase over that round, Sandbox and Host keys together);
  *  - the controller's event-loop delay (perf_hooks monitorEventLoopDelay since it started, from its

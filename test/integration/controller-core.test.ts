@@ -237,6 +237,12 @@ describe.skipIf(!hasBins)('meshfork controller on a real API server', () => {
     );
     const hostsPending = `(cart|pay)\\.${NS}\\.svc\\.cluster\\.local \\([^)]*\\)(, pay\\.${NS}\\.svc\\.cluster\\.local \\([^)]*\\))?`;
     expect(events.find((e) => e.reason === 'RoutesPending')?.message ?? 'none').toMatch(new RegExp(`^(none|Ready=False: no routes yet for ${hostsPending}; WorkloadsReady=True: 2 forks available)$`));
+    // Its cache keeps its own forks without their pod template (cache-transform.ts), baselines whole.
+    const { template: _template, ...forkSpec } = fork!.spec as Record<string, unknown>;
+    const cached = (name: string) => controller.view().deployments.find((d) => d.metadata.name === name);
+    expect(cached('cart-v1-alice')?.spec).toEqual(forkSpec);
+    expect(cached('cart-v1-alice')?.metadata.annotations).toEqual(fork?.metadata?.annotations);
+    expect(Object.keys(cached('cart-v1')?.spec ?? {})).toContain('template');
     const status = await sandboxStatus('alice');
     expect(status.routingKey).toBe(deriveRoutingKey('Sandbox', NS, 'alice'));
     expect(status.forks).toEqual([

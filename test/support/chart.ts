@@ -10,7 +10,7 @@ export const CHART = new URL('../../charts/meshfork', import.meta.url).pathname;
  * default values): the bench measures the process that is deployed, V8 heap flags included.
  */
 export function chartNodeOptions(): string {
-  const rendered = execFileSync(testbinPath('helm'), ['template', 'mf', CHART, '--namespace', 'meshfork-system'], { encoding: 'utf8' });
+  const rendered = execFileSync(testbinPath('helm'), ['template', 'mf', CHART, '--namespace', 'meshfork-system'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   type Container = { name: string; env?: Array<{ name: string; value?: string }> };
   const deployments = parseAllDocuments(rendered)
     .map((d) => d.toJS() as { kind?: string; spec?: { template: { spec: { containers: Container[] } } } } | null)
