@@ -199,7 +199,7 @@ export class Controller {
   readonly lonePlans = new LonePlanMemo();
   /** Per Sandbox (`namespace/name`), its routingState when its hosts were last enqueued. */
   private readonly routingStates = new Map<string, string>();
-  /** Keys of the Sandboxes whose objects this process has begun to apply (fast line of the queue). */
+  /** Keys of the Sandboxes whose objects this process has begun to apply (the queue's second fast lane). */
   private readonly begun = new Set<string>();
 
   constructor(private readonly options: ControllerOptions) {
@@ -393,7 +393,7 @@ export class Controller {
   /**
    * The caches as a ClusterView. The array of a kind without an informer event since the last
    * snapshot is that snapshot's array (the same object), so indexes computed from arrays that did
-   * not change (view.ts `memoOnArrays`: the baseline inventory, generated objects by owner, GitOps
+   * not change (view.ts `ArraysMemo`: the baseline inventory, generated objects by owner, GitOps
    * output) are reused: a batch of Sandbox events does not rebuild the indexes of every object.
    */
   private snapshot(): ClusterView {
@@ -878,7 +878,7 @@ export class Controller {
     }
     const closure = hostClosure(view, { namespace, service });
     const closureNamespaces = new Set(closure.map((h) => h.namespace));
-    const closureHosts = closure.map((h) => serviceFqdn(h.service, h.namespace));
+    const hosts = closure.map((h) => serviceFqdn(h.service, h.namespace));
     const inventory = this.lonePlans.inventoryOf(view);
     const verdicts = new Map<string, SandboxVerdict>();
     let slice = performance.now();
@@ -887,7 +887,7 @@ export class Controller {
       // A Sandbox whose lone plan (this version, this baseline) forks none of these hosts has no
       // routes here whatever else holds: passed over without planning it again.
       const planned = this.lonePlans.plannedHosts(sandbox, inventory);
-      if (planned !== undefined && !closureHosts.some((h) => planned.has(h))) continue;
+      if (planned !== undefined && !hosts.some((h) => planned.has(h))) continue;
       verdicts.set(objectRef(sandbox), planSandbox(sandbox, view, this.config, this.lonePlans));
       // Sandboxes not planned yet (a burst of new ones) make this loop long: let watch events,
       // other reconciles and /healthz run in between.
@@ -900,7 +900,6 @@ export class Controller {
     for (const problem of plan.excluded) hostLog.info({ object: problem.object, path: problem.path, problem: problem.message }, 'left out of the routes of a host');
     // Write lines name the Sandboxes routed by what is written.
     const log = hostLog.child({ sandboxes: plan.routed.map((s) => `${namespaceOf(s)}/${s.metadata.name}`) });
-    const hosts = closureHosts;
     // Sandboxes whose RoutingReady message reads the write failures of these hosts.
     const concerned = () => [...verdicts.values()].filter((v) => v.hosts.some((h) => hosts.includes(serviceFqdn(h.service, h.namespace))));
     let writing: KubeObject | undefined;
