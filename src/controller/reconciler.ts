@@ -46,7 +46,7 @@ import { configFromData } from './config-map.js';
 import { allKeys, hostKey, hostKeysOfSandbox, keysForObject, parseKey, sandboxKey, type PolicyWatchedKind, type WatchedKind } from './keys.js';
 import { LonePlanMemo, planSandbox, type SandboxVerdict } from './sandbox-plan.js';
 import { awaitsHostRoutes, gitOpsNamespacesOfHost, hostClosure, isRouted, isWritable, planDerivedRoutes, planHost, routingState, userVirtualService } from './routing.js';
-import { computeStatus, expiresAt, sameStatus, statusEvent, transitions, type StatusEvent } from './status.js';
+import { computeStatus, eventMessage, expiresAt, sameStatus, statusEvent, transitions, type StatusEvent } from './status.js';
 import { ArraysMemo, FINALIZER, SANDBOX_NAMESPACE_LABEL, baselineServiceOf, canonicalJson, forkNamespaces, generatedFor, gitOpsOutput, idOf, isManaged, ownerOf, sandboxKindArrays, sandboxKindObjects, serverMeta, type ClusterView } from './view.js';
 
 /** Annotation holding a digest of what the controller last applied; an equal digest skips the apply. */
@@ -854,7 +854,7 @@ export class Controller {
           },
           type,
           reason,
-          message: message.slice(0, 1024),
+          message: eventMessage(message),
           firstTimestamp: now,
           lastTimestamp: now,
           count: 1,

@@ -187,6 +187,11 @@ function cutToBytes(text: string, bytes: number): string {
   return out;
 }
 
+/** An Event message as the API server accepts it: at most EVENT_MESSAGE_LIMIT UTF-8 bytes, cut between characters. */
+export function eventMessage(text: string): string {
+  return cutToBytes(text, EVENT_MESSAGE_LIMIT);
+}
+
 /**
  * The one Event of a status write with `changes` (transitions(), Ready first), or undefined
  * without any: type `Normal` when every changed condition is `True`, else `Warning`; reason

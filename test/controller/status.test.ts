@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { planSandbox } from '../../src/controller/sandbox-plan.js';
 import { planHost } from '../../src/controller/routing.js';
-import { computeStatus, expiresAt, sameStatus, statusEvent, transitions, ttlMs, type Transition } from '../../src/controller/status.js';
+import { computeStatus, eventMessage, expiresAt, sameStatus, statusEvent, transitions, ttlMs, type Transition } from '../../src/controller/status.js';
 import type { SandboxObject } from '../../src/api/schema.js';
 import { computeRouteGroupStatus } from '../../src/controller/route-group-status.js';
 import { effectiveRoutingKey } from '../../src/planner/plan.js';
@@ -279,5 +279,15 @@ describe('computeRouteGroupStatus', () => {
     expect(computeRouteGroupStatus(thief, { ...view, routeGroups: [thief] }, undefined, now).conditions).toEqual([
       { type: 'Ready', status: 'False', reason: 'KeyConflict', message: `spec.routingKey: routing key "${planSandbox(other, view, undefined).routingKey}" is already used by Sandbox shop/other`, lastTransitionTime: at },
     ]);
+  });
+});
+
+describe('eventMessage', () => {
+  it('keeps any Event message within 1,024 UTF-8 bytes, cut between characters (a 1,024-character slice of multi-byte text is refused by the API server)', () => {
+    expect(eventMessage('plain')).toBe('plain');
+    const accented = 'é'.repeat(1024);
+    expect(Buffer.byteLength(eventMessage(accented), 'utf8')).toBe(1024);
+    expect(eventMessage(accented)).toBe('é'.repeat(512));
+    expect(eventMessage('a' + '😀'.repeat(300))).toBe('a' + '😀'.repeat(255));
   });
 });
