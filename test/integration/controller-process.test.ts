@@ -66,6 +66,12 @@ describe.skipIf(!hasBins)('meshfork controller processes', () => {
     const a = start();
     const b = start();
     const leading = (r: Replica) => r.stderr.join('').includes('"msg":"started leading"');
+    const records = (r: Replica) => r.stderr.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const addressOf = (r: Replica) => records(r).find((l) => l['msg'] === 'serving /metrics, /healthz, /readyz')?.['address'];
+    const campaigning = (r: Replica) => r.stderr.join('').includes('"msg":"campaigning for the Lease"');
+    // Each process starts on its own clock (tsx compiles the sources first): on a loaded machine
+    // one replica can lead and reconcile before the other has logged anything.
+    await until('both replicas serve health and campaign', async () => [a, b].every((r) => addressOf(r) !== undefined && campaigning(r)), 60_000);
     await until('a leader', async () => leading(a) || leading(b), 60_000);
     await objects.create(sandbox('one'));
     await until('fork of one', forkExists('web-v1-one'), 60_000);
@@ -73,8 +79,6 @@ describe.skipIf(!hasBins)('meshfork controller processes', () => {
     const [leader, standby] = leading(a) ? [a, b] : [b, a];
 
     // /healthz, /readyz (a standby is ready too) and the leader's /metrics.
-    const records = (r: Replica) => r.stderr.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const addressOf = (r: Replica) => records(r).find((l) => l['msg'] === 'serving /metrics, /healthz, /readyz')?.['address'];
     const http = async (r: Replica, path: string) => {
       const res = await fetch(`http://${addressOf(r)}${path}`);
       return { status: res.status, body: await res.text() };
