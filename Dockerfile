@@ -1,7 +1,8 @@
 # The meshfork controller image (`helm install` runs it; see README "Install in a cluster").
 #   docker build -t <registry>/meshfork:<version> .
-# Stage 1 compiles TypeScript to lib/; stage 2 holds only lib/ and the production dependencies,
-# runs as a non-root user and needs no writable root filesystem.
+# Stage 1 compiles TypeScript and bundles the `meshfork` executable with its dependencies into one
+# ES module (scripts/bundle.mjs, ADR 0022); stage 2 holds only that module and the Lua filters
+# beside it (no node_modules), runs as a non-root user and needs no writable root filesystem.
 FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -14,9 +15,7 @@ RUN npm run build
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
-COPY --from=build /src/lib ./lib
+COPY --from=build /src/lib/bundle ./
 USER 65532:65532
-ENTRYPOINT ["node", "/app/lib/bin/meshfork.js"]
+ENTRYPOINT ["node", "/app/meshfork.mjs"]
 CMD ["controller"]

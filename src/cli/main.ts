@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `meshfork` command line. Offline commands:
  *   synth     inventory + Sandbox/RouteGroup manifests -> every object meshfork adds or changes
@@ -8,8 +7,6 @@
  * escaped, see formatProblem), nothing on stdout, exit status 1. Usage errors exit 2. A closed
  * stdout (`meshfork synth ... | head -1`) ends the output quietly.
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { escapeText, formatProblem, type Problem } from '../api/problem.js';
@@ -211,10 +208,4 @@ export function runCli(argv: readonly string[], io: CliIo = processIo): number {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     throw e;
   }
-}
-
-const entry = process.argv[1];
-if (entry !== undefined && pathToFileURL(realpathSync(entry)).href === import.meta.url) {
-  quietOnClosedPipes();
-  process.exitCode = runCli(process.argv.slice(2));
 }

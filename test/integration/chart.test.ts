@@ -11,7 +11,7 @@ import { customResourceDefinitions } from '../../src/api/crd.js';
 import { stripComments } from '../../src/lua/index.js';
 import { ingressGuardEnvoyFilter } from '../../src/planner/envoy-filter.js';
 import type { KubeObject } from '../../src/planner/kube.js';
-import { chartNodeOptions } from '../support/chart.js';
+import { chartControllerEnv } from '../support/chart.js';
 import { requireTestbin, testbinPath } from '../support/control-plane.js';
 
 const CHART = new URL('../../charts/meshfork', import.meta.url).pathname;
@@ -75,19 +75,22 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
     ]);
   });
 
-  it("controller.nodeOptions is the controller container's NODE_OPTIONS (the controller bench starts the controller with it); empty: no NODE_OPTIONS", () => {
+  it("controller.nodeOptions and controller.mallocArenaMax are the controller container's NODE_OPTIONS and MALLOC_ARENA_MAX (the controller bench starts the controller with them); empty: unset", () => {
     const env = (...set: string[]) => {
       const r = helm('template', 'mf', CHART, '--namespace', 'meshfork-system', ...set.flatMap((s) => ['--set', s]));
       expect(r.code, r.stderr).toBe(0);
       const deployment = objects(r.stdout).find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: Array<{ name: string; env: Array<{ name: string }> }> } } } };
       return deployment.spec.template.spec.containers.find((c) => c.name === 'controller')!.env;
     };
-    const defaults = parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as { controller: { nodeOptions: string } };
+    const defaults = parse(readFileSync(`${CHART}/values.yaml`, 'utf8')) as { controller: { nodeOptions: string; mallocArenaMax: string } };
     expect(defaults.controller.nodeOptions).toMatch(/--max-old-space-size=\d+/);
-    expect(env()[0]).toEqual({ name: 'NODE_OPTIONS', value: defaults.controller.nodeOptions });
-    expect(chartNodeOptions()).toBe(defaults.controller.nodeOptions);
+    expect(env().slice(0, 2)).toEqual([
+      { name: 'NODE_OPTIONS', value: defaults.controller.nodeOptions },
+      { name: 'MALLOC_ARENA_MAX', value: '2' },
+    ]);
+    expect(chartControllerEnv()).toEqual({ NODE_OPTIONS: defaults.controller.nodeOptions, MALLOC_ARENA_MAX: '2' });
     expect(env('controller.nodeOptions=--max-semi-space-size=4')[0]).toEqual({ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' });
-    expect(env('controller.nodeOptions=').map((e) => e.name)).toEqual(['POD_NAMESPACE']);
+    expect(env('controller.nodeOptions=', 'controller.mallocArenaMax=').map((e) => e.name)).toEqual(['POD_NAMESPACE']);
   });
 
   it('webhooks: the mutating one for VirtualServices is fail-open with a short timeout and reinvocation, the validating one follows values; cert-manager on request', () => {

@@ -1,10 +1,14 @@
-// `meshfork controller` as real processes (the bin dispatcher through tsx) against a real
+// `meshfork controller` as real processes, run as the image runs it (the bundle of the bin
+// dispatcher that scripts/bundle.mjs makes from the current sources, ADR 0022) against a real
 // kube-apiserver: two replicas with --leader-elect, exactly one reconciling; /healthz, /readyz and
 // the leader's /metrics; SIGTERM makes the leader finish, release the Lease and exit 0, and the
 // standby takes over at its next retry.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTestbin } from '../support/control-plane.js';
 import { useSharedControlPlane } from '../support/shared-control-plane.js';
 import { until } from './controller-support.js';
@@ -23,11 +27,16 @@ interface Replica {
 describe.skipIf(!hasBins)('meshfork controller processes', () => {
   const cp = useSharedControlPlane();
   const replicas: Replica[] = [];
+  let bundleDir = '';
+  beforeAll(() => {
+    bundleDir = mkdtempSync(join(tmpdir(), 'meshfork-bundle-'));
+    execFileSync(process.execPath, [`${REPO}scripts/bundle.mjs`, bundleDir], { cwd: REPO, stdio: 'pipe' });
+  });
 
   function start(): Replica {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--leader-elect', '--lease-namespace', NS, '--health-address', '127.0.0.1:0'],
+      [join(bundleDir, 'meshfork.mjs'), 'controller', '--kubeconfig', cp().kubeconfigPath, '--namespaces', NS, '--leader-elect', '--lease-namespace', NS, '--health-address', '127.0.0.1:0'],
       { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const stderr: string[] = [];
@@ -39,6 +48,7 @@ describe.skipIf(!hasBins)('meshfork controller processes', () => {
 
   afterAll(async () => {
     for (const r of replicas) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    if (bundleDir !== '') rmSync(bundleDir, { recursive: true, force: true });
   });
 
   const sandbox = (name: string): KubernetesObject =>
@@ -69,7 +79,7 @@ describe.skipIf(!hasBins)('meshfork controller processes', () => {
     const records = (r: Replica) => r.stderr.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     const addressOf = (r: Replica) => records(r).find((l) => l['msg'] === 'serving /metrics, /healthz, /readyz')?.['address'];
     const campaigning = (r: Replica) => r.stderr.join('').includes('"msg":"campaigning for the Lease"');
-    // Each process starts on its own clock (tsx compiles the sources first): on a loaded machine
+    // Each process starts on its own clock: on a loaded machine
     // one replica can lead and reconcile before the other has logged anything.
     await until('both replicas serve health and campaign', async () => [a, b].every((r) => addressOf(r) !== undefined && campaigning(r)), 60_000);
     await until('a leader', async () => leading(a) || leading(b), 60_000);

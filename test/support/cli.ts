@@ -16,7 +16,7 @@ const REPO = new URL('../../', import.meta.url).pathname;
 
 /** Arguments that start the CLI as its own Node process (TypeScript through tsx), from the repository root. */
 export function cliProcessArgs(...argv: string[]): { command: string; args: string[]; cwd: string } {
-  return { command: process.execPath, args: ['--import', 'tsx', `${REPO}src/cli/main.ts`, ...argv], cwd: REPO };
+  return { command: process.execPath, args: ['--import', 'tsx', `${REPO}src/bin/meshfork.ts`, ...argv], cwd: REPO };
 }
 
 /** Runs the CLI as a real child process (for what only a process has: pipes, user ids). */
