@@ -1,9 +1,10 @@
 /**
  * `meshfork controller` against a real kube-apiserver + etcd (the integration suites' control
- * plane, from MESHFORK_TESTBIN), the controller running as its own process
- * (`node lib/bin/meshfork.js controller`), so its RSS and its prom-client `/metrics` are its own.
- * It runs with the NODE_OPTIONS the Helm chart deploys it with (controller.nodeOptions: V8 heap
- * sizing, ADR 0019 point 19), then MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS (profilers);
+ * plane, from MESHFORK_TESTBIN), the controller running as its own process as the image runs it
+ * (`node lib/bundle/meshfork.mjs controller`, ADR 0022), so its RSS and its prom-client `/metrics`
+ * are its own. It runs with the environment the Helm chart deploys it with (NODE_OPTIONS from
+ * controller.nodeOptions: V8 heap sizing, ADR 0019 point 19; MALLOC_ARENA_MAX from
+ * controller.mallocArenaMax), NODE_OPTIONS then extended by MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS (profilers);
  * MESHFORK_BENCH_HEAP_SNAPSHOT_DIR, when set, receives a heap snapshot of it at the large count.
  * Selected by name (`npm run bench -- controller`); skipped, loudly, without MESHFORK_TESTBIN.
  *
@@ -33,16 +34,17 @@
  *    request limit, then real writes at that count (accepted) and one more (refused).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { AppsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { SandboxObject } from '../src/api/schema.js';
 import { SharedInformer } from '../src/cluster/informer.js';
+import { pooledConnections } from '../src/cluster/kubeconfig.js';
 import type { KubeObject } from '../src/planner/kube.js';
 import { inventoryOf } from '../src/planner/inventory.js';
 import { plan } from '../src/planner/plan.js';
-import { chartNodeOptions } from '../test/support/chart.js';
+import { chartControllerEnv } from '../test/support/chart.js';
 import { missingTestbin, startControlPlane, type ControlPlane } from '../test/support/control-plane.js';
 import { type BenchResult, type BenchSuite, median } from './report.js';
 
@@ -57,6 +59,8 @@ const ETCD_REQUEST_LIMIT = 1.5 * 1024 * 1024;
 const RSS_BUDGET_MIB = 150;
 /** Opt-in: a heap snapshot of the controller at the large count is written here (for memory analysis). */
 const SNAPSHOT_DIR = process.env['MESHFORK_BENCH_HEAP_SNAPSHOT_DIR'] || undefined;
+/** Opt-in: every line the controller logs is appended to this file. */
+const LOG_FILE = process.env['MESHFORK_BENCH_CONTROLLER_LOG'] || undefined;
 /**
  * A controller whose event loop stalls longer than a kubelet probe's default timeout (1 s,
  * https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#configure-probes)
@@ -226,8 +230,9 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
 
 interface ControllerProcess {
   readonly child: ChildProcess;
-  /** NODE_OPTIONS the controller was started with. */
+  /** NODE_OPTIONS and MALLOC_ARENA_MAX the controller was started with. */
   readonly nodeOptions: string;
+  readonly mallocArenaMax: string | undefined;
   metrics(): Promise<string>;
   /** VmRSS and VmHWM (peak) from /proc, MiB. */
   memory(): { rssMiB: number; peakMiB: number };
@@ -239,12 +244,15 @@ interface ControllerProcess {
 
 async function startController(cp: ControlPlane): Promise<ControllerProcess> {
   // The chart's flags, then the bench's own (profilers, heap snapshots).
-  const nodeOptions = [chartNodeOptions(), process.env['MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS'] ?? '', ...(SNAPSHOT_DIR !== undefined ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`] : [])].filter((o) => o !== '').join(' ');
-  const child = spawn(process.execPath, [`${REPO}lib/bin/meshfork.js`, 'controller', '--kubeconfig', cp.kubeconfigPath, '--namespaces', NS, '--health-address', '127.0.0.1:0'], {
+  const chartEnv = chartControllerEnv();
+  const nodeOptions = [chartEnv['NODE_OPTIONS'] ?? '', process.env['MESHFORK_BENCH_CONTROLLER_NODE_OPTIONS'] ?? '', ...(SNAPSHOT_DIR !== undefined ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`] : [])].filter((o) => o !== '').join(' ');
+  const env: NodeJS.ProcessEnv = { ...process.env, ...chartEnv, NODE_OPTIONS: nodeOptions };
+  if (chartEnv['MALLOC_ARENA_MAX'] === undefined) delete env['MALLOC_ARENA_MAX'];
+  const child = spawn(process.execPath, [`${REPO}lib/bundle/meshfork.mjs`, 'controller', '--kubeconfig', cp.kubeconfigPath, '--namespaces', NS, '--health-address', '127.0.0.1:0'], {
     cwd: REPO,
     stdio: ['ignore', 'ignore', 'pipe'],
     // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--heap-prof` to profile the controller alone.
-    env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    env,
   });
   const lines: string[] = [];
   let address: string | undefined;
@@ -259,6 +267,7 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
       }
       lines.push(line);
       if (lines.length > 200) lines.shift();
+      if (LOG_FILE !== undefined) appendFileSync(LOG_FILE, `${line}\n`);
     }
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -276,6 +285,7 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
   return {
     child,
     nodeOptions,
+    mallocArenaMax: env['MALLOC_ARENA_MAX'],
     metrics: () => get('/metrics'),
     memory: () => {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -337,14 +347,17 @@ async function kubectlApply(cp: ControlPlane, objects: readonly unknown[], what:
 
 class Cluster {
   readonly objects: KubernetesObjectApi;
-  readonly apps: AppsV1Api;
+  /** The stand-in deployment controller's client: one kept-alive connection pool, as kube-controller-manager keeps. */
+  private readonly standInApps: AppsV1Api;
   /** When each Sandbox's first route was seen in a VirtualService (performance.now()). */
   readonly routedAt = new Map<string, number>();
   private readonly informers: Array<SharedInformer<KubernetesObject>> = [];
 
   constructor(readonly cp: ControlPlane) {
     this.objects = KubernetesObjectApi.makeApiClient(cp.kubeConfig);
-    this.apps = cp.kubeConfig.makeApiClient(AppsV1Api);
+    const standIn = new KubeConfig();
+    standIn.loadFromFile(cp.kubeconfigPath);
+    this.standInApps = pooledConnections(standIn).makeApiClient(AppsV1Api);
   }
 
   async watch(): Promise<void> {
@@ -358,17 +371,17 @@ class Cluster {
       }
     });
     // Stands in for the deployment controller and a kubelet: a fork is available once it exists.
+    // Like kube-controller-manager it writes from its watch, not after a read (one merge patch of
+    // the status per fork version), over one kept-alive connection pool.
     const forks = new SharedInformer<KubernetesObject>(kc, { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespace: NS, labelSelector: 'app.kubernetes.io/managed-by=meshfork' }, { resyncMs: 0 });
     forks.onEvent((type, o) => {
       if (type === 'delete') return;
       const d = o as V1Deployment;
       if ((d.status?.availableReplicas ?? 0) >= 1 && d.status?.observedGeneration === d.metadata?.generation) return;
       const name = d.metadata!.name!;
-      void (async () => {
-        const current = await this.apps.readNamespacedDeployment({ name, namespace: NS });
-        current.status = { observedGeneration: current.metadata?.generation, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 };
-        await this.apps.replaceNamespacedDeploymentStatus({ name, namespace: NS, body: current });
-      })().catch(() => undefined); // a conflict: the newer version's event comes next
+      const status = { observedGeneration: d.metadata?.generation, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 };
+      // Gone meanwhile: nothing to stand in for.
+      void this.standInApps.patchNamespacedDeploymentStatus({ name, namespace: NS, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)).catch(() => undefined);
     });
     for (const i of [vs, forks]) {
       await i.start();
@@ -405,15 +418,16 @@ async function touchRound(cluster: Cluster, controller: ControllerProcess, names
   return { p99: p99.value, p50: histogramQuantile(before, after, 0.5).value, count: p99.count };
 }
 
-/** Waits for `ready` and then for an empty work queue (nothing waiting or in flight) twice in a row. */
+/** Waits for `ready` and then for an empty work queue (nothing waiting or in flight) and no Event left to send, twice in a row. */
 async function quiet(controller: ControllerProcess, ready: () => Promise<boolean>, ms: number): Promise<void> {
   const t0 = Date.now();
   let empty = 0;
   while (empty < 2) {
     if (Date.now() - t0 > ms) throw new Error(`controller not idle within ${ms / 1000} s; log tail:\n${controller.tail()}`);
     await sleep(250);
-    const depth = samples(await controller.metrics(), 'meshfork_workqueue_depth');
-    const busy = depth.filter(([l]) => l['state'] !== 'delayed').reduce((a, [, v]) => a + v, 0);
+    const text = await controller.metrics();
+    const depth = samples(text, 'meshfork_workqueue_depth');
+    const busy = depth.filter(([l]) => l['state'] !== 'delayed').reduce((a, [, v]) => a + v, 0) + (samples(text, 'meshfork_events_pending')[0]?.[1] ?? 0);
     empty = busy === 0 && (await ready()) ? empty + 1 : 0;
   }
 }
@@ -434,7 +448,7 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
   const controller = await startController(cp);
   try {
     const startMemory = controller.memory();
-    log(`controller started (caches synced, no Sandbox): RSS ${startMemory.rssMiB.toFixed(1)} MiB; ${(await heapOf(controller)).text}; NODE_OPTIONS ${JSON.stringify(controller.nodeOptions)}`);
+    log(`controller started (caches synced, no Sandbox): RSS ${startMemory.rssMiB.toFixed(1)} MiB; ${(await heapOf(controller)).text}; NODE_OPTIONS ${JSON.stringify(controller.nodeOptions)}, MALLOC_ARENA_MAX ${controller.mallocArenaMax ?? 'unset'}`);
     // 1. apply -> routes written, one Sandbox at a time.
     const single: number[] = [];
     const singleKubectl: number[] = [];

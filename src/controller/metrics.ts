@@ -19,9 +19,10 @@ export class ControllerMetrics {
   readonly apiErrors: Counter<'code'>;
   readonly admissions: Counter<'path' | 'result'>;
   readonly admissionSeconds: Histogram<'path'>;
+  readonly eventsDropped: Counter;
 
-  /** `depth`, `managed` are read when Prometheus scrapes. */
-  constructor(sources: { depth: () => { depth: number; delayed: number; processing: number }; managed: () => Record<string, number> }) {
+  /** `depth`, `managed`, `events` are read when Prometheus scrapes. */
+  constructor(sources: { depth: () => { depth: number; delayed: number; processing: number }; managed: () => Record<string, number>; events?: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'meshfork_' });
     this.reconciles = new Counter({ name: 'meshfork_reconcile_total', help: 'Reconciles by key kind (Sandbox, Host) and result (success, error).', labelNames: ['kind', 'result'], registers: [this.registry] });
     this.reconcileSeconds = new Histogram({
@@ -79,6 +80,15 @@ export class ControllerMetrics {
         this.set({ stat: 'max' }, delay.max / 1e9);
       },
     });
+    new Gauge({
+      name: 'meshfork_events_pending',
+      help: 'Kubernetes Events recorded and not yet sent (waiting or in flight; EventRecorder).',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.events?.() ?? 0);
+      },
+    });
+    this.eventsDropped = new Counter({ name: 'meshfork_events_dropped_total', help: 'Kubernetes Events dropped because 1,000 were already waiting to be sent.', registers: [this.registry] });
     new Gauge({
       name: 'meshfork_managed_objects',
       help: 'Objects labelled managed-by=meshfork in the caches, by kind.',

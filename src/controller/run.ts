@@ -48,6 +48,7 @@ async function runLogged(flags: ControllerFlags, log: Logger): Promise<void> {
   const metrics = new ControllerMetrics({
     depth: () => controller?.queue.metrics() ?? { depth: 0, delayed: 0, processing: 0 },
     managed: () => controller?.managedCounts() ?? {},
+    events: () => controller?.pendingEvents ?? 0,
   });
   controller = new Controller({
     kubeConfig,
@@ -171,8 +172,17 @@ async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, contro
     },
     onError: (error) => elected.error({ error: describeError(error) }, 'leader election'),
   });
-  await elector.run(abort.signal);
-  await controller.stop();
+  // Asked to stop: stop taking work, finish the reconciles in flight and send the Events waiting
+  // while still renewing the Lease, then release it, so a standby never reconciles beside us.
+  const release = new AbortController();
+  const stopped = aborted(abort.signal).then(async () => {
+    await controller.stop();
+    release.abort();
+  });
+  await elector.run(release.signal);
+  // Leadership lost (run returned by itself): stop here; asked to stop: already stopped.
+  if (release.signal.aborted) await stopped;
+  else await controller.stop();
   // Leadership lost without being asked to stop: exit non-zero so the pod restarts as a standby.
   if (lost) process.exitCode = 1;
   // What the stop could not do (the API server gone at SIGTERM): said, and exit 1.

@@ -13,3 +13,16 @@ describe('ControllerMetrics', () => {
     ]);
   });
 });
+
+describe('ControllerMetrics Events', () => {
+  it('exposes the Events waiting to be sent and counts the dropped ones', async () => {
+    let pending = 3;
+    const metrics = new ControllerMetrics({ depth: () => ({ depth: 0, delayed: 0, processing: 0 }), managed: () => ({}), events: () => pending });
+    metrics.eventsDropped.inc();
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^meshfork_events_pending 3$/m);
+    expect(text).toMatch(/^meshfork_events_dropped_total 1$/m);
+    pending = 0;
+    expect(await metrics.registry.metrics()).toMatch(/^meshfork_events_pending 0$/m);
+  });
+});
