@@ -23,8 +23,9 @@
  *    of every object `plan()` generates for those 200 (in a namespace the controller does not watch);
  *  - API writes while nothing changes, over MESHFORK_BENCH_IDLE_SECONDS (default 60) s, from the API
  *    server's own `apiserver_request_total` (write verbs, resources the controller writes);
- *  - controller RSS at MESHFORK_BENCH_SANDBOXES (default 1000) Sandboxes (with its JS heap and the
- *    seconds it spent in garbage collection), and reconcile p99 there
+ *  - controller RSS at MESHFORK_BENCH_SANDBOXES (default 1000) Sandboxes, at rest
+ *    MESHFORK_BENCH_REST_SECONDS (default 30) after the touch below (also read right after it, and
+ *    the peak; with its JS heap and the seconds it spent in garbage collection), and reconcile p99 there
  *    vs at 10 (every Sandbox touched by an annotation, the `meshfork_reconcile_duration_seconds`
  *    histogram's increase over that round, Sandbox and Host keys together);
  *  - the controller's event-loop delay (perf_hooks monitorEventLoopDelay since it started, from its
@@ -228,14 +229,25 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
+interface Memory {
+  readonly rssMiB: number;
+  readonly anonMiB: number;
+  readonly fileMiB: number;
+  readonly peakMiB: number;
+}
+
+function memoryText(m: Memory): string {
+  return `RSS ${m.rssMiB.toFixed(1)} MiB (anonymous ${m.anonMiB.toFixed(1)}, file-backed ${m.fileMiB.toFixed(1)}; peak ${m.peakMiB.toFixed(1)} MiB)`;
+}
+
 interface ControllerProcess {
   readonly child: ChildProcess;
   /** NODE_OPTIONS and MALLOC_ARENA_MAX the controller was started with. */
   readonly nodeOptions: string;
   readonly mallocArenaMax: string | undefined;
   metrics(): Promise<string>;
-  /** VmRSS and VmHWM (peak) from /proc, MiB. */
-  memory(): { rssMiB: number; peakMiB: number };
+  /** VmRSS (anonymous and file-backed parts) and VmHWM (peak) from /proc, MiB. */
+  memory(): Memory;
   /** With MESHFORK_BENCH_HEAP_SNAPSHOT_DIR: writes a V8 heap snapshot of the controller there; its path and size. */
   heapSnapshot(): Promise<string | undefined>;
   tail(): string;
@@ -290,7 +302,7 @@ async function startController(cp: ControlPlane): Promise<ControllerProcess> {
     memory: () => {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-      return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
+      return { rssMiB: kib('VmRSS') / 1024, anonMiB: kib('RssAnon') / 1024, fileMiB: kib('RssFile') / 1024, peakMiB: kib('VmHWM') / 1024 };
     },
     heapSnapshot: async () => {
       if (SNAPSHOT_DIR === undefined) return undefined;
@@ -435,6 +447,7 @@ async function quiet(controller: ControllerProcess, ready: () => Promise<boolean
 async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => void): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const idleSeconds = envNumber('MESHFORK_BENCH_IDLE_SECONDS', 60);
+  const restSeconds = envNumber('MESHFORK_BENCH_REST_SECONDS', 30);
   const scale = Math.max(AT_ONCE + SMALL, Math.round(envNumber('MESHFORK_BENCH_SANDBOXES', 1000)));
   const core = cp.kubeConfig.makeApiClient(CoreV1Api);
   const hosts = range(0, HOSTS).map(host);
@@ -525,6 +538,12 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
     await cluster.until(`routes of ${scale} Sandboxes`, () => rest.every((i) => cluster.routedAt.has(sandboxName(i))), 40 * 60_000);
     await quiet(controller, async () => true, 20 * 60_000);
     const large = await touchRound(cluster, controller, range(0, scale).map(sandboxName), 1);
+    const touchedMemory = controller.memory();
+    const touchedHeap = await heapOf(controller);
+    log(`at ${scale} Sandboxes, right after touching every one: ${memoryText(touchedMemory)}; ${touchedHeap.text}`);
+    // At rest: the figure of a controller holding `scale` Sandboxes, once V8's memory reducer has
+    // had the idle time it waits for (about 8 s after allocation slows) to shrink the heap.
+    await sleep(restSeconds * 1000);
     const largeMemory = controller.memory();
     const largeHeap = await heapOf(controller);
     const snapshot = await controller.heapSnapshot();
@@ -541,15 +560,30 @@ async function controllerBenchmarks(cp: ControlPlane, log: (line: string) => voi
       target: 1,
       extra: { p50_ms: delay.p50, p99_ms: delay.p99, max_ms: delay.max, after_burst_p99_ms: burstDelay.p99, after_burst_max_ms: burstDelay.max, sandboxes: scale },
     });
-    log(`at ${scale} Sandboxes: reconcile p50 ${(large.p50 * 1000).toFixed(1)} ms, p99 ${(large.p99 * 1000).toFixed(1)} ms over ${large.count} reconciles; RSS ${largeMemory.rssMiB.toFixed(1)} MiB (metrics ${promRss.toFixed(1)} MiB, peak ${largeMemory.peakMiB.toFixed(1)} MiB); ${largeHeap.text}`);
+    log(`at ${scale} Sandboxes: reconcile p50 ${(large.p50 * 1000).toFixed(1)} ms, p99 ${(large.p99 * 1000).toFixed(1)} ms over ${large.count} reconciles; at rest ${restSeconds} s later: ${memoryText(largeMemory)} (metrics ${promRss.toFixed(1)} MiB); ${largeHeap.text}`);
     results.push({
       id: 'controller-rss',
-      title: `controller RSS at ${scale} Sandboxes`,
+      title: `controller RSS at ${scale} Sandboxes, at rest`,
       baseline: { label: 'budget', value: RSS_BUDGET_MIB, unit: 'MiB' },
       candidate: { label: 'RSS', value: largeMemory.rssMiB, unit: 'MiB' },
       ratio: largeMemory.rssMiB / RSS_BUDGET_MIB,
       target: 1,
-      extra: { rss_mib: largeMemory.rssMiB, peak_mib: largeMemory.peakMiB, heap_used_mib: largeHeap.usedMiB, heap_total_mib: largeHeap.totalMiB, gc_s: largeHeap.gcSeconds, cpu_s: largeHeap.cpuSeconds, rss_start_mib: startMemory.rssMiB, rss_small_mib: smallMemory.rssMiB, sandboxes: scale },
+      extra: {
+        rss_mib: largeMemory.rssMiB,
+        rss_anon_mib: largeMemory.anonMiB,
+        rss_file_mib: largeMemory.fileMiB,
+        touched_rss_mib: touchedMemory.rssMiB,
+        peak_mib: largeMemory.peakMiB,
+        heap_used_mib: largeHeap.usedMiB,
+        heap_total_mib: largeHeap.totalMiB,
+        touched_heap_total_mib: touchedHeap.totalMiB,
+        gc_s: largeHeap.gcSeconds,
+        cpu_s: largeHeap.cpuSeconds,
+        rss_start_mib: startMemory.rssMiB,
+        rss_small_mib: smallMemory.rssMiB,
+        rest_s: restSeconds,
+        sandboxes: scale,
+      },
     });
     results.push({
       id: 'controller-reconcile-p99',

@@ -52,4 +52,14 @@ describe('cachedForm', () => {
     const unchanged = withoutManagedFields(baseline);
     expect(cachedForm(unchanged)).toBe(unchanged);
   });
+
+  it("keeps an affinity EnvoyFilter the controller wrote without its spec (the Lua it applied); a user's EnvoyFilter whole", () => {
+    const spec = { workloadSelector: { labels: { app: 'web' } }, configPatches: [{ applyTo: 'HTTP_FILTER', patch: { operation: 'INSERT_BEFORE', value: { name: 'meshfork.fork_affinity' } } }] };
+    const metadata = { name: 'web-v1-alpha-affinity', namespace: 'shop', uid: 'uid-ef', resourceVersion: '7', labels: forkLabels, annotations: { 'meshfork.dev/applied-digest': 'def' } };
+    const written = { apiVersion: 'networking.istio.io/v1alpha3', kind: 'EnvoyFilter', metadata: { ...metadata, managedFields }, spec };
+    expect(cachedForm(written)).toEqual({ apiVersion: 'networking.istio.io/v1alpha3', kind: 'EnvoyFilter', metadata });
+    expect(ownerOf(cachedForm(written) as never)).toEqual({ namespace: 'shop', name: 'alpha' });
+    const users = { apiVersion: 'networking.istio.io/v1alpha3', kind: 'EnvoyFilter', metadata: { name: 'web-v1-alpha-affinity', namespace: 'shop' }, spec };
+    expect(cachedForm(users)).toEqual(users);
+  });
 });
