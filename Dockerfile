@@ -1,8 +1,9 @@
 # The meshfork controller image (`helm install` runs it; see README "Install in a cluster").
 #   docker build -t <registry>/meshfork:<version> .
 # Stage 1 compiles TypeScript and bundles the `meshfork` executable with its dependencies into one
-# ES module (scripts/bundle.mjs, ADR 0022); stage 2 holds only that module and the Lua filters
-# beside it (no node_modules), runs as a non-root user and needs no writable root filesystem.
+# ES module (scripts/bundle.mjs, ADR 0022); stage 2 holds only that module, the files it reads
+# beside it (Lua filters, re2.wasm) and THIRD_PARTY_LICENSES (no node_modules), runs as a
+# non-root user and needs no writable root filesystem.
 FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./

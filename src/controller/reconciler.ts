@@ -156,6 +156,9 @@ function safeJson(text: string): unknown {
 /** Longest synchronous slice of a Host reconcile's planning loop before it yields. */
 const YIELD_AFTER_MS = 20;
 
+/** How long a stopping controller goes on sending the Events still waiting. */
+const EVENTS_AT_STOP_MS = 5_000;
+
 /** How long a Sandbox's status waits for the routes a host reconcile is writing (awaitsHostRoutes). */
 const ROUTES_STATUS_WAIT_MS = 5_000;
 
@@ -281,6 +284,8 @@ export class Controller {
   }
 
   private async syncCaches(): Promise<void> {
+    // Started after stop() (a replica elected while stopping): no informer nothing would stop.
+    if (this.stopping) return;
     const namespaces = this.options.namespaces?.length ? this.options.namespaces : [undefined];
     for (const [kind, target] of Object.entries(TARGETS) as Array<[WatchedKind, InformerTarget]>) {
       const list = (CLUSTER_SCOPED_KINDS.has(kind) ? [undefined] : namespaces).map(
@@ -312,12 +317,24 @@ export class Controller {
   }
 
   /** Stops taking keys, lets reconciles in flight finish, stops the informers. */
-  async stop(): Promise<void> {
+  /** Stops taking work and waits for the reconciles in flight (idempotent; stop() begins with it). */
+  async stopWorkers(): Promise<void> {
     this.stopping = true;
     this.queue.shutdown();
     await this.queue.drained();
     await Promise.all(this.workers);
-    await this.eventRecorder.flush();
+  }
+
+  /**
+   * stopWorkers, then sends the Events still waiting for at most `eventsMs` (what is left is
+   * logged as not sent), then stops the informers.
+   */
+  async stop(eventsMs = EVENTS_AT_STOP_MS): Promise<void> {
+    await this.stopWorkers();
+    let timer: NodeJS.Timeout | undefined;
+    const sent = await Promise.race([this.eventRecorder.flush().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), eventsMs)))]);
+    clearTimeout(timer);
+    if (!sent) this.log.warn({ events: this.eventRecorder.pending, waitedMs: eventsMs }, 'stopping with Events not sent');
     await Promise.all([...this.informers.values()].flat().map((i) => i.stop()));
     await this.configInformer?.stop();
   }

@@ -103,6 +103,30 @@ async function runLogged(flags: ControllerFlags, log: Logger): Promise<void> {
   }
 }
 
+/**
+ * Runs the elector until `stop` aborts or leadership is lost, then stops the controller. Asked to
+ * stop, the order is: stop taking work and finish the reconciles in flight while still renewing
+ * the Lease, release the Lease (the elector does when its signal aborts), then send the Events
+ * still waiting and stop the informers — so a standby never reconciles beside this replica, and
+ * Events, which need no leadership, do not delay the hand-over.
+ */
+export async function leadUntilStopped(
+  elector: { run(signal: AbortSignal): Promise<void> },
+  controller: Pick<Controller, 'stopWorkers' | 'stop'>,
+  stop: AbortSignal,
+  onError: (error: unknown) => void,
+): Promise<void> {
+  const release = new AbortController();
+  const workersStopped = aborted(stop)
+    .then(() => controller.stopWorkers())
+    .catch(onError)
+    .finally(() => release.abort());
+  await elector.run(release.signal);
+  // Leadership lost: run returned by itself, nothing waits for the workers to stop but stop().
+  if (release.signal.aborted) await workersStopped;
+  await controller.stop();
+}
+
 /** Resolves once `signal` is aborted, at once when it already is (an 'abort' listener added late never fires). */
 function aborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
@@ -157,6 +181,9 @@ async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, contro
     name: flags.leaseName,
     identity,
     onStartedLeading: () => {
+      // Elected while stopping (a Lease request in flight at the signal): start nothing; the
+      // elector releases the Lease when it returns.
+      if (abort.signal.aborted) return;
       setLeading(true);
       elected.info('started leading');
       void controller.start().catch((error: unknown) => {
@@ -172,17 +199,7 @@ async function runElected(flags: ControllerFlags, kubeConfig: KubeConfig, contro
     },
     onError: (error) => elected.error({ error: describeError(error) }, 'leader election'),
   });
-  // Asked to stop: stop taking work, finish the reconciles in flight and send the Events waiting
-  // while still renewing the Lease, then release it, so a standby never reconciles beside us.
-  const release = new AbortController();
-  const stopped = aborted(abort.signal).then(async () => {
-    await controller.stop();
-    release.abort();
-  });
-  await elector.run(release.signal);
-  // Leadership lost (run returned by itself): stop here; asked to stop: already stopped.
-  if (release.signal.aborted) await stopped;
-  else await controller.stop();
+  await leadUntilStopped(elector, controller, abort.signal, (error) => elected.error({ error: describeError(error) }, 'stopping the workers failed'));
   // Leadership lost without being asked to stop: exit non-zero so the pod restarts as a standby.
   if (lost) process.exitCode = 1;
   // What the stop could not do (the API server gone at SIGTERM): said, and exit 1.

@@ -3,7 +3,7 @@
 // paths that read files beside the module at run time (the Lua filters of synth, re2-wasm's
 // re2.wasm behind `routes`). controller-process.test.ts runs the same bundle as a controller.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,8 +27,14 @@ describe('the bundled meshfork executable', () => {
     writeFileSync(join(work, 'sandbox.yaml'), 'apiVersion: meshfork.dev/v1alpha1\nkind: Sandbox\nmetadata: {name: jason-v2}\nspec:\n  routingKey: k7f3q9\n  forks:\n    - forkOf: {kind: Deployment, name: reviews-v2}\n');
   }, 120_000);
 
-  it('is one module with the files it reads beside it', () => {
-    expect(readdirSync(bundleDir).sort()).toEqual(['fork-affinity.lua', 'ingress-guard.lua', 'meshfork.mjs', 're2.wasm']);
+  it('is one module with the files it reads beside it, and the licences of the code it holds', () => {
+    expect(readdirSync(bundleDir).sort()).toEqual(['THIRD_PARTY_LICENSES', 'fork-affinity.lua', 'ingress-guard.lua', 'meshfork.mjs', 're2.wasm']);
+    const licences = readFileSync(join(bundleDir, 'THIRD_PARTY_LICENSES'), 'utf8');
+    const packages = [...licences.matchAll(/^(@?[a-z0-9._-]+(?:\/[a-z0-9._-]+)?)@\d[^ ]* \(/gm)].map((m) => m[1]);
+    // Every dependency the controller and CLI import at the top, and what they bring.
+    for (const name of ['@kubernetes/client-node', 'undici', 'pino', 'prom-client', 'ajv', 'yaml', 'commander', 'node-forge', 're2-wasm', '@opentelemetry/api']) expect(packages, name).toContain(name);
+    expect(licences).toContain('Apache License');
+    expect(licences).toMatch(/^Third-party software in meshfork\.mjs and re2\.wasm \(\d+ packages\)$/m);
   });
 
   it('synth prints what the sources print (Lua filters read beside the module)', () => {

@@ -91,6 +91,9 @@ describe.skipIf(!requireTestbin())('Helm chart (charts/meshfork)', () => {
     expect(chartControllerEnv()).toEqual({ NODE_OPTIONS: defaults.controller.nodeOptions, MALLOC_ARENA_MAX: '2' });
     expect(env('controller.nodeOptions=--max-semi-space-size=4')[0]).toEqual({ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' });
     expect(env('controller.nodeOptions=', 'controller.mallocArenaMax=').map((e) => e.name)).toEqual(['POD_NAMESPACE']);
+    // A number (--set, a values file) is as good as a string; anything else is refused.
+    expect(env('controller.mallocArenaMax=4')[1]).toEqual({ name: 'MALLOC_ARENA_MAX', value: '4' });
+    for (const bad of ['0', 'x', '1000']) expect(helm('template', 'mf', CHART, '--set', `controller.mallocArenaMax=${bad}`).code, bad).not.toBe(0);
   });
 
   it('webhooks: the mutating one for VirtualServices is fail-open with a short timeout and reinvocation, the validating one follows values; cert-manager on request', () => {
